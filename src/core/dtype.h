@@ -1,0 +1,43 @@
+// Element types a Tensor can hold.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace sparta {
+
+enum class DType : uint8_t { f32 = 0, i8 = 1, i32 = 2, bf16 = 3 };
+
+constexpr size_t dtype_size(DType t) {
+  switch (t) {
+    case DType::f32: return 4;
+    case DType::i8: return 1;
+    case DType::i32: return 4;
+    case DType::bf16: return 2;
+  }
+  return 0;
+}
+
+constexpr std::string_view dtype_name(DType t) {
+  switch (t) {
+    case DType::f32: return "f32";
+    case DType::i8: return "i8";
+    case DType::i32: return "i32";
+    case DType::bf16: return "bf16";
+  }
+  return "?";
+}
+
+// bf16 storage type: the upper 16 bits of an IEEE float.
+struct bf16 {
+  uint16_t bits = 0;
+};
+
+template <typename T> struct dtype_of;
+template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
+template <> struct dtype_of<int8_t> { static constexpr DType value = DType::i8; };
+template <> struct dtype_of<int32_t> { static constexpr DType value = DType::i32; };
+template <> struct dtype_of<bf16> { static constexpr DType value = DType::bf16; };
+
+}  // namespace sparta

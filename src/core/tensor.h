@@ -1,0 +1,60 @@
+// Tensor: a dense, contiguous, row-major, 64-byte aligned buffer with a dtype
+// and a shape. Copies share storage (like a handle); clone() copies data.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <memory>
+
+#include "core/dtype.h"
+#include "core/error.h"
+#include "core/shape.h"
+
+namespace sparta {
+
+// 64-byte aligned allocation, so that a row start is a cache-line start and
+// full-width vector loads never split lines at the tensor's beginning.
+struct AlignedFree {
+  void operator()(void* p) const;
+};
+std::shared_ptr<void> aligned_alloc_shared(size_t bytes);
+
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(DType dtype, Shape shape);  // zero-initialised
+
+  DType dtype() const { return dtype_; }
+  const Shape& shape() const { return shape_; }
+  int rank() const { return shape_.rank(); }
+  int64_t dim(int i) const { return shape_[i]; }
+  int64_t numel() const { return shape_.numel(); }
+  size_t nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+  bool empty() const { return numel() == 0; }
+  bool defined() const { return data_ != nullptr; }
+
+  void* raw() { return data_.get(); }
+  const void* raw() const { return data_.get(); }
+
+  template <typename T>
+  T* data() {
+    SPARTA_CHECK(dtype_of<T>::value == dtype_, "tensor holds ", dtype_name(dtype_), ", not ",
+                 dtype_name(dtype_of<T>::value));
+    return static_cast<T*>(data_.get());
+  }
+  template <typename T>
+  const T* data() const {
+    return const_cast<Tensor*>(this)->data<T>();
+  }
+
+  Tensor clone() const;
+  // Same storage, new shape of equal element count.
+  Tensor reshape(Shape shape) const;
+
+ private:
+  DType dtype_ = DType::f32;
+  Shape shape_;
+  std::shared_ptr<void> data_;
+};
+
+}  // namespace sparta

@@ -1,0 +1,175 @@
+// Dense products through oneDNN: the dense kernel (weights prepacked into the
+// layout oneDNN picks, as a production engine does) and the structured-sparse
+// kernel, which is a smaller dense product between gathered X columns and the
+// compact weight, scattered back to the kept output rows.
+#include <omp.h>
+
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+
+#include "core/error.h"
+#include "kernels/onednn_kernels.h"
+#include "kernels/parallel.h"
+
+namespace sparta {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+// Sets OpenMP's thread count for the duration of one oneDNN call.
+class OmpThreads {
+ public:
+  explicit OmpThreads(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(std::max(1, n)); }
+  ~OmpThreads() { omp_set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+}  // namespace
+
+struct OnednnDenseKernel::Plan {
+  dnnl::matmul prim;
+  memory weights;  // prepacked for this primitive
+};
+
+OnednnDenseKernel::OnednnDenseKernel(int64_t n, int64_t k, std::vector<float> w, std::string name)
+    : SpmmKernel(n, k), w_(std::move(w)), name_(std::move(name)) {}
+
+OnednnDenseKernel::~OnednnDenseKernel() = default;
+
+const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, int64_t ldy, bool bias, Activation act,
+                                                       bool accumulate) const {
+  const Key key{m, ldx, ldy, bias, static_cast<int>(act), accumulate};
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return *it->second;
+  auto& eng = cpu_engine();
+  memory::desc src_md({m, k_}, dt::f32, memory::dims{ldx, 1});
+  memory::desc wei_any({k_, n_}, dt::f32, tag::any);
+  memory::desc bias_md = bias ? memory::desc({1, n_}, dt::f32, tag::ab) : memory::desc();
+  memory::desc dst_md({m, n_}, dt::f32, memory::dims{ldy, 1});
+  dnnl::post_ops po;
+  if (accumulate) po.append_sum(1.f);
+  if (act == Activation::relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (act == Activation::gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_any, bias_md, dst_md), attr, eng);
+  auto p = std::make_unique<Plan>();
+  p->prim = dnnl::matmul(pd);
+  // W[N,K] row-major is the [K,N] weight matrix in "ba" order.
+  memory user(memory::desc({k_, n_}, dt::f32, tag::ba), eng, const_cast<float*>(w_.data()));
+  p->weights = memory(pd.weights_desc(), eng);
+  dnnl::stream s(eng);
+  dnnl::reorder(user, p->weights).execute(s, user, p->weights);
+  s.wait();
+  impl_ = pd.impl_info_str();
+  return *plans_.emplace(key, std::move(p)).first->second;
+}
+
+void OnednnDenseKernel::prepare(int64_t m, bool bias, Activation act) const {
+  plan(m, k_, n_, bias, act, false);
+}
+
+std::string OnednnDenseKernel::impl_info() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return impl_;
+}
+
+void OnednnDenseKernel::run(const SpmmArgs& a) const {
+  if (a.m == 0 || n_ == 0) return;
+  if (k_ == 0) {  // oneDNN rejects an empty reduction; the product is zero.
+    for (int64_t i = 0; i < a.m; ++i)
+      for (int64_t j = 0; j < n_; ++j) {
+        float v = (a.ep.accumulate ? a.y[i * a.ldy + j] : 0.f) + (a.ep.bias ? a.ep.bias[j] : 0.f);
+        a.y[i * a.ldy + j] = apply_activation(v, a.ep.act);
+      }
+    return;
+  }
+  const Plan& p = plan(a.m, a.ldx, a.ldy, a.ep.bias != nullptr, a.ep.act, a.ep.accumulate);
+  auto& eng = cpu_engine();
+  memory src(memory::desc({a.m, k_}, dt::f32, memory::dims{a.ldx, 1}), eng, const_cast<float*>(a.x));
+  memory dst(memory::desc({a.m, n_}, dt::f32, memory::dims{a.ldy, 1}), eng, a.y);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, dst}};
+  if (a.ep.bias)
+    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({1, n_}, dt::f32, tag::ab), eng, const_cast<float*>(a.ep.bias)));
+  OmpThreads threads(a.threads);
+  dnnl::stream s(eng);
+  p.prim.execute(s, args);
+  s.wait();
+}
+
+// ---------------------------------------------------------------- structured
+
+namespace {
+
+class StructuredOnednnKernel final : public SpmmKernel {
+ public:
+  explicit StructuredOnednnKernel(const StructuredMatrix& w)
+      : SpmmKernel(w.rows, w.cols), rows_(w.kept_rows), cols_(w.kept_cols) {
+    const int64_t nk = static_cast<int64_t>(rows_.size()), kk = static_cast<int64_t>(cols_.size());
+    if (nk > 0 && kk > 0) inner_ = std::make_unique<OnednnDenseKernel>(nk, kk, w.values, "inner");
+    kept_.assign(static_cast<size_t>(n_), 0);
+    for (int32_t r : rows_) kept_[static_cast<size_t>(r)] = 1;
+  }
+  std::string name() const override { return "structured_spmm_onednn"; }
+
+  void run(const SpmmArgs& a) const override {
+    const int64_t nk = static_cast<int64_t>(rows_.size()), kk = static_cast<int64_t>(cols_.size());
+    if (a.m == 0) return;
+    if (inner_) {
+      // Gather the kept columns of X (and of Y when accumulating), run the
+      // compact product with the kept bias entries, scatter the result.
+      thread_local Scratch xs, ys, bs;
+      float* xc = xs.get(static_cast<size_t>(a.m * kk));
+      float* yc = ys.get(static_cast<size_t>(a.m * nk));
+      float* bc = a.ep.bias ? bs.get(static_cast<size_t>(nk)) : nullptr;
+      parallel_run(a.threads, [&](int tid, int nt) {
+        for (int64_t i = tid; i < a.m; i += nt) {
+          for (int64_t j = 0; j < kk; ++j) xc[i * kk + j] = a.x[i * a.ldx + cols_[static_cast<size_t>(j)]];
+          if (a.ep.accumulate)
+            for (int64_t j = 0; j < nk; ++j) yc[i * nk + j] = a.y[i * a.ldy + rows_[static_cast<size_t>(j)]];
+        }
+      });
+      if (bc)
+        for (int64_t j = 0; j < nk; ++j) bc[j] = a.ep.bias[rows_[static_cast<size_t>(j)]];
+      SpmmArgs in{xc, a.m, kk, yc, nk, Epilogue{bc, a.ep.act, a.ep.accumulate}, a.threads};
+      inner_->run(in);
+      parallel_run(a.threads, [&](int tid, int nt) {
+        for (int64_t i = tid; i < a.m; i += nt)
+          for (int64_t j = 0; j < nk; ++j) a.y[i * a.ldy + rows_[static_cast<size_t>(j)]] = yc[i * nk + j];
+      });
+    }
+    // Pruned output rows (and all rows when nothing is kept): bias only.
+    for (int64_t j = 0; j < n_; ++j) {
+      if (inner_ && kept_[static_cast<size_t>(j)]) continue;
+      const float b = a.ep.bias ? a.ep.bias[j] : 0.f;
+      for (int64_t i = 0; i < a.m; ++i) {
+        float& y = a.y[i * a.ldy + j];
+        y = apply_activation((a.ep.accumulate ? y : 0.f) + b, a.ep.act);
+      }
+    }
+  }
+
+ private:
+  std::vector<int32_t> rows_, cols_;
+  std::vector<uint8_t> kept_;
+  std::unique_ptr<OnednnDenseKernel> inner_;
+};
+
+}  // namespace
+
+std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w) {
+  return std::make_unique<StructuredOnednnKernel>(w);
+}
+
+}  // namespace sparta

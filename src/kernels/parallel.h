@@ -1,0 +1,30 @@
+// Threading for kernels: a parallel-for over work items split by cost, so a
+// thread's share of nonzeros (not of rows) is balanced. Uses OpenMP, the
+// runtime oneDNN uses too, so the two share one thread pool.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+namespace sparta {
+
+// Calls fn(tid, nthreads) on `threads` threads (or inline when threads <= 1).
+void parallel_run(int threads, const std::function<void(int, int)>& fn);
+
+// Split [0, n) into `parts` contiguous ranges of near-equal cost; prefix has
+// n + 1 entries (prefix[i] = cost of items [0, i)). Returns parts + 1 bounds.
+std::vector<int64_t> balanced_split(const std::vector<int64_t>& prefix, int parts);
+
+// Aligned scratch memory that grows on demand and is reused across calls.
+class Scratch {
+ public:
+  float* get(size_t floats);
+  ~Scratch();
+
+ private:
+  float* p_ = nullptr;
+  size_t cap_ = 0;
+};
+
+}  // namespace sparta

@@ -1,0 +1,64 @@
+// 8-lane fp32 vector for AVX2 + FMA. Included by an ISA translation unit
+// (spmm_avx2.cpp etc.) inside its own namespace and target region, after the
+// system headers it needs.
+#pragma once
+
+struct VecAvx2 {
+  using V = __m256;
+  static constexpr int W = 8;
+  static constexpr const char* isa = "avx2";
+
+  static V zero() { return _mm256_setzero_ps(); }
+  static V set1(float v) { return _mm256_set1_ps(v); }
+  static V load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static __m256i tail_mask(int n) {
+    static const int32_t m[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(m + 8 - n));
+  }
+  static V load_partial(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
+  static void store_partial(float* p, V v, int n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
+  static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V sub(V a, V b) { return _mm256_sub_ps(a, b); }
+  static V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm256_div_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static V min(V a, V b) { return _mm256_min_ps(a, b); }
+  static V abs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.f), a); }
+  // |a| with the sign of s.
+  static V copysign(V a, V s) {
+    const V sign = _mm256_set1_ps(-0.f);
+    return _mm256_or_ps(_mm256_andnot_ps(sign, a), _mm256_and_ps(sign, s));
+  }
+  static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // 2^n for integral-valued n in [-126, 127].
+  static V pow2n(V n) {
+    __m256i i = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(i, 23));
+  }
+
+  // dst[j][i] = src[i][j] for an 8x8 tile.
+  static void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {
+    V r0 = load(src + 0 * lds), r1 = load(src + 1 * lds), r2 = load(src + 2 * lds), r3 = load(src + 3 * lds);
+    V r4 = load(src + 4 * lds), r5 = load(src + 5 * lds), r6 = load(src + 6 * lds), r7 = load(src + 7 * lds);
+    V t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    V t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    V t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    V t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    V s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    V s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    V s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    V s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    store(dst + 0 * ldd, _mm256_permute2f128_ps(s0, s4, 0x20));
+    store(dst + 1 * ldd, _mm256_permute2f128_ps(s1, s5, 0x20));
+    store(dst + 2 * ldd, _mm256_permute2f128_ps(s2, s6, 0x20));
+    store(dst + 3 * ldd, _mm256_permute2f128_ps(s3, s7, 0x20));
+    store(dst + 4 * ldd, _mm256_permute2f128_ps(s0, s4, 0x31));
+    store(dst + 5 * ldd, _mm256_permute2f128_ps(s1, s5, 0x31));
+    store(dst + 6 * ldd, _mm256_permute2f128_ps(s2, s6, 0x31));
+    store(dst + 7 * ldd, _mm256_permute2f128_ps(s3, s7, 0x31));
+  }
+};
+

@@ -1,0 +1,47 @@
+// Vector math shared by every ISA instance: exp, erf and GELU built from the
+// primitive operations of a Vec type S (VecAvx512, VecAvx2, VecPortable).
+#pragma once
+
+// exp(x) for x in about [-87, 88]: range reduction x = n ln2 + r, then a
+// degree-6 polynomial for e^r (relative error ~2e-7).
+template <class S>
+inline typename S::V vexp(typename S::V x) {
+  using V = typename S::V;
+  x = S::min(S::max(x, S::set1(-87.f)), S::set1(88.f));
+  V n = S::round(S::mul(x, S::set1(1.44269504088896341f)));
+  V r = S::fmadd(n, S::set1(-0.693359375f), x);
+  r = S::fmadd(n, S::set1(2.12194440e-4f), r);
+  V p = S::set1(1.f / 720.f);
+  p = S::fmadd(p, r, S::set1(1.f / 120.f));
+  p = S::fmadd(p, r, S::set1(1.f / 24.f));
+  p = S::fmadd(p, r, S::set1(1.f / 6.f));
+  p = S::fmadd(p, r, S::set1(0.5f));
+  p = S::fmadd(p, r, S::set1(1.f));
+  p = S::fmadd(p, r, S::set1(1.f));
+  return S::mul(p, S::pow2n(n));
+}
+
+// erf(x), Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7).
+template <class S>
+inline typename S::V verf(typename S::V x) {
+  using V = typename S::V;
+  V a = S::abs(x);
+  V t = S::div(S::set1(1.f), S::fmadd(a, S::set1(0.3275911f), S::set1(1.f)));
+  V p = S::set1(1.061405429f);
+  p = S::fmadd(p, t, S::set1(-1.453152027f));
+  p = S::fmadd(p, t, S::set1(1.421413741f));
+  p = S::fmadd(p, t, S::set1(-0.284496736f));
+  p = S::fmadd(p, t, S::set1(0.254829592f));
+  p = S::mul(p, t);
+  V e = vexp<S>(S::sub(S::zero(), S::mul(a, a)));
+  V y = S::sub(S::set1(1.f), S::mul(p, e));
+  return S::copysign(y, x);
+}
+
+// GELU with the exact erf form: 0.5 x (1 + erf(x / sqrt 2)).
+template <class S>
+inline typename S::V vgelu(typename S::V x) {
+  typename S::V e = verf<S>(S::mul(x, S::set1(0.70710678118654752f)));
+  return S::mul(S::mul(x, S::set1(0.5f)), S::add(S::set1(1.f), e));
+}
+

@@ -1,0 +1,122 @@
+// Kernel choice: the ordered implementation list and the checked entry point.
+#include "kernels/spmm.h"
+
+#include "core/error.h"
+#include "kernels/isa_kernels.h"
+#include "kernels/onednn_kernels.h"
+
+namespace sparta {
+
+std::string activation_name(Activation a) {
+  switch (a) {
+    case Activation::none: return "none";
+    case Activation::relu: return "relu";
+    case Activation::gelu: return "gelu";
+  }
+  return "?";
+}
+
+Activation parse_activation(const std::string& s) {
+  if (s == "none") return Activation::none;
+  if (s == "relu") return Activation::relu;
+  if (s == "gelu") return Activation::gelu;
+  throw Error("unknown activation '" + s + "' (expected none, relu or gelu)");
+}
+
+const IsaKernels& isa_kernels(Isa isa) {
+  switch (isa) {
+    case Isa::avx512: return isa_kernels_avx512();
+    case Isa::avx2: return isa_kernels_avx2();
+    case Isa::portable: return isa_kernels_portable();
+  }
+  return isa_kernels_portable();
+}
+
+namespace {
+
+template <class F, class Maker>
+SpmmImpl isa_impl(Isa isa, const char* family, Maker IsaKernels::*maker) {
+  return {std::string(family) + "__" + std::string(isa_name(isa)),
+          [isa, maker](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+            const F* f = std::get_if<F>(&w);
+            if (!f) return nullptr;
+            if (opt.reference) {
+              why = "reference requested";
+              return nullptr;
+            }
+            if (isa > opt.max_isa || !host_supports(isa)) {
+              why = "host or options do not allow " + std::string(isa_name(isa));
+              return nullptr;
+            }
+            return (isa_kernels(isa).*maker)(*f, why);
+          }};
+}
+
+std::vector<SpmmImpl> build_impls() {
+  std::vector<SpmmImpl> v;
+  v.push_back({"dense_matmul_onednn",
+               [](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+                 const auto* d = std::get_if<DenseMatrix>(&w);
+                 if (!d) return nullptr;
+                 if (opt.reference) {
+                   why = "reference requested";
+                   return nullptr;
+                 }
+                 return std::make_unique<OnednnDenseKernel>(d->rows, d->cols, d->values);
+               }});
+  v.push_back({"structured_spmm_onednn",
+               [](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+                 const auto* s = std::get_if<StructuredMatrix>(&w);
+                 if (!s) return nullptr;
+                 if (opt.reference) {
+                   why = "reference requested";
+                   return nullptr;
+                 }
+                 return make_structured_onednn(*s);
+               }});
+  for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) {
+    v.push_back(isa_impl<CsrMatrix>(isa, "csr_spmm_mvec", &IsaKernels::csr_mvec));
+    v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_nvec", &IsaKernels::bsr_nvec));
+    v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_mvec", &IsaKernels::bsr_mvec));
+    v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_mvec", &IsaKernels::nm_mvec));
+    v.push_back(isa_impl<TilewiseMatrix>(isa, "tilewise_spmm_nvec", &IsaKernels::tilewise_nvec));
+  }
+  v.push_back({"spmm_ref", [](const WeightFormat& w, const KernelOptions&, std::string&) {
+                 return make_spmm_reference(w);
+               }});
+  return v;
+}
+
+}  // namespace
+
+const std::vector<SpmmImpl>& spmm_impls() {
+  static const std::vector<SpmmImpl> impls = build_impls();
+  return impls;
+}
+
+std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt, std::vector<std::string>* log) {
+  validate(w);
+  for (const SpmmImpl& impl : spmm_impls()) {
+    std::string why;
+    if (auto k = impl.make(w, opt, why)) return k;
+    if (log && !why.empty()) log->push_back(impl.name + ": " + why);
+  }
+  SPARTA_ASSERT(false, "the reference kernel accepts every format");
+}
+
+void SpmmKernel::operator()(const Tensor& x, Tensor& y, const Tensor& bias, Activation act, int threads) const {
+  SPARTA_CHECK(x.rank() == 2 && x.dtype() == DType::f32, "spmm: X must be a 2-D f32 tensor [M, K], got ",
+               dtype_name(x.dtype()), " ", x.shape().str());
+  SPARTA_CHECK(x.dim(1) == k_, "spmm: X has K=", x.dim(1), " but the weight has K=", k_);
+  SPARTA_CHECK(y.rank() == 2 && y.dtype() == DType::f32 && y.dim(0) == x.dim(0) && y.dim(1) == n_,
+               "spmm: Y must be f32 [", x.dim(0), ", ", n_, "], got ", dtype_name(y.dtype()), " ", y.shape().str());
+  if (bias.defined())
+    SPARTA_CHECK(bias.dtype() == DType::f32 && bias.numel() == n_, "spmm: bias must hold N=", n_,
+                 " f32 values, got ", bias.shape().str());
+  SPARTA_CHECK(threads >= 1 && threads <= 1024, "spmm: threads=", threads, " must be in [1, 1024]");
+  SpmmArgs a{x.data<float>(), x.dim(0), k_, y.data<float>(), n_,
+             Epilogue{bias.defined() ? bias.data<float>() : nullptr, act, false}, threads};
+  run(a);
+}
+
+}  // namespace sparta

@@ -1,0 +1,85 @@
+// Sparse x dense products for linear layers: Y[M,N] = X[M,K] * W^T + bias,
+// then an optional activation, with W[N,K] in any format of formats.h.
+//
+// A kernel is prepared once per weight (it may repack the weight, as oneDNN
+// prepacks dense weights) and then run on any number of activations. Choice
+// follows an ordered list per format, fastest first and the reference last;
+// each candidate accepts the problem or says why not, and the chosen kernel's
+// name (e.g. "bsr_spmm_nvec__avx2") is always reported.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/cpu.h"
+#include "core/tensor.h"
+#include "formats/formats.h"
+
+namespace sparta {
+
+enum class Activation { none, relu, gelu };
+std::string activation_name(Activation a);
+Activation parse_activation(const std::string& s);  // "none", "relu", "gelu"
+
+struct Epilogue {
+  const float* bias = nullptr;  // N values, or null
+  Activation act = Activation::none;
+  bool accumulate = false;      // Y += result (before bias/act); internal use by composite kernels
+};
+
+// Raw call arguments: X is M rows of K floats with row stride ldx, Y is M rows
+// of N floats with row stride ldy.
+struct SpmmArgs {
+  const float* x = nullptr;
+  int64_t m = 0;
+  int64_t ldx = 0;
+  float* y = nullptr;
+  int64_t ldy = 0;
+  Epilogue ep;
+  int threads = 1;
+};
+
+class SpmmKernel {
+ public:
+  virtual ~SpmmKernel() = default;
+  virtual std::string name() const = 0;
+  virtual void run(const SpmmArgs& a) const = 0;
+  int64_t n() const { return n_; }
+  int64_t k() const { return k_; }
+
+  // Checked entry point for tensors: X [M,K] f32, Y [M,N] f32, bias [N] or
+  // undefined. Throws sparta::Error naming the offending argument.
+  void operator()(const Tensor& x, Tensor& y, const Tensor& bias, Activation act, int threads) const;
+
+ protected:
+  SpmmKernel(int64_t n, int64_t k) : n_(n), k_(k) {}
+  int64_t n_, k_;
+};
+
+struct KernelOptions {
+  Isa max_isa = host_isa();
+  bool reference = false;  // force the scalar reference kernel
+};
+
+// One entry of the ordered implementation list.
+struct SpmmImpl {
+  std::string name;  // e.g. "csr_spmm_mvec__avx2"
+  // Returns the prepared kernel, or null with `why` set when it does not apply.
+  std::function<std::unique_ptr<SpmmKernel>(const WeightFormat&, const KernelOptions&, std::string& why)> make;
+};
+const std::vector<SpmmImpl>& spmm_impls();
+
+// First implementation that accepts. `log`, when given, receives one line per
+// rejected candidate ("name: reason").
+std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt = {},
+                                      std::vector<std::string>* log = nullptr);
+
+// The scalar reference kernel for any format: the oracle of every test.
+std::unique_ptr<SpmmKernel> make_spmm_reference(const WeightFormat& w);
+
+// Apply activation to one value, exactly as the reference does.
+float apply_activation(float v, Activation a);
+
+}  // namespace sparta

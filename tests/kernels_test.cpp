@@ -1,0 +1,259 @@
+// Every optimized kernel against the scalar reference, on every ISA the host
+// runs: seeded random inputs, sizes that are not multiples of any tile or
+// vector width, M/N/K = 1, empty rows and blocks, density 0 and 1, bias and
+// each activation, several thread counts, and strided X/Y.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/error.h"
+#include "formats/formats.h"
+#include "kernels/spmm.h"
+
+namespace sparta {
+namespace {
+
+struct Problem {
+  std::string format;
+  PackOptions opt;
+  int64_t m, n, k;
+  double density;
+};
+
+std::string describe(const Problem& p) {
+  std::string s = p.format;
+  if (p.format == "bsr") s += " " + p.opt.block.str();
+  if (p.format == "nm") s += " " + p.opt.nm.str();
+  if (p.format == "tilewise") s += " G=" + std::to_string(p.opt.tile);
+  return s + " M=" + std::to_string(p.m) + " N=" + std::to_string(p.n) + " K=" + std::to_string(p.k) +
+         " density=" + std::to_string(p.density);
+}
+
+// A random weight whose zeros follow the structure the format wants, so the
+// format is exercised as intended (blocks are whole, N:M holds, ...).
+Tensor make_weight(const Problem& p, std::mt19937& rng) {
+  Tensor w(DType::f32, Shape{p.n, p.k});
+  float* d = w.data<float>();
+  std::uniform_real_distribution<float> val(-1.f, 1.f);
+  std::bernoulli_distribution keep(p.density);
+  auto set = [&](int64_t r, int64_t c) {
+    float v = val(rng);
+    d[r * p.k + c] = v == 0.f ? 0.5f : v;
+  };
+  if (p.format == "bsr") {
+    const int br = p.opt.block.r, bc = p.opt.block.c;
+    for (int64_t r0 = 0; r0 < p.n; r0 += br)
+      for (int64_t c0 = 0; c0 < p.k; c0 += bc)
+        if (keep(rng))
+          for (int i = 0; i < br; ++i)
+            for (int j = 0; j < bc; ++j) set(r0 + i, c0 + j);
+  } else if (p.format == "nm") {
+    const int nn = p.opt.nm.n, mm = p.opt.nm.m;
+    for (int64_t r = 0; r < p.n; ++r)
+      for (int64_t g = 0; g < p.k / mm; ++g) {
+        std::vector<int> pos(static_cast<size_t>(mm));
+        for (int j = 0; j < mm; ++j) pos[static_cast<size_t>(j)] = j;
+        std::shuffle(pos.begin(), pos.end(), rng);
+        // density scales how many of the N slots are used (0 -> empty groups)
+        const int used = static_cast<int>(std::lround(nn * std::min(1.0, p.density * 2)));
+        for (int j = 0; j < used; ++j) set(r, g * mm + pos[static_cast<size_t>(j)]);
+      }
+  } else if (p.format == "tilewise") {
+    const int g = p.opt.tile;
+    for (int64_t r0 = 0; r0 < p.n; r0 += g) {
+      std::vector<uint8_t> cols(static_cast<size_t>(p.k));
+      for (auto& c : cols) c = keep(rng);
+      for (int64_t r = r0; r < std::min<int64_t>(p.n, r0 + g); ++r)
+        for (int64_t c = 0; c < p.k; ++c)
+          if (cols[static_cast<size_t>(c)]) set(r, c);
+    }
+    // plus a sprinkle of unstructured elements for the remainder
+    std::bernoulli_distribution extra(p.density * 0.1);
+    for (int64_t i = 0; i < p.n * p.k; ++i)
+      if (extra(rng) && d[i] == 0.f) set(i / p.k, i % p.k);
+  } else if (p.format == "structured") {
+    std::vector<uint8_t> rows(static_cast<size_t>(p.n)), cols(static_cast<size_t>(p.k));
+    std::bernoulli_distribution k2(std::sqrt(p.density));
+    for (auto& r : rows) r = k2(rng);
+    for (auto& c : cols) c = k2(rng);
+    for (int64_t r = 0; r < p.n; ++r)
+      for (int64_t c = 0; c < p.k; ++c)
+        if (rows[static_cast<size_t>(r)] && cols[static_cast<size_t>(c)]) set(r, c);
+  } else {
+    for (int64_t r = 0; r < p.n; ++r) {
+      if (r % 5 == 3) continue;  // empty rows
+      for (int64_t c = 0; c < p.k; ++c)
+        if (keep(rng)) set(r, c);
+    }
+  }
+  return w;
+}
+
+void fill(std::vector<float>& v, std::mt19937& rng) {
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  for (auto& x : v) x = d(rng);
+}
+
+// Runs the kernel chosen for `isa` and the reference on the same inputs and
+// compares with a tolerance scaled by the magnitude of the dot products.
+void check(const Problem& p, Isa isa, int threads, Activation act, bool bias, int64_t pad, std::mt19937& rng) {
+  Tensor w = make_weight(p, rng);
+  WeightFormat f = pack(p.format, w, Tesa::from_zeros(w), p.opt);
+  KernelOptions opt;
+  opt.max_isa = isa;
+  auto kernel = make_spmm(f, opt);
+  auto ref = make_spmm_reference(f);
+  if (p.format != "dense" && p.format != "structured")
+    ASSERT_NE(kernel->name().find(std::string(isa_name(isa))), std::string::npos) << kernel->name();
+
+  const int64_t ldx = p.k + pad, ldy = p.n + pad;
+  std::vector<float> x(static_cast<size_t>(std::max<int64_t>(1, p.m * ldx))), b(static_cast<size_t>(p.n + 1));
+  fill(x, rng);
+  fill(b, rng);
+  // Y starts as noise: a kernel must overwrite every element (and leave the
+  // padding columns alone).
+  std::vector<float> y(static_cast<size_t>(std::max<int64_t>(1, p.m * ldy))), yr;
+  fill(y, rng);
+  yr = y;
+  SpmmArgs a{x.data(), p.m, ldx, y.data(), ldy, Epilogue{bias ? b.data() : nullptr, act, false}, threads};
+  kernel->run(a);
+  SpmmArgs ar = a;
+  ar.y = yr.data();
+  ar.threads = 1;
+  ref->run(ar);
+  for (int64_t i = 0; i < p.m; ++i)
+    for (int64_t j = 0; j < ldy; ++j) {
+      const float got = y[static_cast<size_t>(i * ldy + j)], want = yr[static_cast<size_t>(i * ldy + j)];
+      const float tol = 2e-5f * std::sqrt(static_cast<float>(p.k) + 1.f) * (1.f + std::fabs(want));
+      ASSERT_TRUE(std::fabs(got - want) <= tol)
+          << describe(p) << " isa=" << isa_name(isa) << " kernel=" << kernel->name() << " threads=" << threads
+          << " act=" << activation_name(act) << " bias=" << bias << " at (" << i << "," << j << "): got " << got
+          << " want " << want;
+    }
+}
+
+void sweep(const std::string& format, const PackOptions& opt, const std::vector<int64_t>& ns,
+           const std::vector<int64_t>& ks, uint32_t seed) {
+  std::mt19937 rng(seed);
+  int variant = 0;
+  for (Isa isa : host_isas())
+    for (int64_t m : {1, 7, 33})
+      for (int64_t n : ns)
+        for (int64_t k : ks)
+          for (double d : {0.0, 0.3, 1.0}) {
+            const Problem p{format, opt, m, n, k, d};
+            const int threads = 1 + variant % 3;
+            const Activation act = static_cast<Activation>(variant % 3);
+            const bool bias = variant % 2 == 0;
+            const int64_t pad = variant % 4 == 1 ? 3 : 0;
+            ++variant;
+            check(p, isa, threads, act, bias, pad, rng);
+            if (::testing::Test::HasFatalFailure()) return;
+          }
+}
+
+TEST(Kernels, Dense) { sweep("dense", {}, {1, 17, 40}, {1, 13, 64}, 1); }
+
+TEST(Kernels, Csr) { sweep("csr", {}, {1, 17, 40, 67}, {1, 13, 64, 300}, 2); }
+
+TEST(Kernels, CsrLargeM) {
+  std::mt19937 rng(3);
+  for (Isa isa : host_isas())
+    for (int t : {1, 2}) check({"csr", {}, 130, 96, 200, 0.1}, isa, t, Activation::gelu, true, 0, rng);
+}
+
+TEST(Kernels, Bsr) {
+  const std::vector<BlockShape> blocks = {{1, 4}, {4, 1}, {1, 16}, {16, 1}, {1, 32}, {32, 1},
+                                          {8, 8}, {16, 16}, {32, 32}, {2, 2}, {3, 1}, {1, 3}};
+  uint32_t seed = 10;
+  for (const BlockShape& b : blocks) {
+    PackOptions o;
+    o.block = b;
+    SCOPED_TRACE("block " + b.str());
+    sweep("bsr", o, {b.r, int64_t{b.r} * 3, int64_t{b.r} * 5}, {b.c, int64_t{b.c} * 4, int64_t{b.c} * 9}, seed++);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(Kernels, BsrLargeM) {
+  std::mt19937 rng(4);
+  PackOptions o;
+  o.block = {32, 1};
+  for (Isa isa : host_isas())
+    for (int t : {1, 2}) check({"bsr", o, 131, 96, 100, 0.2}, isa, t, Activation::relu, true, 0, rng);
+}
+
+TEST(Kernels, NM) {
+  uint32_t seed = 30;
+  for (NmShape nm : std::vector<NmShape>{{2, 4}, {1, 4}, {2, 8}, {4, 8}, {3, 8}}) {
+    PackOptions o;
+    o.nm = nm;
+    SCOPED_TRACE("nm " + nm.str());
+    sweep("nm", o, {1, 17, 40}, {int64_t{nm.m}, int64_t{nm.m} * 3, int64_t{nm.m} * 40}, seed++);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(Kernels, Tilewise) {
+  uint32_t seed = 40;
+  for (int g : {128, 32, 20, 8}) {
+    PackOptions o;
+    o.tile = g;
+    SCOPED_TRACE("G " + std::to_string(g));
+    sweep("tilewise", o, {1, 40, 130}, {1, 13, 64}, seed++);
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(Kernels, Structured) { sweep("structured", {}, {1, 17, 40}, {1, 13, 64}, 50); }
+
+TEST(Kernels, ZeroRowsOfX) {
+  std::mt19937 rng(5);
+  for (Isa isa : host_isas()) check({"csr", {}, 0, 16, 16, 0.5}, isa, 2, Activation::none, true, 0, rng);
+}
+
+TEST(Kernels, ReferenceIsForcible) {
+  Tensor w(DType::f32, Shape{4, 4});
+  KernelOptions o;
+  o.reference = true;
+  EXPECT_EQ(make_spmm(pack_csr(w, Tesa::from_zeros(w)), o)->name(), "csr_spmm_ref");
+}
+
+TEST(Kernels, RejectionsAreLogged) {
+  Tensor w(DType::f32, Shape{6, 4});
+  PackOptions o;
+  o.block = {3, 1};
+  std::vector<std::string> log;
+  auto k = make_spmm(pack("bsr", w, Tesa::from_zeros(w), o), {}, &log);
+  bool nvec_rejected = false;
+  for (const auto& l : log) nvec_rejected |= l.find("bsr_spmm_nvec") != std::string::npos;
+  EXPECT_TRUE(nvec_rejected);
+  EXPECT_NE(k->name().find("bsr_spmm_mvec"), std::string::npos);
+}
+
+TEST(Kernels, CheckedEntryRejectsBadShapes) {
+  Tensor w(DType::f32, Shape{8, 5});
+  auto k = make_spmm(pack_csr(w, Tesa::from_zeros(w)));
+  Tensor x(DType::f32, Shape{3, 5}), y(DType::f32, Shape{3, 8}), bias(DType::f32, Shape{8});
+  EXPECT_NO_THROW((*k)(x, y, bias, Activation::relu, 2));
+  Tensor xbad(DType::f32, Shape{3, 6}), ybad(DType::f32, Shape{3, 7}), bbad(DType::f32, Shape{7});
+  Tensor xint(DType::i32, Shape{3, 5});
+  auto msg = [&](auto fn) {
+    try {
+      fn();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(msg([&] { (*k)(xbad, y, bias, Activation::none, 1); }).find("K=6"), std::string::npos);
+  EXPECT_NE(msg([&] { (*k)(x, ybad, bias, Activation::none, 1); }).find("Y must be"), std::string::npos);
+  EXPECT_NE(msg([&] { (*k)(x, y, bbad, Activation::none, 1); }).find("bias"), std::string::npos);
+  EXPECT_NE(msg([&] { (*k)(xint, y, bias, Activation::none, 1); }).find("X must be"), std::string::npos);
+  EXPECT_NE(msg([&] { (*k)(x, y, bias, Activation::none, 0); }).find("threads"), std::string::npos);
+  EXPECT_THROW(parse_activation("swish"), Error);
+}
+
+}  // namespace
+}  // namespace sparta

@@ -1,0 +1,47 @@
+// `sparta bench spmm`: one sparse linear layer against oneDNN dense and the
+// sparse peers, in the same process, interleaved, after warm-up.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/pattern.h"
+#include "kernels/spmm.h"
+
+namespace sparta::tools {
+
+struct SpmmBenchConfig {
+  std::string format = "csr";
+  BlockShape block{32, 1};
+  NmShape nm{2, 4};
+  int tile = 128;
+  double density = 0.1;
+  int64_t m = 128, k = 768, n = 3072;
+  int threads = 1;
+  int reps = 30;
+  int warmup = 5;
+  uint64_t seed = 1;
+  bool peers = true;
+  bool bias = true;
+  Activation act = Activation::none;
+  bool verbose = false;  // print kernel rejections
+};
+
+// Runs one case. Throws sparta::Error on bad parameters or when a result
+// disagrees with oneDNN dense (a wrong answer is never reported as a time).
+nlohmann::json bench_spmm(const SpmmBenchConfig& c);
+
+struct SweepConfig {
+  int threads = 1;
+  int reps = 20;
+  int warmup = 3;
+  bool peers = true;
+  std::string out_dir = "out/sweep";
+  bool quick = false;  // a reduced grid, for smoke tests
+};
+
+// Every format over densities 0.5 .. 0.05 on the BERT-base linear shapes;
+// writes sweep.json, sweep.md and (via scripts/plot_sweep.py) sweep.png.
+void bench_spmm_sweep(const SweepConfig& c);
+
+}  // namespace sparta::tools

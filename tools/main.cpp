@@ -1,0 +1,130 @@
+// The `sparta` command line. Every failure is one line on stderr and a
+// non-zero exit; nothing a user types can crash it.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <dnnl.hpp>
+#include <iostream>
+#include <regex>
+
+#include "core/cpu.h"
+#include "core/error.h"
+#include "tools/bench_spmm.h"
+
+namespace {
+
+using namespace sparta;
+
+BlockShape parse_block(const std::string& s) {
+  std::smatch m;
+  SPARTA_CHECK(std::regex_match(s, m, std::regex(R"((\d{1,4})x(\d{1,4}))")), "--block '", s,
+               "' must look like RxC, e.g. 32x1");
+  BlockShape b{std::stoi(m[1]), std::stoi(m[2])};
+  SPARTA_CHECK(b.r > 0 && b.c > 0, "--block '", s, "' must have positive sides");
+  return b;
+}
+
+NmShape parse_nm(const std::string& s) {
+  std::smatch m;
+  SPARTA_CHECK(std::regex_match(s, m, std::regex(R"((\d{1,3}):(\d{1,3}))")), "--nm '", s,
+               "' must look like N:M, e.g. 2:4");
+  NmShape nm{std::stoi(m[1]), std::stoi(m[2])};
+  SPARTA_CHECK(nm.n >= 1 && nm.m >= 1 && nm.m <= 255, "--nm '", s, "': need N >= 1 and 1 <= M <= 255");
+  SPARTA_CHECK(nm.n <= nm.m, "--nm '", s, "': N must not exceed M");
+  return nm;
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"sparta: pruned and quantized models, fast on CPUs"};
+  app.require_subcommand(1);
+
+  auto* info = app.add_subcommand("info", "Show the host's ISA and library versions");
+  info->callback([] {
+    const dnnl_version_t* v = dnnl_version();
+    std::printf("sparta 0.1.0\nhost isa: %s\noneDNN: %d.%d.%d\n", std::string(isa_name(host_isa())).c_str(),
+                v->major, v->minor, v->patch);
+  });
+
+  auto* bench = app.add_subcommand("bench", "Benchmarks against peers, in one run");
+  bench->require_subcommand(1);
+  auto* spmm = bench->add_subcommand("spmm", "Y = X W^T + bias for one sparse weight W[N,K], vs oneDNN dense");
+  tools::SpmmBenchConfig c;
+  std::string block = "32x1", nm = "2:4", act = "none", out_dir = "out/sweep";
+  bool json = false, sweep = false, no_peers = false, no_bias = false, quick = false;
+  spmm->add_option("--format", c.format, "dense, csr, bsr, nm, tilewise or structured")->capture_default_str();
+  spmm->add_option("--block", block, "BSR block RxC (R along N, C along K)")->capture_default_str();
+  spmm->add_option("--nm", nm, "N:M along K")->capture_default_str();
+  spmm->add_option("--tile", c.tile, "tile-wise rows per tile G")->capture_default_str();
+  spmm->add_option("--density", c.density, "fraction of weights kept")->capture_default_str();
+  spmm->add_option("--m", c.m, "rows of X (tokens)")->capture_default_str();
+  spmm->add_option("--k", c.k, "input features")->capture_default_str();
+  spmm->add_option("--n", c.n, "output features")->capture_default_str();
+  spmm->add_option("--threads", c.threads, "threads for every contender")->capture_default_str();
+  spmm->add_option("--reps", c.reps, "timed repetitions (median reported)")->capture_default_str();
+  spmm->add_option("--warmup", c.warmup, "untimed repetitions first")->capture_default_str();
+  spmm->add_option("--seed", c.seed, "seed of the random weight and input")->capture_default_str();
+  spmm->add_option("--act", act, "fused activation: none, relu, gelu")->capture_default_str();
+  spmm->add_flag("--no-bias", no_bias, "no bias");
+  spmm->add_flag("--no-peers", no_peers, "skip Eigen and LIBXSMM");
+  spmm->add_flag("--json", json, "print one JSON object");
+  spmm->add_flag("--sweep", sweep, "every format x density x BERT-base shape; table, JSON and PNG");
+  spmm->add_flag("--quick", quick, "with --sweep: a small grid (smoke test)");
+  spmm->add_option("--out-dir", out_dir, "with --sweep: output folder")->capture_default_str();
+  spmm->add_flag("--verbose", c.verbose, "log kernels that declined the problem");
+  spmm->callback([&] {
+    c.block = parse_block(block);
+    c.nm = parse_nm(nm);
+    c.act = parse_activation(act);
+    c.peers = !no_peers;
+    c.bias = !no_bias;
+    if (sweep) {
+      tools::SweepConfig s;
+      s.threads = c.threads;
+      s.peers = c.peers;
+      s.out_dir = out_dir;
+      s.quick = quick;
+      if (spmm->count("--reps")) s.reps = c.reps;
+      if (spmm->count("--warmup")) s.warmup = c.warmup;
+      tools::bench_spmm_sweep(s);
+      return;
+    }
+    const nlohmann::json r = tools::bench_spmm(c);
+    if (json) {
+      std::cout << r.dump() << std::endl;
+      return;
+    }
+    std::printf("%s %s density %.3f  M=%lld K=%lld N=%lld  threads %d\n", c.format.c_str(),
+                std::string(r["pattern"]).c_str(), double(r["density"]), static_cast<long long>(c.m),
+                static_cast<long long>(c.k), static_cast<long long>(c.n), c.threads);
+    std::printf("  sparse  %-28s %8.3f ms\n", std::string(r["kernel"]).c_str(), double(r["sparse_ms"]));
+    std::printf("  dense   %-28s %8.3f ms\n", std::string(r["dense_kernel"]).c_str(), double(r["dense_ms"]));
+    for (const char* p : {"eigen", "xsmm"})
+      if (r.contains(std::string(p) + "_ms"))
+        std::printf("  peer    %-28s %8.3f ms\n", p, double(r[std::string(p) + "_ms"]));
+    std::printf("  speedup vs dense: %.2fx\n", double(r["speedup"]));
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "sparta: error: %s (see --help)\n", e.what());
+    return 2;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const sparta::Error& e) {
+    std::fprintf(stderr, "sparta: error: %s\n", e.what());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sparta: error: %s\n", e.what());
+  }
+  return 1;
+}

@@ -60,6 +60,10 @@ void check_config(const SpmmBenchConfig& c) {
 
 json bench_spmm(const SpmmBenchConfig& c) {
   check_config(c);
+  // The OpenMP pool gets exactly the threads under test: a spare worker
+  // spinning after a wider region steals cycles from the measured thread
+  // (seen as ~30% of samples in libgomp on a 2-vCPU machine, halving dense).
+  omp_set_num_threads(c.threads);
   PackOptions opt;
   opt.block = c.block;
   opt.nm = c.nm;

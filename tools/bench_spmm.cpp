@@ -72,9 +72,14 @@ json bench_spmm(const SpmmBenchConfig& c) {
   const Tesa tesa = Tesa::from_zeros(w);
   const WeightFormat f = pack(c.format, w, tesa, opt);
   std::vector<std::string> log;
-  const auto sparse = make_spmm(f, {}, &log);
+  KernelOptions kopt;
+  if (c.tune) {
+    kopt.tune_m = c.m;
+    kopt.tune_threads = c.threads;
+  }
+  const auto sparse = make_spmm(f, kopt, &log);
   if (c.verbose)
-    for (const auto& l : log) std::fprintf(stderr, "  rejected %s\n", l.c_str());
+    for (const auto& l : log) std::fprintf(stderr, "  %s\n", l.c_str());
   OnednnDenseKernel dense(c.n, c.k, std::vector<float>(w.data<float>(), w.data<float>() + w.numel()));
   dense.prepare(c.m, c.bias, c.act);
 
@@ -104,6 +109,7 @@ json bench_spmm(const SpmmBenchConfig& c) {
   out["n"] = c.n;
   out["threads"] = c.threads;
   out["kernel"] = sparse->name();
+  out["kernel_log"] = log;
   out["isa"] = std::string(isa_name(host_isa()));
   out["pattern"] = analyze_pattern(tesa).summary();
   out["stored_fraction"] = double(format_stored(f)) / double(c.n * c.k);

@@ -24,7 +24,8 @@ struct SpmmBenchConfig {
   bool peers = true;
   bool bias = true;
   Activation act = Activation::none;
-  bool verbose = false;  // print kernel rejections
+  bool tune = true;      // choose the sparse kernel by measured time on this shape
+  bool verbose = false;  // print kernel rejections and tuning times
 };
 
 // Runs one case. Throws sparta::Error on bad parameters or when a result

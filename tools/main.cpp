@@ -69,13 +69,16 @@ int run(int argc, char** argv) {
   spmm->add_flag("--sweep", sweep, "every format x density x BERT-base shape; table, JSON and PNG");
   spmm->add_flag("--quick", quick, "with --sweep: a small grid (smoke test)");
   spmm->add_option("--out-dir", out_dir, "with --sweep: output folder")->capture_default_str();
-  spmm->add_flag("--verbose", c.verbose, "log kernels that declined the problem");
+  bool no_tune = false;
+  spmm->add_flag("--no-tune", no_tune, "take the first kernel that accepts instead of timing the candidates");
+  spmm->add_flag("--verbose", c.verbose, "log kernels that declined the problem and tuning times");
   spmm->callback([&] {
     c.block = parse_block(block);
     c.nm = parse_nm(nm);
     c.act = parse_activation(act);
     c.peers = !no_peers;
     c.bias = !no_bias;
+    c.tune = !no_tune;
     if (sweep) {
       tools::SweepConfig s;
       s.threads = c.threads;

@@ -224,7 +224,8 @@ struct Unpacker {
   void operator()(const TilewiseMatrix& m) const {
     for (int64_t t = 0; t < m.ntiles(); ++t) {
       const int64_t r0 = t * m.g, tr = std::min<int64_t>(m.g, m.rows - r0);
-      const float* v = &m.values[static_cast<size_t>(m.value_ptr[static_cast<size_t>(t)])];
+      // data() + offset: a trailing tile with no kept columns starts at values.size()
+      const float* v = m.values.data() + m.value_ptr[static_cast<size_t>(t)];
       for (int64_t i = m.tile_ptr[static_cast<size_t>(t)]; i < m.tile_ptr[static_cast<size_t>(t + 1)]; ++i, v += tr)
         for (int64_t r = 0; r < tr; ++r) y[(r0 + r) * m.cols + m.kept_k[static_cast<size_t>(i)]] = v[r];
     }

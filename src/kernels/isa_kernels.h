@@ -20,6 +20,7 @@ struct IsaKernels {
   CsrMaker csr_mvec;
   BsrMaker bsr_mvec;   // vectorized along M: small block heights
   BsrMaker bsr_nvec;   // vectorized along N: block height a multiple of the vector width
+  NmMaker nm_nvec;    // vectorized along N with register permutes; M must divide the width
   NmMaker nm_mvec;
   TileMaker tilewise_nvec;
 };

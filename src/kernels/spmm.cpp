@@ -1,6 +1,10 @@
 // Kernel choice: the ordered implementation list and the checked entry point.
 #include "kernels/spmm.h"
 
+#include <algorithm>
+#include <chrono>
+#include <random>
+
 #include "core/error.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
@@ -78,6 +82,7 @@ std::vector<SpmmImpl> build_impls() {
     v.push_back(isa_impl<CsrMatrix>(isa, "csr_spmm_mvec", &IsaKernels::csr_mvec));
     v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_nvec", &IsaKernels::bsr_nvec));
     v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_mvec", &IsaKernels::bsr_mvec));
+    v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_nvec", &IsaKernels::nm_nvec));
     v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_mvec", &IsaKernels::nm_mvec));
     v.push_back(isa_impl<TilewiseMatrix>(isa, "tilewise_spmm_nvec", &IsaKernels::tilewise_nvec));
   }
@@ -94,14 +99,66 @@ const std::vector<SpmmImpl>& spmm_impls() {
   return impls;
 }
 
+namespace {
+
+// Median of a few timed runs of k on a random X of m rows.
+double time_kernel(const SpmmKernel& k, int64_t m, int threads) {
+  std::vector<float> x(static_cast<size_t>(m * k.k())), y(static_cast<size_t>(m * k.n()));
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> d(-1.f, 1.f);
+  for (auto& v : x) v = d(rng);
+  const SpmmArgs a{x.data(), m, k.k(), y.data(), k.n(), Epilogue{}, threads};
+  k.run(a);  // warm-up (and first-touch of scratch)
+  std::vector<double> ms;
+  for (int i = 0; i < 5; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    k.run(a);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+}  // namespace
+
 std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt, std::vector<std::string>* log) {
   validate(w);
+  SPARTA_CHECK(opt.tune_m >= 0 && opt.tune_threads >= 1, "kernel tuning needs tune_m >= 0 and tune_threads >= 1");
+  std::unique_ptr<SpmmKernel> best;
+  double best_ms = 0;
+  bool found_required = false;
   for (const SpmmImpl& impl : spmm_impls()) {
+    if (!opt.require.empty() && impl.name != opt.require) continue;
+    found_required = true;
     std::string why;
-    if (auto k = impl.make(w, opt, why)) return k;
-    if (log && !why.empty()) log->push_back(impl.name + ": " + why);
+    auto k = impl.make(w, opt, why);
+    if (!k) {
+      if (log && !why.empty()) log->push_back(impl.name + ": " + why);
+      SPARTA_CHECK(opt.require.empty() || !why.empty(), "kernel ", opt.require, " does not take a ", format_name(w),
+                   " weight");
+      SPARTA_CHECK(opt.require.empty(), "kernel ", opt.require, " declined: ", why);
+      continue;
+    }
+    const bool reference = impl.name == "spmm_ref";
+    if (opt.tune_m == 0 || reference) {
+      if (!best) return k;  // list order: first acceptor wins
+      break;                // tuning: the reference is only a last resort
+    }
+    // Lower-ISA builds of the same kernels are for hosts without the higher
+    // ISA; they are not worth timing here.
+    const Isa top = std::min(opt.max_isa, host_isa());
+    const size_t sep = impl.name.rfind("__");
+    if (sep != std::string::npos && impl.name.substr(sep + 2) != isa_name(top)) continue;
+    const double ms = time_kernel(*k, opt.tune_m, opt.tune_threads);
+    if (log) log->push_back(impl.name + ": " + std::to_string(ms) + " ms (tuning, M=" + std::to_string(opt.tune_m) + ")");
+    if (!best || ms < best_ms) {
+      best = std::move(k);
+      best_ms = ms;
+    }
   }
-  SPARTA_ASSERT(false, "the reference kernel accepts every format");
+  SPARTA_CHECK(found_required, "no kernel named '", opt.require, "'");
+  SPARTA_ASSERT(best != nullptr, "the reference kernel accepts every format");
+  return best;
 }
 
 void SpmmKernel::operator()(const Tensor& x, Tensor& y, const Tensor& bias, Activation act, int threads) const {

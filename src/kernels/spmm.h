@@ -61,6 +61,12 @@ class SpmmKernel {
 struct KernelOptions {
   Isa max_isa = host_isa();
   bool reference = false;  // force the scalar reference kernel
+  std::string require;     // only this implementation (by name); error if it declines
+  // Measured choice: when tune_m > 0, every optimized candidate that accepts
+  // is prepared and timed on a random X of tune_m rows with tune_threads
+  // threads, and the fastest is kept. Otherwise the first in list order.
+  int64_t tune_m = 0;
+  int tune_threads = 1;
 };
 
 // One entry of the ordered implementation list.
@@ -71,8 +77,9 @@ struct SpmmImpl {
 };
 const std::vector<SpmmImpl>& spmm_impls();
 
-// First implementation that accepts. `log`, when given, receives one line per
-// rejected candidate ("name: reason").
+// The first implementation that accepts (or the fastest measured, see
+// KernelOptions::tune_m). `log`, when given, receives one line per rejected
+// candidate ("name: reason") and, when tuning, one per timed candidate.
 std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt = {},
                                       std::vector<std::string>* log = nullptr);
 

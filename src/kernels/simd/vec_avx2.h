@@ -19,6 +19,14 @@ struct VecAvx2 {
   static V load_partial(const float* p, int n) { return _mm256_maskload_ps(p, tail_mask(n)); }
   static void store_partial(float* p, V v, int n) { _mm256_maskstore_ps(p, tail_mask(n), v); }
   static V bcast(const float* p) { return _mm256_broadcast_ss(p); }
+  // Lane-index vectors for permute(): lane i of the result is x[idx[i]].
+  using VI = __m256i;
+  static VI load_idx(const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static V permute(V x, VI idx) { return _mm256_permutevar8x32_ps(x, idx); }
+  // p[0..3] in every 128-bit lane, and a permute inside each lane (idx 0..3):
+  // cheaper than the cross-lane permute on every x86 core.
+  static V bcast4(const float* p) { return _mm256_broadcast_ps(reinterpret_cast<const __m128*>(p)); }
+  static V permute4(V x, VI idx) { return _mm256_permutevar_ps(x, idx); }
   static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm256_add_ps(a, b); }
   static V sub(V a, V b) { return _mm256_sub_ps(a, b); }

@@ -17,6 +17,11 @@ struct VecAvx512 {
   static V load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(tail_mask(n), p); }
   static void store_partial(float* p, V v, int n) { _mm512_mask_storeu_ps(p, tail_mask(n), v); }
   static V bcast(const float* p) { return _mm512_set1_ps(*p); }
+  using VI = __m512i;
+  static VI load_idx(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static V permute(V x, VI idx) { return _mm512_permutexvar_ps(idx, x); }
+  static V bcast4(const float* p) { return _mm512_broadcast_f32x4(_mm_loadu_ps(p)); }
+  static V permute4(V x, VI idx) { return _mm512_permutevar_ps(x, idx); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }

@@ -40,6 +40,29 @@ struct VecPortable {
   }
   static void store_partial(float* p, V v, int n) { std::memcpy(p, v.v, sizeof(float) * static_cast<size_t>(n)); }
   static V bcast(const float* p) { return set1(*p); }
+  struct VI {
+    int32_t i[8];
+  };
+  static VI load_idx(const int32_t* p) {
+    VI r;
+    std::memcpy(r.i, p, sizeof r.i);
+    return r;
+  }
+  static V permute(V x, VI idx) {
+    V r;
+    for (int l = 0; l < W; ++l) r.v[l] = x.v[idx.i[l] & (W - 1)];
+    return r;
+  }
+  static V bcast4(const float* p) {
+    V r;
+    for (int l = 0; l < W; ++l) r.v[l] = p[l & 3];
+    return r;
+  }
+  static V permute4(V x, VI idx) {
+    V r;
+    for (int l = 0; l < W; ++l) r.v[l] = x.v[(l & ~3) + (idx.i[l] & 3)];
+    return r;
+  }
   static V fmadd(V a, V b, V c) {
     for (int i = 0; i < W; ++i) c.v[i] += a.v[i] * b.v[i];
     return c;

@@ -14,6 +14,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "formats/random_weight.h"
+#include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
 #if SPARTA_HAVE_PEERS
 #include "peers.h"
@@ -173,6 +174,15 @@ json bench_spmm(const SpmmBenchConfig& c) {
   }
   const double dense_ms = out["dense_ms"], sparse_ms = out["sparse_ms"];
   out["speedup"] = dense_ms / sparse_ms;
+  // Useful work (kept weights x M rows x 2) over time, and how much of the
+  // one-core FMA peak x threads that is, for every contender.
+  const double flop = 2.0 * double(format_stored(f)) * double(c.m), dense_flop = 2.0 * double(c.m * c.k * c.n);
+  const double peak = isa_kernels(host_isa()).peak_fma_gflops(0.05) * c.threads;
+  out["peak_gflops"] = peak;
+  out["sparse_gflops"] = flop / sparse_ms / 1e6;
+  out["sparse_peak_fraction"] = flop / sparse_ms / 1e6 / peak;
+  out["dense_gflops"] = dense_flop / dense_ms / 1e6;
+  out["dense_peak_fraction"] = dense_flop / dense_ms / 1e6 / peak;
   for (const char* p : {"eigen", "xsmm"})
     if (out.contains(std::string(p) + "_ms")) out[std::string(p) + "_speedup"] = dense_ms / double(out[std::string(p) + "_ms"]);
   out["reps"] = c.reps;

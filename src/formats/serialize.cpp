@@ -120,10 +120,16 @@ class Writer {
     for (size_t i = 0; i < n; ++i) hash_ = (hash_ ^ b[i]) * 1099511628211ull;
     os_.write(static_cast<const char*>(p), static_cast<std::streamsize>(n));
   }
-  void i64(int64_t v) { bytes(&v, sizeof v); }
+  void num(int64_t v) { bytes(&v, sizeof v); }
+  // The field visitors below take references for both directions.
+  void dims(int64_t& rows, int64_t& cols) {
+    num(rows);
+    num(cols);
+  }
+  void small(int& v, const char*) { num(v); }
   template <typename T>
-  void vec(const std::vector<T>& v) {
-    i64(static_cast<int64_t>(v.size()));
+  void array(std::vector<T>& v) {
+    num(static_cast<int64_t>(v.size()));
     if (!v.empty()) bytes(v.data(), v.size() * sizeof(T));
   }
   uint64_t hash() const { return hash_; }
@@ -142,14 +148,24 @@ class Reader {
     const auto* b = static_cast<const unsigned char*>(p);
     for (size_t i = 0; i < n; ++i) hash_ = (hash_ ^ b[i]) * 1099511628211ull;
   }
-  int64_t i64() {
+  int64_t num() {
     int64_t v;
     bytes(&v, sizeof v);
     return v;
   }
+  void dims(int64_t& rows, int64_t& cols) {
+    rows = num();
+    cols = num();
+    check_dims(rows, cols);
+  }
+  void small(int& v, const char* what) {
+    const int64_t x = num();
+    SPARTA_CHECK(x >= 0 && x <= 1 << 20, "weight file has a corrupt ", what, " ", x);
+    v = static_cast<int>(x);
+  }
   template <typename T>
-  void vec(std::vector<T>& v) {
-    const int64_t n = i64();
+  void array(std::vector<T>& v) {
+    const int64_t n = num();
     // Lengths are checked against a hard cap before allocating, so a corrupt
     // length cannot ask for terabytes; truncation is caught by bytes().
     SPARTA_CHECK(n >= 0 && n <= (int64_t{1} << 34) / static_cast<int64_t>(sizeof(T)),
@@ -164,126 +180,67 @@ class Reader {
   uint64_t hash_ = 14695981039346656037ull;
 };
 
-
-void put_dims(Writer& w, int64_t r, int64_t c) {
-  w.i64(r);
-  w.i64(c);
+// Each format's fields in file order, for writing and reading alike.
+template <class IO>
+void fields(IO& io, DenseMatrix& m) {
+  io.dims(m.rows, m.cols);
+  io.array(m.values);
+}
+template <class IO>
+void fields(IO& io, CsrMatrix& m) {
+  io.dims(m.rows, m.cols);
+  io.array(m.row_ptr);
+  io.array(m.col_idx);
+  io.array(m.values);
+}
+template <class IO>
+void fields(IO& io, BsrMatrix& m) {
+  io.dims(m.rows, m.cols);
+  io.small(m.block.r, "block height");
+  io.small(m.block.c, "block width");
+  io.array(m.block_row_ptr);
+  io.array(m.block_col);
+  io.array(m.values);
+}
+template <class IO>
+void fields(IO& io, NmMatrix& m) {
+  io.dims(m.rows, m.cols);
+  io.small(m.nm.n, "N");
+  io.small(m.nm.m, "M");
+  io.array(m.values);
+  io.array(m.index);
+}
+template <class IO>
+void fields(IO& io, TilewiseMatrix& m) {
+  io.dims(m.rows, m.cols);
+  io.small(m.g, "tile size");
+  io.array(m.tile_ptr);
+  io.array(m.kept_k);
+  io.array(m.value_ptr);
+  io.array(m.values);
+  fields(io, m.remainder);
+}
+template <class IO>
+void fields(IO& io, StructuredMatrix& m) {
+  io.dims(m.rows, m.cols);
+  io.array(m.kept_rows);
+  io.array(m.kept_cols);
+  io.array(m.values);
 }
 
-struct Saver {
-  Writer& w;
-  void operator()(const DenseMatrix& m) {
-    put_dims(w, m.rows, m.cols);
-    w.vec(m.values);
-  }
-  void operator()(const CsrMatrix& m) {
-    put_dims(w, m.rows, m.cols);
-    w.vec(m.row_ptr);
-    w.vec(m.col_idx);
-    w.vec(m.values);
-  }
-  void operator()(const BsrMatrix& m) {
-    put_dims(w, m.rows, m.cols);
-    w.i64(m.block.r);
-    w.i64(m.block.c);
-    w.vec(m.block_row_ptr);
-    w.vec(m.block_col);
-    w.vec(m.values);
-  }
-  void operator()(const NmMatrix& m) {
-    put_dims(w, m.rows, m.cols);
-    w.i64(m.nm.n);
-    w.i64(m.nm.m);
-    w.vec(m.values);
-    w.vec(m.index);
-  }
-  void operator()(const TilewiseMatrix& m) {
-    put_dims(w, m.rows, m.cols);
-    w.i64(m.g);
-    w.vec(m.tile_ptr);
-    w.vec(m.kept_k);
-    w.vec(m.value_ptr);
-    w.vec(m.values);
-    (*this)(m.remainder);
-  }
-  void operator()(const StructuredMatrix& m) {
-    put_dims(w, m.rows, m.cols);
-    w.vec(m.kept_rows);
-    w.vec(m.kept_cols);
-    w.vec(m.values);
-  }
-};
-
-int small_int(Reader& r, const char* what) {
-  const int64_t v = r.i64();
-  SPARTA_CHECK(v >= 0 && v <= 1 << 20, "weight file has a corrupt ", what, " ", v);
-  return static_cast<int>(v);
-}
-
-void get_dims(Reader& r, int64_t& rows, int64_t& cols) {
-  rows = r.i64();
-  cols = r.i64();
-  check_dims(rows, cols);
-}
-
-CsrMatrix load_csr(Reader& r) {
-  CsrMatrix m;
-  get_dims(r, m.rows, m.cols);
-  r.vec(m.row_ptr);
-  r.vec(m.col_idx);
-  r.vec(m.values);
-  return m;
-}
-
+// The variant alternative with index `kind`, read from r.
+template <size_t I = 0>
 WeightFormat load_body(Reader& r, uint32_t kind) {
-  switch (kind) {
-    case 0: {
-      DenseMatrix m;
-      get_dims(r, m.rows, m.cols);
-      r.vec(m.values);
+  if constexpr (I < std::variant_size_v<WeightFormat>) {
+    if (kind == I) {
+      std::variant_alternative_t<I, WeightFormat> m;
+      fields(r, m);
       return m;
     }
-    case 1: return load_csr(r);
-    case 2: {
-      BsrMatrix m;
-      get_dims(r, m.rows, m.cols);
-      m.block.r = small_int(r, "block height");
-      m.block.c = small_int(r, "block width");
-      r.vec(m.block_row_ptr);
-      r.vec(m.block_col);
-      r.vec(m.values);
-      return m;
-    }
-    case 3: {
-      NmMatrix m;
-      get_dims(r, m.rows, m.cols);
-      m.nm.n = small_int(r, "N");
-      m.nm.m = small_int(r, "M");
-      r.vec(m.values);
-      r.vec(m.index);
-      return m;
-    }
-    case 4: {
-      TilewiseMatrix m;
-      get_dims(r, m.rows, m.cols);
-      m.g = small_int(r, "tile size");
-      r.vec(m.tile_ptr);
-      r.vec(m.kept_k);
-      r.vec(m.value_ptr);
-      r.vec(m.values);
-      m.remainder = load_csr(r);
-      return m;
-    }
-    case 5: {
-      StructuredMatrix m;
-      get_dims(r, m.rows, m.cols);
-      r.vec(m.kept_rows);
-      r.vec(m.kept_cols);
-      r.vec(m.values);
-      return m;
-    }
+    return load_body<I + 1>(r, kind);
+  } else {
+    throw Error("weight file has unknown format tag " + std::to_string(kind));
   }
-  throw Error("weight file has unknown format tag " + std::to_string(kind));
 }
 
 }  // namespace
@@ -296,7 +253,9 @@ void save(const WeightFormat& f, std::ostream& os) {
   const uint32_t version = kVersion, kind = static_cast<uint32_t>(f.index());
   w.bytes(&version, 4);
   w.bytes(&kind, 4);
-  std::visit(Saver{w}, f);
+  // Writing does not modify: the visitors take references so that one field
+  // list serves both directions.
+  std::visit([&w](const auto& m) { fields(w, const_cast<std::remove_const_t<std::remove_reference_t<decltype(m)>>&>(m)); }, f);
   const uint64_t h = w.hash();
   os.write(reinterpret_cast<const char*>(&h), sizeof h);
   SPARTA_CHECK(os.good(), "writing the weight file failed");

@@ -23,6 +23,7 @@ struct IsaKernels {
   NmMaker nm_nvec;    // vectorized along N with register permutes; M must divide the width
   NmMaker nm_mvec;
   TileMaker tilewise_nvec;
+  double (*peak_fma_gflops)(double seconds);  // one core, this ISA
 };
 
 const IsaKernels& isa_kernels_avx512();

@@ -56,28 +56,28 @@ SpmmImpl isa_impl(Isa isa, const char* family, Maker IsaKernels::*maker) {
           }};
 }
 
+// An implementation for one format F, independent of the vector ISA.
+template <class F>
+SpmmImpl format_impl(const char* name, std::unique_ptr<SpmmKernel> (*make)(const F&)) {
+  return {name, [make](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+            const F* f = std::get_if<F>(&w);
+            if (!f) return nullptr;
+            if (opt.reference) {
+              why = "reference requested";
+              return nullptr;
+            }
+            return make(*f);
+          }};
+}
+
+std::unique_ptr<SpmmKernel> make_dense_onednn(const DenseMatrix& d) {
+  return std::make_unique<OnednnDenseKernel>(d.rows, d.cols, d.values);
+}
+
 std::vector<SpmmImpl> build_impls() {
   std::vector<SpmmImpl> v;
-  v.push_back({"dense_matmul_onednn",
-               [](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
-                 const auto* d = std::get_if<DenseMatrix>(&w);
-                 if (!d) return nullptr;
-                 if (opt.reference) {
-                   why = "reference requested";
-                   return nullptr;
-                 }
-                 return std::make_unique<OnednnDenseKernel>(d->rows, d->cols, d->values);
-               }});
-  v.push_back({"structured_spmm_onednn",
-               [](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
-                 const auto* s = std::get_if<StructuredMatrix>(&w);
-                 if (!s) return nullptr;
-                 if (opt.reference) {
-                   why = "reference requested";
-                   return nullptr;
-                 }
-                 return make_structured_onednn(*s);
-               }});
+  v.push_back(format_impl<DenseMatrix>("dense_matmul_onednn", &make_dense_onednn));
+  v.push_back(format_impl<StructuredMatrix>("structured_spmm_onednn", &make_structured_onednn));
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) {
     v.push_back(isa_impl<CsrMatrix>(isa, "csr_spmm_mvec", &IsaKernels::csr_mvec));
     v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_nvec", &IsaKernels::bsr_nvec));

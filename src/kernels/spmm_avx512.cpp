@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -31,7 +32,7 @@ namespace sparta {
 
 const IsaKernels& isa_kernels_avx512() {
   static const IsaKernels k{Isa::avx512,           &isa_avx512::make_csr_mvec, &isa_avx512::make_bsr_mvec,
-                            &isa_avx512::make_bsr_nvec, &isa_avx512::make_nm_nvec, &isa_avx512::make_nm_mvec,  &isa_avx512::make_tilewise_nvec};
+                            &isa_avx512::make_bsr_nvec, &isa_avx512::make_nm_nvec, &isa_avx512::make_nm_mvec,  &isa_avx512::make_tilewise_nvec, &isa_avx512::peak_fma_gflops};
   return k;
 }
 

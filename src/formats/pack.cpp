@@ -218,8 +218,15 @@ struct Unpacker {
     size_t s = 0;
     for (int64_t r = 0; r < m.rows; ++r)
       for (int64_t g = 0; g < groups; ++g)
-        for (int j = 0; j < m.nm.n; ++j, ++s)  // += : padded slots add zero
-          y[r * m.cols + g * m.nm.m + m.index[s]] += m.values[s];
+        for (int j = 0; j < m.nm.n; ++j, ++s) {
+          // Padded slots are +0 at any position of the group, maybe a kept
+          // one: skip them rather than add (0 + -0 is +0), and store the first
+          // value at a position as is, so a kept -0.0 survives exactly.
+          const float v = m.values[s];
+          if (v == 0.f && !std::signbit(v)) continue;
+          float& o = y[r * m.cols + g * m.nm.m + m.index[s]];
+          o = o == 0.f ? v : o + v;
+        }
   }
   void operator()(const TilewiseMatrix& m) const {
     for (int64_t t = 0; t < m.ntiles(); ++t) {

@@ -170,8 +170,17 @@ class Reader {
     // length cannot ask for terabytes; truncation is caught by bytes().
     SPARTA_CHECK(n >= 0 && n <= (int64_t{1} << 34) / static_cast<int64_t>(sizeof(T)),
                  "weight file has a corrupt array length ", n);
-    v.resize(static_cast<size_t>(n));
-    if (n) bytes(v.data(), v.size() * sizeof(T));
+    // Read in bounded chunks, so memory grows only with bytes actually present:
+    // a corrupt length in a small file fails as truncated after at most one
+    // chunk instead of first allocating (and zeroing) up to the cap.
+    constexpr size_t kChunk = (size_t{1} << 20) / sizeof(T);
+    v.clear();
+    for (size_t done = 0, total = static_cast<size_t>(n); done < total;) {
+      const size_t step = std::min(kChunk, total - done);
+      v.resize(done + step);
+      bytes(v.data() + done, step * sizeof(T));
+      done += step;
+    }
   }
   uint64_t hash() const { return hash_; }
 

@@ -8,6 +8,7 @@
 
 #include "core/cpu.h"
 #include "core/error.h"
+#include "frontend/onnx_import.h"
 #include "tools/bench_spmm.h"
 
 namespace {
@@ -43,6 +44,11 @@ int run(int argc, char** argv) {
     std::printf("sparta 0.1.0\nhost isa: %s\noneDNN: %d.%d.%d\n", std::string(isa_name(host_isa())).c_str(),
                 v->major, v->minor, v->patch);
   });
+
+  auto* inspect = app.add_subcommand("inspect", "Show a model's nodes, shapes, parameters and weight sparsity");
+  std::string model_path;
+  inspect->add_option("model", model_path, "an ONNX model")->required();
+  inspect->callback([&] { std::printf("%s", import_onnx_file(model_path).dump().c_str()); });
 
   auto* bench = app.add_subcommand("bench", "Benchmarks against peers, in one run");
   bench->require_subcommand(1);

@@ -7,7 +7,7 @@
 
 namespace sparta {
 
-enum class DType : uint8_t { f32 = 0, i8 = 1, i32 = 2, bf16 = 3 };
+enum class DType : uint8_t { f32 = 0, i8 = 1, i32 = 2, bf16 = 3, i64 = 4, u8 = 5, boolean = 6 };
 
 constexpr size_t dtype_size(DType t) {
   switch (t) {
@@ -15,6 +15,9 @@ constexpr size_t dtype_size(DType t) {
     case DType::i8: return 1;
     case DType::i32: return 4;
     case DType::bf16: return 2;
+    case DType::i64: return 8;
+    case DType::u8: return 1;
+    case DType::boolean: return 1;
   }
   return 0;
 }
@@ -25,6 +28,9 @@ constexpr std::string_view dtype_name(DType t) {
     case DType::i8: return "i8";
     case DType::i32: return "i32";
     case DType::bf16: return "bf16";
+    case DType::i64: return "i64";
+    case DType::u8: return "u8";
+    case DType::boolean: return "bool";
   }
   return "?";
 }
@@ -39,5 +45,7 @@ template <> struct dtype_of<float> { static constexpr DType value = DType::f32; 
 template <> struct dtype_of<int8_t> { static constexpr DType value = DType::i8; };
 template <> struct dtype_of<int32_t> { static constexpr DType value = DType::i32; };
 template <> struct dtype_of<bf16> { static constexpr DType value = DType::bf16; };
+template <> struct dtype_of<int64_t> { static constexpr DType value = DType::i64; };
+template <> struct dtype_of<uint8_t> { static constexpr DType value = DType::u8; };
 
 }  // namespace sparta

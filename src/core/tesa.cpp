@@ -22,6 +22,9 @@ Tesa Tesa::from_zeros(const Tensor& t) {
     case DType::f32: mark(t.data<float>(), ElemCode::bits32); break;
     case DType::i8: mark(t.data<int8_t>(), ElemCode::bits8); break;
     case DType::i32: mark(t.data<int32_t>(), ElemCode::bits32); break;
+    case DType::i64: mark(t.data<int64_t>(), ElemCode::bits32); break;  // widest code
+    case DType::u8: mark(t.data<uint8_t>(), ElemCode::bits8); break;
+    case DType::boolean: mark(static_cast<const uint8_t*>(t.raw()), ElemCode::bits8); break;
     case DType::bf16: {
       const bf16* p = t.data<bf16>();
       for (int64_t i = 0; i < n; ++i)  // +0 and -0 are both zero

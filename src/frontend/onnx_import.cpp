@@ -1,0 +1,241 @@
+#include "frontend/onnx_import.h"
+
+#include <onnx/onnx_pb.h>
+
+#include <cstring>
+#include <fstream>
+#include <limits>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace sparta {
+namespace {
+
+// ONNX TensorProto.DataType values sparta reads.
+std::optional<DType> onnx_dtype(int t) {
+  switch (t) {
+    case onnx::TensorProto::FLOAT: return DType::f32;
+    case onnx::TensorProto::UINT8: return DType::u8;
+    case onnx::TensorProto::INT8: return DType::i8;
+    case onnx::TensorProto::INT32: return DType::i32;
+    case onnx::TensorProto::INT64: return DType::i64;
+    case onnx::TensorProto::BOOL: return DType::boolean;
+    case onnx::TensorProto::BFLOAT16: return DType::bf16;
+    default: return std::nullopt;
+  }
+}
+
+std::string onnx_dtype_name(int t) {
+  return onnx::TensorProto_DataType_IsValid(t) ? onnx::TensorProto_DataType_Name(t) : "invalid(" + std::to_string(t) + ")";
+}
+
+class Importer {
+ public:
+  explicit Importer(std::string what) : what_(std::move(what)) {}
+
+  Graph run(const onnx::ModelProto& m) {
+    Graph g;
+    g.producer = m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
+    for (const auto& op : m.opset_import()) g.opsets[op.domain()] = op.version();
+    const int64_t opset = g.default_opset();
+    check(opset != 0, "declares no opset for the default ONNX domain");
+    check(opset >= kMinOnnxOpset && opset <= kMaxOnnxOpset, "uses opset ", opset,
+          " of the default domain; sparta reads opsets ", kMinOnnxOpset, "-", kMaxOnnxOpset,
+          " (re-export with opset_version in that range)");
+    check(m.has_graph(), "has no graph");
+    const onnx::GraphProto& gp = m.graph();
+    g.name = gp.name();
+
+    for (const auto& t : gp.initializer()) {
+      check(!t.name().empty(), "has an initializer without a name");
+      Value* v = add(g, t.name());
+      v->constant = tensor(t, "initializer '" + t.name() + "'");
+      v->dtype = v->constant->dtype();
+      v->dims = v->constant->shape().dims();
+    }
+    check(gp.sparse_initializer_size() == 0, "uses sparse_initializer, which sparta does not read");
+    for (const auto& vi : gp.input()) {
+      Value* v = g.find(vi.name());
+      if (v && v->is_constant()) {  // an initializer listed as an input (older exporters)
+        continue;
+      }
+      check(!vi.name().empty(), "has a graph input without a name");
+      v = add(g, vi.name());
+      type_info(vi, *v);
+      g.inputs.push_back(v);
+    }
+    // Node outputs first, so that a read of a value produced later is
+    // reported as an ordering problem, not as an unknown name.
+    for (const auto& np : gp.node())
+      for (const auto& out : np.output())
+        if (!out.empty()) add(g, out);
+    for (int i = 0; i < gp.node_size(); ++i) node(g, gp.node(i), i);
+    for (const auto& vi : gp.value_info())
+      if (Value* v = g.find(vi.name())) type_info(vi, *v);
+    for (const auto& vi : gp.output()) {
+      Value* v = g.find(vi.name());
+      check(v != nullptr, "lists graph output '", vi.name(), "', which no node or initializer defines");
+      type_info(vi, *v);
+      g.outputs.push_back(v);
+    }
+    try {
+      g.link();
+    } catch (const Error& e) {
+      throw Error(what_ + ": " + e.what());
+    }
+    return g;
+  }
+
+ private:
+  template <typename... A>
+  void check(bool ok, const A&... msg) const {
+    if (!ok) throw Error(what_ + ": model " + detail::cat(msg...));
+  }
+
+  Value* add(Graph& g, const std::string& name) {
+    check(g.find(name) == nullptr, "defines the value '", name, "' twice");
+    return g.add_value(name);
+  }
+
+  Tensor tensor(const onnx::TensorProto& t, const std::string& what) const {
+    check(t.data_location() != onnx::TensorProto::EXTERNAL, what,
+          " keeps its data in an external file; save the model with the data inside");
+    check(!t.has_segment(), what, " is segmented, which sparta does not read");
+    const auto dt = onnx_dtype(t.data_type());
+    check(dt.has_value(), what, " has data type ", onnx_dtype_name(t.data_type()),
+          ", which sparta does not support");
+    std::vector<int64_t> dims;
+    int64_t numel = 1;
+    for (int64_t d : t.dims()) {
+      check(d >= 0, what, " has a negative dimension ", d);
+      check(d == 0 || numel <= (int64_t{1} << 40) / d, what, " is too large");
+      numel *= d;
+      dims.push_back(d);
+    }
+    Tensor out(*dt, Shape(dims));
+    const size_t bytes = out.nbytes();
+    if (t.has_raw_data()) {
+      check(t.raw_data().size() == bytes, what, " has ", t.raw_data().size(), " bytes of raw data, expected ", bytes,
+            " for ", dtype_name(*dt), Shape(dims).str());
+      if (bytes) std::memcpy(out.raw(), t.raw_data().data(), bytes);
+      return out;
+    }
+    auto fill = [&](const auto& field, auto convert) {
+      check(static_cast<int64_t>(field.size()) == numel, what, " has ", field.size(), " values, expected ", numel);
+      for (int64_t i = 0; i < numel; ++i) convert(i, field.Get(static_cast<int>(i)));
+    };
+    switch (*dt) {
+      case DType::f32: fill(t.float_data(), [&](int64_t i, float v) { out.data<float>()[i] = v; }); break;
+      case DType::i64: fill(t.int64_data(), [&](int64_t i, int64_t v) { out.data<int64_t>()[i] = v; }); break;
+      case DType::i32: fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<int32_t>()[i] = v; }); break;
+      case DType::i8:
+        fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<int8_t>()[i] = static_cast<int8_t>(v); });
+        break;
+      case DType::u8:
+      case DType::boolean:
+        fill(t.int32_data(), [&](int64_t i, int32_t v) { static_cast<uint8_t*>(out.raw())[i] = static_cast<uint8_t>(v); });
+        break;
+      case DType::bf16:
+        fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<bf16>()[i].bits = static_cast<uint16_t>(v); });
+        break;
+    }
+    return out;
+  }
+
+  void type_info(const onnx::ValueInfoProto& vi, Value& v) const {
+    if (!vi.has_type() || !vi.type().has_tensor_type()) return;
+    const auto& tt = vi.type().tensor_type();
+    if (tt.elem_type() != 0) {
+      const auto dt = onnx_dtype(tt.elem_type());
+      check(dt.has_value(), "value '", vi.name(), "' has data type ", onnx_dtype_name(tt.elem_type()),
+            ", which sparta does not support");
+      if (!v.dtype) v.dtype = dt;
+    }
+    if (!tt.has_shape() || v.dims) return;
+    std::vector<int64_t> dims;
+    std::vector<std::string> names;
+    for (const auto& d : tt.shape().dim()) {
+      if (d.has_dim_value()) {
+        check(d.dim_value() >= 0, "value '", vi.name(), "' has a negative dimension ", d.dim_value());
+        dims.push_back(d.dim_value());
+      } else {
+        dims.push_back(-1);
+      }
+      names.push_back(d.has_dim_param() ? d.dim_param() : "");
+    }
+    v.dims = dims;
+    v.dim_names = names;
+  }
+
+  void node(Graph& g, const onnx::NodeProto& np, int index) {
+    check(!np.op_type().empty(), "has a node (#", index, ") without an op_type");
+    Node* n = g.add_node(np.op_type(), np.name());
+    n->domain = np.domain() == "ai.onnx" ? "" : np.domain();
+    for (const auto& in : np.input()) {
+      if (in.empty()) {
+        n->inputs.push_back(nullptr);
+        continue;
+      }
+      Value* v = g.find(in);
+      check(v != nullptr, "node '", n->name, "' (", n->op_type, ") reads '", in, "', which is not defined in the graph");
+      n->inputs.push_back(v);
+    }
+    for (const auto& out : np.output()) n->outputs.push_back(out.empty() ? nullptr : g.find(out));
+    for (const auto& a : np.attribute()) {
+      check(!a.name().empty(), "node '", n->name, "' has an attribute without a name");
+      Attribute at;
+      switch (a.type()) {
+        case onnx::AttributeProto::FLOAT: at.kind = Attribute::Kind::f; at.f = a.f(); break;
+        case onnx::AttributeProto::INT: at.kind = Attribute::Kind::i; at.i = a.i(); break;
+        case onnx::AttributeProto::STRING: at.kind = Attribute::Kind::s; at.s = a.s(); break;
+        case onnx::AttributeProto::TENSOR:
+          at.kind = Attribute::Kind::t;
+          at.t = tensor(a.t(), "attribute '" + a.name() + "' of node '" + n->name + "'");
+          break;
+        case onnx::AttributeProto::FLOATS:
+          at.kind = Attribute::Kind::fs;
+          at.fs.assign(a.floats().begin(), a.floats().end());
+          break;
+        case onnx::AttributeProto::INTS:
+          at.kind = Attribute::Kind::is;
+          at.is.assign(a.ints().begin(), a.ints().end());
+          break;
+        case onnx::AttributeProto::STRINGS:
+          at.kind = Attribute::Kind::ss;
+          at.ss.assign(a.strings().begin(), a.strings().end());
+          break;
+        default:
+          check(false, "node '", n->name, "' (", n->op_type, ") has attribute '", a.name(), "' of type ",
+                onnx::AttributeProto_AttributeType_Name(a.type()),
+                " (subgraphs, sparse tensors and type protos are not supported)");
+      }
+      n->attrs[a.name()] = std::move(at);
+    }
+  }
+
+  std::string what_;
+};
+
+}  // namespace
+
+Graph import_onnx_bytes(const void* data, size_t size, const std::string& what) {
+  SPARTA_CHECK(size <= static_cast<size_t>(std::numeric_limits<int>::max()), what,
+               ": model is larger than 2 GiB, the protobuf limit");
+  onnx::ModelProto m;
+  SPARTA_CHECK(m.ParseFromArray(data, static_cast<int>(size)), what,
+               ": not a valid ONNX model (protobuf parsing failed: truncated, corrupt, or not ONNX)");
+  return Importer(what).run(m);
+}
+
+Graph import_onnx_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  SPARTA_CHECK(f.good(), path, ": cannot open the model file");
+  std::ostringstream buf;
+  buf << f.rdbuf();
+  const std::string bytes = buf.str();
+  SPARTA_CHECK(!bytes.empty(), path, ": the model file is empty");
+  return import_onnx_bytes(bytes.data(), bytes.size(), path);
+}
+
+}  // namespace sparta

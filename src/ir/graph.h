@@ -1,0 +1,96 @@
+// The graph IR: Values (tensors flowing between operators) and Nodes
+// (operators), in topological order. Every Value has a slot for its TeSA:
+// importers leave it empty, TeSA propagation fills and refines it, and
+// transformation and kernel choice read it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtype.h"
+#include "core/tensor.h"
+#include "core/tesa.h"
+
+namespace sparta {
+
+class Node;
+
+struct Value {
+  std::string name;
+  std::optional<DType> dtype;                 // unknown until inferred
+  std::optional<std::vector<int64_t>> dims;   // rank known; an extent of -1 is unknown
+  std::vector<std::string> dim_names;         // symbolic names ("batch"), parallel to dims, may be empty
+  std::optional<Tensor> constant;             // initializer or folded constant
+  std::optional<Tesa> tesa;                   // sparsity attribute, attached by analysis
+  Node* producer = nullptr;
+  std::vector<Node*> consumers;
+
+  bool is_constant() const { return constant.has_value(); }
+  std::string shape_str() const;  // "[1, 128, 768]", "[?, 3]", "?" when the rank is unknown
+};
+
+struct Attribute {
+  enum class Kind { f, i, s, t, fs, is, ss };
+  Kind kind = Kind::i;
+  float f = 0;
+  int64_t i = 0;
+  std::string s;
+  Tensor t;
+  std::vector<float> fs;
+  std::vector<int64_t> is;
+  std::vector<std::string> ss;
+  std::string str() const;  // short, for printing
+};
+
+class Node {
+ public:
+  std::string name;
+  std::string op_type;
+  std::string domain;             // "" is the default ONNX domain
+  std::vector<Value*> inputs;     // nullptr for an omitted optional input
+  std::vector<Value*> outputs;
+  std::map<std::string, Attribute> attrs;
+
+  const Attribute* attr(const std::string& key) const;
+  int64_t attr_int(const std::string& key, int64_t dflt) const;
+  float attr_float(const std::string& key, float dflt) const;
+  std::vector<int64_t> attr_ints(const std::string& key, std::vector<int64_t> dflt = {}) const;
+};
+
+class Graph {
+ public:
+  std::string name;
+  std::string producer;  // e.g. "pytorch 1.13.1"
+  std::map<std::string, int64_t> opsets;  // domain -> version
+  std::vector<Value*> inputs;   // runtime inputs (not initializers)
+  std::vector<Value*> outputs;
+
+  Value* add_value(const std::string& name);   // error if the name exists
+  Value* find(const std::string& name) const;  // or null
+  Node* add_node(std::string op_type, std::string name = "");
+  const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
+  const std::vector<std::unique_ptr<Value>>& values() const { return values_; }
+  int64_t default_opset() const;
+
+  // Connects producer/consumer links from node inputs and outputs, and
+  // checks that nodes are in topological order (every input is a graph
+  // input, a constant, or produced by an earlier node). Throws sparta::Error
+  // naming the first offending node.
+  void link();
+
+  int64_t parameter_count() const;  // elements in constant values
+  // Human-readable listing: one line per node with shapes, then weights
+  // with their sparsity.
+  std::string dump() const;
+
+ private:
+  std::vector<std::unique_ptr<Value>> values_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::map<std::string, Value*> by_name_;
+};
+
+}  // namespace sparta

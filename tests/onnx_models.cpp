@@ -1,0 +1,71 @@
+#include "onnx_models.h"
+
+#include <cstring>
+
+namespace sparta::testing {
+namespace {
+
+void tensor_value(onnx::ValueInfoProto* vi, const std::string& name, const std::vector<std::string>& dims) {
+  vi->set_name(name);
+  auto* tt = vi->mutable_type()->mutable_tensor_type();
+  tt->set_elem_type(onnx::TensorProto::FLOAT);
+  for (const auto& d : dims) {
+    auto* dim = tt->mutable_shape()->add_dim();
+    if (!d.empty() && d[0] >= '0' && d[0] <= '9') dim->set_dim_value(std::stoll(d));
+    else dim->set_dim_param(d);
+  }
+}
+
+onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in,
+                          const std::vector<std::string>& out, const std::string& name) {
+  auto* n = g->add_node();
+  n->set_op_type(op);
+  n->set_name(name);
+  for (const auto& i : in) n->add_input(i);
+  for (const auto& o : out) n->add_output(o);
+  return n;
+}
+
+}  // namespace
+
+onnx::TensorProto f32_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::FLOAT);
+  for (int64_t d : dims) t.add_dims(d);
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float)));
+  return t;
+}
+
+onnx::ModelProto mlp_model(int64_t opset) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("sparta-tests");
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(opset);
+  auto* g = m.mutable_graph();
+  g->set_name("mlp");
+  std::vector<float> w1(8 * 16), b1(16), w2(16 * 4);
+  for (size_t i = 0; i < w1.size(); ++i) w1[i] = i % 2 ? 0.f : 0.01f * static_cast<float>(i + 1);
+  for (size_t i = 0; i < b1.size(); ++i) b1[i] = 0.1f;
+  for (size_t i = 0; i < w2.size(); ++i) w2[i] = 0.02f * static_cast<float>(i % 7) - 0.05f;
+  *g->add_initializer() = f32_tensor("W1", {8, 16}, w1);
+  *g->add_initializer() = f32_tensor("b1", {16}, b1);
+  *g->add_initializer() = f32_tensor("W2", {16, 4}, w2);
+  tensor_value(g->add_input(), "x", {"batch", "8"});
+  add_node(g, "MatMul", {"x", "W1"}, {"h0"}, "fc1");
+  add_node(g, "Add", {"h0", "b1"}, {"h1"}, "bias1");
+  add_node(g, "Relu", {"h1"}, {"h2"}, "relu1");
+  add_node(g, "MatMul", {"h2", "W2"}, {"y"}, "fc2");
+  tensor_value(g->add_output(), "y", {"batch", "4"});
+  return m;
+}
+
+std::string serialize(const onnx::ModelProto& m) {
+  std::string s;
+  m.SerializeToString(&s);
+  return s;
+}
+
+}  // namespace sparta::testing

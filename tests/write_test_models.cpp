@@ -1,0 +1,22 @@
+// Writes the test models to a folder, for the CLI tests: write_test_models DIR
+#include <cstdio>
+#include <fstream>
+
+#include "onnx_models.h"
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: write_test_models DIR\n");
+    return 2;
+  }
+  const std::string dir = argv[1];
+  const std::string good = sparta::testing::serialize(sparta::testing::mlp_model());
+  std::ofstream(dir + "/mlp.onnx", std::ios::binary) << good;
+  std::ofstream(dir + "/truncated.onnx", std::ios::binary) << good.substr(0, good.size() / 2);
+  std::ofstream(dir + "/opset9.onnx", std::ios::binary) << sparta::testing::serialize(sparta::testing::mlp_model(9));
+  auto bad = sparta::testing::mlp_model();
+  bad.mutable_graph()->mutable_node(1)->set_input(0, "nowhere");
+  std::ofstream(dir + "/dangling.onnx", std::ios::binary) << sparta::testing::serialize(bad);
+  std::ofstream(dir + "/garbage.onnx", std::ios::binary) << "this is not a protobuf \xff\xff\xff\xff";
+  return 0;
+}

@@ -8,6 +8,7 @@
 
 #include "core/cpu.h"
 #include "core/error.h"
+#include "analysis/shape_inference.h"
 #include "frontend/onnx_import.h"
 #include "tools/bench_spmm.h"
 
@@ -48,7 +49,16 @@ int run(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "Show a model's nodes, shapes, parameters and weight sparsity");
   std::string model_path;
   inspect->add_option("model", model_path, "an ONNX model")->required();
-  inspect->callback([&] { std::printf("%s", import_onnx_file(model_path).dump().c_str()); });
+  inspect->callback([&] {
+    Graph g = import_onnx_file(model_path);
+    const ShapeInferenceReport rep = infer_shapes(g);
+    std::printf("%s", g.dump().c_str());
+    if (!rep.unknown_ops.empty()) {
+      std::printf("no shape rule yet for:");
+      for (const auto& op : rep.unknown_ops) std::printf(" %s", op.c_str());
+      std::printf("\n");
+    }
+  });
 
   auto* bench = app.add_subcommand("bench", "Benchmarks against peers, in one run");
   bench->require_subcommand(1);

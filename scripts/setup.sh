@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build pkg-config
       libdnnl-dev libxbyak-dev libeigen3-dev libxsmm-dev libopenblas-dev
-      nlohmann-json3-dev libcli11-dev libgtest-dev libonnx-dev libprotobuf-dev protobuf-compiler
+      nlohmann-json3-dev libcli11-dev libgtest-dev libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
       python3 python3-numpy python3-matplotlib)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -30,6 +30,55 @@ std::string onnx_dtype_name(int t) {
   return onnx::TensorProto_DataType_IsValid(t) ? onnx::TensorProto_DataType_Name(t) : "invalid(" + std::to_string(t) + ")";
 }
 
+// A TensorProto as a Tensor; `what` names it in errors.
+Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
+  auto check = [&](bool ok, const auto&... msg) {
+    if (!ok) throw Error(detail::cat(msg...));
+  };
+  check(t.data_location() != onnx::TensorProto::EXTERNAL, what,
+        " keeps its data in an external file; save the model with the data inside");
+  check(!t.has_segment(), what, " is segmented, which sparta does not read");
+  const auto dt = onnx_dtype(t.data_type());
+  check(dt.has_value(), what, " has data type ", onnx_dtype_name(t.data_type()),
+        ", which sparta does not support");
+  std::vector<int64_t> dims;
+  int64_t numel = 1;
+  for (int64_t d : t.dims()) {
+    check(d >= 0, what, " has a negative dimension ", d);
+    check(d == 0 || numel <= (int64_t{1} << 40) / d, what, " is too large");
+    numel *= d;
+    dims.push_back(d);
+  }
+  Tensor out(*dt, Shape(dims));
+  const size_t bytes = out.nbytes();
+  if (t.has_raw_data()) {
+    check(t.raw_data().size() == bytes, what, " has ", t.raw_data().size(), " bytes of raw data, expected ", bytes,
+          " for ", dtype_name(*dt), Shape(dims).str());
+    if (bytes) std::memcpy(out.raw(), t.raw_data().data(), bytes);
+    return out;
+  }
+  auto fill = [&](const auto& field, auto convert) {
+    check(static_cast<int64_t>(field.size()) == numel, what, " has ", field.size(), " values, expected ", numel);
+    for (int64_t i = 0; i < numel; ++i) convert(i, field.Get(static_cast<int>(i)));
+  };
+  switch (*dt) {
+    case DType::f32: fill(t.float_data(), [&](int64_t i, float v) { out.data<float>()[i] = v; }); break;
+    case DType::i64: fill(t.int64_data(), [&](int64_t i, int64_t v) { out.data<int64_t>()[i] = v; }); break;
+    case DType::i32: fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<int32_t>()[i] = v; }); break;
+    case DType::i8:
+      fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<int8_t>()[i] = static_cast<int8_t>(v); });
+      break;
+    case DType::u8:
+    case DType::boolean:
+      fill(t.int32_data(), [&](int64_t i, int32_t v) { static_cast<uint8_t*>(out.raw())[i] = static_cast<uint8_t>(v); });
+      break;
+    case DType::bf16:
+      fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<bf16>()[i].bits = static_cast<uint16_t>(v); });
+      break;
+  }
+  return out;
+}
+
 class Importer {
  public:
   explicit Importer(std::string what) : what_(std::move(what)) {}
@@ -99,48 +148,11 @@ class Importer {
   }
 
   Tensor tensor(const onnx::TensorProto& t, const std::string& what) const {
-    check(t.data_location() != onnx::TensorProto::EXTERNAL, what,
-          " keeps its data in an external file; save the model with the data inside");
-    check(!t.has_segment(), what, " is segmented, which sparta does not read");
-    const auto dt = onnx_dtype(t.data_type());
-    check(dt.has_value(), what, " has data type ", onnx_dtype_name(t.data_type()),
-          ", which sparta does not support");
-    std::vector<int64_t> dims;
-    int64_t numel = 1;
-    for (int64_t d : t.dims()) {
-      check(d >= 0, what, " has a negative dimension ", d);
-      check(d == 0 || numel <= (int64_t{1} << 40) / d, what, " is too large");
-      numel *= d;
-      dims.push_back(d);
+    try {
+      return tensor_from_proto(t, what);
+    } catch (const Error& e) {
+      throw Error(what_ + ": model " + e.what());
     }
-    Tensor out(*dt, Shape(dims));
-    const size_t bytes = out.nbytes();
-    if (t.has_raw_data()) {
-      check(t.raw_data().size() == bytes, what, " has ", t.raw_data().size(), " bytes of raw data, expected ", bytes,
-            " for ", dtype_name(*dt), Shape(dims).str());
-      if (bytes) std::memcpy(out.raw(), t.raw_data().data(), bytes);
-      return out;
-    }
-    auto fill = [&](const auto& field, auto convert) {
-      check(static_cast<int64_t>(field.size()) == numel, what, " has ", field.size(), " values, expected ", numel);
-      for (int64_t i = 0; i < numel; ++i) convert(i, field.Get(static_cast<int>(i)));
-    };
-    switch (*dt) {
-      case DType::f32: fill(t.float_data(), [&](int64_t i, float v) { out.data<float>()[i] = v; }); break;
-      case DType::i64: fill(t.int64_data(), [&](int64_t i, int64_t v) { out.data<int64_t>()[i] = v; }); break;
-      case DType::i32: fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<int32_t>()[i] = v; }); break;
-      case DType::i8:
-        fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<int8_t>()[i] = static_cast<int8_t>(v); });
-        break;
-      case DType::u8:
-      case DType::boolean:
-        fill(t.int32_data(), [&](int64_t i, int32_t v) { static_cast<uint8_t*>(out.raw())[i] = static_cast<uint8_t>(v); });
-        break;
-      case DType::bf16:
-        fill(t.int32_data(), [&](int64_t i, int32_t v) { out.data<bf16>()[i].bits = static_cast<uint16_t>(v); });
-        break;
-    }
-    return out;
   }
 
   void type_info(const onnx::ValueInfoProto& vi, Value& v) const {
@@ -226,6 +238,14 @@ Graph import_onnx_bytes(const void* data, size_t size, const std::string& what) 
   SPARTA_CHECK(m.ParseFromArray(data, static_cast<int>(size)), what,
                ": not a valid ONNX model (protobuf parsing failed: truncated, corrupt, or not ONNX)");
   return Importer(what).run(m);
+}
+
+Tensor read_onnx_tensor_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  SPARTA_CHECK(f.good(), path, ": cannot open the tensor file");
+  onnx::TensorProto t;
+  SPARTA_CHECK(t.ParseFromIstream(&f), path, ": not a valid ONNX TensorProto");
+  return tensor_from_proto(t, path);
 }
 
 Graph import_onnx_file(const std::string& path) {

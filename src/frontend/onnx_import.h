@@ -19,4 +19,7 @@ Graph import_onnx_file(const std::string& path);
 // `what` names the source in error messages.
 Graph import_onnx_bytes(const void* data, size_t size, const std::string& what = "<memory>");
 
+// One serialized ONNX TensorProto (the conformance data's .pb files).
+Tensor read_onnx_tensor_file(const std::string& path);
+
 }  // namespace sparta

@@ -1,0 +1,50 @@
+// Operator implementations for the graph runtime. Each op reads its input
+// tensors (shapes known only at run time, so ops compute their own output
+// shapes), allocates and fills its outputs. Ops are registered by ONNX op
+// type; the Session refuses a graph with an op that has no implementation,
+// naming the op, the node and the opset.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ir/graph.h"
+
+namespace sparta {
+
+struct OpCall {
+  const Node& node;
+  std::vector<const Tensor*> in;  // nullptr for an omitted optional input
+  std::vector<Tensor> out;        // one per node output, filled by the op
+  int threads = 1;
+  int64_t opset = 17;  // the graph's default-domain opset (some ops changed meaning)
+
+  const Tensor& input(size_t i) const;  // error naming the node if missing
+  bool has_input(size_t i) const { return i < in.size() && in[i] != nullptr; }
+  [[noreturn]] void fail(const std::string& msg) const;
+};
+
+using OpFn = std::function<void(OpCall&)>;
+
+// The implementation of an op type, or null.
+const OpFn* find_op(const std::string& op_type);
+std::vector<std::string> supported_ops();
+
+// Registration: each op file defines one register_*_ops function, called
+// once when the registry is first used (explicit calls, so that a static
+// link keeps every op file).
+void add_op(std::initializer_list<const char*> names, OpFn fn);
+void register_elementwise_ops();
+void register_tensor_ops();
+void register_nn_ops();
+
+// Helpers shared by op files.
+std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                                    const OpCall& c);
+// Reads an integer tensor (i64 or i32) as int64 values.
+std::vector<int64_t> int_values(const Tensor& t, const OpCall& c);
+int64_t normalize_axis(int64_t axis, int64_t rank, const OpCall& c);
+
+}  // namespace sparta

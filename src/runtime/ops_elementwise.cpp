@@ -1,0 +1,258 @@
+// Elementwise operators with numpy broadcasting: arithmetic, comparisons,
+// logic, Where, unary math, Clip and Cast.
+#include <array>
+#include <cmath>
+#include <cstring>
+
+#include "runtime/ops.h"
+
+namespace sparta {
+namespace {
+
+// Strides of `dims` aligned to an output of rank r, 0 where broadcast.
+std::vector<int64_t> bstrides(const std::vector<int64_t>& dims, size_t r) {
+  std::vector<int64_t> st(r, 0);
+  int64_t s = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    const size_t o = r - dims.size() + i;
+    st[o] = dims[i] == 1 ? 0 : s;
+    s *= dims[i];
+  }
+  return st;
+}
+
+// Calls f(out_index, offsets...) for every output element.
+template <size_t N, typename F>
+void for_each_broadcast(const std::vector<int64_t>& out, const std::array<std::vector<int64_t>, N>& ins, F f) {
+  const size_t r = out.size();
+  std::array<std::vector<int64_t>, N> st;
+  for (size_t k = 0; k < N; ++k) st[k] = bstrides(ins[k], r);
+  int64_t total = 1;
+  for (int64_t d : out) total *= d;
+  if (total == 0) return;
+  std::vector<int64_t> idx(r, 0);
+  std::array<int64_t, N> off{};
+  for (int64_t e = 0; e < total; ++e) {
+    f(e, off);
+    for (size_t d = r; d-- > 0;) {  // odometer increment
+      ++idx[d];
+      for (size_t k = 0; k < N; ++k) off[k] += st[k][d];
+      if (idx[d] < out[d]) break;
+      for (size_t k = 0; k < N; ++k) off[k] -= st[k][d] * out[d];
+      idx[d] = 0;
+    }
+  }
+}
+
+template <typename T, typename R, typename F>
+void binary_typed(OpCall& c, DType out_type, F f) {
+  const Tensor &a = c.input(0), &b = c.input(1);
+  const auto dims = broadcast_dims(a.shape().dims(), b.shape().dims(), c);
+  Tensor y(out_type, Shape(dims));
+  const T* pa = static_cast<const T*>(a.raw());
+  const T* pb = static_cast<const T*>(b.raw());
+  R* py = static_cast<R*>(y.raw());
+  if (a.shape() == b.shape()) {
+    for (int64_t i = 0; i < y.numel(); ++i) py[i] = f(pa[i], pb[i]);
+  } else {
+    for_each_broadcast<2>(dims, {a.shape().dims(), b.shape().dims()},
+                          [&](int64_t e, const std::array<int64_t, 2>& o) { py[e] = f(pa[o[0]], pb[o[1]]); });
+  }
+  c.out.push_back(std::move(y));
+}
+
+// Arithmetic on f32, i64, i32 (and u8/i8 for the conformance tests).
+template <typename F>
+void arith(OpCall& c, F f) {
+  const Tensor &a = c.input(0), &b = c.input(1);
+  if (a.dtype() != b.dtype()) c.fail("input types differ: " + std::string(dtype_name(a.dtype())) + " and " +
+                                     std::string(dtype_name(b.dtype())));
+  switch (a.dtype()) {
+    case DType::f32: return binary_typed<float, float>(c, DType::f32, f);
+    case DType::i64: return binary_typed<int64_t, int64_t>(c, DType::i64, f);
+    case DType::i32: return binary_typed<int32_t, int32_t>(c, DType::i32, f);
+    case DType::u8: return binary_typed<uint8_t, uint8_t>(c, DType::u8, f);
+    case DType::i8: return binary_typed<int8_t, int8_t>(c, DType::i8, f);
+    default: c.fail("unsupported type " + std::string(dtype_name(a.dtype())));
+  }
+}
+
+template <typename F>
+void compare(OpCall& c, F f) {
+  const Tensor &a = c.input(0), &b = c.input(1);
+  if (a.dtype() != b.dtype()) c.fail("input types differ");
+  switch (a.dtype()) {
+    case DType::f32: return binary_typed<float, uint8_t>(c, DType::boolean, f);
+    case DType::i64: return binary_typed<int64_t, uint8_t>(c, DType::boolean, f);
+    case DType::i32: return binary_typed<int32_t, uint8_t>(c, DType::boolean, f);
+    case DType::boolean: return binary_typed<uint8_t, uint8_t>(c, DType::boolean, f);
+    default: c.fail("unsupported type " + std::string(dtype_name(a.dtype())));
+  }
+}
+
+template <typename F>
+void unary_f32(OpCall& c, F f) {
+  const Tensor& x = c.input(0);
+  if (x.dtype() != DType::f32) c.fail("expects f32, got " + std::string(dtype_name(x.dtype())));
+  Tensor y(DType::f32, x.shape());
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) py[i] = f(px[i]);
+  c.out.push_back(std::move(y));
+}
+
+void where(OpCall& c) {
+  const Tensor &cond = c.input(0), &a = c.input(1), &b = c.input(2);
+  if (cond.dtype() != DType::boolean) c.fail("condition must be bool");
+  if (a.dtype() != b.dtype()) c.fail("value types differ");
+  auto dims = broadcast_dims(broadcast_dims(cond.shape().dims(), a.shape().dims(), c), b.shape().dims(), c);
+  Tensor y(a.dtype(), Shape(dims));
+  const size_t es = dtype_size(a.dtype());
+  const auto* pc = static_cast<const uint8_t*>(cond.raw());
+  const auto* pa = static_cast<const char*>(a.raw());
+  const auto* pb = static_cast<const char*>(b.raw());
+  auto* py = static_cast<char*>(y.raw());
+  for_each_broadcast<3>(dims, {cond.shape().dims(), a.shape().dims(), b.shape().dims()},
+                        [&](int64_t e, const std::array<int64_t, 3>& o) {
+                          std::memcpy(py + e * es, pc[o[0]] ? pa + o[1] * es : pb + o[2] * es, es);
+                        });
+  c.out.push_back(std::move(y));
+}
+
+float to_f32(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::f32: return t.data<float>()[i];
+    case DType::i64: return static_cast<float>(t.data<int64_t>()[i]);
+    case DType::i32: return static_cast<float>(t.data<int32_t>()[i]);
+    case DType::i8: return t.data<int8_t>()[i];
+    case DType::u8:
+    case DType::boolean: return static_cast<const uint8_t*>(t.raw())[i];
+    case DType::bf16: {
+      uint32_t bits = uint32_t{t.data<bf16>()[i].bits} << 16;
+      float f;
+      std::memcpy(&f, &bits, 4);
+      return f;
+    }
+  }
+  return 0;
+}
+
+void cast(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const int64_t to = c.node.attr_int("to", 0);
+  DType t;
+  switch (to) {
+    case 1: t = DType::f32; break;
+    case 2: t = DType::u8; break;
+    case 3: t = DType::i8; break;
+    case 6: t = DType::i32; break;
+    case 7: t = DType::i64; break;
+    case 9: t = DType::boolean; break;
+    case 16: t = DType::bf16; break;
+    default: c.fail("cannot cast to ONNX type " + std::to_string(to));
+  }
+  Tensor y(t, x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    // Integer to integer goes through int64 to stay exact.
+    const bool int_src = x.dtype() == DType::i64 || x.dtype() == DType::i32;
+    const int64_t iv = x.dtype() == DType::i64 ? x.data<int64_t>()[i] : x.dtype() == DType::i32 ? x.data<int32_t>()[i] : 0;
+    const float f = int_src ? static_cast<float>(iv) : to_f32(x, i);
+    switch (t) {
+      case DType::f32: y.data<float>()[i] = f; break;
+      case DType::i64: y.data<int64_t>()[i] = int_src ? iv : static_cast<int64_t>(f); break;
+      case DType::i32: y.data<int32_t>()[i] = static_cast<int32_t>(int_src ? iv : static_cast<int64_t>(f)); break;
+      case DType::i8: y.data<int8_t>()[i] = static_cast<int8_t>(int_src ? iv : static_cast<int64_t>(f)); break;
+      case DType::u8: static_cast<uint8_t*>(y.raw())[i] = static_cast<uint8_t>(int_src ? iv : static_cast<int64_t>(f)); break;
+      case DType::boolean: static_cast<uint8_t*>(y.raw())[i] = int_src ? iv != 0 : f != 0.f; break;
+      case DType::bf16: {
+        uint32_t bits;
+        std::memcpy(&bits, &f, 4);
+        bits += 0x7FFF + ((bits >> 16) & 1);  // round to nearest even
+        y.data<bf16>()[i].bits = static_cast<uint16_t>(bits >> 16);
+        break;
+      }
+    }
+  }
+  c.out.push_back(std::move(y));
+}
+
+// Pow: the result has the base's type; the exponent may be any numeric type.
+void pow_op(OpCall& c) {
+  const Tensor &a = c.input(0), &b = c.input(1);
+  auto value = [&](const Tensor& t, int64_t i) -> double {
+    switch (t.dtype()) {
+      case DType::f32: return t.data<float>()[i];
+      case DType::i64: return static_cast<double>(t.data<int64_t>()[i]);
+      case DType::i32: return t.data<int32_t>()[i];
+      default: c.fail("unsupported type " + std::string(dtype_name(t.dtype())));
+    }
+  };
+  const auto dims = broadcast_dims(a.shape().dims(), b.shape().dims(), c);
+  Tensor y(a.dtype(), Shape(dims));
+  for_each_broadcast<2>(dims, {a.shape().dims(), b.shape().dims()}, [&](int64_t e, const std::array<int64_t, 2>& o) {
+    const double base = value(a, o[0]), ex = value(b, o[1]);
+    const double r = ex == 2.0 ? base * base : std::pow(base, ex);
+    switch (a.dtype()) {
+      case DType::f32: y.data<float>()[e] = static_cast<float>(r); break;
+      case DType::i64: y.data<int64_t>()[e] = static_cast<int64_t>(r); break;
+      case DType::i32: y.data<int32_t>()[e] = static_cast<int32_t>(r); break;
+      default: break;
+    }
+  });
+  c.out.push_back(std::move(y));
+}
+
+void clip(OpCall& c) {
+  const Tensor& x = c.input(0);
+  if (x.dtype() != DType::f32) c.fail("expects f32");
+  float lo = -INFINITY, hi = INFINITY;
+  if (c.has_input(1)) lo = c.input(1).data<float>()[0];
+  if (c.has_input(2)) hi = c.input(2).data<float>()[0];
+  if (const Attribute* a = c.node.attr("min")) lo = a->f;  // opset < 11
+  if (const Attribute* a = c.node.attr("max")) hi = a->f;
+  unary_f32(c, [=](float v) { return std::min(std::max(v, lo), hi); });
+}
+
+}  // namespace
+
+void register_elementwise_ops() {
+  add_op({"Add"}, [](OpCall& c) { arith(c, [](auto a, auto b) { return static_cast<decltype(a)>(a + b); }); });
+  add_op({"Sub"}, [](OpCall& c) { arith(c, [](auto a, auto b) { return static_cast<decltype(a)>(a - b); }); });
+  add_op({"Mul"}, [](OpCall& c) { arith(c, [](auto a, auto b) { return static_cast<decltype(a)>(a * b); }); });
+  add_op({"Div"}, [](OpCall& c) {
+    arith(c, [&c](auto a, auto b) {
+      if constexpr (std::is_integral_v<decltype(a)>) {
+        if (b == 0) c.fail("integer division by zero");
+      }
+      return static_cast<decltype(a)>(a / b);
+    });
+  });
+  add_op({"Pow"}, pow_op);
+  add_op({"Equal"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a == b; }); });
+  add_op({"Less"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a < b; }); });
+  add_op({"Greater"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a > b; }); });
+  add_op({"And"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a && b; }); });
+  add_op({"Or"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a || b; }); });
+  add_op({"Not"}, [](OpCall& c) {
+    const Tensor& x = c.input(0);
+    if (x.dtype() != DType::boolean) c.fail("expects bool");
+    Tensor y(DType::boolean, x.shape());
+    for (int64_t i = 0; i < x.numel(); ++i) static_cast<uint8_t*>(y.raw())[i] = !static_cast<const uint8_t*>(x.raw())[i];
+    c.out.push_back(std::move(y));
+  });
+  add_op({"Where"}, where);
+  add_op({"Relu"}, [](OpCall& c) { unary_f32(c, [](float v) { return v > 0.f ? v : 0.f; }); });
+  add_op({"Erf"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::erf(v); }); });
+  add_op({"Sqrt"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::sqrt(v); }); });
+  add_op({"Tanh"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::tanh(v); }); });
+  add_op({"Sigmoid"}, [](OpCall& c) { unary_f32(c, [](float v) { return 1.f / (1.f + std::exp(-v)); }); });
+  add_op({"Exp"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::exp(v); }); });
+  add_op({"Log"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::log(v); }); });
+  add_op({"Abs"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::fabs(v); }); });
+  add_op({"Neg"}, [](OpCall& c) { unary_f32(c, [](float v) { return -v; }); });
+  add_op({"Reciprocal"}, [](OpCall& c) { unary_f32(c, [](float v) { return 1.f / v; }); });
+  add_op({"Clip"}, clip);
+  add_op({"Cast"}, cast);
+}
+
+}  // namespace sparta

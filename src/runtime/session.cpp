@@ -1,0 +1,81 @@
+#include "runtime/session.h"
+
+#include <chrono>
+#include <unordered_map>
+
+#include "core/error.h"
+#include "runtime/ops.h"
+
+namespace sparta {
+
+Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
+  SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
+  for (const auto& n : g_.nodes()) {
+    SPARTA_CHECK(n->domain.empty(), "unsupported operator '", n->domain, ".", n->op_type, "' (node '", n->name,
+                 "'): only the default ONNX domain is supported");
+    SPARTA_CHECK(find_op(n->op_type) != nullptr, "unsupported operator '", n->op_type, "' (node '", n->name,
+                 "', opset ", g_.default_opset(), ")");
+  }
+}
+
+std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
+  std::unordered_map<const Value*, Tensor> live;
+  std::unordered_map<const Value*, int> pending;  // consumers still to run
+  for (const auto& v : g_.values()) pending[v.get()] = static_cast<int>(v->consumers.size());
+  for (const auto& [name, t] : inputs) {
+    const Value* v = g_.find(name);
+    bool is_input = false;
+    for (const Value* in : g_.inputs) is_input |= in == v;
+    SPARTA_CHECK(is_input, "'", name, "' is not an input of the model");
+  }
+  for (const Value* in : g_.inputs) {
+    auto it = inputs.find(in->name);
+    SPARTA_CHECK(it != inputs.end(), "missing input '", in->name, "' (", in->dtype ? dtype_name(*in->dtype) : "?",
+                 in->shape_str(), ")");
+    const Tensor& t = it->second;
+    if (in->dtype)
+      SPARTA_CHECK(t.dtype() == *in->dtype, "input '", in->name, "' must be ", dtype_name(*in->dtype), ", got ",
+                   dtype_name(t.dtype()));
+    if (in->dims) {
+      bool ok = static_cast<int>(in->dims->size()) == t.rank();
+      for (int i = 0; ok && i < t.rank(); ++i) ok = (*in->dims)[static_cast<size_t>(i)] < 0 || (*in->dims)[static_cast<size_t>(i)] == t.dim(i);
+      SPARTA_CHECK(ok, "input '", in->name, "' must have shape ", in->shape_str(), ", got ", t.shape().str());
+    }
+    live[in] = t;
+  }
+  auto get = [&](const Value* v) -> const Tensor* {
+    if (!v) return nullptr;
+    if (v->constant) return &*v->constant;
+    auto it = live.find(v);
+    SPARTA_ASSERT(it != live.end(), "value ", v->name, " not computed");
+    return &it->second;
+  };
+  profile_.clear();
+  const int64_t opset = g_.default_opset();
+  for (const auto& n : g_.nodes()) {
+    OpCall call{*n, {}, {}, opt_.threads, opset};
+    for (const Value* in : n->inputs) call.in.push_back(get(in));
+    const auto t0 = std::chrono::steady_clock::now();
+    (*find_op(n->op_type))(call);
+    if (opt_.profile)
+      profile_.push_back({n->name, n->op_type,
+                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()});
+    for (size_t i = 0; i < n->outputs.size(); ++i) {
+      if (!n->outputs[i]) continue;
+      SPARTA_ASSERT(i < call.out.size(), "op ", n->op_type, " produced ", call.out.size(), " outputs");
+      live[n->outputs[i]] = std::move(call.out[i]);
+    }
+    // Release inputs whose last consumer this was (graph outputs stay).
+    for (const Value* in : n->inputs)
+      if (in && !in->constant && --pending[in] == 0) {
+        bool is_output = false;
+        for (const Value* o : g_.outputs) is_output |= o == in;
+        if (!is_output) live.erase(in);
+      }
+  }
+  std::vector<Tensor> out;
+  for (const Value* o : g_.outputs) out.push_back(*get(o));
+  return out;
+}
+
+}  // namespace sparta

@@ -1,0 +1,44 @@
+// The graph runtime: a Session checks once that every operator of a graph
+// has an implementation, then runs it on named input tensors. Intermediate
+// tensors are released as soon as their last consumer has run.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/tensor.h"
+#include "ir/graph.h"
+
+namespace sparta {
+
+struct SessionOptions {
+  int threads = 1;
+  bool profile = false;  // record per-node times
+};
+
+class Session {
+ public:
+  // Takes the graph. Throws sparta::Error naming the first unsupported
+  // operator, its node and the opset.
+  explicit Session(Graph g, SessionOptions opt = {});
+
+  const Graph& graph() const { return g_; }
+  // Inputs by graph-input name; returns the graph outputs in order. Throws
+  // sparta::Error for a missing or unknown input, or a dtype or shape that
+  // contradicts the model.
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs);
+
+  struct NodeTime {
+    std::string node, op;
+    double ms = 0;
+  };
+  const std::vector<NodeTime>& profile() const { return profile_; }
+
+ private:
+  Graph g_;
+  SessionOptions opt_;
+  std::vector<NodeTime> profile_;
+};
+
+}  // namespace sparta

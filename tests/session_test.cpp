@@ -1,0 +1,78 @@
+// The graph runtime end to end on a small model, and its input checking.
+#include <gtest/gtest.h>
+
+#include "frontend/onnx_import.h"
+#include "onnx_models.h"
+#include "runtime/ops.h"
+#include "runtime/session.h"
+#include "test_util.h"
+
+namespace sparta {
+namespace {
+
+using testing::expect_error;
+
+Graph mlp_graph() {
+  const std::string bytes = testing::serialize(testing::mlp_model());
+  return import_onnx_bytes(bytes.data(), bytes.size(), "mlp.onnx");
+}
+
+TEST(Session, MlpMatchesAHandComputation) {
+  Graph g = mlp_graph();
+  const Tensor w1 = *g.find("W1")->constant, b1 = *g.find("b1")->constant, w2 = *g.find("W2")->constant;
+  Session s(std::move(g), {.threads = 1, .profile = true});
+  Tensor x(DType::f32, Shape{3, 8});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.1f * static_cast<float>(i % 11) - 0.4f;
+  const std::vector<Tensor> out = s.run({{"x", x}});
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].shape(), (Shape{3, 4}));
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t j = 0; j < 4; ++j) {
+      double y = 0;
+      for (int64_t h = 0; h < 16; ++h) {
+        double a = b1.data<float>()[h];
+        for (int64_t k = 0; k < 8; ++k) a += double(x.data<float>()[r * 8 + k]) * w1.data<float>()[k * 16 + h];
+        y += std::max(a, 0.0) * w2.data<float>()[h * 4 + j];
+      }
+      EXPECT_NEAR(out[0].data<float>()[r * 4 + j], y, 1e-5);
+    }
+  ASSERT_EQ(s.profile().size(), 4u);
+  EXPECT_EQ(s.profile()[0].op, "MatMul");
+}
+
+TEST(Session, BadInputsAreOneClearError) {
+  Session s(mlp_graph());
+  Tensor x(DType::f32, Shape{2, 8});
+  expect_error([&] { s.run({}); }, {"missing input 'x'", "[batch, 8]"});
+  expect_error([&] { s.run({{"x", x}, {"extra", x}}); }, {"'extra' is not an input"});
+  expect_error([&] { s.run({{"x", Tensor(DType::i64, Shape{2, 8})}}); }, {"input 'x' must be f32", "i64"});
+  expect_error([&] { s.run({{"x", Tensor(DType::f32, Shape{2, 9})}}); }, {"input 'x' must have shape [batch, 8]", "[2, 9]"});
+  EXPECT_NO_THROW(s.run({{"x", x}}));
+}
+
+TEST(Session, UnsupportedOperatorNamesOpNodeAndOpset) {
+  auto m = testing::mlp_model();
+  m.mutable_graph()->mutable_node(2)->set_op_type("FancyRelu");
+  const std::string bytes = testing::serialize(m);
+  expect_error([&] { Session s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx")); },
+               {"unsupported operator 'FancyRelu'", "node 'relu1'", "opset 13"});
+}
+
+TEST(Session, OpErrorsNameTheNode) {
+  auto m = testing::mlp_model();
+  // W2 replaced by a [15, 4] weight: the MatMul's inner dimensions disagree at run time.
+  *m.mutable_graph()->mutable_initializer(2) = testing::f32_tensor("W2", {15, 4}, std::vector<float>(60, 0.f));
+  const std::string bytes = testing::serialize(m);
+  Session s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"));
+  expect_error([&] { s.run({{"x", Tensor(DType::f32, Shape{1, 8})}}); }, {"node 'fc2' (MatMul)", "16 vs 15"});
+}
+
+TEST(Session, EveryRegisteredOpIsListed) {
+  const auto ops = supported_ops();
+  for (const char* op : {"MatMul", "Gemm", "Add", "Relu", "Softmax", "Reshape", "Transpose", "Gather", "Where",
+                         "LayerNormalization", "Erf", "Cast", "Concat", "Constant"})
+    EXPECT_NE(std::find(ops.begin(), ops.end(), op), ops.end()) << op;
+}
+
+}  // namespace
+}  // namespace sparta

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "core/npy.h"
 #include "onnx_models.h"
 
 int main(int argc, char** argv) {
@@ -18,5 +19,11 @@ int main(int argc, char** argv) {
   bad.mutable_graph()->mutable_node(1)->set_input(0, "nowhere");
   std::ofstream(dir + "/dangling.onnx", std::ios::binary) << sparta::testing::serialize(bad);
   std::ofstream(dir + "/garbage.onnx", std::ios::binary) << "this is not a protobuf \xff\xff\xff\xff";
+  sparta::Tensor x(sparta::DType::f32, sparta::Shape{2, 8});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.125f * static_cast<float>(i % 9) - 0.5f;
+  sparta::write_npy(dir + "/x.npy", x);
+  sparta::write_npy(dir + "/x_i64.npy", sparta::Tensor(sparta::DType::i64, sparta::Shape{2, 8}));
+  sparta::write_npy(dir + "/x_wrong_shape.npy", sparta::Tensor(sparta::DType::f32, sparta::Shape{2, 9}));
+  std::ofstream(dir + "/bad.npy", std::ios::binary) << "\x93NUMPY garbage";
   return 0;
 }

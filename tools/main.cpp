@@ -4,12 +4,16 @@
 #include <cstdio>
 #include <dnnl.hpp>
 #include <iostream>
+#include <filesystem>
+#include <map>
 #include <regex>
 
 #include "core/cpu.h"
 #include "core/error.h"
 #include "analysis/shape_inference.h"
+#include "core/npy.h"
 #include "frontend/onnx_import.h"
+#include "runtime/session.h"
 #include "tools/bench_spmm.h"
 
 namespace {
@@ -58,6 +62,45 @@ int run(int argc, char** argv) {
       for (const auto& op : rep.unknown_ops) std::printf(" %s", op.c_str());
       std::printf("\n");
     }
+  });
+
+  auto* run_cmd = app.add_subcommand("run", "Run a model on .npy (or ONNX .pb) inputs; write every output as .npy");
+  std::vector<std::string> run_inputs;
+  std::string run_out_dir = "out";
+  int run_threads = 1;
+  bool run_profile = false;
+  run_cmd->add_option("model", model_path, "an ONNX model")->required();
+  run_cmd->add_option("--input", run_inputs, "NAME=FILE.npy (or FILE.pb), once per graph input");
+  run_cmd->add_option("--output-dir", run_out_dir, "folder for <output name>.npy")->capture_default_str();
+  run_cmd->add_option("--threads", run_threads, "threads")->capture_default_str();
+  run_cmd->add_flag("--profile", run_profile, "print per-node times");
+  run_cmd->callback([&] {
+    SPARTA_CHECK(run_threads >= 1 && run_threads <= 256, "--threads ", run_threads, " must be in [1, 256]");
+    std::map<std::string, Tensor> feeds;
+    for (const std::string& spec : run_inputs) {
+      const size_t eq = spec.find('=');
+      SPARTA_CHECK(eq != std::string::npos && eq > 0, "--input '", spec, "' must look like NAME=FILE.npy");
+      const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
+      const bool pb = file.size() > 3 && file.compare(file.size() - 3, 3, ".pb") == 0;
+      feeds[name] = pb ? read_onnx_tensor_file(file) : read_npy(file);
+    }
+    Graph g = import_onnx_file(model_path);
+    std::vector<std::string> names;
+    for (const Value* v : g.outputs) names.push_back(v->name);
+    Session session(std::move(g), {.threads = run_threads, .profile = run_profile});
+    const std::vector<Tensor> outs = session.run(feeds);
+    std::filesystem::create_directories(run_out_dir);
+    for (size_t i = 0; i < outs.size(); ++i) {
+      std::string file = names[i];
+      for (char& ch : file)
+        if (ch == '/' || ch == '\\' || ch == ':') ch = '_';
+      const std::string path = run_out_dir + "/" + file + ".npy";
+      write_npy(path, outs[i]);
+      std::printf("%s %s%s -> %s\n", names[i].c_str(), std::string(dtype_name(outs[i].dtype())).c_str(),
+                  outs[i].shape().str().c_str(), path.c_str());
+    }
+    if (run_profile)
+      for (const auto& t : session.profile()) std::printf("  %8.3f ms  %-20s %s\n", t.ms, t.op.c_str(), t.node.c_str());
   });
 
   auto* bench = app.add_subcommand("bench", "Benchmarks against peers, in one run");

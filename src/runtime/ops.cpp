@@ -17,6 +17,7 @@ const std::map<std::string, OpFn>& registry() {
     register_elementwise_ops();
     register_tensor_ops();
     register_nn_ops();
+    register_conv_ops();
     return true;
   }();
   (void)once;

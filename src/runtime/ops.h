@@ -39,6 +39,7 @@ void add_op(std::initializer_list<const char*> names, OpFn fn);
 void register_elementwise_ops();
 void register_tensor_ops();
 void register_nn_ops();
+void register_conv_ops();
 
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

@@ -264,6 +264,93 @@ void expand(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
+// Copies the box [begin, begin + extent) with per-axis steps from x into a
+// new tensor (any dtype).
+Tensor strided_copy(const Tensor& x, const std::vector<int64_t>& begin, const std::vector<int64_t>& step,
+                    const std::vector<int64_t>& extent) {
+  Tensor y(x.dtype(), Shape(extent));
+  const int r = x.rank();
+  const int64_t es = static_cast<int64_t>(dtype_size(x.dtype()));
+  std::vector<int64_t> st(static_cast<size_t>(r));
+  int64_t s = 1;
+  for (int i = r; i-- > 0;) {
+    st[static_cast<size_t>(i)] = s;
+    s *= x.dim(i);
+  }
+  const char* px = static_cast<const char*>(x.raw());
+  char* py = static_cast<char*>(y.raw());
+  std::vector<int64_t> idx(static_cast<size_t>(r), 0);
+  for (int64_t e = 0; e < y.numel(); ++e) {
+    int64_t off = 0;
+    for (int i = 0; i < r; ++i)
+      off += (begin[static_cast<size_t>(i)] + idx[static_cast<size_t>(i)] * step[static_cast<size_t>(i)]) * st[static_cast<size_t>(i)];
+    std::memcpy(py + e * es, px + off * es, static_cast<size_t>(es));
+    for (int d = r; d-- > 0;) {
+      if (++idx[static_cast<size_t>(d)] < extent[static_cast<size_t>(d)]) break;
+      idx[static_cast<size_t>(d)] = 0;
+    }
+  }
+  return y;
+}
+
+void slice(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const int r = x.rank();
+  // Opset 10+: starts, ends, axes, steps are inputs.
+  const auto starts = int_values(c.input(1), c), ends = int_values(c.input(2), c);
+  std::vector<int64_t> axes = c.has_input(3) ? int_values(c.input(3), c) : std::vector<int64_t>{};
+  std::vector<int64_t> steps = c.has_input(4) ? int_values(c.input(4), c) : std::vector<int64_t>{};
+  if (axes.empty())
+    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
+  if (steps.empty()) steps.assign(starts.size(), 1);
+  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
+    c.fail("starts, ends, axes and steps differ in length");
+  std::vector<int64_t> begin(static_cast<size_t>(r), 0), step(static_cast<size_t>(r), 1), extent = x.shape().dims();
+  for (size_t i = 0; i < starts.size(); ++i) {
+    const size_t a = static_cast<size_t>(normalize_axis(axes[i], r, c));
+    const int64_t dim = extent[a], st = steps[i];
+    if (st == 0) c.fail("step 0");
+    auto clampi = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp(v < 0 ? v + dim : v, lo, hi); };
+    int64_t b, e;
+    if (st > 0) {
+      b = clampi(starts[i], 0, dim);
+      e = clampi(ends[i], 0, dim);
+    } else {
+      b = clampi(starts[i], -1, dim - 1);
+      e = clampi(ends[i], -1, dim - 1);
+    }
+    begin[a] = b;
+    step[a] = st;
+    extent[a] = st > 0 ? std::max<int64_t>(0, (e - b + st - 1) / st) : std::max<int64_t>(0, (b - e - st - 1) / -st);
+  }
+  c.out.push_back(strided_copy(x, begin, step, extent));
+}
+
+void split(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const int64_t axis = normalize_axis(c.node.attr_int("axis", 0), x.rank(), c);
+  const int64_t dim = x.dim(static_cast<int>(axis));
+  const int64_t outs = static_cast<int64_t>(c.node.outputs.size());
+  std::vector<int64_t> sizes;
+  if (c.has_input(1)) sizes = int_values(c.input(1), c);
+  else if (const Attribute* a = c.node.attr("split")) sizes = a->is;
+  else {
+    if (outs == 0 || dim % outs) c.fail("cannot split " + std::to_string(dim) + " evenly into " + std::to_string(outs));
+    sizes.assign(static_cast<size_t>(outs), dim / outs);
+  }
+  int64_t total = 0;
+  for (int64_t v : sizes) total += v;
+  if (static_cast<int64_t>(sizes.size()) != outs || total != dim)
+    c.fail("split sizes do not add up to the axis extent " + std::to_string(dim));
+  std::vector<int64_t> begin(static_cast<size_t>(x.rank()), 0), step(static_cast<size_t>(x.rank()), 1);
+  for (int64_t v : sizes) {
+    std::vector<int64_t> extent = x.shape().dims();
+    extent[static_cast<size_t>(axis)] = v;
+    c.out.push_back(strided_copy(x, begin, step, extent));
+    begin[static_cast<size_t>(axis)] += v;
+  }
+}
+
 void identity(OpCall& c) {
   if (c.node.op_type == "Dropout" && c.has_input(2)) {
     const Tensor& training = c.input(2);
@@ -294,6 +381,8 @@ void register_tensor_ops() {
   add_op({"ConstantOfShape"}, constant_of_shape);
   add_op({"Expand"}, expand);
   add_op({"Identity", "Dropout"}, identity);
+  add_op({"Slice"}, slice);
+  add_op({"Split"}, split);
 }
 
 }  // namespace sparta

@@ -62,7 +62,8 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
                           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()});
     for (size_t i = 0; i < n->outputs.size(); ++i) {
       if (!n->outputs[i]) continue;
-      SPARTA_ASSERT(i < call.out.size(), "op ", n->op_type, " produced ", call.out.size(), " outputs");
+      SPARTA_CHECK(i < call.out.size(), "node '", n->name, "' (", n->op_type, "): output ", i, " ('",
+                   n->outputs[i]->name, "') is not supported");
       live[n->outputs[i]] = std::move(call.out[i]);
     }
     // Release inputs whose last consumer this was (graph outputs stay).

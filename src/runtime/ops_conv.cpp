@@ -1,0 +1,200 @@
+// Convolution, pooling and batch normalization over N x C x spatial tensors
+// (any number of spatial dimensions). Direct loops: the reference semantics,
+// including groups, strides, dilations, explicit and automatic padding, and
+// ceil mode; dense convolution is routed to oneDNN by later graph passes.
+#include <cmath>
+
+#include "runtime/ops.h"
+
+namespace sparta {
+namespace {
+
+// Geometry of a sliding window over the spatial dims of x.
+struct Window {
+  std::vector<int64_t> in, k, stride, dil, pad_begin, out;
+  int64_t spatial() const { return static_cast<int64_t>(in.size()); }
+};
+
+Window window(const OpCall& c, const Tensor& x, std::vector<int64_t> k) {
+  if (x.rank() < 3) c.fail("input must be N x C x spatial, got " + x.shape().str());
+  const size_t sp = static_cast<size_t>(x.rank() - 2);
+  Window w;
+  for (size_t i = 0; i < sp; ++i) w.in.push_back(x.dim(static_cast<int>(i + 2)));
+  if (k.size() != sp) c.fail("kernel_shape has " + std::to_string(k.size()) + " entries for " + std::to_string(sp) + " spatial dims");
+  w.k = k;
+  w.stride = c.node.attr_ints("strides", std::vector<int64_t>(sp, 1));
+  w.dil = c.node.attr_ints("dilations", std::vector<int64_t>(sp, 1));
+  std::vector<int64_t> pads = c.node.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
+  if (w.stride.size() != sp || w.dil.size() != sp || pads.size() != 2 * sp) c.fail("strides/dilations/pads sizes");
+  const Attribute* ap = c.node.attr("auto_pad");
+  const std::string auto_pad = ap ? ap->s : "NOTSET";
+  const bool ceil_mode = c.node.attr_int("ceil_mode", 0) != 0;
+  for (size_t i = 0; i < sp; ++i) {
+    if (w.k[i] < 1 || w.stride[i] < 1 || w.dil[i] < 1) c.fail("kernel, strides and dilations must be positive");
+    const int64_t eff = w.dil[i] * (w.k[i] - 1) + 1;
+    int64_t pb = pads[i], pe = pads[i + sp];
+    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
+      const int64_t out = (w.in[i] + w.stride[i] - 1) / w.stride[i];
+      const int64_t total = std::max<int64_t>(0, (out - 1) * w.stride[i] + eff - w.in[i]);
+      pb = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
+      pe = total - pb;
+    } else if (auto_pad == "VALID") {
+      pb = pe = 0;
+    }
+    w.pad_begin.push_back(pb);
+    const int64_t span = w.in[i] + pb + pe - eff;
+    int64_t o = span < 0 ? 0 : (ceil_mode ? (span + w.stride[i] - 1) / w.stride[i] : span / w.stride[i]) + 1;
+    // ceil mode never starts a window inside the end padding
+    if (ceil_mode && o > 0 && (o - 1) * w.stride[i] >= w.in[i] + pb) --o;
+    w.out.push_back(o);
+  }
+  return w;
+}
+
+int64_t prod(const std::vector<int64_t>& v) {
+  int64_t p = 1;
+  for (int64_t d : v) p *= d;
+  return p;
+}
+
+// Walks the output positions and, for each, the kernel taps; f(tap_in_offset
+// or -1 when in padding, tap index).
+template <typename F>
+void for_each_tap(const Window& w, int64_t out_flat, F f) {
+  const int64_t sp = w.spatial();
+  std::vector<int64_t> o(static_cast<size_t>(sp));
+  for (int64_t i = sp; i-- > 0;) {
+    o[static_cast<size_t>(i)] = out_flat % w.out[static_cast<size_t>(i)];
+    out_flat /= w.out[static_cast<size_t>(i)];
+  }
+  const int64_t taps = prod(w.k);
+  for (int64_t t = 0; t < taps; ++t) {
+    int64_t rem = t, off = 0, mult = 1;
+    bool inside = true;
+    std::vector<int64_t> kk(static_cast<size_t>(sp));
+    for (int64_t i = sp; i-- > 0;) {
+      kk[static_cast<size_t>(i)] = rem % w.k[static_cast<size_t>(i)];
+      rem /= w.k[static_cast<size_t>(i)];
+    }
+    for (int64_t i = sp; i-- > 0;) {
+      const size_t u = static_cast<size_t>(i);
+      const int64_t pos = o[u] * w.stride[u] - w.pad_begin[u] + kk[u] * w.dil[u];
+      if (pos < 0 || pos >= w.in[u]) inside = false;
+      off += pos * mult;
+      mult *= w.in[u];
+    }
+    f(inside ? off : -1, t);
+  }
+}
+
+void conv(OpCall& c) {
+  const Tensor &x = c.input(0), &wt = c.input(1);
+  if (x.dtype() != DType::f32 || wt.dtype() != DType::f32) c.fail("supports f32");
+  if (wt.rank() != x.rank()) c.fail("weight rank differs from input rank");
+  const int64_t group = c.node.attr_int("group", 1);
+  const int64_t n = x.dim(0), ci = x.dim(1), co = wt.dim(0), cig = wt.dim(1);
+  if (group < 1 || ci != cig * group || co % group) c.fail("channels do not match the groups");
+  std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
+  const Window w = window(c, x, c.node.attr_ints("kernel_shape", k));
+  std::vector<int64_t> od = {n, co};
+  od.insert(od.end(), w.out.begin(), w.out.end());
+  Tensor y(DType::f32, Shape(od));
+  const int64_t in_sp = prod(w.in), out_sp = prod(w.out), taps = prod(w.k), cog = co / group;
+  const float* b = c.has_input(2) ? c.input(2).data<float>() : nullptr;
+  const float *px = x.data<float>(), *pw = wt.data<float>();
+  float* py = y.data<float>();
+  for (int64_t b0 = 0; b0 < n; ++b0)
+    for (int64_t oc = 0; oc < co; ++oc) {
+      const int64_t g = oc / cog;
+      for (int64_t os = 0; os < out_sp; ++os) {
+        double acc = b ? b[oc] : 0.0;
+        for_each_tap(w, os, [&](int64_t off, int64_t t) {
+          if (off < 0) return;
+          for (int64_t ic = 0; ic < cig; ++ic)
+            acc += double(px[(b0 * ci + g * cig + ic) * in_sp + off]) * pw[(oc * cig + ic) * taps + t];
+        });
+        py[(b0 * co + oc) * out_sp + os] = static_cast<float>(acc);
+      }
+    }
+  c.out.push_back(std::move(y));
+}
+
+void pool(OpCall& c, bool is_max) {
+  const Tensor& x = c.input(0);
+  if (x.dtype() != DType::f32) c.fail("supports f32");
+  const Window w = window(c, x, c.node.attr_ints("kernel_shape"));
+  const bool count_pad = c.node.attr_int("count_include_pad", 0) != 0;
+  std::vector<int64_t> od = {x.dim(0), x.dim(1)};
+  od.insert(od.end(), w.out.begin(), w.out.end());
+  Tensor y(DType::f32, Shape(od));
+  const int64_t planes = x.dim(0) * x.dim(1), in_sp = prod(w.in), out_sp = prod(w.out);
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t os = 0; os < out_sp; ++os) {
+      double acc = is_max ? -INFINITY : 0.0;
+      int64_t count = 0, pad_count = 0;
+      for_each_tap(w, os, [&](int64_t off, int64_t) {
+        if (off < 0) {
+          ++pad_count;
+          return;
+        }
+        const float v = x.data<float>()[p * in_sp + off];
+        acc = is_max ? std::max(acc, double(v)) : acc + v;
+        ++count;
+      });
+      // count_include_pad counts explicit padding taps, not ceil-mode overhang
+      float out;
+      if (is_max) out = static_cast<float>(acc);
+      else out = static_cast<float>(acc / double(count_pad ? count + pad_count : std::max<int64_t>(count, 1)));
+      y.data<float>()[p * out_sp + os] = out;
+    }
+  c.out.push_back(std::move(y));
+}
+
+void global_average_pool(OpCall& c) {
+  const Tensor& x = c.input(0);
+  if (x.dtype() != DType::f32 || x.rank() < 3) c.fail("expects f32 N x C x spatial");
+  std::vector<int64_t> od = {x.dim(0), x.dim(1)};
+  od.resize(static_cast<size_t>(x.rank()), 1);
+  Tensor y(DType::f32, Shape(od));
+  const int64_t planes = x.dim(0) * x.dim(1), sp = planes ? x.numel() / planes : 0;
+  for (int64_t p = 0; p < planes; ++p) {
+    double acc = 0;
+    for (int64_t i = 0; i < sp; ++i) acc += x.data<float>()[p * sp + i];
+    y.data<float>()[p] = static_cast<float>(acc / double(sp));
+  }
+  c.out.push_back(std::move(y));
+}
+
+void batch_norm(OpCall& c) {
+  const Tensor& x = c.input(0);
+  if (x.dtype() != DType::f32 || x.rank() < 2) c.fail("expects f32 N x C x ...");
+  if (c.node.attr_int("training_mode", 0)) c.fail("training mode is not supported (sparta runs inference)");
+  const float eps = c.node.attr_float("epsilon", 1e-5f);
+  const int64_t ch = x.dim(1);
+  for (size_t i = 1; i < 5; ++i)
+    if (c.input(i).numel() != ch) c.fail("scale, bias, mean and var must have C=" + std::to_string(ch) + " values");
+  const float *s = c.input(1).data<float>(), *b = c.input(2).data<float>(), *m = c.input(3).data<float>(),
+              *v = c.input(4).data<float>();
+  Tensor y(DType::f32, x.shape());
+  const int64_t inner = x.numel() / std::max<int64_t>(1, x.dim(0) * ch);
+  for (int64_t n = 0; n < x.dim(0); ++n)
+    for (int64_t k = 0; k < ch; ++k) {
+      const float a = s[k] / std::sqrt(v[k] + eps), shift = b[k] - m[k] * a;
+      const float* px = x.data<float>() + (n * ch + k) * inner;
+      float* py = y.data<float>() + (n * ch + k) * inner;
+      for (int64_t i = 0; i < inner; ++i) py[i] = px[i] * a + shift;
+    }
+  c.out.push_back(std::move(y));
+}
+
+}  // namespace
+
+void register_conv_ops() {
+  add_op({"Conv"}, conv);
+  add_op({"MaxPool"}, [](OpCall& c) { pool(c, true); });
+  add_op({"AveragePool"}, [](OpCall& c) { pool(c, false); });
+  add_op({"GlobalAveragePool"}, global_average_pool);
+  add_op({"BatchNormalization"}, batch_norm);
+}
+
+}  // namespace sparta

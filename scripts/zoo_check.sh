@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds the small model zoo (if missing) and checks sparta against ONNX
+# Runtime on every model. Usage: scripts/zoo_check.sh SPARTA_BIN MODELS_DIR [--full]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=$1 DIR=$2
+SIZE=--small
+[ "${3:-}" = "--full" ] && SIZE=""
+ls "$DIR"/*.onnx >/dev/null 2>&1 || /usr/bin/python3 scripts/model_zoo.py --out "$DIR" $SIZE 2>&1 | grep -v -i warn
+exec .venv/bin/python scripts/check_models.py "$BIN" "$DIR"

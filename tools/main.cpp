@@ -1,6 +1,10 @@
 // The `sparta` command line. Every failure is one line on stderr and a
 // non-zero exit; nothing a user types can crash it.
+#include <omp.h>
+
 #include <CLI/CLI.hpp>
+#include <chrono>
+#include <nlohmann/json.hpp>
 #include <cstdio>
 #include <dnnl.hpp>
 #include <iostream>
@@ -37,6 +41,19 @@ NmShape parse_nm(const std::string& s) {
   SPARTA_CHECK(nm.n >= 1 && nm.m >= 1 && nm.m <= 255, "--nm '", s, "': need N >= 1 and 1 <= M <= 255");
   SPARTA_CHECK(nm.n <= nm.m, "--nm '", s, "': N must not exceed M");
   return nm;
+}
+
+// --input NAME=FILE.npy (or .pb) options, read.
+std::map<std::string, Tensor> read_feeds(const std::vector<std::string>& specs) {
+  std::map<std::string, Tensor> feeds;
+  for (const std::string& spec : specs) {
+    const size_t eq = spec.find('=');
+    SPARTA_CHECK(eq != std::string::npos && eq > 0, "--input '", spec, "' must look like NAME=FILE.npy");
+    const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
+    const bool pb = file.size() > 3 && file.compare(file.size() - 3, 3, ".pb") == 0;
+    feeds[name] = pb ? read_onnx_tensor_file(file) : read_npy(file);
+  }
+  return feeds;
 }
 
 int run(int argc, char** argv) {
@@ -76,14 +93,7 @@ int run(int argc, char** argv) {
   run_cmd->add_flag("--profile", run_profile, "print per-node times");
   run_cmd->callback([&] {
     SPARTA_CHECK(run_threads >= 1 && run_threads <= 256, "--threads ", run_threads, " must be in [1, 256]");
-    std::map<std::string, Tensor> feeds;
-    for (const std::string& spec : run_inputs) {
-      const size_t eq = spec.find('=');
-      SPARTA_CHECK(eq != std::string::npos && eq > 0, "--input '", spec, "' must look like NAME=FILE.npy");
-      const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
-      const bool pb = file.size() > 3 && file.compare(file.size() - 3, 3, ".pb") == 0;
-      feeds[name] = pb ? read_onnx_tensor_file(file) : read_npy(file);
-    }
+    std::map<std::string, Tensor> feeds = read_feeds(run_inputs);
     Graph g = import_onnx_file(model_path);
     std::vector<std::string> names;
     for (const Value* v : g.outputs) names.push_back(v->name);
@@ -105,6 +115,70 @@ int run(int argc, char** argv) {
 
   auto* bench = app.add_subcommand("bench", "Benchmarks against peers, in one run");
   bench->require_subcommand(1);
+  auto* bmodel = bench->add_subcommand("model", "Time a whole model: warm-up, then the median of repeated runs");
+  std::string bm_path;
+  std::vector<std::string> bm_inputs;
+  int bm_threads = 1, bm_reps = 10;
+  bool bm_json = false, bm_profile = false;
+  bmodel->add_option("model", bm_path, "an ONNX model")->required();
+  bmodel->add_option("--input", bm_inputs, "NAME=FILE.npy; inputs not given are zeros of the model's shape");
+  bmodel->add_option("--threads", bm_threads, "threads")->capture_default_str();
+  bmodel->add_option("--reps", bm_reps, "timed runs")->capture_default_str();
+  bmodel->add_flag("--json", bm_json, "print one JSON object");
+  bmodel->add_flag("--profile", bm_profile, "per-operator-type time of the median run");
+  bmodel->callback([&] {
+    SPARTA_CHECK(bm_threads >= 1 && bm_threads <= 256, "--threads ", bm_threads, " must be in [1, 256]");
+    SPARTA_CHECK(bm_reps >= 1, "--reps must be >= 1");
+    omp_set_num_threads(bm_threads);
+    const auto t0 = std::chrono::steady_clock::now();
+    Graph g = import_onnx_file(bm_path);
+    std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
+    for (const Value* in : g.inputs) {
+      if (feeds.count(in->name)) continue;
+      SPARTA_CHECK(in->dtype && in->dims, "input '", in->name, "' has no static type; give it with --input");
+      std::vector<int64_t> d = *in->dims;
+      for (auto& v : d) SPARTA_CHECK(v >= 0, "input '", in->name, "' has a dynamic shape ", in->shape_str(), "; give it with --input");
+      feeds[in->name] = Tensor(*in->dtype, Shape(d));
+    }
+    Session session(std::move(g), {.threads = bm_threads, .profile = true});
+    const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    const auto t1 = std::chrono::steady_clock::now();
+    session.run(feeds);  // first run: prepacks weights, plans oneDNN primitives
+    const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+    session.run(feeds);
+    std::vector<std::pair<double, std::map<std::string, double>>> runs;
+    for (int r = 0; r < bm_reps; ++r) {
+      const auto t = std::chrono::steady_clock::now();
+      session.run(feeds);
+      std::map<std::string, double> by_op;
+      for (const auto& p : session.profile()) by_op[p.op] += p.ms;
+      runs.push_back({std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count(), by_op});
+    }
+    std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    const auto& med = runs[runs.size() / 2];
+    nlohmann::json j;
+    j["model"] = bm_path;
+    j["threads"] = bm_threads;
+    j["reps"] = bm_reps;
+    j["sparta_ms"] = med.first;
+    j["sparta_min_ms"] = runs.front().first;
+    j["import_ms"] = import_ms;
+    j["first_run_ms"] = first_ms;
+    j["ops_ms"] = med.second;
+    if (bm_json) {
+      std::printf("%s\n", j.dump().c_str());
+      return;
+    }
+    std::printf("%s: %.2f ms median of %d (min %.2f), %d thread(s); import %.1f ms, first run %.1f ms\n",
+                bm_path.c_str(), med.first, bm_reps, runs.front().first, bm_threads, import_ms, first_ms);
+    if (bm_profile) {
+      std::vector<std::pair<double, std::string>> ops;
+      for (const auto& [op, ms] : med.second) ops.push_back({ms, op});
+      std::sort(ops.rbegin(), ops.rend());
+      for (const auto& [ms, op] : ops) std::printf("  %9.3f ms  %s\n", ms, op.c_str());
+    }
+  });
+
   auto* spmm = bench->add_subcommand("spmm", "Y = X W^T + bias for one sparse weight W[N,K], vs oneDNN dense");
   tools::SpmmBenchConfig c;
   std::string block = "32x1", nm = "2:4", act = "none", out_dir = "out/sweep";

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,9 @@ struct OpCall {
   std::vector<Tensor> out;        // one per node output, filled by the op
   int threads = 1;
   int64_t opset = 17;  // the graph's default-domain opset (some ops changed meaning)
+  // Per-node state that lives as long as the Session (e.g. a prepacked
+  // weight): an op may fill it on its first call and reuse it after.
+  std::shared_ptr<void>* state = nullptr;
 
   const Tensor& input(size_t i) const;  // error naming the node if missing
   bool has_input(size_t i) const { return i < in.size() && in[i] != nullptr; }

@@ -1,5 +1,6 @@
 // Elementwise operators with numpy broadcasting: arithmetic, comparisons,
 // logic, Where, unary math, Clip and Cast.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -44,6 +45,64 @@ void for_each_broadcast(const std::vector<int64_t>& out, const std::array<std::v
   }
 }
 
+// How an operand repeats over the output (both right-aligned): the fast
+// loops cover an operand equal to the output, a scalar, a block repeated
+// over leading dims (bias [N] over [M, N]), and a value per row repeated
+// over trailing dims (mean [M, 1] over [M, N]).
+struct Pattern {
+  enum Kind { full, scalar, suffix, prefix, other } kind = other;
+  int64_t inner = 1;  // suffix: block length; prefix: repeat count
+};
+
+Pattern pattern_of(const std::vector<int64_t>& x, const std::vector<int64_t>& out) {
+  int64_t n = 1;
+  for (int64_t d : x) n *= d;
+  const size_t r = out.size();
+  std::vector<int64_t> xd(r - x.size(), 1);
+  xd.insert(xd.end(), x.begin(), x.end());
+  if (xd == out) return {Pattern::full, 1};
+  if (n == 1) return {Pattern::scalar, 1};
+  size_t lead = 0;  // leading 1s, then the rest equals out
+  while (lead < r && xd[lead] == 1 && out[lead] != 1) ++lead;
+  if (std::equal(xd.begin() + lead, xd.end(), out.begin() + lead)) return {Pattern::suffix, n};
+  size_t keep = r;  // trailing 1s, before them equal to out
+  while (keep > 0 && xd[keep - 1] == 1) --keep;
+  if (std::equal(xd.begin(), xd.begin() + keep, out.begin())) {
+    int64_t inner = 1;
+    for (size_t i = keep; i < r; ++i) inner *= out[i];
+    return {Pattern::prefix, inner};
+  }
+  return {};
+}
+
+// out[i] = f(x[i], y[map(i)]) for an operand y with pattern p.
+template <typename T, typename R, typename F, bool SWAP>
+bool fast_loop(const T* full, const T* other, R* py, int64_t total, Pattern p, F f) {
+  auto op = [&](T a, T b) { return SWAP ? f(b, a) : f(a, b); };
+  switch (p.kind) {
+    case Pattern::full:
+      for (int64_t i = 0; i < total; ++i) py[i] = op(full[i], other[i]);
+      return true;
+    case Pattern::scalar: {
+      const T b = other[0];
+      for (int64_t i = 0; i < total; ++i) py[i] = op(full[i], b);
+      return true;
+    }
+    case Pattern::suffix:
+      for (int64_t o = 0; o < total; o += p.inner)
+        for (int64_t i = 0; i < p.inner; ++i) py[o + i] = op(full[o + i], other[i]);
+      return true;
+    case Pattern::prefix:
+      for (int64_t o = 0, j = 0; o < total; o += p.inner, ++j) {
+        const T b = other[j];
+        for (int64_t i = 0; i < p.inner; ++i) py[o + i] = op(full[o + i], b);
+      }
+      return true;
+    case Pattern::other: return false;
+  }
+  return false;
+}
+
 template <typename T, typename R, typename F>
 void binary_typed(OpCall& c, DType out_type, F f) {
   const Tensor &a = c.input(0), &b = c.input(1);
@@ -52,8 +111,9 @@ void binary_typed(OpCall& c, DType out_type, F f) {
   const T* pa = static_cast<const T*>(a.raw());
   const T* pb = static_cast<const T*>(b.raw());
   R* py = static_cast<R*>(y.raw());
-  if (a.shape() == b.shape()) {
-    for (int64_t i = 0; i < y.numel(); ++i) py[i] = f(pa[i], pb[i]);
+  const Pattern qa = pattern_of(a.shape().dims(), dims), qb = pattern_of(b.shape().dims(), dims);
+  if (qa.kind == Pattern::full && fast_loop<T, R, F, false>(pa, pb, py, y.numel(), qb, f)) {
+  } else if (qb.kind == Pattern::full && fast_loop<T, R, F, true>(pb, pa, py, y.numel(), qa, f)) {
   } else {
     for_each_broadcast<2>(dims, {a.shape().dims(), b.shape().dims()},
                           [&](int64_t e, const std::array<int64_t, 2>& o) { py[e] = f(pa[o[0]], pb[o[1]]); });
@@ -179,6 +239,10 @@ void cast(OpCall& c) {
 // Pow: the result has the base's type; the exponent may be any numeric type.
 void pow_op(OpCall& c) {
   const Tensor &a = c.input(0), &b = c.input(1);
+  if (a.dtype() == DType::f32 && b.dtype() == DType::f32 && b.numel() == 1) {  // x^2 of a decomposed LayerNorm
+    const float e = b.data<float>()[0];
+    return unary_f32(c, [e](float v) { return e == 2.f ? v * v : std::pow(v, e); });
+  }
   auto value = [&](const Tensor& t, int64_t i) -> double {
     switch (t.dtype()) {
       case DType::f32: return t.data<float>()[i];

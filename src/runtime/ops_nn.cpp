@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/onednn_kernels.h"
 #include "runtime/ops.h"
 
 namespace sparta {
@@ -23,8 +24,36 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
   }
 }
 
+// A product with a constant weight matrix goes to oneDNN with the weight
+// prepacked once (kept in the node's state). W is [N, K] row-major.
+const OnednnDenseKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk) {
+  if (!*c.state) {
+    const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
+    std::vector<float> w(static_cast<size_t>(n * k));
+    const float* pb = B.data<float>();
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < k; ++j) w[static_cast<size_t>(i * k + j)] = b_is_nk ? pb[i * k + j] : pb[j * n + i];
+    *c.state = std::make_shared<OnednnDenseKernel>(n, k, std::move(w));
+  }
+  return *static_cast<const OnednnDenseKernel*>(c.state->get());
+}
+
+bool constant_input(const OpCall& c, size_t i) {
+  return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->is_constant();
+}
+
 void matmul(OpCall& c) {
   const Tensor &A = c.input(0), &B = c.input(1);
+  if (c.state && constant_input(c, 1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
+      B.dtype() == DType::f32 && A.dim(A.rank() - 1) == B.dim(0)) {
+    const OnednnDenseKernel& k = dense_kernel(c, B, false);
+    std::vector<int64_t> od = A.shape().dims();
+    od.back() = B.dim(1);
+    Tensor y(DType::f32, Shape(od));
+    const int64_t m = A.numel() / std::max<int64_t>(1, B.dim(0));
+    if (m > 0) k.run({A.data<float>(), m, B.dim(0), y.data<float>(), B.dim(1), Epilogue{}, c.threads});
+    return c.out.push_back(std::move(y));
+  }
   if (A.dtype() != DType::f32 || B.dtype() != DType::f32) c.fail("supports f32 inputs");
   if (A.rank() == 0 || B.rank() == 0) c.fail("inputs must have rank >= 1");
   std::vector<int64_t> ad = A.shape().dims(), bd = B.shape().dims();
@@ -72,6 +101,18 @@ void gemm(OpCall& c) {
   const int64_t m = ta ? A.dim(1) : A.dim(0), k = ta ? A.dim(0) : A.dim(1);
   const int64_t n = tb ? B.dim(0) : B.dim(1), kb = tb ? B.dim(1) : B.dim(0);
   if (k != kb) c.fail("inner dimensions differ: " + std::to_string(k) + " vs " + std::to_string(kb));
+  // The Linear layer form (constant B, alpha 1, no transposed A, a [N] or
+  // [1, N] bias with beta 1) goes to oneDNN with the bias fused.
+  const bool bias_ok = !c.has_input(2) || beta == 0.f ||
+                       (beta == 1.f && c.input(2).dtype() == DType::f32 && c.input(2).numel() == n &&
+                        (c.input(2).rank() == 1 || (c.input(2).rank() == 2 && c.input(2).dim(0) == 1)));
+  if (c.state && constant_input(c, 1) && !ta && alpha == 1.f && bias_ok) {
+    const OnednnDenseKernel& kern = dense_kernel(c, B, tb);
+    Tensor y(DType::f32, Shape{m, n});
+    const float* bias = c.has_input(2) && beta != 0.f ? c.input(2).data<float>() : nullptr;
+    if (m > 0) kern.run({A.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, Activation::none, false}, c.threads});
+    return c.out.push_back(std::move(y));
+  }
   Tensor y(DType::f32, Shape{m, n});
   const float *a = A.data<float>(), *b = B.data<float>();
   float* py = y.data<float>();

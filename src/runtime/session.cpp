@@ -16,6 +16,7 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
     SPARTA_CHECK(find_op(n->op_type) != nullptr, "unsupported operator '", n->op_type, "' (node '", n->name,
                  "', opset ", g_.default_opset(), ")");
   }
+  node_state_.resize(g_.nodes().size());
 }
 
 std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
@@ -52,8 +53,9 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   };
   profile_.clear();
   const int64_t opset = g_.default_opset();
-  for (const auto& n : g_.nodes()) {
-    OpCall call{*n, {}, {}, opt_.threads, opset};
+  for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
+    const auto& n = g_.nodes()[ni];
+    OpCall call{*n, {}, {}, opt_.threads, opset, &node_state_[ni]};
     for (const Value* in : n->inputs) call.in.push_back(get(in));
     const auto t0 = std::chrono::steady_clock::now();
     (*find_op(n->op_type))(call);

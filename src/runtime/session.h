@@ -4,6 +4,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,7 @@ class Session {
   Graph g_;
   SessionOptions opt_;
   std::vector<NodeTime> profile_;
+  std::vector<std::shared_ptr<void>> node_state_;  // one slot per node
 };
 
 }  // namespace sparta

@@ -1,5 +1,6 @@
 #include "ir/graph.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <sstream>
@@ -124,6 +125,13 @@ void Graph::link() {
   }
   for (const Value* v : outputs)
     SPARTA_CHECK(available.count(v), "graph output '", v->name, "' is never computed");
+}
+
+void Graph::erase_nodes(const std::vector<const Node*>& dead) {
+  const std::set<const Node*> d(dead.begin(), dead.end());
+  nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(), [&](const auto& n) { return d.count(n.get()) > 0; }),
+               nodes_.end());
+  link();
 }
 
 int64_t Graph::parameter_count() const {

@@ -82,6 +82,10 @@ class Graph {
   // naming the first offending node.
   void link();
 
+  // Removes the given nodes (their outputs stay as values; callers make
+  // them constants or leave them unused) and relinks.
+  void erase_nodes(const std::vector<const Node*>& dead);
+
   int64_t parameter_count() const;  // elements in constant values
   // Human-readable listing: one line per node with shapes, then weights
   // with their sparsity.

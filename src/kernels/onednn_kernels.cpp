@@ -137,6 +137,82 @@ void OnednnDenseKernel::run(const SpmmArgs& a) const {
   s.wait();
 }
 
+// ---------------------------------------------------------------- convolution
+
+struct OnednnConvKernel::Plan {
+  dnnl::convolution_forward prim;
+  memory weights;
+};
+
+OnednnConvKernel::OnednnConvKernel(std::vector<float> w, std::vector<int64_t> wdims, std::vector<float> bias,
+                                   ConvGeometry g)
+    : w_(std::move(w)), bias_(std::move(bias)), wdims_(std::move(wdims)), g_(g) {
+  SPARTA_CHECK(wdims_.size() == 4, "oneDNN convolution needs a 4-D weight");
+}
+
+OnednnConvKernel::~OnednnConvKernel() = default;
+
+std::vector<int64_t> OnednnConvKernel::out_dims(const std::vector<int64_t>& x) const {
+  std::vector<int64_t> o = {x[0], wdims_[0]};
+  for (int i = 0; i < 2; ++i) {
+    const int64_t eff = g_.dilation[i] * (wdims_[2 + static_cast<size_t>(i)] - 1) + 1;
+    o.push_back((x[2 + static_cast<size_t>(i)] + g_.pad_begin[i] + g_.pad_end[i] - eff) / g_.stride[i] + 1);
+  }
+  return o;
+}
+
+const OnednnConvKernel::Plan& OnednnConvKernel::plan(const std::vector<int64_t>& x, bool relu) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto key = std::make_pair(x, relu);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return *it->second;
+  auto& eng = cpu_engine();
+  const memory::dims src{x[0], x[1], x[2], x[3]}, dst = out_dims(x);
+  const int64_t gr = g_.groups;
+  memory::dims wd = gr == 1 ? memory::dims{wdims_[0], wdims_[1], wdims_[2], wdims_[3]}
+                            : memory::dims{gr, wdims_[0] / gr, wdims_[1], wdims_[2], wdims_[3]};
+  memory::desc src_md(src, dt::f32, tag::nchw), dst_md(dst, dt::f32, tag::nchw);
+  memory::desc w_any(wd, dt::f32, tag::any);
+  memory::desc b_md = bias_.empty() ? memory::desc() : memory::desc({wdims_[0]}, dt::f32, tag::x);
+  dnnl::post_ops po;
+  if (relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+                                    w_any, b_md, dst_md, {g_.stride[0], g_.stride[1]},
+                                    {g_.dilation[0] - 1, g_.dilation[1] - 1}, {g_.pad_begin[0], g_.pad_begin[1]},
+                                    {g_.pad_end[0], g_.pad_end[1]});
+  dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
+  auto p = std::make_unique<Plan>();
+  p->prim = dnnl::convolution_forward(pd);
+  memory user(memory::desc(wd, dt::f32, gr == 1 ? tag::oihw : tag::goihw), eng, const_cast<float*>(w_.data()));
+  p->weights = memory(pd.weights_desc(), eng);
+  dnnl::stream s(eng);
+  dnnl::reorder(user, p->weights).execute(s, user, p->weights);
+  s.wait();
+  impl_ = pd.impl_info_str();
+  return *plans_.emplace(key, std::move(p)).first->second;
+}
+
+void OnednnConvKernel::run(const float* x, const std::vector<int64_t>& xd, float* y, bool relu, int threads) const {
+  const Plan& p = plan(xd, relu);
+  auto& eng = cpu_engine();
+  memory src(memory::desc({xd[0], xd[1], xd[2], xd[3]}, dt::f32, tag::nchw), eng, const_cast<float*>(x));
+  memory dst(memory::desc(out_dims(xd), dt::f32, tag::nchw), eng, y);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, dst}};
+  if (!bias_.empty())
+    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({wdims_[0]}, dt::f32, tag::x), eng, const_cast<float*>(bias_.data())));
+  OmpThreads t(threads);
+  dnnl::stream s(eng);
+  p.prim.execute(s, args);
+  s.wait();
+}
+
+std::string OnednnConvKernel::impl_info() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return impl_;
+}
+
 // ---------------------------------------------------------------- structured
 
 namespace {

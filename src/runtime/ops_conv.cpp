@@ -4,6 +4,7 @@
 // ceil mode; dense convolution is routed to oneDNN by later graph passes.
 #include <cmath>
 
+#include "kernels/onednn_kernels.h"
 #include "runtime/ops.h"
 
 namespace sparta {
@@ -87,6 +88,10 @@ void for_each_tap(const Window& w, int64_t out_flat, F f) {
   }
 }
 
+bool is_constant(const OpCall& c, size_t i) {
+  return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->is_constant();
+}
+
 void conv(OpCall& c) {
   const Tensor &x = c.input(0), &wt = c.input(1);
   if (x.dtype() != DType::f32 || wt.dtype() != DType::f32) c.fail("supports f32");
@@ -96,6 +101,32 @@ void conv(OpCall& c) {
   if (group < 1 || ci != cig * group || co % group) c.fail("channels do not match the groups");
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
   const Window w = window(c, x, c.node.attr_ints("kernel_shape", k));
+  // 2-D with constant weights (and bias): oneDNN, weights prepacked once.
+  if (c.state && x.rank() == 4 && is_constant(c, 1) && (!c.has_input(2) || is_constant(c, 2)) && n > 0) {
+    if (!*c.state) {
+      ConvGeometry g;
+      g.groups = group;
+      for (int i = 0; i < 2; ++i) {
+        const size_t u = static_cast<size_t>(i);
+        g.stride[i] = w.stride[u];
+        g.dilation[i] = w.dil[u];
+        g.pad_begin[i] = w.pad_begin[u];
+        // the end padding that makes oneDNN's output extent match ours
+        g.pad_end[i] = (w.out[u] - 1) * w.stride[u] + w.dil[u] * (w.k[u] - 1) + 1 - w.in[u] - w.pad_begin[u];
+      }
+      std::vector<float> bias;
+      if (c.has_input(2)) bias.assign(c.input(2).data<float>(), c.input(2).data<float>() + c.input(2).numel());
+      *c.state = std::make_shared<OnednnConvKernel>(
+          std::vector<float>(wt.data<float>(), wt.data<float>() + wt.numel()), wt.shape().dims(), bias, g);
+    }
+    const auto& kern = *static_cast<const OnednnConvKernel*>(c.state->get());
+      std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
+    if (kern.out_dims(x.shape().dims()) == od) {
+      Tensor y(DType::f32, Shape(od));
+      kern.run(x.data<float>(), x.shape().dims(), y.data<float>(), false, c.threads);
+      return c.out.push_back(std::move(y));
+    }
+  }
   std::vector<int64_t> od = {n, co};
   od.insert(od.end(), w.out.begin(), w.out.end());
   Tensor y(DType::f32, Shape(od));

@@ -15,7 +15,8 @@ namespace sparta {
 
 struct SessionOptions {
   int threads = 1;
-  bool profile = false;  // record per-node times
+  bool profile = false;   // record per-node times
+  bool simplify = true;   // constant folding and dead-node removal first
 };
 
 class Session {

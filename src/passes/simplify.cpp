@@ -1,0 +1,71 @@
+#include "passes/simplify.h"
+
+#include <set>
+
+#include "analysis/shape_inference.h"
+#include "core/error.h"
+#include "runtime/ops.h"
+
+namespace sparta {
+namespace {
+
+bool foldable(const Node& n) {
+  if (!n.domain.empty() || !find_op(n.op_type)) return false;
+  for (const Value* in : n.inputs)
+    if (in && !in->is_constant()) return false;
+  for (const Value* out : n.outputs)
+    if (!out) return false;
+  return !n.outputs.empty();
+}
+
+}  // namespace
+
+SimplifyReport simplify(Graph& g, int64_t max_fold_elements) {
+  SimplifyReport rep;
+  std::vector<const Node*> dead;
+  const int64_t opset = g.default_opset();
+  for (const auto& n : g.nodes()) {
+    if (!foldable(*n)) continue;
+    OpCall call{*n, {}, {}, 1, opset, nullptr};
+    for (const Value* in : n->inputs) call.in.push_back(in ? &*in->constant : nullptr);
+    try {
+      (*find_op(n->op_type))(call);
+    } catch (const Error&) {
+      continue;  // left for run time, which reports the error in context
+    }
+    if (call.out.size() < n->outputs.size()) continue;
+    int64_t elements = 0;
+    for (const Tensor& t : call.out) elements += t.numel();
+    if (elements > max_fold_elements) continue;
+    for (size_t i = 0; i < n->outputs.size(); ++i) {
+      Value* v = n->outputs[i];
+      v->constant = call.out[i].clone();  // own storage: results may alias inputs
+      v->dtype = v->constant->dtype();
+      v->dims = v->constant->shape().dims();
+    }
+    dead.push_back(n.get());
+    ++rep.folded;
+  }
+  // Dead nodes: no output is read by a live node or is a graph output.
+  // Walk backwards so that a chain dies in one pass.
+  std::set<const Node*> gone(dead.begin(), dead.end());
+  std::set<const Value*> needed(g.outputs.begin(), g.outputs.end());
+  for (auto it = g.nodes().rbegin(); it != g.nodes().rend(); ++it) {
+    const Node* n = it->get();
+    if (gone.count(n)) continue;
+    bool used = false;
+    for (const Value* out : n->outputs) used |= out && needed.count(out);
+    if (!used) {
+      gone.insert(n);
+      dead.push_back(n);
+      ++rep.removed;
+      continue;
+    }
+    for (const Value* in : n->inputs)
+      if (in) needed.insert(in);
+  }
+  if (!dead.empty()) g.erase_nodes(dead);
+  return rep;
+}
+
+}  // namespace sparta

@@ -161,9 +161,9 @@ std::vector<int64_t> OnednnConvKernel::out_dims(const std::vector<int64_t>& x) c
   return o;
 }
 
-const OnednnConvKernel::Plan& OnednnConvKernel::plan(const std::vector<int64_t>& x, bool relu) const {
+const OnednnConvKernel::Plan& OnednnConvKernel::plan(const std::vector<int64_t>& x, ConvActivation act) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto key = std::make_pair(x, relu);
+  auto key = std::make_pair(x, act);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
   auto& eng = cpu_engine();
@@ -175,7 +175,8 @@ const OnednnConvKernel::Plan& OnednnConvKernel::plan(const std::vector<int64_t>&
   memory::desc w_any(wd, dt::f32, tag::any);
   memory::desc b_md = bias_.empty() ? memory::desc() : memory::desc({wdims_[0]}, dt::f32, tag::x);
   dnnl::post_ops po;
-  if (relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (act.kind == ConvActivation::relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (act.kind == ConvActivation::clip) po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, act.lo, act.hi);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
@@ -194,8 +195,9 @@ const OnednnConvKernel::Plan& OnednnConvKernel::plan(const std::vector<int64_t>&
   return *plans_.emplace(key, std::move(p)).first->second;
 }
 
-void OnednnConvKernel::run(const float* x, const std::vector<int64_t>& xd, float* y, bool relu, int threads) const {
-  const Plan& p = plan(xd, relu);
+void OnednnConvKernel::run(const float* x, const std::vector<int64_t>& xd, float* y, ConvActivation act,
+                           int threads) const {
+  const Plan& p = plan(xd, act);
   auto& eng = cpu_engine();
   memory src(memory::desc({xd[0], xd[1], xd[2], xd[3]}, dt::f32, tag::nchw), eng, const_cast<float*>(x));
   memory dst(memory::desc(out_dims(xd), dt::f32, tag::nchw), eng, y);

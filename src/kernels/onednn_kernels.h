@@ -41,10 +41,19 @@ std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w);
 
 // 2-D convolution through oneDNN on plain NCHW activations, the weight
 // [Co, Ci/groups, Kh, Kw] reordered once per input shape into the layout
-// oneDNN picks; optional bias and fused ReLU.
+// oneDNN picks; optional bias and fused activation.
 struct ConvGeometry {
   int64_t groups = 1;
   int64_t stride[2] = {1, 1}, dilation[2] = {1, 1}, pad_begin[2] = {0, 0}, pad_end[2] = {0, 0};
+};
+
+// An activation fused after a convolution: none, relu, or clip to [lo, hi].
+struct ConvActivation {
+  enum Kind { none, relu, clip } kind = none;
+  float lo = 0, hi = 0;
+  bool operator<(const ConvActivation& o) const {
+    return std::tie(kind, lo, hi) < std::tie(o.kind, o.lo, o.hi);
+  }
 };
 
 class OnednnConvKernel {
@@ -53,17 +62,17 @@ class OnednnConvKernel {
   ~OnednnConvKernel();
   // y must hold out_dims(x_dims) floats.
   std::vector<int64_t> out_dims(const std::vector<int64_t>& x_dims) const;
-  void run(const float* x, const std::vector<int64_t>& x_dims, float* y, bool relu, int threads) const;
+  void run(const float* x, const std::vector<int64_t>& x_dims, float* y, ConvActivation act, int threads) const;
   std::string impl_info() const;
 
  private:
   struct Plan;
-  const Plan& plan(const std::vector<int64_t>& x_dims, bool relu) const;
+  const Plan& plan(const std::vector<int64_t>& x_dims, ConvActivation act) const;
   std::vector<float> w_, bias_;
   std::vector<int64_t> wdims_;
   ConvGeometry g_;
   mutable std::mutex mu_;
-  mutable std::map<std::pair<std::vector<int64_t>, bool>, std::unique_ptr<Plan>> plans_;
+  mutable std::map<std::pair<std::vector<int64_t>, ConvActivation>, std::unique_ptr<Plan>> plans_;
   mutable std::string impl_;
 };
 

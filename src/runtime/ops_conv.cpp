@@ -92,8 +92,29 @@ bool is_constant(const OpCall& c, size_t i) {
   return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->is_constant();
 }
 
+// The activation fused into this Conv node by passes/fuse, if any.
+ConvActivation fused_activation(const OpCall& c) {
+  ConvActivation a;
+  const Attribute* k = c.node.attr("sparta.act");
+  if (!k) return a;
+  if (k->s == "relu") a.kind = ConvActivation::relu;
+  if (k->s == "clip") {
+    const Attribute* b = c.node.attr("sparta.clip");
+    if (!b || b->fs.size() != 2) c.fail("fused clip without bounds");
+    a = {ConvActivation::clip, b->fs[0], b->fs[1]};
+  }
+  return a;
+}
+
+float apply(const ConvActivation& a, float v) {
+  if (a.kind == ConvActivation::relu) return v > 0.f ? v : 0.f;
+  if (a.kind == ConvActivation::clip) return std::min(std::max(v, a.lo), a.hi);
+  return v;
+}
+
 void conv(OpCall& c) {
   const Tensor &x = c.input(0), &wt = c.input(1);
+  const ConvActivation act = fused_activation(c);
   if (x.dtype() != DType::f32 || wt.dtype() != DType::f32) c.fail("supports f32");
   if (wt.rank() != x.rank()) c.fail("weight rank differs from input rank");
   const int64_t group = c.node.attr_int("group", 1);
@@ -123,7 +144,7 @@ void conv(OpCall& c) {
       std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
     if (kern.out_dims(x.shape().dims()) == od) {
       Tensor y(DType::f32, Shape(od));
-      kern.run(x.data<float>(), x.shape().dims(), y.data<float>(), false, c.threads);
+      kern.run(x.data<float>(), x.shape().dims(), y.data<float>(), act, c.threads);
       return c.out.push_back(std::move(y));
     }
   }
@@ -144,7 +165,7 @@ void conv(OpCall& c) {
           for (int64_t ic = 0; ic < cig; ++ic)
             acc += double(px[(b0 * ci + g * cig + ic) * in_sp + off]) * pw[(oc * cig + ic) * taps + t];
         });
-        py[(b0 * co + oc) * out_sp + os] = static_cast<float>(acc);
+        py[(b0 * co + oc) * out_sp + os] = apply(act, static_cast<float>(acc));
       }
     }
   c.out.push_back(std::move(y));
@@ -159,6 +180,35 @@ void pool(OpCall& c, bool is_max) {
   od.insert(od.end(), w.out.begin(), w.out.end());
   Tensor y(DType::f32, Shape(od));
   const int64_t planes = x.dim(0) * x.dim(1), in_sp = prod(w.in), out_sp = prod(w.out);
+  if (w.spatial() == 2) {  // direct 2-D loop: the common case, without the generic tap walker
+    const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* px = x.data<float>() + p * in_sp;
+      float* py = y.data<float>() + p * out_sp;
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          double acc = is_max ? -INFINITY : 0.0;
+          int64_t count = 0, pad_count = 0;
+          for (int64_t kh = 0; kh < w.k[0]; ++kh) {
+            const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
+            for (int64_t kw = 0; kw < w.k[1]; ++kw) {
+              const int64_t iw = ow * w.stride[1] - w.pad_begin[1] + kw * w.dil[1];
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+                ++pad_count;
+                continue;
+              }
+              const float v = px[ih * W + iw];
+              acc = is_max ? std::max(acc, double(v)) : acc + v;
+              ++count;
+            }
+          }
+          py[oh * OW + ow] = is_max ? static_cast<float>(acc)
+                                    : static_cast<float>(acc / double(count_pad ? count + pad_count
+                                                                                : std::max<int64_t>(count, 1)));
+        }
+    }
+    return c.out.push_back(std::move(y));
+  }
   for (int64_t p = 0; p < planes; ++p)
     for (int64_t os = 0; os < out_sp; ++os) {
       double acc = is_max ? -INFINITY : 0.0;

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "passes/fuse.h"
 #include "passes/simplify.h"
 #include "runtime/ops.h"
 
@@ -11,7 +12,10 @@ namespace sparta {
 
 Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
-  if (opt_.simplify) simplify(g_);
+  if (opt_.simplify) {
+    simplify(g_);
+    fuse_conv_activations(g_);
+  }
   for (const auto& n : g_.nodes()) {
     SPARTA_CHECK(n->domain.empty(), "unsupported operator '", n->domain, ".", n->op_type, "' (node '", n->name,
                  "'): only the default ONNX domain is supported");

@@ -16,7 +16,7 @@ namespace sparta {
 struct SessionOptions {
   int threads = 1;
   bool profile = false;   // record per-node times
-  bool simplify = true;   // constant folding and dead-node removal first
+  bool simplify = true;   // constant folding, dead-node removal and fusion first
 };
 
 class Session {

@@ -6,7 +6,7 @@ PKGS=(build-essential cmake ninja-build pkg-config
       libdnnl-dev libxbyak-dev libeigen3-dev libxsmm-dev libopenblas-dev
       nlohmann-json3-dev libcli11-dev libgtest-dev libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
       python3 python3-numpy python3-matplotlib python3-venv
-      python3-torch python3-torchvision python3-onnx)
+      python3-torch python3-torchvision python3-onnx clang libclang-rt-14-dev)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,19 @@
+// libFuzzer target: any byte string given to the ONNX importer, then to shape
+// inference and the printer, either works or raises sparta::Error. A crash,
+// a sanitizer report, a hang or any other exception is a bug.
+#include <cstddef>
+#include <cstdint>
+
+#include "analysis/shape_inference.h"
+#include "core/error.h"
+#include "frontend/onnx_import.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  try {
+    sparta::Graph g = sparta::import_onnx_bytes(data, size, "fuzz.onnx");
+    sparta::infer_shapes(g);
+    (void)g.dump();
+  } catch (const sparta::Error&) {
+  }
+  return 0;
+}

@@ -5,7 +5,8 @@ input, for sparta's correctness checks and benchmarks.
 
   /usr/bin/python3 scripts/model_zoo.py [--out models] [--small] [--only NAME ...]
 
-Writes OUT/NAME.onnx and OUT/NAME.in.INPUT.npy. --small builds the CI-sized
+Writes OUT/NAME.onnx, OUT/NAME.pt (TorchScript, the PyTorch peer) and
+OUT/NAME.in.INPUT.npy. --small builds the CI-sized
 models (mlp, bert-tiny, vit-tiny, mobilenet-v2 at 96x96); the default also
 builds bert-base (12 layers, hidden 768, 12 heads, seq 128), resnet-50,
 mobilenet-v2 and vit-small at 224x224.
@@ -128,6 +129,8 @@ def export(name, out):
     with torch.no_grad():
         torch.onnx.export(model, tuple(inputs.values()), path, opset_version=OPSET,
                           input_names=list(inputs), output_names=["output"], do_constant_folding=True)
+        # TorchScript beside the ONNX file: the PyTorch peer of `sparta bench model`.
+        torch.jit.trace(model, tuple(inputs.values()), check_trace=False).save(os.path.join(out, name + ".pt"))
     for k, v in inputs.items():
         np.save(os.path.join(out, f"{name}.in.{k}.npy"), v.numpy())
     params = sum(p.numel() for p in model.parameters())

@@ -1,9 +1,11 @@
 // The `sparta` command line. Every failure is one line on stderr and a
 // non-zero exit; nothing a user types can crash it.
 #include <omp.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <cmath>
 #include <nlohmann/json.hpp>
 #include <cstdio>
 #include <dnnl.hpp>
@@ -119,13 +121,16 @@ int run(int argc, char** argv) {
   std::string bm_path;
   std::vector<std::string> bm_inputs;
   int bm_threads = 1, bm_reps = 10;
-  bool bm_json = false, bm_profile = false;
+  bool bm_json = false, bm_profile = false, bm_peers = false;
+  std::string bm_python = std::string(SPARTA_SOURCE_DIR) + "/.venv/bin/python";
   bmodel->add_option("model", bm_path, "an ONNX model")->required();
   bmodel->add_option("--input", bm_inputs, "NAME=FILE.npy; inputs not given are zeros of the model's shape");
   bmodel->add_option("--threads", bm_threads, "threads")->capture_default_str();
   bmodel->add_option("--reps", bm_reps, "timed runs")->capture_default_str();
   bmodel->add_flag("--json", bm_json, "print one JSON object");
   bmodel->add_flag("--profile", bm_profile, "per-operator-type time of the median run");
+  bmodel->add_flag("--peers", bm_peers, "also time ONNX Runtime (and PyTorch, with MODEL.pt) and compare outputs");
+  bmodel->add_option("--python", bm_python, "python with onnxruntime, for --peers")->capture_default_str();
   bmodel->callback([&] {
     SPARTA_CHECK(bm_threads >= 1 && bm_threads <= 256, "--threads ", bm_threads, " must be in [1, 256]");
     SPARTA_CHECK(bm_reps >= 1, "--reps must be >= 1");
@@ -147,7 +152,25 @@ int run(int argc, char** argv) {
     const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
     session.run(feeds);
     std::vector<std::pair<double, std::map<std::string, double>>> runs;
+    nlohmann::json peers;
+    const std::string peer_dir = (std::filesystem::temp_directory_path() / ("sparta_peers_" + std::to_string(::getpid()))).string();
+    // Peers run between two halves of sparta's repetitions, so that drift of
+    // a shared machine touches both alike.
+    auto run_peers = [&] {
+      std::string cmd = bm_python + " " + SPARTA_SOURCE_DIR + "/scripts/peer_bench.py '" + bm_path + "' --threads " +
+                        std::to_string(bm_threads) + " --reps " + std::to_string(bm_reps) + " --out-dir " + peer_dir;
+      for (const auto& spec : bm_inputs) cmd += " --input '" + spec + "'";
+      FILE* p = popen(cmd.c_str(), "r");
+      SPARTA_CHECK(p != nullptr, "cannot start the peer benchmark (", bm_python, ")");
+      std::string text;
+      char buf[4096];
+      while (size_t got = fread(buf, 1, sizeof buf, p)) text.append(buf, got);
+      SPARTA_CHECK(pclose(p) == 0 && !text.empty(), "the peer benchmark failed (needs ", bm_python,
+                   " with onnxruntime: run scripts/setup.sh)");
+      peers = nlohmann::json::parse(text.substr(text.rfind('{')));
+    };
     for (int r = 0; r < bm_reps; ++r) {
+      if (bm_peers && r == bm_reps / 2) run_peers();
       const auto t = std::chrono::steady_clock::now();
       session.run(feeds);
       std::map<std::string, double> by_op;
@@ -165,12 +188,37 @@ int run(int argc, char** argv) {
     j["import_ms"] = import_ms;
     j["first_run_ms"] = first_ms;
     j["ops_ms"] = med.second;
+    if (bm_peers) {
+      for (auto& [k, v] : peers.items()) j[k] = v;
+      // Outputs against ONNX Runtime's: max |a - b| / max |b| over all outputs.
+      const std::vector<Tensor> mine = session.run(feeds);
+      double err = 0;
+      for (size_t i = 0; i < mine.size(); ++i) {
+        std::string file = session.graph().outputs[i]->name;
+        for (char& ch : file)
+          if (ch == '/' || ch == ':') ch = '_';
+        const Tensor ref = read_npy(peer_dir + "/" + file + ".npy");
+        SPARTA_CHECK(ref.shape() == mine[i].shape() && ref.dtype() == DType::f32 && mine[i].dtype() == DType::f32,
+                     "output ", i, " differs from ONNX Runtime's in shape or type");
+        double num = 0, den = 0;
+        for (int64_t e = 0; e < ref.numel(); ++e) {
+          num = std::max(num, double(std::fabs(mine[i].data<float>()[e] - ref.data<float>()[e])));
+          den = std::max(den, double(std::fabs(ref.data<float>()[e])));
+        }
+        err = std::max(err, den > 0 ? num / den : num);
+      }
+      j["max_rel_err_vs_ort"] = err;
+      std::filesystem::remove_all(peer_dir);
+    }
     if (bm_json) {
       std::printf("%s\n", j.dump().c_str());
       return;
     }
     std::printf("%s: %.2f ms median of %d (min %.2f), %d thread(s); import %.1f ms, first run %.1f ms\n",
                 bm_path.c_str(), med.first, bm_reps, runs.front().first, bm_threads, import_ms, first_ms);
+    for (const char* k : {"ort_ms", "torch_ms"})
+      if (j.contains(k)) std::printf("  %-8s %.2f ms\n", k, double(j[k]));
+    if (j.contains("max_rel_err_vs_ort")) std::printf("  max_rel_err_vs_ort %.2e\n", double(j["max_rel_err_vs_ort"]));
     if (bm_profile) {
       std::vector<std::pair<double, std::string>> ops;
       for (const auto& [op, ms] : med.second) ops.push_back({ms, op});

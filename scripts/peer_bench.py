@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Times the peers on one model for `sparta bench model --peers`: ONNX Runtime
+(CPU, sequential, intra-op threads = --threads) and, when MODEL.pt exists
+beside MODEL.onnx (the model zoo writes it), PyTorch on the same inputs.
+Warm-up, then the median of --reps runs. Writes ORT's outputs as .npy into
+--out-dir and prints one JSON object.
+
+  .venv/bin/python scripts/peer_bench.py MODEL.onnx --threads T --reps R --out-dir DIR --input NAME=FILE.npy ...
+"""
+import argparse
+import json
+import os
+import statistics
+import time
+
+import numpy as np
+
+
+def timed(fn, reps):
+    fn()
+    fn()
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        fn()
+        ts.append((time.perf_counter() - t) * 1e3)
+    return statistics.median(ts)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("model")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=10)
+    ap.add_argument("--out-dir", required=True)
+    ap.add_argument("--input", action="append", default=[])
+    a = ap.parse_args()
+    feeds = {}
+    for spec in a.input:
+        name, path = spec.split("=", 1)
+        feeds[name] = np.load(path)
+    out = {}
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = a.threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(a.model, opts, providers=["CPUExecutionProvider"])
+    missing = [i.name for i in sess.get_inputs() if i.name not in feeds]
+    for i in sess.get_inputs():  # zeros for inputs not given, as sparta does
+        if i.name in missing:
+            dt = {"tensor(float)": np.float32, "tensor(int64)": np.int64, "tensor(int32)": np.int32}[i.type]
+            feeds[i.name] = np.zeros(i.shape, dt)
+    out["ort_ms"] = timed(lambda: sess.run(None, feeds), a.reps)
+    os.makedirs(a.out_dir, exist_ok=True)
+    for o, v in zip(sess.get_outputs(), sess.run(None, feeds)):
+        np.save(os.path.join(a.out_dir, o.name.replace("/", "_").replace(":", "_") + ".npy"), v)
+    out["ort_version"] = ort.__version__
+    pt = a.model[:-5] + ".pt"
+    if os.path.exists(pt):
+        import torch
+        torch.set_num_threads(a.threads)
+        m = torch.jit.load(pt).eval()
+        args = [torch.from_numpy(feeds[i.name]) for i in sess.get_inputs()]
+        with torch.no_grad():
+            out["torch_ms"] = timed(lambda: m(*args), a.reps)
+        out["torch_version"] = torch.__version__
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

@@ -10,41 +10,6 @@
 namespace sparta {
 namespace {
 
-// Strides of `dims` aligned to an output of rank r, 0 where broadcast.
-std::vector<int64_t> bstrides(const std::vector<int64_t>& dims, size_t r) {
-  std::vector<int64_t> st(r, 0);
-  int64_t s = 1;
-  for (size_t i = dims.size(); i-- > 0;) {
-    const size_t o = r - dims.size() + i;
-    st[o] = dims[i] == 1 ? 0 : s;
-    s *= dims[i];
-  }
-  return st;
-}
-
-// Calls f(out_index, offsets...) for every output element.
-template <size_t N, typename F>
-void for_each_broadcast(const std::vector<int64_t>& out, const std::array<std::vector<int64_t>, N>& ins, F f) {
-  const size_t r = out.size();
-  std::array<std::vector<int64_t>, N> st;
-  for (size_t k = 0; k < N; ++k) st[k] = bstrides(ins[k], r);
-  int64_t total = 1;
-  for (int64_t d : out) total *= d;
-  if (total == 0) return;
-  std::vector<int64_t> idx(r, 0);
-  std::array<int64_t, N> off{};
-  for (int64_t e = 0; e < total; ++e) {
-    f(e, off);
-    for (size_t d = r; d-- > 0;) {  // odometer increment
-      ++idx[d];
-      for (size_t k = 0; k < N; ++k) off[k] += st[k][d];
-      if (idx[d] < out[d]) break;
-      for (size_t k = 0; k < N; ++k) off[k] -= st[k][d] * out[d];
-      idx[d] = 0;
-    }
-  }
-}
-
 // How an operand repeats over the output (both right-aligned): the fast
 // loops cover an operand equal to the output, a scalar, a block repeated
 // over leading dims (bias [N] over [M, N]), and a value per row repeated

@@ -240,27 +240,12 @@ void expand(OpCall& c) {
   const Tensor& x = c.input(0);
   const auto dims = broadcast_dims(x.shape().dims(), int_values(c.input(1), c), c);
   Tensor y(x.dtype(), Shape(dims));
-  const size_t r = dims.size(), es = dtype_size(x.dtype());
-  std::vector<int64_t> st(r, 0);
-  int64_t s = 1;
-  for (size_t i = static_cast<size_t>(x.rank()); i-- > 0;) {
-    st[r - static_cast<size_t>(x.rank()) + i] = x.dim(static_cast<int>(i)) == 1 ? 0 : s;
-    s *= x.dim(static_cast<int>(i));
-  }
-  std::vector<int64_t> idx(r, 0);
-  int64_t off = 0;
+  const int64_t es = static_cast<int64_t>(dtype_size(x.dtype()));
   const char* px = static_cast<const char*>(x.raw());
   char* py = static_cast<char*>(y.raw());
-  for (int64_t e = 0; e < y.numel(); ++e) {
-    std::memcpy(py + e * static_cast<int64_t>(es), px + off * static_cast<int64_t>(es), es);
-    for (size_t d = r; d-- > 0;) {
-      ++idx[d];
-      off += st[d];
-      if (idx[d] < dims[d]) break;
-      off -= st[d] * dims[d];
-      idx[d] = 0;
-    }
-  }
+  for_each_broadcast<1>(dims, {x.shape().dims()}, [&](int64_t e, const std::array<int64_t, 1>& o) {
+    std::memcpy(py + e * es, px + o[0] * es, static_cast<size_t>(es));
+  });
   c.out.push_back(std::move(y));
 }
 

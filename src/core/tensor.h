@@ -17,12 +17,16 @@ namespace sparta {
 struct AlignedFree {
   void operator()(void* p) const;
 };
-std::shared_ptr<void> aligned_alloc_shared(size_t bytes);
+std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero = true);
+
+// Tag for a tensor whose contents the caller overwrites at once.
+struct Uninitialized {};
 
 class Tensor {
  public:
   Tensor() = default;
   Tensor(DType dtype, Shape shape);  // zero-initialised
+  Tensor(DType dtype, Shape shape, Uninitialized);
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }

@@ -6,6 +6,7 @@
 
 #include <dnnl.hpp>
 #include <chrono>
+#include <optional>
 #include <map>
 #include <mutex>
 
@@ -75,7 +76,19 @@ const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, i
   std::unique_ptr<Plan> best;
   double best_ms = 1e300;
   memory::desc tried;
+  // The measured choice is remembered per problem shape for the whole
+  // process (a model repeats few shapes: BERT-base's 72 linear layers have 3).
+  static std::mutex choice_mu;
+  static std::map<Key, bool> choice_any;  // (m, k, n, bias, act, accumulate) -> "any" won
+  const Key shape_key{m, k_, n_, bias, static_cast<int>(act), accumulate};
+  std::optional<bool> known;
+  {
+    std::lock_guard<std::mutex> l(choice_mu);
+    auto c = choice_any.find(shape_key);
+    if (c != choice_any.end()) known = c->second;
+  }
   for (const memory::desc& wd : {wei_any, wei_user_md}) {
+    if (known && *known != (wd == wei_any)) continue;
     dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wd, bias_md, dst_md), attr, eng);
     if (pd.weights_desc() == tried) continue;
     tried = pd.weights_desc();
@@ -89,16 +102,20 @@ const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, i
                                          {DNNL_ARG_DST, memory(dst_md, eng, ys.data())}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(bias_md, eng, bs.data()));
     double ms = 1e300;
-    for (int rep = 0; rep < 3; ++rep) {
+    for (int rep = 0; rep < (known ? 0 : 3); ++rep) {
       const auto t0 = std::chrono::steady_clock::now();
       p->prim.execute(s, args);
       s.wait();
       ms = std::min(ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
-    if (ms < best_ms) {
+    if (!best || ms < best_ms) {
       best_ms = ms;
       best = std::move(p);
       impl_ = std::string(pd.impl_info_str()) + (wd == wei_any ? ":prepacked" : ":plain");
+      if (!known) {
+        std::lock_guard<std::mutex> l(choice_mu);
+        choice_any[shape_key] = wd == wei_any;
+      }
     }
   }
   auto& p = best;

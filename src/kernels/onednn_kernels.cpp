@@ -154,6 +154,38 @@ void OnednnDenseKernel::run(const SpmmArgs& a) const {
   s.wait();
 }
 
+// ---------------------------------------------------------------- batched
+
+struct OnednnBatchedMatmul::Plan {
+  dnnl::matmul prim;
+};
+
+OnednnBatchedMatmul::OnednnBatchedMatmul() = default;
+OnednnBatchedMatmul::~OnednnBatchedMatmul() = default;
+
+void OnednnBatchedMatmul::run(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t k, int64_t n,
+                              int threads) const {
+  auto& eng = cpu_engine();
+  const memory::desc a_md({batch, m, k}, dt::f32, tag::abc), b_md({batch, k, n}, dt::f32, tag::abc),
+      c_md({batch, m, n}, dt::f32, tag::abc);
+  const Plan* p;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto& slot = plans_[{batch, m, k, n}];
+    if (!slot) {
+      slot = std::make_unique<Plan>();
+      slot->prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), eng));
+    }
+    p = slot.get();
+  }
+  OmpThreads t(threads);
+  dnnl::stream s(eng);
+  p->prim.execute(s, {{DNNL_ARG_SRC, memory(a_md, eng, const_cast<float*>(a))},
+                      {DNNL_ARG_WEIGHTS, memory(b_md, eng, const_cast<float*>(b))},
+                      {DNNL_ARG_DST, memory(c_md, eng, c)}});
+  s.wait();
+}
+
 // ---------------------------------------------------------------- convolution
 
 struct OnednnConvKernel::Plan {

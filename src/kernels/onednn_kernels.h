@@ -39,6 +39,21 @@ class OnednnDenseKernel final : public SpmmKernel {
 
 std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w);
 
+// Batched C[b] = A[b] x B[b] (row-major, contiguous, batch-major) with both
+// operands computed at run time, as in attention. Primitives are cached per
+// shape.
+class OnednnBatchedMatmul {
+ public:
+  OnednnBatchedMatmul();
+  ~OnednnBatchedMatmul();
+  void run(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t k, int64_t n, int threads) const;
+
+ private:
+  struct Plan;
+  mutable std::mutex mu_;
+  mutable std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans_;
+};
+
 // 2-D convolution through oneDNN on plain NCHW activations, the weight
 // [Co, Ci/groups, Kh, Kw] reordered once per input shape into the layout
 // oneDNN picks; optional bias and fused activation.

@@ -64,6 +64,21 @@ void matmul(OpCall& c) {
   if (bd[bd.size() - 2] != k) c.fail("inner dimensions differ: " + std::to_string(k) + " vs " + std::to_string(bd[bd.size() - 2]));
   const std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
   const std::vector<int64_t> batch = broadcast_dims(abatch, bbatch, c);
+  // Same batch dims on both sides (attention's [B, H, T, d] x [B, H, d, T]):
+  // one batched oneDNN matmul.
+  if (c.state && abatch == bbatch && !va && !vb && m > 0 && n > 0 && k > 0) {
+    if (!*c.state) *c.state = std::make_shared<OnednnBatchedMatmul>();
+    std::vector<int64_t> od2 = batch;
+    od2.push_back(m);
+    od2.push_back(n);
+    Tensor y(DType::f32, Shape(od2));
+    int64_t nb2 = 1;
+    for (int64_t d : batch) nb2 *= d;
+    if (nb2 > 0)
+      static_cast<const OnednnBatchedMatmul*>(c.state->get())
+          ->run(A.data<float>(), B.data<float>(), y.data<float>(), nb2, m, k, n, c.threads);
+    return c.out.push_back(std::move(y));
+  }
   std::vector<int64_t> od = batch;
   if (!va) od.push_back(m);
   if (!vb) od.push_back(n);

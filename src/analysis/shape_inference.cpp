@@ -305,17 +305,9 @@ void shape_node(const Ctx& c) {
 }
 
 std::optional<DType> cast_type(const Ctx& c) {
-  switch (c.n.attr_int("to", 0)) {
-    case 1: return DType::f32;
-    case 2: return DType::u8;
-    case 3: return DType::i8;
-    case 6: return DType::i32;
-    case 7: return DType::i64;
-    case 9: return DType::boolean;
-    case 16: return DType::bf16;
-  }
-  c.require(false, "casts to an unsupported type " + std::to_string(c.n.attr_int("to", 0)));
-  return std::nullopt;
+  const auto t = dtype_from_onnx(c.n.attr_int("to", 0));
+  c.require(t.has_value(), "casts to an unsupported type " + std::to_string(c.n.attr_int("to", 0)));
+  return t;
 }
 
 const std::map<std::string, std::function<void(const Ctx&)>>& rules() {

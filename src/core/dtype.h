@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace sparta {
@@ -33,6 +34,21 @@ constexpr std::string_view dtype_name(DType t) {
     case DType::boolean: return "bool";
   }
   return "?";
+}
+
+// The DType of an ONNX TensorProto.DataType code (as in Cast's "to"
+// attribute and tensor protos), or nothing for types sparta does not hold.
+constexpr std::optional<DType> dtype_from_onnx(int64_t code) {
+  switch (code) {
+    case 1: return DType::f32;       // FLOAT
+    case 2: return DType::u8;        // UINT8
+    case 3: return DType::i8;        // INT8
+    case 6: return DType::i32;       // INT32
+    case 7: return DType::i64;       // INT64
+    case 9: return DType::boolean;   // BOOL
+    case 16: return DType::bf16;     // BFLOAT16
+  }
+  return std::nullopt;
 }
 
 // bf16 storage type: the upper 16 bits of an IEEE float.

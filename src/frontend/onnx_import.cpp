@@ -12,20 +12,6 @@
 namespace sparta {
 namespace {
 
-// ONNX TensorProto.DataType values sparta reads.
-std::optional<DType> onnx_dtype(int t) {
-  switch (t) {
-    case onnx::TensorProto::FLOAT: return DType::f32;
-    case onnx::TensorProto::UINT8: return DType::u8;
-    case onnx::TensorProto::INT8: return DType::i8;
-    case onnx::TensorProto::INT32: return DType::i32;
-    case onnx::TensorProto::INT64: return DType::i64;
-    case onnx::TensorProto::BOOL: return DType::boolean;
-    case onnx::TensorProto::BFLOAT16: return DType::bf16;
-    default: return std::nullopt;
-  }
-}
-
 std::string onnx_dtype_name(int t) {
   return onnx::TensorProto_DataType_IsValid(t) ? onnx::TensorProto_DataType_Name(t) : "invalid(" + std::to_string(t) + ")";
 }
@@ -38,7 +24,7 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
   check(t.data_location() != onnx::TensorProto::EXTERNAL, what,
         " keeps its data in an external file; save the model with the data inside");
   check(!t.has_segment(), what, " is segmented, which sparta does not read");
-  const auto dt = onnx_dtype(t.data_type());
+  const auto dt = dtype_from_onnx(t.data_type());
   check(dt.has_value(), what, " has data type ", onnx_dtype_name(t.data_type()),
         ", which sparta does not support");
   std::vector<int64_t> dims;
@@ -161,7 +147,7 @@ class Importer {
     if (!vi.has_type() || !vi.type().has_tensor_type()) return;
     const auto& tt = vi.type().tensor_type();
     if (tt.elem_type() != 0) {
-      const auto dt = onnx_dtype(tt.elem_type());
+      const auto dt = dtype_from_onnx(tt.elem_type());
       check(dt.has_value(), "value '", vi.name(), "' has data type ", onnx_dtype_name(tt.elem_type()),
             ", which sparta does not support");
       if (!v.dtype) v.dtype = dt;

@@ -165,17 +165,9 @@ float to_f32(const Tensor& t, int64_t i) {
 void cast(OpCall& c) {
   const Tensor& x = c.input(0);
   const int64_t to = c.node.attr_int("to", 0);
-  DType t;
-  switch (to) {
-    case 1: t = DType::f32; break;
-    case 2: t = DType::u8; break;
-    case 3: t = DType::i8; break;
-    case 6: t = DType::i32; break;
-    case 7: t = DType::i64; break;
-    case 9: t = DType::boolean; break;
-    case 16: t = DType::bf16; break;
-    default: c.fail("cannot cast to ONNX type " + std::to_string(to));
-  }
+  const std::optional<DType> target = dtype_from_onnx(to);
+  if (!target) c.fail("cannot cast to ONNX type " + std::to_string(to));
+  const DType t = *target;
   Tensor y(t, x.shape());
   for (int64_t i = 0; i < x.numel(); ++i) {
     // Integer to integer goes through int64 to stay exact.

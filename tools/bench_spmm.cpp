@@ -32,14 +32,8 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-// max |a - b| / max |b|
 double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    num = std::max(num, double(std::fabs(a[i] - b[i])));
-    den = std::max(den, double(std::fabs(b[i])));
-  }
-  return den > 0 ? num / den : num;
+  return max_rel_err(a.data(), b.data(), static_cast<int64_t>(a.size()));
 }
 
 struct Contender {
@@ -58,6 +52,15 @@ void check_config(const SpmmBenchConfig& c) {
 }
 
 }  // namespace
+
+double max_rel_err(const float* a, const float* b, int64_t n) {
+  double num = 0, den = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    num = std::max(num, double(std::fabs(a[i] - b[i])));
+    den = std::max(den, double(std::fabs(b[i])));
+  }
+  return den > 0 ? num / den : num;
+}
 
 json bench_spmm(const SpmmBenchConfig& c) {
   check_config(c);

@@ -28,6 +28,9 @@ struct SpmmBenchConfig {
   bool verbose = false;  // print kernel rejections and tuning times
 };
 
+// max |a - b| / max |b| over n values: the error measure of every benchmark.
+double max_rel_err(const float* a, const float* b, int64_t n);
+
 // Runs one case. Throws sparta::Error on bad parameters or when a result
 // disagrees with oneDNN dense (a wrong answer is never reported as a time).
 nlohmann::json bench_spmm(const SpmmBenchConfig& c);

@@ -200,12 +200,7 @@ int run(int argc, char** argv) {
         const Tensor ref = read_npy(peer_dir + "/" + file + ".npy");
         SPARTA_CHECK(ref.shape() == mine[i].shape() && ref.dtype() == DType::f32 && mine[i].dtype() == DType::f32,
                      "output ", i, " differs from ONNX Runtime's in shape or type");
-        double num = 0, den = 0;
-        for (int64_t e = 0; e < ref.numel(); ++e) {
-          num = std::max(num, double(std::fabs(mine[i].data<float>()[e] - ref.data<float>()[e])));
-          den = std::max(den, double(std::fabs(ref.data<float>()[e])));
-        }
-        err = std::max(err, den > 0 ? num / den : num);
+        err = std::max(err, tools::max_rel_err(mine[i].data<float>(), ref.data<float>(), ref.numel()));
       }
       j["max_rel_err_vs_ort"] = err;
       std::filesystem::remove_all(peer_dir);

@@ -11,6 +11,19 @@
 
 namespace sparta {
 
+// Row and elementwise operators for the graph runtime (kernels/isa/rowops.inc).
+// Each call covers a sub-range; callers thread by splitting it.
+struct RowOps {
+  void (*gelu)(const float* x, float* y, int64_t n);  // 0.5 x (1 + erf(x / sqrt 2))
+  void (*erf)(const float* x, float* y, int64_t n);
+  void (*exp)(const float* x, float* y, int64_t n);
+  void (*sigmoid)(const float* x, float* y, int64_t n);
+  void (*softmax)(const float* x, float* y, int64_t rows, int64_t n);
+  // gamma, beta, mean and inv_std may be null.
+  void (*layer_norm)(const float* x, const float* gamma, const float* beta, float eps, float* y, float* mean,
+                     float* inv_std, int64_t rows, int64_t n);
+};
+
 struct IsaKernels {
   using CsrMaker = std::unique_ptr<SpmmKernel> (*)(const CsrMatrix&, std::string& why);
   using BsrMaker = std::unique_ptr<SpmmKernel> (*)(const BsrMatrix&, std::string& why);
@@ -24,11 +37,14 @@ struct IsaKernels {
   NmMaker nm_mvec;
   TileMaker tilewise_nvec;
   double (*peak_fma_gflops)(double seconds);  // one core, this ISA
+  const RowOps* rows;
 };
 
 const IsaKernels& isa_kernels_avx512();
 const IsaKernels& isa_kernels_avx2();
 const IsaKernels& isa_kernels_portable();
 const IsaKernels& isa_kernels(Isa isa);
+// The row operators for the host's ISA (after the SPARTA_ISA cap).
+const RowOps& row_ops();
 
 }  // namespace sparta

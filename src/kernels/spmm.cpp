@@ -36,6 +36,11 @@ const IsaKernels& isa_kernels(Isa isa) {
   return isa_kernels_portable();
 }
 
+const RowOps& row_ops() {
+  static const RowOps& r = *isa_kernels(host_isa()).rows;
+  return r;
+}
+
 namespace {
 
 template <class F, class Maker>

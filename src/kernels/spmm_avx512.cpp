@@ -18,6 +18,9 @@
 #include "kernels/parallel.h"
 #include "kernels/spmm.h"
 
+// GCC 12 reports its own AVX-512 intrinsics (their _mm512_undefined_ps
+// operand) as maybe-uninitialized once inlined (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi,bmi2")
 namespace sparta::isa_avx512 {
@@ -32,7 +35,8 @@ namespace sparta {
 
 const IsaKernels& isa_kernels_avx512() {
   static const IsaKernels k{Isa::avx512,           &isa_avx512::make_csr_mvec, &isa_avx512::make_bsr_mvec,
-                            &isa_avx512::make_bsr_nvec, &isa_avx512::make_nm_nvec, &isa_avx512::make_nm_mvec,  &isa_avx512::make_tilewise_nvec, &isa_avx512::peak_fma_gflops};
+                            &isa_avx512::make_bsr_nvec, &isa_avx512::make_nm_nvec, &isa_avx512::make_nm_mvec,  &isa_avx512::make_tilewise_nvec, &isa_avx512::peak_fma_gflops,
+                            &isa_avx512::row_ops_table};
   return k;
 }
 

@@ -76,6 +76,20 @@ struct VecPortable {
   static V abs(V a) { return map(a, [](float x) { return std::fabs(x); }); }
   static V copysign(V a, V s) { return zip(a, s, [](float x, float y) { return std::copysign(x, y); }); }
   static V round(V a) { return map(a, [](float x) { return std::nearbyint(x); }); }
+  static float hsum(V v) {
+    float s = 0;
+    for (float x : v.v) s += x;
+    return s;
+  }
+  static float hmax(V v) {
+    float m = v.v[0];
+    for (float x : v.v) m = x > m ? x : m;
+    return m;
+  }
+  static V select_lt(V a, V b, V x, V y) {
+    for (int i = 0; i < W; ++i) x.v[i] = a.v[i] < b.v[i] ? x.v[i] : y.v[i];
+    return x;
+  }
   static V pow2n(V n) { return map(n, [](float x) { return std::ldexp(1.f, static_cast<int>(x)); }); }
 
   static void transpose_tile(const float* src, int64_t lds, float* dst, int64_t ldd) {

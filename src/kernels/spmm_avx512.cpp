@@ -19,8 +19,9 @@
 #include "kernels/spmm.h"
 
 // GCC 12 reports its own AVX-512 intrinsics (their _mm512_undefined_ps
-// operand) as maybe-uninitialized once inlined (GCC bug 105593).
+// operand) as (maybe-)uninitialized once inlined (GCC bug 105593).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi,bmi2")
 namespace sparta::isa_avx512 {

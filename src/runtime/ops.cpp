@@ -1,5 +1,6 @@
 #include "runtime/ops.h"
 
+#include <cstring>
 #include <map>
 
 #include "core/error.h"
@@ -69,6 +70,61 @@ std::vector<int64_t> int_values(const Tensor& t, const OpCall& c) {
   else if (t.dtype() == DType::i32) std::copy(t.data<int32_t>(), t.data<int32_t>() + t.numel(), v.begin());
   else c.fail("expected an integer tensor, got " + std::string(dtype_name(t.dtype())));
   return v;
+}
+
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> st(dims.size());
+  int64_t s = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    st[i] = s;
+    s *= dims[i];
+  }
+  return st;
+}
+
+namespace {
+
+// dst[0, n) = src[0, n * stride) with a stride, for an element type T.
+template <typename T>
+void copy_strided_row(const char* src, int64_t stride, int64_t n, char* dst) {
+  const T* s = reinterpret_cast<const T*>(src);
+  T* d = reinterpret_cast<T*>(dst);
+  for (int64_t i = 0; i < n; ++i) d[i] = s[i * stride];
+}
+
+}  // namespace
+
+void copy_view(const void* src, size_t es, int64_t offset, const std::vector<int64_t>& dims,
+               const std::vector<int64_t>& strides, void* dst) {
+  int64_t total = 1;
+  for (int64_t d : dims) total *= d;
+  if (total == 0) return;
+  const char* ps = static_cast<const char*>(src) + offset * static_cast<int64_t>(es);
+  char* pd = static_cast<char*>(dst);
+  if (dims.empty()) return (void)std::memcpy(pd, ps, es);
+  // The innermost axis is copied as a run: one memcpy when it is contiguous.
+  const size_t r = dims.size();
+  const int64_t n = dims[r - 1], st = strides[r - 1];
+  const int64_t row_bytes = n * static_cast<int64_t>(es);
+  std::vector<int64_t> idx(r - 1, 0);
+  int64_t off = 0;  // element offset of the current run
+  for (int64_t row = 0; row < total / n; ++row) {
+    const char* s = ps + off * static_cast<int64_t>(es);
+    if (st == 1) std::memcpy(pd, s, static_cast<size_t>(row_bytes));
+    else if (es == 4) copy_strided_row<uint32_t>(s, st, n, pd);
+    else if (es == 8) copy_strided_row<uint64_t>(s, st, n, pd);
+    else if (es == 2) copy_strided_row<uint16_t>(s, st, n, pd);
+    else if (es == 1) copy_strided_row<uint8_t>(s, st, n, pd);
+    else
+      for (int64_t i = 0; i < n; ++i) std::memcpy(pd + i * static_cast<int64_t>(es), s + i * st * static_cast<int64_t>(es), es);
+    pd += row_bytes;
+    for (size_t d = r - 1; d-- > 0;) {  // odometer over the outer axes
+      off += strides[d];
+      if (++idx[d] < dims[d]) break;
+      off -= strides[d] * dims[d];
+      idx[d] = 0;
+    }
+  }
 }
 
 int64_t normalize_axis(int64_t axis, int64_t rank, const OpCall& c) {

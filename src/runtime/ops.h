@@ -53,6 +53,15 @@ std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::ve
 std::vector<int64_t> int_values(const Tensor& t, const OpCall& c);
 int64_t normalize_axis(int64_t axis, int64_t rank, const OpCall& c);
 
+// Row-major element strides of dims.
+std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims);
+
+// Copies the strided view of src (element size es; the view starts at
+// element `offset` and has the given dims and element strides) into the
+// contiguous dst. Transpose, Slice and Split are views.
+void copy_view(const void* src, size_t es, int64_t offset, const std::vector<int64_t>& dims,
+               const std::vector<int64_t>& strides, void* dst);
+
 // Strides of `dims` aligned to an output of rank r, 0 where broadcast.
 inline std::vector<int64_t> bstrides(const std::vector<int64_t>& dims, size_t r) {
   std::vector<int64_t> st(r, 0);

@@ -98,33 +98,15 @@ void transpose(OpCall& c) {
     std::iota(perm.rbegin(), perm.rend(), 0);
   }
   if (static_cast<int>(perm.size()) != r) c.fail("perm has the wrong length");
-  std::vector<int64_t> od(static_cast<size_t>(r)), in_stride(static_cast<size_t>(r)), st(static_cast<size_t>(r));
-  int64_t s = 1;
-  for (int i = r; i-- > 0;) {
-    in_stride[static_cast<size_t>(i)] = s;
-    s *= x.dim(i);
-  }
+  std::vector<int64_t> od(static_cast<size_t>(r)), st(static_cast<size_t>(r));
+  const std::vector<int64_t> in_stride = contiguous_strides(x.shape().dims());
   for (int i = 0; i < r; ++i) {
     const int64_t p = normalize_axis(perm[static_cast<size_t>(i)], r, c);
     od[static_cast<size_t>(i)] = x.dim(static_cast<int>(p));
     st[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(p)];
   }
   Tensor y(x.dtype(), Shape(od));
-  const size_t es = dtype_size(x.dtype());
-  const char* px = static_cast<const char*>(x.raw());
-  char* py = static_cast<char*>(y.raw());
-  std::vector<int64_t> idx(static_cast<size_t>(r), 0);
-  int64_t off = 0;
-  for (int64_t e = 0; e < y.numel(); ++e) {
-    std::memcpy(py + e * static_cast<int64_t>(es), px + off * static_cast<int64_t>(es), es);
-    for (int d = r; d-- > 0;) {
-      ++idx[static_cast<size_t>(d)];
-      off += st[static_cast<size_t>(d)];
-      if (idx[static_cast<size_t>(d)] < od[static_cast<size_t>(d)]) break;
-      off -= st[static_cast<size_t>(d)] * od[static_cast<size_t>(d)];
-      idx[static_cast<size_t>(d)] = 0;
-    }
-  }
+  copy_view(x.raw(), dtype_size(x.dtype()), 0, od, st, y.raw());
   c.out.push_back(std::move(y));
 }
 
@@ -254,27 +236,14 @@ void expand(OpCall& c) {
 Tensor strided_copy(const Tensor& x, const std::vector<int64_t>& begin, const std::vector<int64_t>& step,
                     const std::vector<int64_t>& extent) {
   Tensor y(x.dtype(), Shape(extent));
-  const int r = x.rank();
-  const int64_t es = static_cast<int64_t>(dtype_size(x.dtype()));
-  std::vector<int64_t> st(static_cast<size_t>(r));
-  int64_t s = 1;
-  for (int i = r; i-- > 0;) {
-    st[static_cast<size_t>(i)] = s;
-    s *= x.dim(i);
+  const std::vector<int64_t> st = contiguous_strides(x.shape().dims());
+  std::vector<int64_t> vst(st.size());
+  int64_t offset = 0;
+  for (size_t i = 0; i < st.size(); ++i) {
+    offset += begin[i] * st[i];
+    vst[i] = step[i] * st[i];
   }
-  const char* px = static_cast<const char*>(x.raw());
-  char* py = static_cast<char*>(y.raw());
-  std::vector<int64_t> idx(static_cast<size_t>(r), 0);
-  for (int64_t e = 0; e < y.numel(); ++e) {
-    int64_t off = 0;
-    for (int i = 0; i < r; ++i)
-      off += (begin[static_cast<size_t>(i)] + idx[static_cast<size_t>(i)] * step[static_cast<size_t>(i)]) * st[static_cast<size_t>(i)];
-    std::memcpy(py + e * es, px + off * es, static_cast<size_t>(es));
-    for (int d = r; d-- > 0;) {
-      if (++idx[static_cast<size_t>(d)] < extent[static_cast<size_t>(d)]) break;
-      idx[static_cast<size_t>(d)] = 0;
-    }
-  }
+  copy_view(x.raw(), dtype_size(x.dtype()), offset, extent, vst, y.raw());
   return y;
 }
 

@@ -113,7 +113,8 @@ std::vector<std::unique_ptr<SpmmKernel>> candidates(const WeightFormat& f) {
 
 // Runs every candidate kernel and the reference on the same inputs and
 // compares with a tolerance scaled by the magnitude of the dot products.
-void check(const Problem& p, int threads, Activation act, bool bias, int64_t pad, std::mt19937& rng) {
+void check(const Problem& p, int threads, Activation act, bool bias, int64_t pad, std::mt19937& rng,
+           bool accumulate = false) {
   Tensor w = make_weight(p, rng);
   WeightFormat f = pack(p.format, w, Tesa::from_zeros(w), p.opt);
   auto ref = make_spmm_reference(f);
@@ -130,7 +131,7 @@ void check(const Problem& p, int threads, Activation act, bool bias, int64_t pad
   std::vector<float> y(static_cast<size_t>(std::max<int64_t>(1, p.m * ldy))), yr;
   fill(y, rng);
   yr = y;
-  SpmmArgs a{x.data(), p.m, ldx, y.data(), ldy, Epilogue{bias ? b.data() : nullptr, act, false}, threads};
+  SpmmArgs a{x.data(), p.m, ldx, y.data(), ldy, Epilogue{bias ? b.data() : nullptr, act, accumulate}, threads};
   kernel->run(a);
   SpmmArgs ar = a;
   ar.y = yr.data();
@@ -142,7 +143,7 @@ void check(const Problem& p, int threads, Activation act, bool bias, int64_t pad
       const float tol = 2e-5f * std::sqrt(static_cast<float>(p.k) + 1.f) * (1.f + std::fabs(want));
       ASSERT_TRUE(std::fabs(got - want) <= tol)
           << describe(p) << " kernel=" << kernel->name() << " threads=" << threads
-          << " act=" << activation_name(act) << " bias=" << bias << " at (" << i << "," << j << "): got " << got
+          << " act=" << activation_name(act) << " bias=" << bias << " accumulate=" << accumulate << " at (" << i << "," << j << "): got " << got
           << " want " << want;
     }
   }
@@ -161,13 +162,14 @@ void sweep(const std::string& format, const PackOptions& opt, const std::vector<
             const Activation act = static_cast<Activation>(variant % 3);
             const bool bias = variant % 2 == 0;
             const int64_t pad = variant % 4 == 1 ? 3 : 0;
+            const bool accumulate = variant % 5 == 2;  // Y += (a fused residual)
             ++variant;
-            check(p, threads, act, bias, pad, rng);
+            check(p, threads, act, bias, pad, rng, accumulate);
             if (::testing::Test::HasFatalFailure()) return;
           }
 }
 
-TEST(Kernels, Dense) { sweep("dense", {}, {1, 17, 40}, {1, 13, 64}, 1); }
+TEST(Kernels, Dense) { sweep("dense", {}, {1, 17, 40, 64}, {1, 13, 64}, 1); }
 
 TEST(Kernels, Csr) { sweep("csr", {}, {1, 17, 40, 67}, {1, 13, 64, 300}, 2); }
 

@@ -20,10 +20,13 @@ Graph mlp_graph() {
 TEST(Session, MlpMatchesAHandComputation) {
   Graph g = mlp_graph();
   const Tensor w1 = *g.find("W1")->constant, b1 = *g.find("b1")->constant, w2 = *g.find("W2")->constant;
+  Session plain(mlp_graph(), {.threads = 1, .profile = true, .simplify = false});
   Session s(std::move(g), {.threads = 1, .profile = true});
   Tensor x(DType::f32, Shape{3, 8});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.1f * static_cast<float>(i % 11) - 0.4f;
   const std::vector<Tensor> out = s.run({{"x", x}});
+  const std::vector<Tensor> out_plain = plain.run({{"x", x}});
+  ASSERT_EQ(out_plain.size(), 1u);
   ASSERT_EQ(out.size(), 1u);
   ASSERT_EQ(out[0].shape(), (Shape{3, 4}));
   for (int64_t r = 0; r < 3; ++r)
@@ -35,9 +38,14 @@ TEST(Session, MlpMatchesAHandComputation) {
         y += std::max(a, 0.0) * w2.data<float>()[h * 4 + j];
       }
       EXPECT_NEAR(out[0].data<float>()[r * 4 + j], y, 1e-5);
+      EXPECT_NEAR(out_plain[0].data<float>()[r * 4 + j], y, 1e-5);
     }
-  ASSERT_EQ(s.profile().size(), 4u);
-  EXPECT_EQ(s.profile()[0].op, "MatMul");
+  // MatMul + Add + Relu became one Linear, and the last MatMul another.
+  ASSERT_EQ(plain.profile().size(), 4u);
+  EXPECT_EQ(plain.profile()[0].op, "MatMul");
+  ASSERT_EQ(s.profile().size(), 2u);
+  EXPECT_EQ(s.profile()[0].op, "Linear");
+  EXPECT_EQ(s.fuse_report().linear, 2);
 }
 
 TEST(Session, BadInputsAreOneClearError) {
@@ -64,7 +72,7 @@ TEST(Session, OpErrorsNameTheNode) {
   *m.mutable_graph()->mutable_initializer(2) = testing::f32_tensor("W2", {15, 4}, std::vector<float>(60, 0.f));
   const std::string bytes = testing::serialize(m);
   Session s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"));
-  expect_error([&] { s.run({{"x", Tensor(DType::f32, Shape{1, 8})}}); }, {"node 'fc2' (MatMul)", "16 vs 15"});
+  expect_error([&] { s.run({{"x", Tensor(DType::f32, Shape{1, 8})}}); }, {"node 'fc2' (Linear)", "X [1, 16]", "weight [15, 4]"});
 }
 
 TEST(Session, EveryRegisteredOpIsListed) {

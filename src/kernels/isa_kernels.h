@@ -29,6 +29,7 @@ struct IsaKernels {
   using BsrMaker = std::unique_ptr<SpmmKernel> (*)(const BsrMatrix&, std::string& why);
   using NmMaker = std::unique_ptr<SpmmKernel> (*)(const NmMatrix&, std::string& why);
   using TileMaker = std::unique_ptr<SpmmKernel> (*)(const TilewiseMatrix&, std::string& why);
+  using DenseMaker = std::unique_ptr<SpmmKernel> (*)(const DenseMatrix&, std::string& why);
   Isa isa;
   CsrMaker csr_mvec;
   BsrMaker bsr_mvec;   // vectorized along M: small block heights
@@ -36,6 +37,7 @@ struct IsaKernels {
   NmMaker nm_nvec;    // vectorized along N with register permutes; M must divide the width
   NmMaker nm_mvec;
   TileMaker tilewise_nvec;
+  DenseMaker dense_nvec;  // dense W through the nvec register tile
   double (*peak_fma_gflops)(double seconds);  // one core, this ISA
   const RowOps* rows;
 };

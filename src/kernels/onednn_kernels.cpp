@@ -4,11 +4,12 @@
 // compact weight, scattered back to the kept output rows.
 #include <omp.h>
 
-#include <dnnl.hpp>
 #include <chrono>
-#include <optional>
+#include <cstring>
+#include <dnnl.hpp>
 #include <map>
 #include <mutex>
+#include <optional>
 
 #include "core/error.h"
 #include "kernels/onednn_kernels.h"
@@ -163,33 +164,66 @@ void OnednnDenseKernel::run(const SpmmArgs& a) const {
 
 // ---------------------------------------------------------------- batched
 
+MatView MatView::contiguous(std::vector<int64_t> dims) {
+  MatView v;
+  v.strides.resize(dims.size());
+  int64_t s = 1;
+  for (size_t i = dims.size(); i-- > 0;) {
+    v.strides[i] = s;
+    s *= dims[i];
+  }
+  v.dims = std::move(dims);
+  return v;
+}
+
 struct OnednnBatchedMatmul::Plan {
   dnnl::matmul prim;
+  memory::desc a, b, c;
 };
 
 OnednnBatchedMatmul::OnednnBatchedMatmul() = default;
 OnednnBatchedMatmul::~OnednnBatchedMatmul() = default;
 
-void OnednnBatchedMatmul::run(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t k, int64_t n,
-                              int threads) const {
+std::string OnednnBatchedMatmul::impl_info() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return impl_;
+}
+
+void OnednnBatchedMatmul::run(const float* a, const MatView& av, const float* b, const MatView& bv, float* c,
+                              const MatView& cv, float scale, int threads) const {
+  SPARTA_ASSERT(av.dims.size() == bv.dims.size() && av.dims.size() == cv.dims.size() && av.dims.size() >= 2,
+                "batched matmul views must have one rank");
   auto& eng = cpu_engine();
-  const memory::desc a_md({batch, m, k}, dt::f32, tag::abc), b_md({batch, k, n}, dt::f32, tag::abc),
-      c_md({batch, m, n}, dt::f32, tag::abc);
+  std::vector<int64_t> key;
+  for (const MatView* v : {&av, &bv, &cv}) {
+    key.insert(key.end(), v->dims.begin(), v->dims.end());
+    key.insert(key.end(), v->strides.begin(), v->strides.end());
+  }
+  int32_t sbits;
+  std::memcpy(&sbits, &scale, 4);
+  key.push_back(sbits);
   const Plan* p;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto& slot = plans_[{batch, m, k, n}];
+    auto& slot = plans_[key];
     if (!slot) {
       slot = std::make_unique<Plan>();
-      slot->prim = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), eng));
+      slot->a = memory::desc(av.dims, dt::f32, av.strides);
+      slot->b = memory::desc(bv.dims, dt::f32, bv.strides);
+      slot->c = memory::desc(cv.dims, dt::f32, cv.strides);
+      dnnl::primitive_attr attr;
+      if (scale != 1.f) attr.set_output_scales(0, {scale});
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(slot->a, slot->b, slot->c), attr, eng);
+      impl_ = pd.impl_info_str();
+      slot->prim = dnnl::matmul(pd);
     }
     p = slot.get();
   }
   OmpThreads t(threads);
   dnnl::stream s(eng);
-  p->prim.execute(s, {{DNNL_ARG_SRC, memory(a_md, eng, const_cast<float*>(a))},
-                      {DNNL_ARG_WEIGHTS, memory(b_md, eng, const_cast<float*>(b))},
-                      {DNNL_ARG_DST, memory(c_md, eng, c)}});
+  p->prim.execute(s, {{DNNL_ARG_SRC, memory(p->a, eng, const_cast<float*>(a))},
+                      {DNNL_ARG_WEIGHTS, memory(p->b, eng, const_cast<float*>(b))},
+                      {DNNL_ARG_DST, memory(p->c, eng, c)}});
   s.wait();
 }
 

@@ -39,19 +39,31 @@ class OnednnDenseKernel final : public SpmmKernel {
 
 std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w);
 
-// Batched C[b] = A[b] x B[b] (row-major, contiguous, batch-major) with both
-// operands computed at run time, as in attention. Primitives are cached per
-// shape.
+// A matrix (or batch of matrices) in memory: dims (batch..., rows, cols)
+// and element strides. A transposed tensor is a view with permuted strides,
+// so transposes around a product cost no copy.
+struct MatView {
+  std::vector<int64_t> dims, strides;
+  static MatView contiguous(std::vector<int64_t> dims);
+};
+
+// Batched C[b] = scale * A[b] x B[b] with both operands computed at run
+// time, as in attention. A, B and C have the same rank and batch dims; any
+// strides. Primitives are cached per (views, scale).
 class OnednnBatchedMatmul {
  public:
   OnednnBatchedMatmul();
   ~OnednnBatchedMatmul();
-  void run(const float* a, const float* b, float* c, int64_t batch, int64_t m, int64_t k, int64_t n, int threads) const;
+  void run(const float* a, const MatView& av, const float* b, const MatView& bv, float* c, const MatView& cv,
+           float scale, int threads) const;
+  // oneDNN's implementation for the last plan built.
+  std::string impl_info() const;
 
  private:
   struct Plan;
   mutable std::mutex mu_;
-  mutable std::map<std::tuple<int64_t, int64_t, int64_t, int64_t>, std::unique_ptr<Plan>> plans_;
+  mutable std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans_;
+  mutable std::string impl_;
 };
 
 // 2-D convolution through oneDNN on plain NCHW activations, the weight

@@ -3,7 +3,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
+#include <mutex>
+#include <optional>
 #include <random>
+#include <tuple>
 
 #include "core/error.h"
 #include "kernels/isa_kernels.h"
@@ -90,6 +94,7 @@ std::vector<SpmmImpl> build_impls() {
     v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_nvec", &IsaKernels::nm_nvec));
     v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_mvec", &IsaKernels::nm_mvec));
     v.push_back(isa_impl<TilewiseMatrix>(isa, "tilewise_spmm_nvec", &IsaKernels::tilewise_nvec));
+    v.push_back(isa_impl<DenseMatrix>(isa, "dense_gemm_nvec", &IsaKernels::dense_nvec));
   }
   v.push_back({"spmm_ref", [](const WeightFormat& w, const KernelOptions&, std::string&) {
                  return make_spmm_reference(w);
@@ -126,9 +131,27 @@ double time_kernel(const SpmmKernel& k, int64_t m, int threads) {
 
 }  // namespace
 
-std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt, std::vector<std::string>* log) {
+std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt_in, std::vector<std::string>* log) {
   validate(w);
-  SPARTA_CHECK(opt.tune_m >= 0 && opt.tune_threads >= 1, "kernel tuning needs tune_m >= 0 and tune_threads >= 1");
+  SPARTA_CHECK(opt_in.tune_m >= 0 && opt_in.tune_threads >= 1, "kernel tuning needs tune_m >= 0 and tune_threads >= 1");
+  // For a dense weight only the shape matters, so a measured choice is
+  // remembered per shape: a model with 72 same-shaped layers times once.
+  using DenseKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
+  static std::mutex dense_mu;
+  static std::map<DenseKey, std::string> dense_choice;
+  KernelOptions opt = opt_in;
+  std::optional<DenseKey> dense_key;
+  if (const auto* d = std::get_if<DenseMatrix>(&w); d && opt.tune_m > 0 && opt.require.empty() && !opt.reference) {
+    dense_key = DenseKey{d->rows, d->cols, opt.tune_m, opt.tune_threads, static_cast<int>(opt.max_isa)};
+    std::lock_guard<std::mutex> lock(dense_mu);
+    auto it = dense_choice.find(*dense_key);
+    if (it != dense_choice.end()) {
+      opt.require = it->second;
+      opt.tune_m = 0;
+      if (log) log->push_back(it->second + ": chosen earlier for this shape");
+      dense_key.reset();
+    }
+  }
   std::unique_ptr<SpmmKernel> best;
   double best_ms = 0;
   bool found_required = false;
@@ -163,6 +186,12 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
   }
   SPARTA_CHECK(found_required, "no kernel named '", opt.require, "'");
   SPARTA_ASSERT(best != nullptr, "the reference kernel accepts every format");
+  if (dense_key) {
+    const std::string name = best->name();
+    std::lock_guard<std::mutex> lock(dense_mu);
+    for (const SpmmImpl& impl : spmm_impls())
+      if (impl.name == name) dense_choice[*dense_key] = name;
+  }
   return best;
 }
 

@@ -1,9 +1,122 @@
 #include "passes/fuse.h"
 
 #include <cmath>
+#include <functional>
+#include <set>
 
 namespace sparta {
 namespace {
+
+bool is_graph_output(const Graph& g, const Value* v) {
+  for (const Value* o : g.outputs)
+    if (o == v) return true;
+  return false;
+}
+
+// The one node reading v, if exactly one does and v is not a graph output.
+Node* sole_consumer(const Graph& g, const Value* v) {
+  if (!v || v->consumers.size() != 1 || is_graph_output(g, v)) return nullptr;
+  return v->consumers[0];
+}
+
+bool is_op(const Node* n, const char* op, size_t inputs) {
+  return n && n->domain.empty() && n->op_type == op && n->inputs.size() == inputs && n->outputs.size() == 1 &&
+         n->outputs[0];
+}
+
+// A scalar f32 constant (any rank, one element).
+bool scalar_constant(const Value* v, float& out) {
+  if (!v || !v->is_constant() || v->constant->dtype() != DType::f32 || v->constant->numel() != 1) return false;
+  out = v->constant->data<float>()[0];
+  return true;
+}
+
+bool scalar_is(const Value* v, float want, float tol) {
+  float f;
+  return scalar_constant(v, f) && std::fabs(f - want) <= tol * std::fabs(want);
+}
+
+// For a binary node with `known` as one input: the other one (or null).
+Value* other_input(const Node* n, const Value* known) {
+  if (n->inputs.size() != 2) return nullptr;
+  if (n->inputs[0] == known) return n->inputs[1];
+  if (n->inputs[1] == known) return n->inputs[0];
+  return nullptr;
+}
+
+// A rank-1 f32 constant of n values.
+bool vector_constant(const Value* v, int64_t n) {
+  return v && v->is_constant() && v->constant->dtype() == DType::f32 && v->constant->rank() == 1 &&
+         v->constant->numel() == n;
+}
+
+// ReduceMean over the last axis only, keeping dims (either opset's form).
+bool is_last_axis_mean(const Node* n) {
+  if (!n || !n->domain.empty() || n->op_type != "ReduceMean" || n->outputs.size() != 1 || !n->outputs[0]) return false;
+  if (n->attr_int("keepdims", 1) != 1) return false;
+  std::vector<int64_t> axes = n->attr_ints("axes");
+  if (n->inputs.size() >= 2 && n->inputs[1]) {
+    const Value* a = n->inputs[1];
+    if (!a->is_constant() || a->constant->dtype() != DType::i64) return false;
+    axes.assign(a->constant->data<int64_t>(), a->constant->data<int64_t>() + a->constant->numel());
+  }
+  if (axes.size() != 1) return false;
+  if (axes[0] == -1) return true;
+  const Value* x = n->inputs[0];
+  return x && x->dims && axes[0] == static_cast<int64_t>(x->dims->size()) - 1;
+}
+
+// Rewrites `last` in place into the fused node and removes `dead`.
+void replace(Graph& g, Node* last, const std::string& name, const std::string& domain, const std::string& op,
+             std::vector<Value*> inputs, std::map<std::string, Attribute> attrs, std::vector<const Node*> dead) {
+  last->name = name;
+  last->domain = domain;
+  last->op_type = op;
+  last->inputs = std::move(inputs);
+  last->attrs = std::move(attrs);
+  g.erase_nodes(dead);  // relinks
+}
+
+Attribute attr_s(std::string s) {
+  Attribute a;
+  a.kind = Attribute::Kind::s;
+  a.s = std::move(s);
+  return a;
+}
+Attribute attr_i(int64_t i) {
+  Attribute a;
+  a.kind = Attribute::Kind::i;
+  a.i = i;
+  return a;
+}
+Attribute attr_f(float f) {
+  Attribute a;
+  a.kind = Attribute::Kind::f;
+  a.f = f;
+  return a;
+}
+Attribute attr_is(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::is;
+  a.is = std::move(v);
+  return a;
+}
+
+// Applies `try_at` to nodes until none matches (each match rewrites the
+// graph, so the scan restarts).
+int rewrite_all(Graph& g, const std::function<bool(Node*)>& try_at) {
+  int count = 0;
+  for (bool again = true; again;) {
+    again = false;
+    for (const auto& n : g.nodes())
+      if (try_at(n.get())) {
+        ++count;
+        again = true;
+        break;
+      }
+  }
+  return count;
+}
 
 // The clip bounds of a Clip node with constant (or absent) bounds.
 bool clip_bounds(const Node& n, float& lo, float& hi) {
@@ -22,17 +135,18 @@ bool clip_bounds(const Node& n, float& lo, float& hi) {
 
 }  // namespace
 
+std::string FuseReport::str() const {
+  return "fused: " + std::to_string(conv_act) + " conv+act, " + std::to_string(gelu) + " gelu, " +
+         std::to_string(layer_norm) + " layer norm, " + std::to_string(linear) + " linear, " +
+         std::to_string(batch_matmul) + " batched matmul";
+}
+
 int fuse_conv_activations(Graph& g) {
   std::vector<const Node*> dead;
   for (const auto& n : g.nodes()) {
     if (n->op_type != "Conv" || !n->domain.empty() || n->attr("sparta.act") || n->outputs.size() != 1) continue;
-    Value* out = n->outputs[0];
-    if (!out || out->consumers.size() != 1) continue;
-    bool is_graph_output = false;
-    for (const Value* o : g.outputs) is_graph_output |= o == out;
-    if (is_graph_output) continue;
-    Node* act = out->consumers[0];
-    if (!act->domain.empty() || act->outputs.size() != 1 || !act->outputs[0]) continue;
+    Node* act = sole_consumer(g, n->outputs[0]);
+    if (!act || !act->domain.empty() || act->outputs.size() != 1 || !act->outputs[0]) continue;
     Attribute kind;
     kind.kind = Attribute::Kind::s;
     if (act->op_type == "Relu") {
@@ -54,6 +168,185 @@ int fuse_conv_activations(Graph& g) {
   }
   if (!dead.empty()) g.erase_nodes(dead);
   return static_cast<int>(dead.size());
+}
+
+// x -> Div(x, sqrt 2) | Mul(x, 1/sqrt 2) -> Erf -> Add(1) -> then either
+// Mul(x, .) -> Mul(0.5), or Mul(Mul(x, 0.5), .).
+int fuse_gelu(Graph& g) {
+  return rewrite_all(g, [&g](Node* e) {
+    if (!is_op(e, "Erf", 1)) return false;
+    Node* d = e->inputs[0] ? e->inputs[0]->producer : nullptr;
+    if (!d || sole_consumer(g, d->outputs[0]) != e) return false;
+    Value* x = nullptr;
+    if (is_op(d, "Div", 2) && scalar_is(d->inputs[1], 1.41421356f, 1e-4f)) x = d->inputs[0];
+    else if (is_op(d, "Mul", 2) && scalar_is(d->inputs[1], 0.70710678f, 1e-4f)) x = d->inputs[0];
+    else if (is_op(d, "Mul", 2) && scalar_is(d->inputs[0], 0.70710678f, 1e-4f)) x = d->inputs[1];
+    if (!x || x->is_constant()) return false;
+    Node* a = sole_consumer(g, e->outputs[0]);
+    if (!is_op(a, "Add", 2) || !scalar_is(other_input(a, e->outputs[0]), 1.f, 1e-6f)) return false;
+    Node* m1 = sole_consumer(g, a->outputs[0]);
+    if (!is_op(m1, "Mul", 2)) return false;
+    Value* other = other_input(m1, a->outputs[0]);
+    if (!other) return false;
+    std::vector<const Node*> dead = {d, e, a};
+    Node* last = nullptr;
+    if (other == x) {  // x * (1 + erf) * 0.5
+      Node* m2 = sole_consumer(g, m1->outputs[0]);
+      if (!is_op(m2, "Mul", 2) || !scalar_is(other_input(m2, m1->outputs[0]), 0.5f, 1e-6f)) return false;
+      dead.push_back(m1);
+      last = m2;
+    } else {  // (x * 0.5) * (1 + erf)
+      Node* h = other->producer;
+      if (!is_op(h, "Mul", 2) || sole_consumer(g, h->outputs[0]) != m1 || other_input(h, x) == nullptr ||
+          !scalar_is(other_input(h, x), 0.5f, 1e-6f))
+        return false;
+      dead.push_back(h);
+      last = m1;
+    }
+    replace(g, last, d->name, "sparta", "Gelu", {x}, {}, dead);
+    return true;
+  });
+}
+
+int fuse_layer_norm(Graph& g) {
+  return rewrite_all(g, [&g](Node* r1) {
+    if (!is_last_axis_mean(r1)) return false;
+    Value* x = r1->inputs[0];
+    if (!x) return false;
+    Node* s = sole_consumer(g, r1->outputs[0]);
+    if (!is_op(s, "Sub", 2) || s->inputs[0] != x || s->inputs[1] != r1->outputs[0]) return false;
+    const Value* dev = s->outputs[0];
+    if (dev->consumers.size() != 2 || is_graph_output(g, dev)) return false;
+    Node *p = dev->consumers[0], *dv = dev->consumers[1];
+    if (p->op_type != "Pow") std::swap(p, dv);
+    if (!is_op(p, "Pow", 2) || p->inputs[0] != dev || !scalar_is(p->inputs[1], 2.f, 0.f)) return false;
+    Node* r2 = sole_consumer(g, p->outputs[0]);
+    if (!is_last_axis_mean(r2)) return false;
+    Node* ad = sole_consumer(g, r2->outputs[0]);
+    float eps;
+    if (!is_op(ad, "Add", 2) || !scalar_constant(other_input(ad, r2->outputs[0]), eps)) return false;
+    Node* sq = sole_consumer(g, ad->outputs[0]);
+    if (!is_op(sq, "Sqrt", 1) || sole_consumer(g, sq->outputs[0]) != dv) return false;
+    if (!is_op(dv, "Div", 2) || dv->inputs[0] != dev || dv->inputs[1] != sq->outputs[0]) return false;
+    Node* ml = sole_consumer(g, dv->outputs[0]);
+    if (!is_op(ml, "Mul", 2)) return false;
+    Value* gamma = other_input(ml, dv->outputs[0]);
+    if (!gamma || !gamma->is_constant() || gamma->constant->rank() != 1) return false;
+    const int64_t n = gamma->constant->numel();
+    if (!vector_constant(gamma, n)) return false;
+    Node* ab = sole_consumer(g, ml->outputs[0]);
+    Value* beta = ab && is_op(ab, "Add", 2) ? other_input(ab, ml->outputs[0]) : nullptr;
+    if (!vector_constant(beta, n)) return false;
+    replace(g, ab, r1->name, "", "LayerNormalization", {x, gamma, beta},
+            {{"axis", attr_i(-1)}, {"epsilon", attr_f(eps)}}, {r1, s, p, r2, ad, sq, dv, ml});
+    return true;
+  });
+}
+
+int fuse_linear(Graph& g) {
+  return rewrite_all(g, [&g](Node* m) {
+    if (!m->domain.empty() || m->outputs.size() != 1 || !m->outputs[0]) return false;
+    bool trans_w = false;
+    Value* bias = nullptr;
+    if (m->op_type == "MatMul" && m->inputs.size() == 2) {
+    } else if (m->op_type == "Gemm" && m->inputs.size() >= 2) {
+      if (m->attr_int("transA", 0) != 0 || m->attr_float("alpha", 1.f) != 1.f) return false;
+      trans_w = m->attr_int("transB", 0) != 0;
+      if (m->inputs.size() >= 3 && m->inputs[2] && m->attr_float("beta", 1.f) != 0.f) {
+        if (m->attr_float("beta", 1.f) != 1.f) return false;
+        bias = m->inputs[2];
+      }
+    } else {
+      return false;
+    }
+    Value *x = m->inputs[0], *w = m->inputs[1];
+    if (!x || !w || !w->is_constant() || w->constant->dtype() != DType::f32 || w->constant->rank() != 2) return false;
+    const int64_t n = w->constant->dim(trans_w ? 0 : 1);
+    if (bias && !(bias->is_constant() && bias->constant->dtype() == DType::f32 && bias->constant->numel() == n &&
+                  (bias->constant->rank() == 1 || (bias->constant->rank() == 2 && bias->constant->dim(0) == 1))))
+      return false;
+    std::vector<const Node*> dead;
+    Node* last = m;
+    Value* y = m->outputs[0];
+    Node* next = sole_consumer(g, y);
+    if (!bias && is_op(next, "Add", 2) && vector_constant(other_input(next, y), n)) {
+      bias = other_input(next, y);
+      dead.push_back(last);
+      last = next;
+      y = next->outputs[0];
+      next = sole_consumer(g, y);
+    }
+    Value* residual = nullptr;
+    if (is_op(next, "Add", 2) && other_input(next, y) && other_input(next, y) != y &&
+        !other_input(next, y)->is_constant()) {
+      residual = other_input(next, y);
+      dead.push_back(last);
+      last = next;
+      y = next->outputs[0];
+      next = sole_consumer(g, y);
+    }
+    std::string act = "none";
+    if (is_op(next, "Relu", 1)) act = "relu";
+    else if (next && next->domain == "sparta" && next->op_type == "Gelu" && next->outputs.size() == 1) act = "gelu";
+    if (act != "none") {
+      dead.push_back(last);
+      last = next;
+    }
+    const std::string name = m->name;
+    replace(g, last, name, "sparta", "Linear", {x, w, bias, residual},
+            {{"trans_w", attr_i(trans_w ? 1 : 0)}, {"act", attr_s(act)}}, dead);
+    return true;
+  });
+}
+
+int fuse_batch_matmul(Graph& g) {
+  return rewrite_all(g, [&g](Node* m) {
+    if (!is_op(m, "MatMul", 2) || !m->inputs[0] || !m->inputs[1]) return false;
+    if (m->inputs[0]->is_constant() || m->inputs[1]->is_constant()) return false;
+    std::vector<const Node*> dead;
+    std::map<std::string, Attribute> attrs;
+    std::vector<Value*> ins = m->inputs;
+    const char* perm_names[2] = {"perm_a", "perm_b"};
+    for (size_t i = 0; i < 2; ++i) {
+      Node* t = ins[i]->producer;
+      if (!is_op(t, "Transpose", 1) || sole_consumer(g, t->outputs[0]) != m || !t->attr("perm") || !t->inputs[0])
+        continue;
+      attrs[perm_names[i]] = attr_is(t->attr_ints("perm"));
+      ins[i] = t->inputs[0];
+      dead.push_back(t);
+    }
+    Node* last = m;
+    Value* y = m->outputs[0];
+    Node* next = sole_consumer(g, y);
+    float c;
+    if ((is_op(next, "Div", 2) || is_op(next, "Mul", 2)) && next->inputs[0] == y &&
+        scalar_constant(next->inputs[1], c) && c != 0.f && std::isfinite(c)) {
+      attrs["scale"] = attr_f(next->op_type == "Div" ? 1.f / c : c);
+      dead.push_back(last);
+      last = next;
+      y = next->outputs[0];
+      next = sole_consumer(g, y);
+    }
+    if (is_op(next, "Transpose", 1) && next->attr("perm")) {
+      attrs["perm_y"] = attr_is(next->attr_ints("perm"));
+      dead.push_back(last);
+      last = next;
+    }
+    if (dead.empty()) return false;  // nothing to fold
+    const std::string name = m->name;
+    replace(g, last, name, "sparta", "BatchMatMul", ins, attrs, dead);
+    return true;
+  });
+}
+
+FuseReport fuse_all(Graph& g) {
+  FuseReport r;
+  r.conv_act = fuse_conv_activations(g);
+  r.gelu = fuse_gelu(g);
+  r.layer_norm = fuse_layer_norm(g);
+  r.linear = fuse_linear(g);
+  r.batch_matmul = fuse_batch_matmul(g);
+  return r;
 }
 
 }  // namespace sparta

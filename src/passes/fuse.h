@@ -1,14 +1,46 @@
-// Operator fusion: an activation that only reads a convolution's output is
-// folded into the convolution (a oneDNN post-op, or applied in the same
-// loop), saving a pass over the activation tensor. The fused activation is
-// recorded on the Conv node as attributes "sparta.act" ("relu" or "clip")
-// and "sparta.clip" ([lo, hi]).
+// Operator fusion: the patterns every fast engine fuses, rewritten into one
+// node each so that a tensor is not written and re-read between them.
+//
+//  Conv + Relu/Clip        -> Conv with "sparta.act" ("relu" or "clip") and
+//                             "sparta.clip" ([lo, hi]): a oneDNN post-op.
+//  GELU (Div/Erf/Add/Mul/Mul, as PyTorch exports x * 0.5 * (1 + erf(x / sqrt 2)))
+//                          -> sparta.Gelu
+//  LayerNorm (ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add)
+//                          -> LayerNormalization (axis -1, one output)
+//  MatMul or Gemm with a constant weight, + bias Add, + residual Add,
+//  + Relu or Gelu          -> sparta.Linear: Y = act(X W + bias + residual)
+//                             (attrs trans_w, act), the node that TeSA-driven
+//                             kernel choice works on
+//  Transpose -> MatMul <- Transpose, MatMul -> Transpose, and a following
+//  Div or Mul by a scalar  -> sparta.BatchMatMul: the transposes become
+//                             strides of the product (attrs perm_a, perm_b,
+//                             perm_y, scale)
+//
+// A fused node takes the place of the last node of its pattern (so every
+// input it reads is computed before it) and the name of the first. Only
+// interior values that nothing else reads are fused away.
 #pragma once
+
+#include <string>
 
 #include "ir/graph.h"
 
 namespace sparta {
 
+struct FuseReport {
+  int conv_act = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0;
+  int total() const { return conv_act + gelu + layer_norm + linear + batch_matmul; }
+  std::string str() const;
+};
+
 int fuse_conv_activations(Graph& g);  // returns the number of fusions
+int fuse_gelu(Graph& g);
+int fuse_layer_norm(Graph& g);
+int fuse_linear(Graph& g);
+int fuse_batch_matmul(Graph& g);
+
+// All of the above, in an order where each pattern sees the others' results
+// (GELU before Linear, so that it can fold as the activation).
+FuseReport fuse_all(Graph& g);
 
 }  // namespace sparta

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "kernels/parallel.h"
 
 namespace sparta {
 namespace {
@@ -41,6 +42,12 @@ const OpFn* find_op(const std::string& op_type) {
   return it == registry().end() ? nullptr : &it->second;
 }
 
+const OpFn* find_op(const Node& n) {
+  if (n.domain.empty()) return find_op(n.op_type);
+  if (n.domain == "sparta") return find_op("sparta." + n.op_type);
+  return nullptr;
+}
+
 std::vector<std::string> supported_ops() {
   std::vector<std::string> v;
   for (const auto& [k, _] : registry()) v.push_back(k);
@@ -70,6 +77,18 @@ std::vector<int64_t> int_values(const Tensor& t, const OpCall& c) {
   else if (t.dtype() == DType::i32) std::copy(t.data<int32_t>(), t.data<int32_t>() + t.numel(), v.begin());
   else c.fail("expected an integer tensor, got " + std::string(dtype_name(t.dtype())));
   return v;
+}
+
+void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, n / std::max<int64_t>(1, grain)));
+  if (parts <= 1) {
+    if (n > 0) f(0, n);
+    return;
+  }
+  parallel_run(static_cast<int>(parts), [&](int t, int nt) {
+    const int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (b < e) f(b, e);
+  });
 }
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims) {

@@ -33,8 +33,10 @@ struct OpCall {
 
 using OpFn = std::function<void(OpCall&)>;
 
-// The implementation of an op type, or null.
+// The implementation of an op type, or null. Ops of sparta's own domain
+// (made by fusion passes) are registered as "sparta.<op>".
 const OpFn* find_op(const std::string& op_type);
+const OpFn* find_op(const Node& n);
 std::vector<std::string> supported_ops();
 
 // Registration: each op file defines one register_*_ops function, called
@@ -52,6 +54,10 @@ std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::ve
 // Reads an integer tensor (i64 or i32) as int64 values.
 std::vector<int64_t> int_values(const Tensor& t, const OpCall& c);
 int64_t normalize_axis(int64_t axis, int64_t rank, const OpCall& c);
+
+// Calls f(begin, end) over parts of [0, n) on up to `threads` threads, each
+// part at least `grain` items (inline when there is one part).
+void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
 // Row-major element strides of dims.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
 #include "runtime/ops.h"
 
@@ -42,18 +43,11 @@ bool constant_input(const OpCall& c, size_t i) {
   return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->is_constant();
 }
 
-void matmul(OpCall& c) {
-  const Tensor &A = c.input(0), &B = c.input(1);
-  if (c.state && constant_input(c, 1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
-      B.dtype() == DType::f32 && A.dim(A.rank() - 1) == B.dim(0)) {
-    const OnednnDenseKernel& k = dense_kernel(c, B, false);
-    std::vector<int64_t> od = A.shape().dims();
-    od.back() = B.dim(1);
-    Tensor y(DType::f32, Shape(od));
-    const int64_t m = A.numel() / std::max<int64_t>(1, B.dim(0));
-    if (m > 0) k.run({A.data<float>(), m, B.dim(0), y.data<float>(), B.dim(1), Epilogue{}, c.threads});
-    return c.out.push_back(std::move(y));
-  }
+// A x B with numpy matmul broadcasting, both operands known only at run
+// time. Equal batch dims on both sides (attention's [B, H, T, d] x
+// [B, H, d, T]) go to one batched oneDNN matmul (its plans kept in the
+// node's state); anything else to plain loops.
+Tensor matmul_runtime(const Tensor& A, const Tensor& B, OpCall& c) {
   if (A.dtype() != DType::f32 || B.dtype() != DType::f32) c.fail("supports f32 inputs");
   if (A.rank() == 0 || B.rank() == 0) c.fail("inputs must have rank >= 1");
   std::vector<int64_t> ad = A.shape().dims(), bd = B.shape().dims();
@@ -64,27 +58,23 @@ void matmul(OpCall& c) {
   if (bd[bd.size() - 2] != k) c.fail("inner dimensions differ: " + std::to_string(k) + " vs " + std::to_string(bd[bd.size() - 2]));
   const std::vector<int64_t> abatch(ad.begin(), ad.end() - 2), bbatch(bd.begin(), bd.end() - 2);
   const std::vector<int64_t> batch = broadcast_dims(abatch, bbatch, c);
-  // Same batch dims on both sides (attention's [B, H, T, d] x [B, H, d, T]):
-  // one batched oneDNN matmul.
-  if (c.state && abatch == bbatch && !va && !vb && m > 0 && n > 0 && k > 0) {
+  int64_t nb = 1;
+  for (int64_t d : batch) nb *= d;
+  if (c.state && abatch == bbatch && !va && !vb && m > 0 && n > 0 && k > 0 && nb > 0) {
     if (!*c.state) *c.state = std::make_shared<OnednnBatchedMatmul>();
-    std::vector<int64_t> od2 = batch;
-    od2.push_back(m);
-    od2.push_back(n);
-    Tensor y(DType::f32, Shape(od2));
-    int64_t nb2 = 1;
-    for (int64_t d : batch) nb2 *= d;
-    if (nb2 > 0)
-      static_cast<const OnednnBatchedMatmul*>(c.state->get())
-          ->run(A.data<float>(), B.data<float>(), y.data<float>(), nb2, m, k, n, c.threads);
-    return c.out.push_back(std::move(y));
+    std::vector<int64_t> od = batch;
+    od.push_back(m);
+    od.push_back(n);
+    Tensor y(DType::f32, Shape(od));
+    static_cast<const OnednnBatchedMatmul*>(c.state->get())
+        ->run(A.data<float>(), MatView::contiguous({nb, m, k}), B.data<float>(), MatView::contiguous({nb, k, n}),
+              y.data<float>(), MatView::contiguous({nb, m, n}), 1.f, c.threads);
+    return y;
   }
   std::vector<int64_t> od = batch;
   if (!va) od.push_back(m);
   if (!vb) od.push_back(n);
   Tensor y(DType::f32, Shape(od));
-  int64_t nb = 1;
-  for (int64_t d : batch) nb *= d;
   // Batch index -> offset of that operand's matrix. Its batch dims are
   // right-aligned against `batch`; an extent of 1 (or a missing leading
   // dim) repeats the same matrix.
@@ -104,7 +94,148 @@ void matmul(OpCall& c) {
   for (int64_t bi = 0; bi < nb; ++bi)
     gemm_rowmajor(A.data<float>() + offset(abatch, bi, m * k), k, B.data<float>() + offset(bbatch, bi, k * n), n,
                   y.data<float>() + bi * m * n, n, m, n, k);
+  return y;
+}
+
+void matmul(OpCall& c) {
+  const Tensor &A = c.input(0), &B = c.input(1);
+  if (c.state && constant_input(c, 1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
+      B.dtype() == DType::f32 && A.dim(A.rank() - 1) == B.dim(0)) {
+    const OnednnDenseKernel& k = dense_kernel(c, B, false);
+    std::vector<int64_t> od = A.shape().dims();
+    od.back() = B.dim(1);
+    Tensor y(DType::f32, Shape(od));
+    const int64_t m = A.numel() / std::max<int64_t>(1, B.dim(0));
+    if (m > 0) k.run({A.data<float>(), m, B.dim(0), y.data<float>(), B.dim(1), Epilogue{}, c.threads});
+    return c.out.push_back(std::move(y));
+  }
+  c.out.push_back(matmul_runtime(A, B, c));
+}
+
+// sparta.Linear (from passes/fuse): Y = act(X W + bias + residual), W a
+// constant [K, N] (or [N, K] with trans_w), through oneDNN with the bias,
+// the residual (a sum post-op) and the activation fused.
+void linear(OpCall& c) {
+  const Tensor &X = c.input(0), &W = c.input(1);
+  const bool tw = c.node.attr_int("trans_w", 0) != 0;
+  if (X.dtype() != DType::f32 || W.dtype() != DType::f32 || W.rank() != 2 || X.rank() < 1)
+    c.fail("expects f32 X of rank >= 1 and a 2-D f32 weight");
+  const int64_t k = tw ? W.dim(1) : W.dim(0), n = tw ? W.dim(0) : W.dim(1);
+  if (X.dim(X.rank() - 1) != k)
+    c.fail("X " + X.shape().str() + " does not match the weight " + W.shape().str() + (tw ? " (transposed)" : ""));
+  const float* bias = nullptr;
+  if (c.has_input(2)) {
+    if (c.input(2).dtype() != DType::f32 || c.input(2).numel() != n) c.fail("bias must hold N f32 values");
+    bias = c.input(2).data<float>();
+  }
+  const Activation act = parse_activation(c.node.attrs.count("act") ? c.node.attrs.at("act").s : "none");
+  std::vector<int64_t> od = X.shape().dims();
+  od.back() = n;
+  Tensor y(DType::f32, Shape(od));
+  const int64_t m = n ? y.numel() / n : 0;
+  const Tensor* r = c.has_input(3) ? &c.input(3) : nullptr;
+  if (r && r->dtype() != DType::f32) c.fail("residual must be f32");
+  const bool r_direct = r && r->shape() == y.shape();
+  if (r && !r_direct && broadcast_dims(r->shape().dims(), od, c) != od)
+    c.fail("residual " + r->shape().str() + " would change the output shape " + y.shape().str());
+  if (m > 0 && k == 0) {  // an empty product: Y = act(bias + residual)
+    float* py = y.data<float>();
+    for (int64_t i = 0; i < y.numel(); ++i) py[i] = bias ? bias[i % n] : 0.f;
+  } else if (m > 0) {
+    if (r_direct) std::memcpy(y.data<float>(), r->data<float>(), static_cast<size_t>(y.numel()) * 4);
+    const OnednnDenseKernel& kern = dense_kernel(c, W, tw);
+    const Activation first = r && !r_direct ? Activation::none : act;
+    kern.run({X.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, first, r_direct}, c.threads});
+  }
+  if (r && (!r_direct || (m > 0 && k == 0))) {  // add the residual here, then the activation
+    float* py = y.data<float>();
+    const float* pr = r->data<float>();
+    for_each_broadcast<1>(od, {r->shape().dims()}, [&](int64_t e, const std::array<int64_t, 1>& o) { py[e] += pr[o[0]]; });
+  }
+  if ((r && !r_direct) || (m > 0 && k == 0)) {
+    float* py = y.data<float>();
+    if (act == Activation::relu)
+      for (int64_t i = 0; i < y.numel(); ++i) py[i] = std::max(py[i], 0.f);
+    else if (act == Activation::gelu)
+      row_ops().gelu(py, py, y.numel());
+  }
   c.out.push_back(std::move(y));
+}
+
+// The permutation attribute `key` for rank r, checked and normalized
+// (empty when absent).
+std::vector<int64_t> perm_attr(const char* key, size_t r, const OpCall& c) {
+  if (!c.node.attr(key)) return {};
+  std::vector<int64_t> perm = c.node.attr_ints(key);
+  if (perm.size() != r) c.fail(std::string(key) + " does not have " + std::to_string(r) + " entries");
+  std::vector<bool> seen(r, false);
+  for (int64_t& a : perm) {
+    a = normalize_axis(a, static_cast<int64_t>(r), c);
+    if (seen[static_cast<size_t>(a)]) c.fail(std::string(key) + " is not a permutation");
+    seen[static_cast<size_t>(a)] = true;
+  }
+  return perm;
+}
+
+// The strided view of t through an optional permutation attribute.
+MatView permuted_view(const Tensor& t, const char* key, const OpCall& c) {
+  const MatView v = MatView::contiguous(t.shape().dims());
+  const std::vector<int64_t> perm = perm_attr(key, v.dims.size(), c);
+  if (perm.empty()) return v;
+  MatView p = v;
+  for (size_t i = 0; i < perm.size(); ++i) {
+    p.dims[i] = v.dims[static_cast<size_t>(perm[i])];
+    p.strides[i] = v.strides[static_cast<size_t>(perm[i])];
+  }
+  return p;
+}
+
+Tensor materialize(const Tensor& t, const MatView& v) {
+  Tensor y(t.dtype(), Shape(v.dims));
+  copy_view(t.raw(), dtype_size(t.dtype()), 0, v.dims, v.strides, y.raw());
+  return y;
+}
+
+// sparta.BatchMatMul (from passes/fuse): Y = transpose(scale * A' x B',
+// perm_y) where A' and B' are transposed views of the inputs. With equal
+// batch dims the transposes are strides of one oneDNN matmul.
+void batch_matmul(OpCall& c) {
+  const Tensor &A = c.input(0), &B = c.input(1);
+  if (A.dtype() != DType::f32 || B.dtype() != DType::f32) c.fail("supports f32 inputs");
+  const MatView av = permuted_view(A, "perm_a", c), bv = permuted_view(B, "perm_b", c);
+  const float scale = c.node.attr_float("scale", 1.f);
+  const size_t r = av.dims.size();
+  bool direct = r >= 2 && bv.dims.size() == r && av.dims[r - 1] == bv.dims[r - 2] &&
+                std::equal(av.dims.begin(), av.dims.end() - 2, bv.dims.begin());
+  std::vector<int64_t> cd;
+  if (direct) {
+    cd.assign(av.dims.begin(), av.dims.end() - 1);
+    cd.push_back(bv.dims[r - 1]);
+    for (int64_t d : cd) direct &= d > 0;
+    direct &= av.dims[r - 1] > 0;
+  }
+  if (!direct) {  // broadcasting, vectors or empty: materialize and use the general product
+    Tensor y = matmul_runtime(materialize(A, av), materialize(B, bv), c);
+    if (scale != 1.f)
+      for (int64_t i = 0; i < y.numel(); ++i) y.data<float>()[i] *= scale;
+    if (c.node.attr("perm_y")) y = materialize(y, permuted_view(y, "perm_y", c));
+    return c.out.push_back(std::move(y));
+  }
+  // The stored output Z is the product C transposed: C's axis perm_y[j] is
+  // Z's axis j, so C is a strided view of Z.
+  MatView cv = MatView::contiguous(cd);
+  std::vector<int64_t> zd = cd;
+  const std::vector<int64_t> py = perm_attr("perm_y", r, c);
+  if (!py.empty()) {
+    for (size_t j = 0; j < r; ++j) zd[j] = cd[static_cast<size_t>(py[j])];
+    const std::vector<int64_t> zs = contiguous_strides(zd);
+    for (size_t j = 0; j < r; ++j) cv.strides[static_cast<size_t>(py[j])] = zs[j];
+  }
+  Tensor z(DType::f32, Shape(zd));
+  if (!*c.state) *c.state = std::make_shared<OnednnBatchedMatmul>();
+  static_cast<const OnednnBatchedMatmul*>(c.state->get())
+      ->run(A.data<float>(), av, B.data<float>(), bv, z.data<float>(), cv, scale, c.threads);
+  c.out.push_back(std::move(z));
 }
 
 void gemm(OpCall& c) {
@@ -168,6 +299,11 @@ void softmax(OpCall& c) {
   Tensor y(DType::f32, x.shape());
   const float* px = x.data<float>();
   float* py = y.data<float>();
+  if (inner == 1) {  // rows along the last axis: the vectorized kernel
+    parallel_for(c.threads, outer, 8192 / std::max<int64_t>(1, mid) + 1,
+                 [&](int64_t b, int64_t e) { row_ops().softmax(px + b * mid, py + b * mid, e - b, mid); });
+    return c.out.push_back(std::move(y));
+  }
   for (int64_t o = 0; o < outer; ++o)
     for (int64_t i = 0; i < inner; ++i) {
       const int64_t base = o * mid * inner + i;
@@ -229,20 +365,14 @@ void layer_norm(OpCall& c) {
   std::vector<int64_t> sd = x.shape().dims();
   for (size_t i = static_cast<size_t>(axis); i < sd.size(); ++i) sd[i] = 1;
   Tensor mean(DType::f32, Shape(sd)), inv(DType::f32, Shape(sd));
-  for (int64_t o = 0; o < outer; ++o) {
-    const float* px = x.data<float>() + o * norm;
-    double m = 0, v = 0;
-    for (int64_t j = 0; j < norm; ++j) m += px[j];
-    m /= double(norm);
-    for (int64_t j = 0; j < norm; ++j) v += (px[j] - m) * (px[j] - m);
-    v /= double(norm);
-    const double is = 1.0 / std::sqrt(v + eps);
-    mean.data<float>()[o] = static_cast<float>(m);
-    inv.data<float>()[o] = static_cast<float>(is);
-    float* py = y.data<float>() + o * norm;
-    for (int64_t j = 0; j < norm; ++j)
-      py[j] = static_cast<float>((px[j] - m) * is * scale.data<float>()[j] + (has_b ? c.input(2).data<float>()[j] : 0.f));
-  }
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const float* g = scale.data<float>();
+  const float* b = has_b ? c.input(2).data<float>() : nullptr;
+  parallel_for(c.threads, outer, 8192 / std::max<int64_t>(1, norm) + 1, [&](int64_t r0, int64_t r1) {
+    row_ops().layer_norm(px + r0 * norm, g, b, eps, py + r0 * norm, mean.data<float>() + r0, inv.data<float>() + r0,
+                         r1 - r0, norm);
+  });
   c.out.push_back(std::move(y));
   c.out.push_back(std::move(mean));
   c.out.push_back(std::move(inv));
@@ -256,6 +386,17 @@ void register_nn_ops() {
   add_op({"Softmax"}, softmax);
   add_op({"ReduceMean"}, reduce_mean);
   add_op({"LayerNormalization"}, layer_norm);
+  add_op({"sparta.Linear"}, linear);
+  add_op({"sparta.BatchMatMul"}, batch_matmul);
+  add_op({"sparta.Gelu"}, [](OpCall& c) {
+    const Tensor& x = c.input(0);
+    if (x.dtype() != DType::f32) c.fail("expects f32");
+    Tensor y(DType::f32, x.shape());
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    parallel_for(c.threads, x.numel(), 16384, [&](int64_t b, int64_t e) { row_ops().gelu(px + b, py + b, e - b); });
+    c.out.push_back(std::move(y));
+  });
 }
 
 }  // namespace sparta

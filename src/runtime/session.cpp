@@ -14,12 +14,12 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
   if (opt_.simplify) {
     simplify(g_);
-    fuse_conv_activations(g_);
+    fuse_report_ = fuse_all(g_);
   }
   for (const auto& n : g_.nodes()) {
-    SPARTA_CHECK(n->domain.empty(), "unsupported operator '", n->domain, ".", n->op_type, "' (node '", n->name,
-                 "'): only the default ONNX domain is supported");
-    SPARTA_CHECK(find_op(n->op_type) != nullptr, "unsupported operator '", n->op_type, "' (node '", n->name,
+    SPARTA_CHECK(n->domain.empty() || n->domain == "sparta", "unsupported operator '", n->domain, ".", n->op_type,
+                 "' (node '", n->name, "'): only the default ONNX domain is supported");
+    SPARTA_CHECK(find_op(*n) != nullptr, "unsupported operator '", n->op_type, "' (node '", n->name,
                  "', opset ", g_.default_opset(), ")");
   }
   node_state_.resize(g_.nodes().size());
@@ -64,7 +64,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
     OpCall call{*n, {}, {}, opt_.threads, opset, &node_state_[ni]};
     for (const Value* in : n->inputs) call.in.push_back(get(in));
     const auto t0 = std::chrono::steady_clock::now();
-    (*find_op(n->op_type))(call);
+    (*find_op(*n))(call);
     if (opt_.profile)
       profile_.push_back({n->name, n->op_type,
                           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()});

@@ -10,6 +10,7 @@
 
 #include "core/tensor.h"
 #include "ir/graph.h"
+#include "passes/fuse.h"
 
 namespace sparta {
 
@@ -36,11 +37,13 @@ class Session {
     double ms = 0;
   };
   const std::vector<NodeTime>& profile() const { return profile_; }
+  const FuseReport& fuse_report() const { return fuse_report_; }
 
  private:
   Graph g_;
   SessionOptions opt_;
   std::vector<NodeTime> profile_;
+  FuseReport fuse_report_;
   std::vector<std::shared_ptr<void>> node_state_;  // one slot per node
 };
 

@@ -11,9 +11,26 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
-import numpy as np
+
+def _threads_arg():
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return sys.argv[i + 1]
+        if arg.startswith("--threads="):
+            return arg.split("=", 1)[1]
+    return "1"
+
+
+# BLAS libraries size their own thread pools from these at import time.
+# PyTorch's set_num_threads does not reach OpenBLAS (Debian's torch uses it
+# for matmul), which otherwise runs on every core for a "1-thread" peer.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads_arg()
+
+import numpy as np  # noqa: E402
 
 
 def timed(fn, reps):

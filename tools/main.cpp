@@ -152,6 +152,9 @@ int run(int argc, char** argv) {
     const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
     session.run(feeds);
     std::vector<std::pair<double, std::map<std::string, double>>> runs;
+    std::map<std::string, int> kernels;  // "op: impl" -> nodes
+    for (const auto& p : session.profile())
+      if (!p.impl.empty()) ++kernels[p.op + ": " + p.impl];
     nlohmann::json peers;
     const std::string peer_dir = (std::filesystem::temp_directory_path() / ("sparta_peers_" + std::to_string(::getpid()))).string();
     // Peers run between two halves of sparta's repetitions, so that drift of
@@ -188,6 +191,7 @@ int run(int argc, char** argv) {
     j["import_ms"] = import_ms;
     j["first_run_ms"] = first_ms;
     j["ops_ms"] = med.second;
+    j["kernels"] = kernels;
     if (bm_peers) {
       for (auto& [k, v] : peers.items()) j[k] = v;
       // Outputs against ONNX Runtime's: max |a - b| / max |b| over all outputs.
@@ -219,6 +223,7 @@ int run(int argc, char** argv) {
       for (const auto& [op, ms] : med.second) ops.push_back({ms, op});
       std::sort(ops.rbegin(), ops.rend());
       for (const auto& [ms, op] : ops) std::printf("  %9.3f ms  %s\n", ms, op.c_str());
+      for (const auto& [k, count] : kernels) std::printf("  %4d x %s\n", count, k.c_str());
     }
   });
 

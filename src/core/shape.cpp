@@ -7,13 +7,10 @@ namespace sparta {
 Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::vector<int64_t>(dims)) {}
 
 Shape::Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) {
-  for (int64_t d : dims_) SPARTA_CHECK(d >= 0, "shape ", str(), " has a negative extent");
-}
-
-int64_t Shape::numel() const {
-  int64_t n = 1;
-  for (int64_t d : dims_) n *= d;
-  return n;
+  for (int64_t d : dims_) {
+    SPARTA_CHECK(d >= 0, "shape ", str(), " has a negative extent");
+    numel_ *= d;
+  }
 }
 
 std::string Shape::str() const {

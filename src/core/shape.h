@@ -16,7 +16,7 @@ class Shape {
 
   int rank() const { return static_cast<int>(dims_.size()); }
   int64_t operator[](int i) const { return dims_[static_cast<size_t>(i)]; }
-  int64_t numel() const;
+  int64_t numel() const { return numel_; }
   const std::vector<int64_t>& dims() const { return dims_; }
   bool operator==(const Shape& o) const { return dims_ == o.dims_; }
   bool operator!=(const Shape& o) const { return dims_ != o.dims_; }
@@ -24,6 +24,7 @@ class Shape {
 
  private:
   std::vector<int64_t> dims_;
+  int64_t numel_ = 1;  // product of dims_, kept since dims_ never change
 };
 
 }  // namespace sparta

@@ -1,18 +1,75 @@
 #include "core/tensor.h"
 
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <vector>
 
 namespace sparta {
+namespace {
 
-void AlignedFree::operator()(void* p) const { std::free(p); }
+// Large blocks are kept for reuse instead of going back to the system: a
+// graph run frees and allocates the same sizes over and over, and a block
+// fresh from the kernel costs a page fault per 4 KB (zeroed by the kernel)
+// on first touch. Sizes are rounded to eight classes per power of two
+// (at most 12.5% slack) and at most kMaxCached bytes are kept.
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t{64} << 10;
+  static constexpr size_t kMaxCached = size_t{512} << 20;
+
+  static size_t size_class(size_t bytes) {
+    if (bytes < kMinBytes) return (bytes + 63) / 64 * 64;
+    size_t top = size_t{1} << (63 - __builtin_clzll(bytes));  // highest power of two <= bytes
+    const size_t step = top / 8;
+    return (bytes + step - 1) / step * step;
+  }
+  void* get(size_t cls) {
+    if (cls >= kMinBytes) {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(cls);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= cls;
+        return p;
+      }
+    }
+    return std::aligned_alloc(64, cls);
+  }
+  void put(void* p, size_t cls) {
+    if (cls >= kMinBytes) {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (cached_ + cls <= kMaxCached) {
+        free_[cls].push_back(p);
+        cached_ += cls;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+BlockCache& block_cache() {
+  static BlockCache* c = new BlockCache;  // never destroyed: tensors may outlive statics
+  return *c;
+}
+
+}  // namespace
+
+void AlignedFree::operator()(void* p) const { block_cache().put(p, bytes); }
 
 std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero) {
-  size_t rounded = (bytes + 63) / 64 * 64;
-  if (rounded == 0) rounded = 64;
-  void* p = std::aligned_alloc(64, rounded);
+  const size_t cls = BlockCache::size_class(bytes == 0 ? 64 : bytes);
+  void* p = block_cache().get(cls);
   SPARTA_CHECK(p != nullptr, "out of memory allocating ", bytes, " bytes");
-  if (zero) std::memset(p, 0, rounded);
-  return std::shared_ptr<void>(p, AlignedFree{});
+  if (zero) std::memset(p, 0, bytes);
+  return std::shared_ptr<void>(p, AlignedFree{cls});
 }
 
 Tensor::Tensor(DType dtype, Shape shape)

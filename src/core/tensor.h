@@ -14,7 +14,9 @@ namespace sparta {
 
 // 64-byte aligned allocation, so that a row start is a cache-line start and
 // full-width vector loads never split lines at the tensor's beginning.
+// Blocks of 64 KB and more are recycled (see tensor.cpp).
 struct AlignedFree {
+  size_t bytes = 0;  // the allocated size class
   void operator()(void* p) const;
 };
 std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero = true);

@@ -25,6 +25,9 @@ struct OpCall {
   // Per-node state that lives as long as the Session (e.g. a prepacked
   // weight): an op may fill it on its first call and reuse it after.
   std::shared_ptr<void>* state = nullptr;
+  // Which implementation ran, for profiles (e.g. "dense_gemm_nvec__avx2");
+  // set by ops that choose between several.
+  std::string impl;
 
   const Tensor& input(size_t i) const;  // error naming the node if missing
   bool has_input(size_t i) const { return i < in.size() && in[i] != nullptr; }

@@ -141,10 +141,11 @@ void conv(OpCall& c) {
           std::vector<float>(wt.data<float>(), wt.data<float>() + wt.numel()), wt.shape().dims(), bias, g);
     }
     const auto& kern = *static_cast<const OnednnConvKernel*>(c.state->get());
-      std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
+    std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
     if (kern.out_dims(x.shape().dims()) == od) {
-      Tensor y(DType::f32, Shape(od));
+      Tensor y(DType::f32, Shape(od), Uninitialized{});
       kern.run(x.data<float>(), x.shape().dims(), y.data<float>(), act, c.threads);
+      c.impl = "onednn:" + kern.impl_info();
       return c.out.push_back(std::move(y));
     }
   }

@@ -72,7 +72,7 @@ template <typename T, typename R, typename F>
 void binary_typed(OpCall& c, DType out_type, F f) {
   const Tensor &a = c.input(0), &b = c.input(1);
   const auto dims = broadcast_dims(a.shape().dims(), b.shape().dims(), c);
-  Tensor y(out_type, Shape(dims));
+  Tensor y(out_type, Shape(dims), Uninitialized{});
   const T* pa = static_cast<const T*>(a.raw());
   const T* pb = static_cast<const T*>(b.raw());
   R* py = static_cast<R*>(y.raw());
@@ -119,10 +119,12 @@ template <typename F>
 void unary_f32(OpCall& c, F f) {
   const Tensor& x = c.input(0);
   if (x.dtype() != DType::f32) c.fail("expects f32, got " + std::string(dtype_name(x.dtype())));
-  Tensor y(DType::f32, x.shape());
+  Tensor y(DType::f32, x.shape(), Uninitialized{});
   const float* px = x.data<float>();
   float* py = y.data<float>();
-  for (int64_t i = 0; i < x.numel(); ++i) py[i] = f(px[i]);
+  parallel_for(c.threads, x.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) py[i] = f(px[i]);
+  });
   c.out.push_back(std::move(y));
 }
 

@@ -25,18 +25,29 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
   }
 }
 
-// A product with a constant weight matrix goes to oneDNN with the weight
-// prepacked once (kept in the node's state). W is [N, K] row-major.
-const OnednnDenseKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk) {
+// A product with a constant weight matrix: the weight is packed once per
+// node (kept in the node's state) for the kernel that measured fastest on
+// this call's shape (oneDNN's or sparta's own GEMM; the choice is remembered
+// per shape). W arrives [K, N], or [N, K] when b_is_nk.
+const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {
   if (!*c.state) {
     const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
-    std::vector<float> w(static_cast<size_t>(n * k));
+    DenseMatrix d;
+    d.rows = n;
+    d.cols = k;
+    d.values.resize(static_cast<size_t>(n * k));
     const float* pb = B.data<float>();
     for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < k; ++j) w[static_cast<size_t>(i * k + j)] = b_is_nk ? pb[i * k + j] : pb[j * n + i];
-    *c.state = std::make_shared<OnednnDenseKernel>(n, k, std::move(w));
+      for (int64_t j = 0; j < k; ++j)
+        d.values[static_cast<size_t>(i * k + j)] = b_is_nk ? pb[i * k + j] : pb[j * n + i];
+    KernelOptions opt;
+    opt.tune_m = std::max<int64_t>(1, m);
+    opt.tune_threads = c.threads;
+    *c.state = std::shared_ptr<SpmmKernel>(make_spmm(d, opt));
   }
-  return *static_cast<const OnednnDenseKernel*>(c.state->get());
+  const SpmmKernel& k = *static_cast<const SpmmKernel*>(c.state->get());
+  c.impl = k.name();
+  return k;
 }
 
 bool constant_input(const OpCall& c, size_t i) {
@@ -65,7 +76,7 @@ Tensor matmul_runtime(const Tensor& A, const Tensor& B, OpCall& c) {
     std::vector<int64_t> od = batch;
     od.push_back(m);
     od.push_back(n);
-    Tensor y(DType::f32, Shape(od));
+    Tensor y(DType::f32, Shape(od), Uninitialized{});
     static_cast<const OnednnBatchedMatmul*>(c.state->get())
         ->run(A.data<float>(), MatView::contiguous({nb, m, k}), B.data<float>(), MatView::contiguous({nb, k, n}),
               y.data<float>(), MatView::contiguous({nb, m, n}), 1.f, c.threads);
@@ -100,13 +111,12 @@ Tensor matmul_runtime(const Tensor& A, const Tensor& B, OpCall& c) {
 void matmul(OpCall& c) {
   const Tensor &A = c.input(0), &B = c.input(1);
   if (c.state && constant_input(c, 1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
-      B.dtype() == DType::f32 && A.dim(A.rank() - 1) == B.dim(0)) {
-    const OnednnDenseKernel& k = dense_kernel(c, B, false);
+      B.dtype() == DType::f32 && A.dim(A.rank() - 1) == B.dim(0) && B.dim(0) > 0) {
     std::vector<int64_t> od = A.shape().dims();
     od.back() = B.dim(1);
-    Tensor y(DType::f32, Shape(od));
+    Tensor y(DType::f32, Shape(od), Uninitialized{});
     const int64_t m = A.numel() / std::max<int64_t>(1, B.dim(0));
-    if (m > 0) k.run({A.data<float>(), m, B.dim(0), y.data<float>(), B.dim(1), Epilogue{}, c.threads});
+    if (m > 0) dense_kernel(c, B, false, m).run({A.data<float>(), m, B.dim(0), y.data<float>(), B.dim(1), Epilogue{}, c.threads});
     return c.out.push_back(std::move(y));
   }
   c.out.push_back(matmul_runtime(A, B, c));
@@ -131,7 +141,7 @@ void linear(OpCall& c) {
   const Activation act = parse_activation(c.node.attrs.count("act") ? c.node.attrs.at("act").s : "none");
   std::vector<int64_t> od = X.shape().dims();
   od.back() = n;
-  Tensor y(DType::f32, Shape(od));
+  Tensor y(DType::f32, Shape(od), Uninitialized{});
   const int64_t m = n ? y.numel() / n : 0;
   const Tensor* r = c.has_input(3) ? &c.input(3) : nullptr;
   if (r && r->dtype() != DType::f32) c.fail("residual must be f32");
@@ -143,7 +153,7 @@ void linear(OpCall& c) {
     for (int64_t i = 0; i < y.numel(); ++i) py[i] = bias ? bias[i % n] : 0.f;
   } else if (m > 0) {
     if (r_direct) std::memcpy(y.data<float>(), r->data<float>(), static_cast<size_t>(y.numel()) * 4);
-    const OnednnDenseKernel& kern = dense_kernel(c, W, tw);
+    const SpmmKernel& kern = dense_kernel(c, W, tw, m);
     const Activation first = r && !r_direct ? Activation::none : act;
     kern.run({X.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, first, r_direct}, c.threads});
   }
@@ -191,7 +201,7 @@ MatView permuted_view(const Tensor& t, const char* key, const OpCall& c) {
 }
 
 Tensor materialize(const Tensor& t, const MatView& v) {
-  Tensor y(t.dtype(), Shape(v.dims));
+  Tensor y(t.dtype(), Shape(v.dims), Uninitialized{});
   copy_view(t.raw(), dtype_size(t.dtype()), 0, v.dims, v.strides, y.raw());
   return y;
 }
@@ -231,10 +241,11 @@ void batch_matmul(OpCall& c) {
     const std::vector<int64_t> zs = contiguous_strides(zd);
     for (size_t j = 0; j < r; ++j) cv.strides[static_cast<size_t>(py[j])] = zs[j];
   }
-  Tensor z(DType::f32, Shape(zd));
+  Tensor z(DType::f32, Shape(zd), Uninitialized{});
   if (!*c.state) *c.state = std::make_shared<OnednnBatchedMatmul>();
-  static_cast<const OnednnBatchedMatmul*>(c.state->get())
-      ->run(A.data<float>(), av, B.data<float>(), bv, z.data<float>(), cv, scale, c.threads);
+  const auto* bm = static_cast<const OnednnBatchedMatmul*>(c.state->get());
+  bm->run(A.data<float>(), av, B.data<float>(), bv, z.data<float>(), cv, scale, c.threads);
+  c.impl = "onednn:" + bm->impl_info();
   c.out.push_back(std::move(z));
 }
 
@@ -252,11 +263,10 @@ void gemm(OpCall& c) {
   const bool bias_ok = !c.has_input(2) || beta == 0.f ||
                        (beta == 1.f && c.input(2).dtype() == DType::f32 && c.input(2).numel() == n &&
                         (c.input(2).rank() == 1 || (c.input(2).rank() == 2 && c.input(2).dim(0) == 1)));
-  if (c.state && constant_input(c, 1) && !ta && alpha == 1.f && bias_ok) {
-    const OnednnDenseKernel& kern = dense_kernel(c, B, tb);
-    Tensor y(DType::f32, Shape{m, n});
+  if (c.state && constant_input(c, 1) && !ta && alpha == 1.f && bias_ok && k > 0) {
+    Tensor y(DType::f32, Shape{m, n}, Uninitialized{});
     const float* bias = c.has_input(2) && beta != 0.f ? c.input(2).data<float>() : nullptr;
-    if (m > 0) kern.run({A.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, Activation::none, false}, c.threads});
+    if (m > 0) dense_kernel(c, B, tb, m).run({A.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, Activation::none, false}, c.threads});
     return c.out.push_back(std::move(y));
   }
   Tensor y(DType::f32, Shape{m, n});
@@ -296,7 +306,7 @@ void softmax(OpCall& c) {
   // Before opset 13 the input is coerced to 2-D at the axis.
   if (c.opset >= 13) split3(x, axis, axis + 1, outer, mid, inner);
   else split3(x, axis, r, outer, mid, inner), mid *= inner, inner = 1;
-  Tensor y(DType::f32, x.shape());
+  Tensor y(DType::f32, x.shape(), Uninitialized{});
   const float* px = x.data<float>();
   float* py = y.data<float>();
   if (inner == 1) {  // rows along the last axis: the vectorized kernel
@@ -361,7 +371,7 @@ void layer_norm(OpCall& c) {
   const Tensor& scale = c.input(1);
   const bool has_b = c.has_input(2);
   if (scale.numel() != norm || (has_b && c.input(2).numel() != norm)) c.fail("scale/bias size differs from the normalized size");
-  Tensor y(DType::f32, x.shape());
+  Tensor y(DType::f32, x.shape(), Uninitialized{});
   std::vector<int64_t> sd = x.shape().dims();
   for (size_t i = static_cast<size_t>(axis); i < sd.size(); ++i) sd[i] = 1;
   Tensor mean(DType::f32, Shape(sd)), inv(DType::f32, Shape(sd));
@@ -391,7 +401,7 @@ void register_nn_ops() {
   add_op({"sparta.Gelu"}, [](OpCall& c) {
     const Tensor& x = c.input(0);
     if (x.dtype() != DType::f32) c.fail("expects f32");
-    Tensor y(DType::f32, x.shape());
+    Tensor y(DType::f32, x.shape(), Uninitialized{});
     const float* px = x.data<float>();
     float* py = y.data<float>();
     parallel_for(c.threads, x.numel(), 16384, [&](int64_t b, int64_t e) { row_ops().gelu(px + b, py + b, e - b); });

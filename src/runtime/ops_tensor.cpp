@@ -105,7 +105,7 @@ void transpose(OpCall& c) {
     od[static_cast<size_t>(i)] = x.dim(static_cast<int>(p));
     st[static_cast<size_t>(i)] = in_stride[static_cast<size_t>(p)];
   }
-  Tensor y(x.dtype(), Shape(od));
+  Tensor y(x.dtype(), Shape(od), Uninitialized{});
   copy_view(x.raw(), dtype_size(x.dtype()), 0, od, st, y.raw());
   c.out.push_back(std::move(y));
 }
@@ -235,7 +235,7 @@ void expand(OpCall& c) {
 // new tensor (any dtype).
 Tensor strided_copy(const Tensor& x, const std::vector<int64_t>& begin, const std::vector<int64_t>& step,
                     const std::vector<int64_t>& extent) {
-  Tensor y(x.dtype(), Shape(extent));
+  Tensor y(x.dtype(), Shape(extent), Uninitialized{});
   const std::vector<int64_t> st = contiguous_strides(x.shape().dims());
   std::vector<int64_t> vst(st.size());
   int64_t offset = 0;

@@ -67,7 +67,8 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
     (*find_op(*n))(call);
     if (opt_.profile)
       profile_.push_back({n->name, n->op_type,
-                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count()});
+                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
+                          call.impl});
     for (size_t i = 0; i < n->outputs.size(); ++i) {
       if (!n->outputs[i]) continue;
       SPARTA_CHECK(i < call.out.size(), "node '", n->name, "' (", n->op_type, "): output ", i, " ('",

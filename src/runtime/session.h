@@ -35,6 +35,7 @@ class Session {
   struct NodeTime {
     std::string node, op;
     double ms = 0;
+    std::string impl;  // the kernel that ran, where the op chooses one
   };
   const std::vector<NodeTime>& profile() const { return profile_; }
   const FuseReport& fuse_report() const { return fuse_report_; }

@@ -112,7 +112,9 @@ int run(int argc, char** argv) {
                   outs[i].shape().str().c_str(), path.c_str());
     }
     if (run_profile)
-      for (const auto& t : session.profile()) std::printf("  %8.3f ms  %-20s %s\n", t.ms, t.op.c_str(), t.node.c_str());
+      for (const auto& t : session.profile())
+        std::printf("  %8.3f ms  %-20s %s%s%s\n", t.ms, t.op.c_str(), t.node.c_str(), t.impl.empty() ? "" : "  ",
+                    t.impl.c_str());
   });
 
   auto* bench = app.add_subcommand("bench", "Benchmarks against peers, in one run");

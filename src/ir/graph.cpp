@@ -93,6 +93,18 @@ Node* Graph::add_node(std::string op_type, std::string name) {
   return n;
 }
 
+Node* Graph::insert_node(const Node* before, std::string op_type, std::string name) {
+  auto it = std::find_if(nodes_.begin(), nodes_.end(), [&](const auto& n) { return n.get() == before; });
+  SPARTA_ASSERT(it != nodes_.end(), "insert_node: the anchor node is not in the graph");
+  it = nodes_.insert(it, std::make_unique<Node>());
+  Node* n = it->get();
+  n->op_type = std::move(op_type);
+  n->name = std::move(name);
+  return n;
+}
+
+const char* layout_name(Layout l) { return l == Layout::nchw8c ? "nChw8c" : "plain"; }
+
 int64_t Graph::default_opset() const {
   auto it = opsets.find("");
   if (it == opsets.end()) it = opsets.find("ai.onnx");

@@ -19,6 +19,13 @@ namespace sparta {
 
 class Node;
 
+// How a value's elements are laid out in memory. Shapes stay logical
+// (N, C, H, W); a layout pass (passes/layout) picks nChw8c, channels in
+// blocks of 8 innermost, between the convolutions that run faster on it,
+// and inserts reorders where an operator needs the plain layout.
+enum class Layout { plain, nchw8c };
+const char* layout_name(Layout l);
+
 struct Value {
   std::string name;
   std::optional<DType> dtype;                 // unknown until inferred
@@ -26,6 +33,7 @@ struct Value {
   std::vector<std::string> dim_names;         // symbolic names ("batch"), parallel to dims, may be empty
   std::optional<Tensor> constant;             // initializer or folded constant
   std::optional<Tesa> tesa;                   // sparsity attribute, attached by analysis
+  Layout layout = Layout::plain;              // memory layout at run time
   Node* producer = nullptr;
   std::vector<Node*> consumers;
 
@@ -72,6 +80,8 @@ class Graph {
   Value* add_value(const std::string& name);   // error if the name exists
   Value* find(const std::string& name) const;  // or null
   Node* add_node(std::string op_type, std::string name = "");
+  // A new node placed before node `before` (callers then link()).
+  Node* insert_node(const Node* before, std::string op_type, std::string name);
   const std::vector<std::unique_ptr<Node>>& nodes() const { return nodes_; }
   const std::vector<std::unique_ptr<Value>>& values() const { return values_; }
   int64_t default_opset() const;

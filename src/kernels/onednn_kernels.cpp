@@ -251,20 +251,25 @@ std::vector<int64_t> OnednnConvKernel::out_dims(const std::vector<int64_t>& x) c
   return o;
 }
 
-const OnednnConvKernel::Plan& OnednnConvKernel::plan(const std::vector<int64_t>& x, ConvActivation act) const {
+namespace {
+tag conv_tag(ConvLayout l) { return l == ConvLayout::nchw8c ? tag::nChw8c : tag::nchw; }
+}  // namespace
+
+const OnednnConvKernel::Plan& OnednnConvKernel::plan(const Key& key) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto key = std::make_pair(x, act);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
+  const auto& [x, act, xl, yl, accumulate] = key;
   auto& eng = cpu_engine();
   const memory::dims src{x[0], x[1], x[2], x[3]}, dst = out_dims(x);
   const int64_t gr = g_.groups;
   memory::dims wd = gr == 1 ? memory::dims{wdims_[0], wdims_[1], wdims_[2], wdims_[3]}
                             : memory::dims{gr, wdims_[0] / gr, wdims_[1], wdims_[2], wdims_[3]};
-  memory::desc src_md(src, dt::f32, tag::nchw), dst_md(dst, dt::f32, tag::nchw);
+  memory::desc src_md(src, dt::f32, conv_tag(xl)), dst_md(dst, dt::f32, conv_tag(yl));
   memory::desc w_any(wd, dt::f32, tag::any);
   memory::desc b_md = bias_.empty() ? memory::desc() : memory::desc({wdims_[0]}, dt::f32, tag::x);
   dnnl::post_ops po;
+  if (accumulate) po.append_sum(1.f);
   if (act.kind == ConvActivation::relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
   if (act.kind == ConvActivation::clip) po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, act.lo, act.hi);
   dnnl::primitive_attr attr;
@@ -285,12 +290,12 @@ const OnednnConvKernel::Plan& OnednnConvKernel::plan(const std::vector<int64_t>&
   return *plans_.emplace(key, std::move(p)).first->second;
 }
 
-void OnednnConvKernel::run(const float* x, const std::vector<int64_t>& xd, float* y, ConvActivation act,
-                           int threads) const {
-  const Plan& p = plan(xd, act);
+void OnednnConvKernel::run(const float* x, const std::vector<int64_t>& xd, ConvLayout xl, float* y, ConvLayout yl,
+                           ConvActivation act, bool accumulate, int threads) const {
+  const Plan& p = plan(Key{xd, act, xl, yl, accumulate});
   auto& eng = cpu_engine();
-  memory src(memory::desc({xd[0], xd[1], xd[2], xd[3]}, dt::f32, tag::nchw), eng, const_cast<float*>(x));
-  memory dst(memory::desc(out_dims(xd), dt::f32, tag::nchw), eng, y);
+  memory src(memory::desc({xd[0], xd[1], xd[2], xd[3]}, dt::f32, conv_tag(xl)), eng, const_cast<float*>(x));
+  memory dst(memory::desc(out_dims(xd), dt::f32, conv_tag(yl)), eng, y);
   std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, dst}};
   if (!bias_.empty())
     args.emplace(DNNL_ARG_BIAS, memory(memory::desc({wdims_[0]}, dt::f32, tag::x), eng, const_cast<float*>(bias_.data())));

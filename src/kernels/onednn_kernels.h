@@ -83,23 +83,30 @@ struct ConvActivation {
   }
 };
 
+// Activations in plain NCHW or channel-blocked nChw8c (C a multiple of 8).
+enum class ConvLayout { nchw, nchw8c };
+
 class OnednnConvKernel {
  public:
   OnednnConvKernel(std::vector<float> w, std::vector<int64_t> wdims, std::vector<float> bias, ConvGeometry g);
   ~OnednnConvKernel();
   // y must hold out_dims(x_dims) floats.
   std::vector<int64_t> out_dims(const std::vector<int64_t>& x_dims) const;
-  void run(const float* x, const std::vector<int64_t>& x_dims, float* y, ConvActivation act, int threads) const;
+  // With accumulate, y holds a residual on entry: y = act(conv(x) + bias + y)
+  // (a oneDNN sum post-op before the activation).
+  void run(const float* x, const std::vector<int64_t>& x_dims, ConvLayout x_layout, float* y, ConvLayout y_layout,
+           ConvActivation act, bool accumulate, int threads) const;
   std::string impl_info() const;
 
  private:
   struct Plan;
-  const Plan& plan(const std::vector<int64_t>& x_dims, ConvActivation act) const;
+  using Key = std::tuple<std::vector<int64_t>, ConvActivation, ConvLayout, ConvLayout, bool>;
+  const Plan& plan(const Key& key) const;
   std::vector<float> w_, bias_;
   std::vector<int64_t> wdims_;
   ConvGeometry g_;
   mutable std::mutex mu_;
-  mutable std::map<std::pair<std::vector<int64_t>, ConvActivation>, std::unique_ptr<Plan>> plans_;
+  mutable std::map<Key, std::unique_ptr<Plan>> plans_;
   mutable std::string impl_;
 };
 

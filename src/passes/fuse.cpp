@@ -136,7 +136,7 @@ bool clip_bounds(const Node& n, float& lo, float& hi) {
 }  // namespace
 
 std::string FuseReport::str() const {
-  return "fused: " + std::to_string(conv_act) + " conv+act, " + std::to_string(gelu) + " gelu, " +
+  return "fused: " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " +
          std::to_string(layer_norm) + " layer norm, " + std::to_string(linear) + " linear, " +
          std::to_string(batch_matmul) + " batched matmul";
 }
@@ -168,6 +168,46 @@ int fuse_conv_activations(Graph& g) {
   }
   if (!dead.empty()) g.erase_nodes(dead);
   return static_cast<int>(dead.size());
+}
+
+int fuse_conv_residual(Graph& g) {
+  return rewrite_all(g, [&g](Node* cv) {
+    if (!cv->domain.empty() || cv->op_type != "Conv" || cv->attr("sparta.act") || cv->outputs.size() != 1 ||
+        !cv->outputs[0] || cv->inputs.size() < 2 || cv->inputs.size() > 3)
+      return false;
+    Value* y = cv->outputs[0];
+    Node* add = sole_consumer(g, y);
+    if (!is_op(add, "Add", 2)) return false;
+    Value* r = other_input(add, y);
+    if (!r || r == y || r->is_constant()) return false;
+    std::map<std::string, Attribute> attrs = cv->attrs;
+    std::vector<const Node*> dead = {cv};
+    Node* last = add;
+    Node* act = sole_consumer(g, add->outputs[0]);
+    float lo, hi;
+    if (is_op(act, "Relu", 1)) {
+      attrs["sparta.act"] = attr_s("relu");
+    } else if (act && act->domain.empty() && act->op_type == "Clip" && act->outputs.size() == 1 && act->outputs[0] &&
+               clip_bounds(*act, lo, hi)) {
+      attrs["sparta.act"] = attr_s("clip");
+      Attribute b;
+      b.kind = Attribute::Kind::fs;
+      b.fs = {lo, hi};
+      attrs["sparta.clip"] = b;
+    } else {
+      act = nullptr;
+    }
+    if (act) {
+      dead.push_back(add);
+      last = act;
+    }
+    std::vector<Value*> ins = cv->inputs;
+    ins.resize(3, nullptr);
+    ins.push_back(r);
+    const std::string name = cv->name;
+    replace(g, last, name, "", "Conv", ins, attrs, dead);
+    return true;
+  });
 }
 
 // x -> Div(x, sqrt 2) | Mul(x, 1/sqrt 2) -> Erf -> Add(1) -> then either
@@ -341,6 +381,7 @@ int fuse_batch_matmul(Graph& g) {
 
 FuseReport fuse_all(Graph& g) {
   FuseReport r;
+  r.conv_residual = fuse_conv_residual(g);
   r.conv_act = fuse_conv_activations(g);
   r.gelu = fuse_gelu(g);
   r.layer_norm = fuse_layer_norm(g);

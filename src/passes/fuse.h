@@ -3,6 +3,10 @@
 //
 //  Conv + Relu/Clip        -> Conv with "sparta.act" ("relu" or "clip") and
 //                             "sparta.clip" ([lo, hi]): a oneDNN post-op.
+//  Conv + Add(residual) (+ Relu/Clip)
+//                          -> Conv with the residual as a 4th input:
+//                             Y = act(conv(X) + bias + residual), a oneDNN
+//                             sum post-op (ResNet's block ends)
 //  GELU (Div/Erf/Add/Mul/Mul, as PyTorch exports x * 0.5 * (1 + erf(x / sqrt 2)))
 //                          -> sparta.Gelu
 //  LayerNorm (ReduceMean/Sub/Pow/ReduceMean/Add/Sqrt/Div/Mul/Add)
@@ -28,12 +32,13 @@
 namespace sparta {
 
 struct FuseReport {
-  int conv_act = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0;
-  int total() const { return conv_act + gelu + layer_norm + linear + batch_matmul; }
+  int conv_act = 0, conv_residual = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0;
+  int total() const { return conv_act + conv_residual + gelu + layer_norm + linear + batch_matmul; }
   std::string str() const;
 };
 
 int fuse_conv_activations(Graph& g);  // returns the number of fusions
+int fuse_conv_residual(Graph& g);
 int fuse_gelu(Graph& g);
 int fuse_layer_norm(Graph& g);
 int fuse_linear(Graph& g);

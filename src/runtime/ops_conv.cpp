@@ -2,7 +2,9 @@
 // (any number of spatial dimensions). Direct loops: the reference semantics,
 // including groups, strides, dilations, explicit and automatic padding, and
 // ceil mode; dense convolution is routed to oneDNN by later graph passes.
+#include <array>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/onednn_kernels.h"
 #include "runtime/ops.h"
@@ -112,9 +114,18 @@ float apply(const ConvActivation& a, float v) {
   return v;
 }
 
+ConvLayout to_conv_layout(const Value* v) {
+  return v && v->layout == Layout::nchw8c ? ConvLayout::nchw8c : ConvLayout::nchw;
+}
+ConvLayout layout_of(const OpCall& c, size_t i) {
+  return i < c.node.inputs.size() ? to_conv_layout(c.node.inputs[i]) : ConvLayout::nchw;
+}
+ConvLayout out_layout(const OpCall& c) { return to_conv_layout(c.node.outputs.empty() ? nullptr : c.node.outputs[0]); }
+
 void conv(OpCall& c) {
   const Tensor &x = c.input(0), &wt = c.input(1);
   const ConvActivation act = fused_activation(c);
+  const Tensor* r = c.has_input(3) ? &c.input(3) : nullptr;  // fused residual (passes/fuse)
   if (x.dtype() != DType::f32 || wt.dtype() != DType::f32) c.fail("supports f32");
   if (wt.rank() != x.rank()) c.fail("weight rank differs from input rank");
   const int64_t group = c.node.attr_int("group", 1);
@@ -142,13 +153,18 @@ void conv(OpCall& c) {
     }
     const auto& kern = *static_cast<const OnednnConvKernel*>(c.state->get());
     std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
-    if (kern.out_dims(x.shape().dims()) == od) {
+    const bool direct_residual = !r || (r->shape() == Shape(od) && r->dtype() == DType::f32);
+    if (kern.out_dims(x.shape().dims()) == od && direct_residual) {
       Tensor y(DType::f32, Shape(od), Uninitialized{});
-      kern.run(x.data<float>(), x.shape().dims(), y.data<float>(), act, c.threads);
+      if (r) std::memcpy(y.raw(), r->raw(), y.nbytes());  // summed in place (same layout, see passes/layout)
+      kern.run(x.data<float>(), x.shape().dims(), layout_of(c, 0), y.data<float>(), out_layout(c), act, r != nullptr,
+               c.threads);
       c.impl = "onednn:" + kern.impl_info();
       return c.out.push_back(std::move(y));
     }
   }
+  if (layout_of(c, 0) != ConvLayout::nchw || out_layout(c) != ConvLayout::nchw)
+    c.fail("internal: a blocked-layout convolution needs the oneDNN path");
   std::vector<int64_t> od = {n, co};
   od.insert(od.end(), w.out.begin(), w.out.end());
   Tensor y(DType::f32, Shape(od));
@@ -166,10 +182,58 @@ void conv(OpCall& c) {
           for (int64_t ic = 0; ic < cig; ++ic)
             acc += double(px[(b0 * ci + g * cig + ic) * in_sp + off]) * pw[(oc * cig + ic) * taps + t];
         });
-        py[(b0 * co + oc) * out_sp + os] = apply(act, static_cast<float>(acc));
+        py[(b0 * co + oc) * out_sp + os] = r ? static_cast<float>(acc) : apply(act, static_cast<float>(acc));
       }
     }
+  if (r) {  // Y = act(conv + residual), the residual broadcast to Y
+    if (r->dtype() != DType::f32 || broadcast_dims(r->shape().dims(), od, c) != od)
+      c.fail("residual " + r->shape().str() + " does not broadcast to the output " + y.shape().str());
+    const float* pr = r->data<float>();
+    for_each_broadcast<1>(od, {r->shape().dims()},
+                          [&](int64_t e, const std::array<int64_t, 1>& o) { py[e] = apply(act, py[e] + pr[o[0]]); });
+  }
   c.out.push_back(std::move(y));
+}
+
+// 2-D pooling on nChw8c data: the same windows as the plain loop below,
+// with the 8 channels of a block side by side (one vector per tap).
+void pool_blocked(const Tensor& x, const Window& w, bool is_max, bool count_pad, Tensor& y, int threads) {
+  const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
+  const int64_t blocks = x.dim(0) * (x.dim(1) / 8);
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  parallel_for(threads, blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const float* xb = px + b * H * W * 8;
+      float* yb = py + b * OH * OW * 8;
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          float acc[8];
+          for (float& a : acc) a = is_max ? -INFINITY : 0.f;
+          int64_t count = 0, pad_count = 0;
+          for (int64_t kh = 0; kh < w.k[0]; ++kh) {
+            const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
+            for (int64_t kw = 0; kw < w.k[1]; ++kw) {
+              const int64_t iw = ow * w.stride[1] - w.pad_begin[1] + kw * w.dil[1];
+              if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+                ++pad_count;
+                continue;
+              }
+              const float* v = xb + (ih * W + iw) * 8;
+              for (int j = 0; j < 8; ++j) acc[j] = is_max ? std::max(acc[j], v[j]) : acc[j] + v[j];
+              ++count;
+            }
+          }
+          float* o = yb + (oh * OW + ow) * 8;
+          const float div = is_max ? 1.f : static_cast<float>(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
+          for (int j = 0; j < 8; ++j) o[j] = is_max ? acc[j] : acc[j] / div;
+        }
+    }
+  });
+}
+
+bool blocked_input(const OpCall& c, size_t i) {
+  return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->layout == Layout::nchw8c;
 }
 
 void pool(OpCall& c, bool is_max) {
@@ -179,6 +243,13 @@ void pool(OpCall& c, bool is_max) {
   const bool count_pad = c.node.attr_int("count_include_pad", 0) != 0;
   std::vector<int64_t> od = {x.dim(0), x.dim(1)};
   od.insert(od.end(), w.out.begin(), w.out.end());
+  if (blocked_input(c, 0)) {
+    if (w.spatial() != 2 || x.dim(1) % 8 != 0 || c.node.outputs[0]->layout != Layout::nchw8c)
+      c.fail("internal: blocked pooling needs 2-D windows, C % 8 == 0 and a blocked output");
+    Tensor y(DType::f32, Shape(od), Uninitialized{});
+    pool_blocked(x, w, is_max, count_pad, y, c.threads);
+    return c.out.push_back(std::move(y));
+  }
   Tensor y(DType::f32, Shape(od));
   const int64_t planes = x.dim(0) * x.dim(1), in_sp = prod(w.in), out_sp = prod(w.out);
   if (w.spatial() == 2) {  // direct 2-D loop: the common case, without the generic tap walker
@@ -239,6 +310,18 @@ void global_average_pool(OpCall& c) {
   od.resize(static_cast<size_t>(x.rank()), 1);
   Tensor y(DType::f32, Shape(od));
   const int64_t planes = x.dim(0) * x.dim(1), sp = planes ? x.numel() / planes : 0;
+  if (blocked_input(c, 0)) {  // nChw8c in; the [N, C, 1, 1] result is the same in both layouts
+    if (x.rank() != 4 || x.dim(1) % 8 != 0) c.fail("internal: blocked input must be N x C x H x W with C % 8 == 0");
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    for (int64_t b = 0; b < planes / 8; ++b) {
+      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      for (int64_t i = 0; i < sp; ++i)
+        for (int j = 0; j < 8; ++j) acc[j] += px[(b * sp + i) * 8 + j];
+      for (int j = 0; j < 8; ++j) py[b * 8 + j] = acc[j] / static_cast<float>(sp);
+    }
+    return c.out.push_back(std::move(y));
+  }
   for (int64_t p = 0; p < planes; ++p) {
     double acc = 0;
     for (int64_t i = 0; i < sp; ++i) acc += x.data<float>()[p * sp + i];
@@ -269,9 +352,29 @@ void batch_norm(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
+// sparta.Reorder (from passes/layout): nChw8c to plain NCHW.
+void reorder(OpCall& c) {
+  const Tensor& x = c.input(0);
+  const Attribute* to = c.node.attr("to");
+  if (!to || to->s != "plain" || !blocked_input(c, 0)) c.fail("internal: only nChw8c to plain reorders exist");
+  if (x.rank() != 4 || x.dim(1) % 8 != 0 || x.dtype() != DType::f32) c.fail("internal: not an nChw8c tensor");
+  const int64_t N = x.dim(0), CB = x.dim(1) / 8, HW = x.dim(2) * x.dim(3);
+  if (HW == 1) return c.out.push_back(x);  // the same bytes in both layouts
+  Tensor y(DType::f32, x.shape(), Uninitialized{});
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  parallel_for(c.threads, N * CB, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b)
+      for (int64_t i = 0; i < HW; ++i)
+        for (int j = 0; j < 8; ++j) py[(b * 8 + j) * HW + i] = px[(b * HW + i) * 8 + j];
+  });
+  c.out.push_back(std::move(y));
+}
+
 }  // namespace
 
 void register_conv_ops() {
+  add_op({"sparta.Reorder"}, reorder);
   add_op({"Conv"}, conv);
   add_op({"MaxPool"}, [](OpCall& c) { pool(c, true); });
   add_op({"AveragePool"}, [](OpCall& c) { pool(c, false); });

@@ -4,6 +4,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "analysis/shape_inference.h"
 #include "passes/fuse.h"
 #include "passes/simplify.h"
 #include "runtime/ops.h"
@@ -13,12 +14,18 @@ namespace sparta {
 Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
   if (opt_.simplify) {
+    infer_shapes(g_);
     simplify(g_);
+    infer_shapes(g_);  // folded constants settle more shapes
     fuse_report_ = fuse_all(g_);
+    layout_report_ = assign_layouts(g_);
   }
   for (const auto& n : g_.nodes()) {
     SPARTA_CHECK(n->domain.empty() || n->domain == "sparta", "unsupported operator '", n->domain, ".", n->op_type,
                  "' (node '", n->name, "'): only the default ONNX domain is supported");
+    for (size_t i = 0; i < n->inputs.size(); ++i)
+      SPARTA_ASSERT(!n->inputs[i] || accepts_layout(*n, i, n->inputs[i]->layout), "node '", n->name,
+                    "' cannot read input ", i, " in layout ", layout_name(n->inputs[i]->layout));
     SPARTA_CHECK(find_op(*n) != nullptr, "unsupported operator '", n->op_type, "' (node '", n->name,
                  "', opset ", g_.default_opset(), ")");
   }

@@ -11,13 +11,14 @@
 #include "core/tensor.h"
 #include "ir/graph.h"
 #include "passes/fuse.h"
+#include "passes/layout.h"
 
 namespace sparta {
 
 struct SessionOptions {
   int threads = 1;
   bool profile = false;   // record per-node times
-  bool simplify = true;   // constant folding, dead-node removal and fusion first
+  bool simplify = true;   // constant folding, dead-node removal, fusion and layout assignment first
 };
 
 class Session {
@@ -39,12 +40,14 @@ class Session {
   };
   const std::vector<NodeTime>& profile() const { return profile_; }
   const FuseReport& fuse_report() const { return fuse_report_; }
+  const LayoutReport& layout_report() const { return layout_report_; }
 
  private:
   Graph g_;
   SessionOptions opt_;
   std::vector<NodeTime> profile_;
   FuseReport fuse_report_;
+  LayoutReport layout_report_;
   std::vector<std::shared_ptr<void>> node_state_;  // one slot per node
 };
 

@@ -10,7 +10,7 @@ REPS=${1:-10}
 [ -f models/bert-base.onnx ] || /usr/bin/python3 scripts/model_zoo.py --out models 2>&1 | grep -v -i warn
 echo "| model | threads | sparta ms | ORT ms | PyTorch ms | sparta / ORT | max rel err vs ORT | import ms |"
 echo "|---|---|---|---|---|---|---|---|"
-for m in bert-base resnet-50 mobilenet-v2 vit-small mlp; do
+for m in ${MODELS:-bert-base resnet-50 mobilenet-v2 vit-small mlp}; do
   [ -f "models/$m.onnx" ] || continue
   inputs=()
   for f in models/$m.in.*.npy; do n=${f#models/$m.in.}; inputs+=(--input "${n%.npy}=$f"); done

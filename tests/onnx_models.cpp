@@ -3,7 +3,6 @@
 #include <cstring>
 
 namespace sparta::testing {
-namespace {
 
 void tensor_value(onnx::ValueInfoProto* vi, const std::string& name, const std::vector<std::string>& dims) {
   vi->set_name(name);
@@ -25,8 +24,6 @@ onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, const std:
   for (const auto& o : out) n->add_output(o);
   return n;
 }
-
-}  // namespace
 
 onnx::TensorProto f32_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v) {
   onnx::TensorProto t;
@@ -60,6 +57,29 @@ onnx::ModelProto mlp_model(int64_t opset) {
   add_node(g, "MatMul", {"h2", "W2"}, {"y"}, "fc2");
   tensor_value(g->add_output(), "y", {"batch", "4"});
   return m;
+}
+
+onnx::TensorProto i64_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int64_t>& v) {
+  onnx::TensorProto t;
+  t.set_name(name);
+  t.set_data_type(onnx::TensorProto::INT64);
+  for (int64_t d : dims) t.add_dims(d);
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(int64_t)));
+  return t;
+}
+
+void set_ints(onnx::NodeProto* n, const std::string& key, const std::vector<int64_t>& v) {
+  auto* a = n->add_attribute();
+  a->set_name(key);
+  a->set_type(onnx::AttributeProto::INTS);
+  for (int64_t x : v) a->add_ints(x);
+}
+
+void set_int(onnx::NodeProto* n, const std::string& key, int64_t v) {
+  auto* a = n->add_attribute();
+  a->set_name(key);
+  a->set_type(onnx::AttributeProto::INT);
+  a->set_i(v);
 }
 
 std::string serialize(const onnx::ModelProto& m) {

@@ -14,6 +14,15 @@ onnx::ModelProto mlp_model(int64_t opset = 13);
 // A tensor proto of f32 values with raw data.
 onnx::TensorProto f32_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<float>& v);
 
+onnx::TensorProto i64_tensor(const std::string& name, const std::vector<int64_t>& dims, const std::vector<int64_t>& v);
+
 std::string serialize(const onnx::ModelProto& m);
+
+// Building blocks. dims: digits for a fixed extent, anything else a symbol.
+void tensor_value(onnx::ValueInfoProto* vi, const std::string& name, const std::vector<std::string>& dims);
+onnx::NodeProto* add_node(onnx::GraphProto* g, const std::string& op, const std::vector<std::string>& in,
+                          const std::vector<std::string>& out, const std::string& name);
+void set_ints(onnx::NodeProto* n, const std::string& key, const std::vector<int64_t>& v);
+void set_int(onnx::NodeProto* n, const std::string& key, int64_t v);
 
 }  // namespace sparta::testing

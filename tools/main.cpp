@@ -124,13 +124,15 @@ int run(int argc, char** argv) {
   std::vector<std::string> bm_inputs;
   int bm_threads = 1, bm_reps = 10;
   bool bm_json = false, bm_profile = false, bm_peers = false;
+  int bm_top = 15;
   std::string bm_python = std::string(SPARTA_SOURCE_DIR) + "/.venv/bin/python";
   bmodel->add_option("model", bm_path, "an ONNX model")->required();
   bmodel->add_option("--input", bm_inputs, "NAME=FILE.npy; inputs not given are zeros of the model's shape");
   bmodel->add_option("--threads", bm_threads, "threads")->capture_default_str();
   bmodel->add_option("--reps", bm_reps, "timed runs")->capture_default_str();
   bmodel->add_flag("--json", bm_json, "print one JSON object");
-  bmodel->add_flag("--profile", bm_profile, "per-operator-type time of the median run");
+  bmodel->add_flag("--profile", bm_profile, "per-operator-type time of the median run, and its slowest nodes");
+  bmodel->add_option("--top", bm_top, "how many of the slowest nodes --profile lists")->capture_default_str();
   bmodel->add_flag("--peers", bm_peers, "also time ONNX Runtime (and PyTorch, with MODEL.pt) and compare outputs");
   bmodel->add_option("--python", bm_python, "python with onnxruntime, for --peers")->capture_default_str();
   bmodel->callback([&] {
@@ -153,7 +155,12 @@ int run(int argc, char** argv) {
     session.run(feeds);  // first run: prepacks weights, plans oneDNN primitives
     const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
     session.run(feeds);
-    std::vector<std::pair<double, std::map<std::string, double>>> runs;
+    struct Rep {
+      double ms;
+      std::map<std::string, double> by_op;
+      std::vector<Session::NodeTime> nodes;
+    };
+    std::vector<Rep> runs;
     std::map<std::string, int> kernels;  // "op: impl" -> nodes
     for (const auto& p : session.profile())
       if (!p.impl.empty()) ++kernels[p.op + ": " + p.impl];
@@ -180,19 +187,20 @@ int run(int argc, char** argv) {
       session.run(feeds);
       std::map<std::string, double> by_op;
       for (const auto& p : session.profile()) by_op[p.op] += p.ms;
-      runs.push_back({std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count(), by_op});
+      runs.push_back({std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count(), by_op,
+                      bm_profile ? session.profile() : std::vector<Session::NodeTime>{}});
     }
-    std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.ms < b.ms; });
     const auto& med = runs[runs.size() / 2];
     nlohmann::json j;
     j["model"] = bm_path;
     j["threads"] = bm_threads;
     j["reps"] = bm_reps;
-    j["sparta_ms"] = med.first;
-    j["sparta_min_ms"] = runs.front().first;
+    j["sparta_ms"] = med.ms;
+    j["sparta_min_ms"] = runs.front().ms;
     j["import_ms"] = import_ms;
     j["first_run_ms"] = first_ms;
-    j["ops_ms"] = med.second;
+    j["ops_ms"] = med.by_op;
     j["kernels"] = kernels;
     if (bm_peers) {
       for (auto& [k, v] : peers.items()) j[k] = v;
@@ -216,16 +224,21 @@ int run(int argc, char** argv) {
       return;
     }
     std::printf("%s: %.2f ms median of %d (min %.2f), %d thread(s); import %.1f ms, first run %.1f ms\n",
-                bm_path.c_str(), med.first, bm_reps, runs.front().first, bm_threads, import_ms, first_ms);
+                bm_path.c_str(), med.ms, bm_reps, runs.front().ms, bm_threads, import_ms, first_ms);
     for (const char* k : {"ort_ms", "torch_ms"})
       if (j.contains(k)) std::printf("  %-8s %.2f ms\n", k, double(j[k]));
     if (j.contains("max_rel_err_vs_ort")) std::printf("  max_rel_err_vs_ort %.2e\n", double(j["max_rel_err_vs_ort"]));
     if (bm_profile) {
       std::vector<std::pair<double, std::string>> ops;
-      for (const auto& [op, ms] : med.second) ops.push_back({ms, op});
+      for (const auto& [op, ms] : med.by_op) ops.push_back({ms, op});
       std::sort(ops.rbegin(), ops.rend());
       for (const auto& [ms, op] : ops) std::printf("  %9.3f ms  %s\n", ms, op.c_str());
       for (const auto& [k, count] : kernels) std::printf("  %4d x %s\n", count, k.c_str());
+      std::vector<Session::NodeTime> top = med.nodes;
+      std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
+      if (top.size() > static_cast<size_t>(bm_top)) top.resize(static_cast<size_t>(bm_top));
+      std::printf("  slowest nodes:\n");
+      for (const auto& t : top) std::printf("  %9.3f ms  %-12s %s  %s\n", t.ms, t.op.c_str(), t.node.c_str(), t.impl.c_str());
     }
   });
 

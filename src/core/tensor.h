@@ -53,6 +53,10 @@ class Tensor {
     return const_cast<Tensor*>(this)->data<T>();
   }
 
+  // True when no other Tensor shares this storage (so the holder may let an
+  // operator write its result into it).
+  bool unique_storage() const { return data_.use_count() == 1; }
+
   Tensor clone() const;
   // Same storage, new shape of equal element count.
   Tensor reshape(Shape shape) const;

@@ -28,9 +28,16 @@ struct OpCall {
   // Which implementation ran, for profiles (e.g. "dense_gemm_nvec__avx2");
   // set by ops that choose between several.
   std::string impl;
+  // Per input: this node is its last reader (not a constant, not a graph
+  // output), so an op may reuse its storage for an output when the storage
+  // is not shared (see reusable()).
+  std::vector<bool> last_use;
 
   const Tensor& input(size_t i) const;  // error naming the node if missing
   bool has_input(size_t i) const { return i < in.size() && in[i] != nullptr; }
+  bool reusable(size_t i) const {
+    return has_input(i) && i < last_use.size() && last_use[i] && in[i]->unique_storage();
+  }
   [[noreturn]] void fail(const std::string& msg) const;
 };
 

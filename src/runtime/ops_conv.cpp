@@ -155,8 +155,10 @@ void conv(OpCall& c) {
     std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
     const bool direct_residual = !r || (r->shape() == Shape(od) && r->dtype() == DType::f32);
     if (kern.out_dims(x.shape().dims()) == od && direct_residual) {
-      Tensor y(DType::f32, Shape(od), Uninitialized{});
-      if (r) std::memcpy(y.raw(), r->raw(), y.nbytes());  // summed in place (same layout, see passes/layout)
+      // The residual is summed in place (same layout, see passes/layout):
+      // into its own storage when nothing else reads it, else into a copy.
+      Tensor y = r && c.reusable(3) ? *r : Tensor(DType::f32, Shape(od), Uninitialized{});
+      if (r && y.raw() != r->raw()) std::memcpy(y.raw(), r->raw(), y.nbytes());
       kern.run(x.data<float>(), x.shape().dims(), layout_of(c, 0), y.data<float>(), out_layout(c), act, r != nullptr,
                c.threads);
       c.impl = "onednn:" + kern.impl_info();

@@ -141,18 +141,19 @@ void linear(OpCall& c) {
   const Activation act = parse_activation(c.node.attrs.count("act") ? c.node.attrs.at("act").s : "none");
   std::vector<int64_t> od = X.shape().dims();
   od.back() = n;
-  Tensor y(DType::f32, Shape(od), Uninitialized{});
-  const int64_t m = n ? y.numel() / n : 0;
   const Tensor* r = c.has_input(3) ? &c.input(3) : nullptr;
   if (r && r->dtype() != DType::f32) c.fail("residual must be f32");
-  const bool r_direct = r && r->shape() == y.shape();
+  const bool r_direct = r && r->shape() == Shape(od);
+  // A residual nothing else reads is summed in its own storage.
+  Tensor y = r_direct && c.reusable(3) ? *r : Tensor(DType::f32, Shape(od), Uninitialized{});
+  const int64_t m = n ? y.numel() / n : 0;
   if (r && !r_direct && broadcast_dims(r->shape().dims(), od, c) != od)
     c.fail("residual " + r->shape().str() + " would change the output shape " + y.shape().str());
   if (m > 0 && k == 0) {  // an empty product: Y = act(bias + residual)
     float* py = y.data<float>();
     for (int64_t i = 0; i < y.numel(); ++i) py[i] = bias ? bias[i % n] : 0.f;
   } else if (m > 0) {
-    if (r_direct) std::memcpy(y.data<float>(), r->data<float>(), static_cast<size_t>(y.numel()) * 4);
+    if (r_direct && y.raw() != r->raw()) std::memcpy(y.data<float>(), r->data<float>(), static_cast<size_t>(y.numel()) * 4);
     const SpmmKernel& kern = dense_kernel(c, W, tw, m);
     const Activation first = r && !r_direct ? Activation::none : act;
     kern.run({X.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, first, r_direct}, c.threads});

@@ -69,7 +69,14 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
     const auto& n = g_.nodes()[ni];
     OpCall call{*n, {}, {}, opt_.threads, opset, &node_state_[ni]};
-    for (const Value* in : n->inputs) call.in.push_back(get(in));
+    for (size_t i = 0; i < n->inputs.size(); ++i) {
+      const Value* in = n->inputs[i];
+      call.in.push_back(get(in));
+      // pending counts one per read, so 1 means this is the only read left.
+      bool last = in && !in->constant && pending[in] == 1;
+      for (const Value* o : g_.outputs) last &= o != in;
+      call.last_use.push_back(last);
+    }
     const auto t0 = std::chrono::steady_clock::now();
     (*find_op(*n))(call);
     if (opt_.profile)

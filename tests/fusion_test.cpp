@@ -1,0 +1,203 @@
+// Fusion and layout passes end to end: a model run with the passes must give
+// what the same model gives op by op (SessionOptions::simplify = false), and
+// the passes must have fired where the patterns are.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+
+#include "frontend/onnx_import.h"
+#include "onnx_models.h"
+#include "runtime/session.h"
+
+namespace sparta {
+namespace {
+
+using namespace sparta::testing;
+
+std::vector<float> randn(size_t n, uint32_t seed, float scale = 0.5f) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+onnx::ModelProto new_model(const char* name) {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("sparta-tests");
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(14);
+  m.mutable_graph()->set_name(name);
+  return m;
+}
+
+void weight(onnx::GraphProto* g, const std::string& name, const std::vector<int64_t>& dims, uint32_t seed) {
+  size_t n = 1;
+  for (int64_t d : dims) n *= static_cast<size_t>(d);
+  *g->add_initializer() = f32_tensor(name, dims, randn(n, seed));
+}
+
+void scalar(onnx::GraphProto* g, const std::string& name, float v) { *g->add_initializer() = f32_tensor(name, {}, {v}); }
+
+// A ResNet-style block and a MobileNet-style tail: conv + relu, a residual
+// add with relu, pooling, a depthwise conv, global pooling. Two outputs: the
+// pooled features, and a blocked value read by an op that needs NCHW.
+onnx::ModelProto conv_model() {
+  auto m = new_model("convs");
+  auto* g = m.mutable_graph();
+  weight(g, "W1", {16, 8, 3, 3}, 1);
+  weight(g, "B1", {16}, 2);
+  weight(g, "W2", {16, 16, 1, 1}, 3);
+  weight(g, "Wd", {16, 8, 1, 1}, 4);
+  weight(g, "W3", {16, 1, 3, 3}, 5);
+  weight(g, "B3", {16}, 6);
+  tensor_value(g->add_input(), "x", {"1", "8", "10", "10"});
+  set_ints(add_node(g, "Conv", {"x", "W1", "B1"}, {"c1"}, "conv1"), "pads", {1, 1, 1, 1});
+  add_node(g, "Relu", {"c1"}, {"r1"}, "relu1");
+  add_node(g, "Conv", {"r1", "W2"}, {"c2"}, "conv2");
+  add_node(g, "Conv", {"x", "Wd"}, {"d"}, "down");
+  add_node(g, "Add", {"c2", "d"}, {"s"}, "residual");
+  add_node(g, "Relu", {"s"}, {"r2"}, "relu2");
+  auto* mp = add_node(g, "MaxPool", {"r2"}, {"p"}, "pool");
+  set_ints(mp, "kernel_shape", {3, 3});
+  set_ints(mp, "strides", {2, 2});
+  set_ints(mp, "pads", {1, 1, 1, 1});
+  auto* dw = add_node(g, "Conv", {"p", "W3", "B3"}, {"c3"}, "depthwise");
+  set_int(dw, "group", 16);
+  set_ints(dw, "pads", {1, 1, 1, 1});
+  add_node(g, "Add", {"c3", "p"}, {"s2"}, "residual2");  // no activation after it
+  add_node(g, "GlobalAveragePool", {"s2"}, {"gap"}, "gap");
+  add_node(g, "Flatten", {"gap"}, {"y"}, "flatten");
+  add_node(g, "Sigmoid", {"r1"}, {"z"}, "needs_plain");
+  tensor_value(g->add_output(), "y", {"1", "16"});
+  tensor_value(g->add_output(), "z", {"1", "16", "10", "10"});
+  return m;
+}
+
+// One post-LN transformer layer as PyTorch exports it: Q/K/V projections,
+// head split by Reshape + Transpose, scaled scores, softmax, output
+// projection with a residual, decomposed LayerNorm, an MLP with decomposed
+// GELU. x is [2, 4, 16], 2 heads of 8.
+onnx::ModelProto transformer_model() {
+  auto m = new_model("layer");
+  auto* g = m.mutable_graph();
+  for (const char* p : {"q", "k", "v", "o"}) {
+    weight(g, std::string("W") + p, {16, 16}, static_cast<uint32_t>(p[0]));
+    weight(g, std::string("b") + p, {16}, static_cast<uint32_t>(p[0] + 1));
+  }
+  weight(g, "W1", {16, 32}, 20);
+  weight(g, "b1", {32}, 21);
+  weight(g, "W2", {32, 16}, 22);
+  weight(g, "b2", {16}, 23);
+  weight(g, "gamma", {16}, 24);
+  weight(g, "beta", {16}, 25);
+  *g->add_initializer() = i64_tensor("split", {4}, {2, 4, 2, 8});
+  *g->add_initializer() = i64_tensor("merge", {3}, {2, 4, 16});
+  scalar(g, "sqrt_d", std::sqrt(8.f));
+  scalar(g, "two", 2.f);
+  scalar(g, "eps", 1e-5f);
+  scalar(g, "sqrt2", 1.41421356f);
+  scalar(g, "one", 1.f);
+  scalar(g, "half", 0.5f);
+  tensor_value(g->add_input(), "x", {"2", "4", "16"});
+  for (const char* p : {"q", "k", "v"}) {
+    const std::string s(p);
+    add_node(g, "MatMul", {"x", "W" + s}, {s + "0"}, s + "/MatMul");
+    add_node(g, "Add", {"b" + s, s + "0"}, {s + "1"}, s + "/Add");
+    add_node(g, "Reshape", {s + "1", "split"}, {s + "2"}, s + "/Reshape");
+    set_ints(add_node(g, "Transpose", {s + "2"}, {s + "3"}, s + "/Transpose"), "perm",
+             s == "k" ? std::vector<int64_t>{0, 2, 3, 1} : std::vector<int64_t>{0, 2, 1, 3});
+  }
+  add_node(g, "MatMul", {"q3", "k3"}, {"sc"}, "scores");
+  add_node(g, "Div", {"sc", "sqrt_d"}, {"sc2"}, "scale");
+  set_int(add_node(g, "Softmax", {"sc2"}, {"pr"}, "softmax"), "axis", -1);
+  add_node(g, "MatMul", {"pr", "v3"}, {"ctx"}, "context");
+  set_ints(add_node(g, "Transpose", {"ctx"}, {"ctx2"}, "merge/Transpose"), "perm", {0, 2, 1, 3});
+  add_node(g, "Reshape", {"ctx2", "merge"}, {"ctx3"}, "merge/Reshape");
+  add_node(g, "MatMul", {"ctx3", "Wo"}, {"o0"}, "o/MatMul");
+  add_node(g, "Add", {"bo", "o0"}, {"o1"}, "o/Add");
+  add_node(g, "Add", {"x", "o1"}, {"h"}, "residual");
+  set_ints(add_node(g, "ReduceMean", {"h"}, {"mu"}, "ln/ReduceMean"), "axes", {-1});
+  add_node(g, "Sub", {"h", "mu"}, {"dev"}, "ln/Sub");
+  add_node(g, "Pow", {"dev", "two"}, {"sq"}, "ln/Pow");
+  set_ints(add_node(g, "ReduceMean", {"sq"}, {"var"}, "ln/ReduceMean_1"), "axes", {-1});
+  add_node(g, "Add", {"var", "eps"}, {"ve"}, "ln/Add");
+  add_node(g, "Sqrt", {"ve"}, {"sd"}, "ln/Sqrt");
+  add_node(g, "Div", {"dev", "sd"}, {"nrm"}, "ln/Div");
+  add_node(g, "Mul", {"nrm", "gamma"}, {"sc_"}, "ln/Mul");
+  add_node(g, "Add", {"sc_", "beta"}, {"ln"}, "ln/Add_1");
+  add_node(g, "MatMul", {"ln", "W1"}, {"f0"}, "f1/MatMul");
+  add_node(g, "Add", {"b1", "f0"}, {"f1"}, "f1/Add");
+  add_node(g, "Div", {"f1", "sqrt2"}, {"g0"}, "gelu/Div");
+  add_node(g, "Erf", {"g0"}, {"g1"}, "gelu/Erf");
+  add_node(g, "Add", {"g1", "one"}, {"g2"}, "gelu/Add");
+  add_node(g, "Mul", {"f1", "g2"}, {"g3"}, "gelu/Mul");
+  add_node(g, "Mul", {"g3", "half"}, {"g4"}, "gelu/Mul_1");
+  add_node(g, "MatMul", {"g4", "W2"}, {"f2"}, "f2/MatMul");
+  add_node(g, "Add", {"b2", "f2"}, {"y"}, "f2/Add");
+  tensor_value(g->add_output(), "y", {"2", "4", "16"});
+  return m;
+}
+
+// Runs the model with and without the passes on the same random input;
+// returns the session with the passes.
+std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const Shape& x_shape, int threads) {
+  const std::string bytes = serialize(m);
+  Session plain(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .simplify = false});
+  auto keep = std::make_unique<Session>(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"),
+                                        SessionOptions{.threads = threads});
+  Tensor x(DType::f32, x_shape);
+  const auto v = randn(static_cast<size_t>(x.numel()), 99, 1.f);
+  std::copy(v.begin(), v.end(), x.data<float>());
+  const auto want = plain.run({{"x", x}});
+  for (int rep = 0; rep < 2; ++rep) {  // twice: the second run reuses plans and buffers
+    const auto got = keep->run({{"x", x}});
+    EXPECT_EQ(got.size(), want.size());
+    for (size_t o = 0; o < got.size() && o < want.size(); ++o) {
+      EXPECT_EQ(got[o].shape(), want[o].shape()) << "output " << o;
+      if (got[o].shape() != want[o].shape()) continue;
+      float scale = 0;
+      for (int64_t i = 0; i < want[o].numel(); ++i) scale = std::max(scale, std::fabs(want[o].data<float>()[i]));
+      for (int64_t i = 0; i < want[o].numel(); ++i)
+        EXPECT_NEAR(got[o].data<float>()[i], want[o].data<float>()[i], 1e-5f * (1.f + scale))
+            << "output " << o << " element " << i << " threads " << threads;
+    }
+  }
+  return keep;
+}
+
+TEST(Fusion, ConvBlocksMatchUnfused) {
+  for (int threads : {1, 2}) {
+    const auto s = expect_same(conv_model(), Shape{1, 8, 10, 10}, threads);
+    EXPECT_EQ(s->fuse_report().conv_residual, 2);
+    EXPECT_EQ(s->fuse_report().conv_act, 1);
+    EXPECT_GE(s->layout_report().blocked, 4);
+    EXPECT_EQ(s->layout_report().reorders, 1);  // only for the Sigmoid; GlobalAveragePool reads blocked
+  }
+}
+
+TEST(Fusion, TransformerLayerMatchesUnfused) {
+  for (int threads : {1, 2}) {
+    const auto s = expect_same(transformer_model(), Shape{2, 4, 16}, threads);
+    const FuseReport& r = s->fuse_report();
+    EXPECT_EQ(r.gelu, 1);
+    EXPECT_EQ(r.layer_norm, 1);
+    EXPECT_EQ(r.linear, 6);
+    EXPECT_EQ(r.batch_matmul, 2);
+    std::map<std::string, int> ops;
+    for (const auto& n : s->graph().nodes()) ++ops[n->op_type];
+    EXPECT_EQ(ops["Linear"], 6);
+    EXPECT_EQ(ops["BatchMatMul"], 2);
+    EXPECT_EQ(ops["Transpose"], 0);  // all folded into strides
+    EXPECT_EQ(ops["Erf"], 0);
+    EXPECT_EQ(ops["ReduceMean"], 0);
+  }
+}
+
+}  // namespace
+}  // namespace sparta

@@ -315,3 +315,45 @@ TEST(Kernels, CheckedEntryRejectsBadShapes) {
 
 }  // namespace
 }  // namespace sparta
+
+namespace sparta {
+namespace {
+
+// The graph runtime's entry for dense weights: from [N, K] or [K, N], first
+// measured (both candidates built), then from the remembered choice (packed
+// straight from the given order), always equal to the reference.
+TEST(Kernels, MakeDenseFromEitherOrder) {
+  std::mt19937 rng(11);
+  for (int64_t n : {16, 40, 64})
+    for (int64_t k : {1, 13, 64}) {
+      DenseMatrix d;
+      d.rows = n;
+      d.cols = k;
+      d.values.resize(static_cast<size_t>(n * k));
+      fill(d.values, rng);
+      std::vector<float> kn(d.values.size());
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < k; ++j) kn[static_cast<size_t>(j * n + i)] = d.values[static_cast<size_t>(i * k + j)];
+      const int64_t m = 7;
+      std::vector<float> x(static_cast<size_t>(m * k)), b(static_cast<size_t>(n));
+      fill(x, rng);
+      fill(b, rng);
+      std::vector<float> want(static_cast<size_t>(m * n));
+      make_spmm_reference(d)->run({x.data(), m, k, want.data(), n, Epilogue{b.data(), Activation::gelu, false}, 1});
+      for (bool k_major : {false, true})
+        for (int round = 0; round < 2; ++round) {
+          KernelOptions opt;
+          opt.tune_m = m;
+          std::vector<std::string> log;
+          auto kern = make_dense(k_major ? kn.data() : d.values.data(), n, k, k_major, opt, &log);
+          std::vector<float> y(want.size(), 1e9f);
+          kern->run({x.data(), m, k, y.data(), n, Epilogue{b.data(), Activation::gelu, false}, 2});
+          for (size_t i = 0; i < y.size(); ++i)
+            ASSERT_NEAR(y[i], want[i], 1e-4f * (1.f + std::fabs(want[i])))
+                << kern->name() << " n=" << n << " k=" << k << " k_major=" << k_major << " round=" << round;
+        }
+    }
+}
+
+}  // namespace
+}  // namespace sparta

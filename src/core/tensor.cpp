@@ -1,5 +1,8 @@
 #include "core/tensor.h"
 
+#include <sys/mman.h>
+
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -35,6 +38,7 @@ class BlockCache {
         return p;
       }
     }
+    if (cls >= kHugeBytes) return map_huge(cls);
     return std::aligned_alloc(64, cls);
   }
   void put(void* p, size_t cls) {
@@ -46,10 +50,34 @@ class BlockCache {
         return;
       }
     }
+    if (cls >= kHugeBytes) {
+      ::munmap(p, huge_length(cls));
+      return;
+    }
     std::free(p);
   }
 
  private:
+  // Blocks of 4 MB and more are mapped 2 MB-aligned and advised as huge
+  // pages: one fault per 2 MB instead of per 4 KB (importing BERT-base
+  // touches 440 MB of fresh weights).
+  static constexpr size_t kHugeBytes = size_t{4} << 20;
+  static constexpr size_t kHugePage = size_t{2} << 20;
+  static size_t huge_length(size_t cls) { return (cls + kHugePage - 1) / kHugePage * kHugePage; }
+  static void* map_huge(size_t cls) {
+    const size_t len = huge_length(cls);
+    void* raw = ::mmap(nullptr, len + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) return nullptr;
+    // Trim to a 2 MB-aligned range of len bytes.
+    const uintptr_t base = reinterpret_cast<uintptr_t>(raw);
+    const uintptr_t aligned = (base + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > base) ::munmap(raw, aligned - base);
+    const size_t tail = (base + len + kHugePage) - (aligned + len);
+    if (tail) ::munmap(reinterpret_cast<void*>(aligned + len), tail);
+    ::madvise(reinterpret_cast<void*>(aligned), len, MADV_HUGEPAGE);
+    return reinterpret_cast<void*>(aligned);
+  }
+
   std::mutex mu_;
   std::map<size_t, std::vector<void*>> free_;
   size_t cached_ = 0;

@@ -38,6 +38,8 @@ struct IsaKernels {
   NmMaker nm_mvec;
   TileMaker tilewise_nvec;
   DenseMaker dense_nvec;  // dense W through the nvec register tile
+  // The same from raw [K, N] (k_major) or [N, K] floats, without a DenseMatrix.
+  std::unique_ptr<SpmmKernel> (*dense_nvec_raw)(const float* w, int64_t n, int64_t k, bool k_major, std::string& why);
   double (*peak_fma_gflops)(double seconds);  // one core, this ISA
   const RowOps* rows;
 };

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -129,16 +130,17 @@ double time_kernel(const SpmmKernel& k, int64_t m, int threads) {
   return ms[ms.size() / 2];
 }
 
+// For a dense weight only the shape matters, so a measured choice is
+// remembered per shape: a model with 72 same-shaped layers times once.
+using DenseKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
+std::mutex dense_mu;
+std::map<DenseKey, std::string> dense_choice;
+
 }  // namespace
 
 std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt_in, std::vector<std::string>* log) {
   validate(w);
   SPARTA_CHECK(opt_in.tune_m >= 0 && opt_in.tune_threads >= 1, "kernel tuning needs tune_m >= 0 and tune_threads >= 1");
-  // For a dense weight only the shape matters, so a measured choice is
-  // remembered per shape: a model with 72 same-shaped layers times once.
-  using DenseKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
-  static std::mutex dense_mu;
-  static std::map<DenseKey, std::string> dense_choice;
   KernelOptions opt = opt_in;
   std::optional<DenseKey> dense_key;
   if (const auto* d = std::get_if<DenseMatrix>(&w); d && opt.tune_m > 0 && opt.require.empty() && !opt.reference) {
@@ -158,6 +160,13 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
   for (const SpmmImpl& impl : spmm_impls()) {
     if (!opt.require.empty() && impl.name != opt.require) continue;
     found_required = true;
+    // When timing, lower-ISA builds of the same kernels are for hosts
+    // without the higher ISA: not worth building or timing here.
+    if (opt.tune_m > 0 && opt.require.empty()) {
+      const size_t sep = impl.name.rfind("__");
+      if (sep != std::string::npos && impl.name.substr(sep + 2) != isa_name(std::min(opt.max_isa, host_isa())))
+        continue;
+    }
     std::string why;
     auto k = impl.make(w, opt, why);
     if (!k) {
@@ -172,11 +181,6 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
       if (!best) return k;  // list order: first acceptor wins
       break;                // tuning: the reference is only a last resort
     }
-    // Lower-ISA builds of the same kernels are for hosts without the higher
-    // ISA; they are not worth timing here.
-    const Isa top = std::min(opt.max_isa, host_isa());
-    const size_t sep = impl.name.rfind("__");
-    if (sep != std::string::npos && impl.name.substr(sep + 2) != isa_name(top)) continue;
     const double ms = time_kernel(*k, opt.tune_m, opt.tune_threads);
     if (log) log->push_back(impl.name + ": " + std::to_string(ms) + " ms (tuning, M=" + std::to_string(opt.tune_m) + ")");
     if (!best || ms < best_ms) {
@@ -193,6 +197,48 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
       if (impl.name == name) dense_choice[*dense_key] = name;
   }
   return best;
+}
+
+std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, bool k_major, const KernelOptions& opt,
+                                       std::vector<std::string>* log) {
+  SPARTA_CHECK(n > 0 && k > 0, "make_dense: empty weight [", n, ", ", k, "]");
+  if (opt.tune_m > 0 && opt.require.empty() && !opt.reference) {
+    std::string chosen;
+    {
+      std::lock_guard<std::mutex> lock(dense_mu);
+      auto it = dense_choice.find(DenseKey{n, k, opt.tune_m, opt.tune_threads, static_cast<int>(opt.max_isa)});
+      if (it != dense_choice.end()) chosen = it->second;
+    }
+    const Isa isa = std::min(opt.max_isa, host_isa());
+    if (chosen == "dense_gemm_nvec__" + std::string(isa_name(isa))) {
+      std::string why;
+      if (auto kern = isa_kernels(isa).dense_nvec_raw(w, n, k, k_major, why)) {
+        if (log) log->push_back(chosen + ": chosen earlier for this shape");
+        return kern;
+      }
+    }
+  }
+  DenseMatrix d;
+  d.rows = n;
+  d.cols = k;
+  d.values.resize(static_cast<size_t>(n * k));
+  if (!k_major) {
+    std::memcpy(d.values.data(), w, d.values.size() * sizeof(float));
+  } else {  // [K, N] -> [N, K] in 8 x 8 tiles (the edges one by one)
+    float* o = d.values.data();
+    int64_t j0 = 0;
+    for (; j0 + 8 <= k; j0 += 8) {
+      int64_t i0 = 0;
+      for (; i0 + 8 <= n; i0 += 8)
+        for (int64_t jj = 0; jj < 8; ++jj)
+          for (int64_t ii = 0; ii < 8; ++ii) o[(i0 + ii) * k + j0 + jj] = w[(j0 + jj) * n + i0 + ii];
+      for (; i0 < n; ++i0)
+        for (int64_t jj = 0; jj < 8; ++jj) o[i0 * k + j0 + jj] = w[(j0 + jj) * n + i0];
+    }
+    for (; j0 < k; ++j0)
+      for (int64_t i = 0; i < n; ++i) o[i * k + j0] = w[j0 * n + i];
+  }
+  return make_spmm(d, opt, log);
 }
 
 void SpmmKernel::operator()(const Tensor& x, Tensor& y, const Tensor& bias, Activation act, int threads) const {

@@ -83,6 +83,14 @@ const std::vector<SpmmImpl>& spmm_impls();
 std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt = {},
                                       std::vector<std::string>* log = nullptr);
 
+// A dense W for the graph runtime, read from `w` as [K, N] (k_major: the
+// MatMul form) or [N, K] (Gemm with transB): the implementation measured
+// fastest for this shape (KernelOptions::tune_m, remembered per shape, as in
+// make_spmm), packed straight from the given order when that choice is
+// known (no [N, K] copy for sparta's own kernel).
+std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, bool k_major, const KernelOptions& opt,
+                                       std::vector<std::string>* log = nullptr);
+
 // The scalar reference kernel for any format: the oracle of every test.
 std::unique_ptr<SpmmKernel> make_spmm_reference(const WeightFormat& w);
 

@@ -32,18 +32,10 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {
   if (!*c.state) {
     const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
-    DenseMatrix d;
-    d.rows = n;
-    d.cols = k;
-    d.values.resize(static_cast<size_t>(n * k));
-    const float* pb = B.data<float>();
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = 0; j < k; ++j)
-        d.values[static_cast<size_t>(i * k + j)] = b_is_nk ? pb[i * k + j] : pb[j * n + i];
     KernelOptions opt;
     opt.tune_m = std::max<int64_t>(1, m);
     opt.tune_threads = c.threads;
-    *c.state = std::shared_ptr<SpmmKernel>(make_spmm(d, opt));
+    *c.state = std::shared_ptr<SpmmKernel>(make_dense(B.data<float>(), n, k, !b_is_nk, opt));
   }
   const SpmmKernel& k = *static_cast<const SpmmKernel*>(c.state->get());
   c.impl = k.name();

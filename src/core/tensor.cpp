@@ -106,6 +106,11 @@ Tensor::Tensor(DType dtype, Shape shape)
 Tensor::Tensor(DType dtype, Shape shape, Uninitialized)
     : dtype_(dtype), shape_(std::move(shape)), data_(aligned_alloc_shared(nbytes(), false)) {}
 
+Tensor::Tensor(DType dtype, Shape shape, std::shared_ptr<void> storage)
+    : dtype_(dtype), shape_(std::move(shape)), data_(std::move(storage)) {
+  SPARTA_ASSERT(data_ != nullptr || nbytes() == 0, "adopted tensor storage is null");
+}
+
 Tensor Tensor::clone() const {
   Tensor t(dtype_, shape_, Uninitialized{});
   if (nbytes()) std::memcpy(t.raw(), raw(), nbytes());

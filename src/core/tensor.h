@@ -14,6 +14,8 @@ namespace sparta {
 
 // 64-byte aligned allocation, so that a row start is a cache-line start and
 // full-width vector loads never split lines at the tensor's beginning.
+// (Tensors wrapping adopted storage may only be 16-byte aligned; kernels use
+// unaligned loads throughout.)
 // Blocks of 64 KB and more are recycled (see tensor.cpp).
 struct AlignedFree {
   size_t bytes = 0;  // the allocated size class
@@ -29,6 +31,9 @@ class Tensor {
   Tensor() = default;
   Tensor(DType dtype, Shape shape);  // zero-initialised
   Tensor(DType dtype, Shape shape, Uninitialized);
+  // Wraps storage owned elsewhere (at least nbytes(), 16-byte aligned; a
+  // model's weights adopted from the parsed file, not copied).
+  Tensor(DType dtype, Shape shape, std::shared_ptr<void> storage);
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }

@@ -21,8 +21,9 @@ std::string onnx_dtype_name(int t) {
   return onnx::TensorProto_DataType_IsValid(t) ? onnx::TensorProto_DataType_Name(t) : "invalid(" + std::to_string(t) + ")";
 }
 
-// A TensorProto as a Tensor; `what` names it in errors.
-Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
+// A TensorProto as a Tensor; `what` names it in errors. With `adopt` (the
+// same message, mutable), large raw data is taken over instead of copied.
+Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what, onnx::TensorProto* adopt = nullptr) {
   auto check = [&](bool ok, const auto&... msg) {
     if (!ok) throw Error(detail::cat(msg...));
   };
@@ -41,15 +42,19 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what) {
     dims.push_back(d);
   }
   const bool raw = t.has_raw_data();
-  // Raw data overwrites every byte: no need to zero the buffer first.
-  Tensor out = raw ? Tensor(*dt, Shape(dims), Uninitialized{}) : Tensor(*dt, Shape(dims));
-  const size_t bytes = out.nbytes();
+  const size_t bytes = static_cast<size_t>(numel) * dtype_size(*dt);
   if (raw) {
     check(t.raw_data().size() == bytes, what, " has ", t.raw_data().size(), " bytes of raw data, expected ", bytes,
           " for ", dtype_name(*dt), Shape(dims).str());
+    if (adopt && bytes >= (size_t{1} << 20)) {  // a weight: keep protobuf's buffer (BERT-base: 440 MB not copied)
+      std::string* s = adopt->release_raw_data();
+      return Tensor(*dt, Shape(dims), std::shared_ptr<void>(s->data(), [s](void*) { delete s; }));
+    }
+    Tensor out(*dt, Shape(dims), Uninitialized{});  // every byte is overwritten
     if (bytes) std::memcpy(out.raw(), t.raw_data().data(), bytes);
     return out;
   }
+  Tensor out(*dt, Shape(dims));
   auto fill = [&](const auto& field, auto convert) {
     check(static_cast<int64_t>(field.size()) == numel, what, " has ", field.size(), " values, expected ", numel);
     for (int64_t i = 0; i < numel; ++i) convert(i, field.Get(static_cast<int>(i)));
@@ -76,7 +81,8 @@ class Importer {
  public:
   explicit Importer(std::string what) : what_(std::move(what)) {}
 
-  Graph run(const onnx::ModelProto& m) {
+  // Takes over large initializer buffers from m (see tensor_from_proto).
+  Graph run(onnx::ModelProto& m) {
     Graph g;
     g.producer = m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
     for (const auto& op : m.opset_import()) g.opsets[op.domain()] = op.version();
@@ -89,10 +95,10 @@ class Importer {
     const onnx::GraphProto& gp = m.graph();
     g.name = gp.name();
 
-    for (const auto& t : gp.initializer()) {
+    for (auto& t : *m.mutable_graph()->mutable_initializer()) {
       check(!t.name().empty(), "has an initializer without a name");
       Value* v = add(g, t.name());
-      v->constant = tensor(t, "initializer '" + t.name() + "'");
+      v->constant = tensor(t, "initializer '" + t.name() + "'", &t);
       v->dtype = v->constant->dtype();
       v->dims = v->constant->shape().dims();
     }
@@ -140,9 +146,9 @@ class Importer {
     return g.add_value(name);
   }
 
-  Tensor tensor(const onnx::TensorProto& t, const std::string& what) const {
+  Tensor tensor(const onnx::TensorProto& t, const std::string& what, onnx::TensorProto* adopt = nullptr) const {
     try {
-      return tensor_from_proto(t, what);
+      return tensor_from_proto(t, what, adopt);
     } catch (const Error& e) {
       throw Error(what_ + ": model " + e.what());
     }
@@ -238,7 +244,8 @@ onnx::ModelProto parse_model(const void* data, size_t size, const std::string& w
 }  // namespace
 
 Graph import_onnx_bytes(const void* data, size_t size, const std::string& what) {
-  return Importer(what).run(parse_model(data, size, what));
+  onnx::ModelProto m = parse_model(data, size, what);
+  return Importer(what).run(m);
 }
 
 Tensor read_onnx_tensor_file(const std::string& path) {
@@ -269,7 +276,7 @@ Graph import_onnx_file(const std::string& path) {
     ~Unmap() { ::munmap(p, n); }
   } unmap{data, size};
   ::madvise(data, size, MADV_SEQUENTIAL);
-  const onnx::ModelProto m = parse_model(data, size, path);
+  onnx::ModelProto m = parse_model(data, size, path);
   return Importer(path).run(m);
 }
 

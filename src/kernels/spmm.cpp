@@ -121,7 +121,7 @@ double time_kernel(const SpmmKernel& k, int64_t m, int threads) {
   const SpmmArgs a{x.data(), m, k.k(), y.data(), k.n(), Epilogue{}, threads};
   k.run(a);  // warm-up (and first-touch of scratch)
   std::vector<double> ms;
-  for (int i = 0; i < 5; ++i) {
+  for (int i = 0; i < 3; ++i) {
     const auto t0 = std::chrono::steady_clock::now();
     k.run(a);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());

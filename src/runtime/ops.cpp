@@ -14,6 +14,13 @@ std::map<std::string, OpFn>& table() {
   return r;
 }
 
+std::map<std::string, Preparer>& preparers() {
+  static std::map<std::string, Preparer> r;
+  return r;
+}
+
+std::string op_key(const Node& n) { return n.domain.empty() ? n.op_type : n.domain + "." + n.op_type; }
+
 const std::map<std::string, OpFn>& registry() {
   static const bool once = [] {
     register_elementwise_ops();
@@ -43,9 +50,18 @@ const OpFn* find_op(const std::string& op_type) {
 }
 
 const OpFn* find_op(const Node& n) {
-  if (n.domain.empty()) return find_op(n.op_type);
-  if (n.domain == "sparta") return find_op("sparta." + n.op_type);
-  return nullptr;
+  if (!n.domain.empty() && n.domain != "sparta") return nullptr;
+  return find_op(op_key(n));
+}
+
+void add_preparer(std::initializer_list<const char*> names, Preparer p) {
+  for (const char* n : names) preparers()[n] = p;
+}
+
+const Preparer* find_preparer(const Node& n) {
+  registry();  // registers the preparers too
+  auto it = preparers().find(op_key(n));
+  return it == preparers().end() ? nullptr : &it->second;
 }
 
 std::vector<std::string> supported_ops() {

@@ -49,6 +49,20 @@ const OpFn* find_op(const std::string& op_type);
 const OpFn* find_op(const Node& n);
 std::vector<std::string> supported_ops();
 
+// Ahead-of-time preparation of a node's state (e.g. a constant weight packed
+// for the kernel that measured fastest), from the node alone: constants and
+// static shapes. The Session prepares every node that has a preparer before
+// the first run: nodes with a new `key` one at a time (their kernel choice
+// is measured and remembered under it), then the rest in parallel.
+struct Preparer {
+  // The kernel-choice key of this node, or "" when it cannot be prepared
+  // ahead (a shape known only at run time): the op then prepares lazily.
+  std::function<std::string(const Node&, int threads)> key;
+  std::function<void(const Node&, std::shared_ptr<void>& state, int threads)> prepare;
+};
+void add_preparer(std::initializer_list<const char*> names, Preparer p);
+const Preparer* find_preparer(const Node& n);
+
 // Registration: each op file defines one register_*_ops function, called
 // once when the registry is first used (explicit calls, so that a static
 // link keeps every op file).

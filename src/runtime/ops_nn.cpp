@@ -29,18 +29,59 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
 // node (kept in the node's state) for the kernel that measured fastest on
 // this call's shape (oneDNN's or sparta's own GEMM; the choice is remembered
 // per shape). W arrives [K, N], or [N, K] when b_is_nk.
+std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m, int threads) {
+  const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
+  KernelOptions opt;
+  opt.tune_m = std::max<int64_t>(1, m);
+  opt.tune_threads = threads;
+  return make_dense(B.data<float>(), n, k, !b_is_nk, opt);
+}
+
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {
-  if (!*c.state) {
-    const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
-    KernelOptions opt;
-    opt.tune_m = std::max<int64_t>(1, m);
-    opt.tune_threads = c.threads;
-    *c.state = std::shared_ptr<SpmmKernel>(make_dense(B.data<float>(), n, k, !b_is_nk, opt));
-  }
+  if (!*c.state) *c.state = build_dense(B, b_is_nk, m, c.threads);
   const SpmmKernel& k = *static_cast<const SpmmKernel*>(c.state->get());
   c.impl = k.name();
   return k;
 }
+
+// Ahead-of-time packing for MatMul and sparta.Linear with a constant 2-D f32
+// weight and an X of static shape (M = all of X's dims but the last).
+struct DensePlan {
+  const Tensor* w = nullptr;
+  bool nk = false;
+  int64_t m = 0;
+};
+DensePlan dense_plan(const Node& n) {
+  DensePlan p;
+  if (n.inputs.size() < 2 || !n.inputs[0] || !n.inputs[1] || !n.inputs[1]->is_constant()) return p;
+  const Tensor& w = *n.inputs[1]->constant;
+  const Value* x = n.inputs[0];
+  if (w.dtype() != DType::f32 || w.rank() != 2 || !x->dims || x->dims->size() < 2) return p;
+  const bool nk = n.domain == "sparta" && n.attr_int("trans_w", 0) != 0;
+  const int64_t k = nk ? w.dim(1) : w.dim(0), n_out = nk ? w.dim(0) : w.dim(1);
+  if (x->dims->back() != k || k == 0 || n_out == 0) return p;
+  int64_t m = 1;
+  for (size_t i = 0; i + 1 < x->dims->size(); ++i) {
+    if ((*x->dims)[i] <= 0) return p;
+    m *= (*x->dims)[i];
+  }
+  p.w = &w;
+  p.nk = nk;
+  p.m = m;
+  return p;
+}
+
+const Preparer kDensePreparer{
+    [](const Node& n, int threads) -> std::string {
+      const DensePlan p = dense_plan(n);
+      if (!p.w) return "";
+      return "dense " + p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
+             std::to_string(threads);
+    },
+    [](const Node& n, std::shared_ptr<void>& state, int threads) {
+      const DensePlan p = dense_plan(n);
+      if (p.w) state = build_dense(*p.w, p.nk, p.m, threads);
+    }};
 
 bool constant_input(const OpCall& c, size_t i) {
   return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->is_constant();
@@ -390,6 +431,7 @@ void register_nn_ops() {
   add_op({"ReduceMean"}, reduce_mean);
   add_op({"LayerNormalization"}, layer_norm);
   add_op({"sparta.Linear"}, linear);
+  add_preparer({"sparta.Linear", "MatMul"}, kDensePreparer);
   add_op({"sparta.BatchMatMul"}, batch_matmul);
   add_op({"sparta.Gelu"}, [](OpCall& c) {
     const Tensor& x = c.input(0);

@@ -1,9 +1,14 @@
 #include "runtime/session.h"
 
+#include <atomic>
 #include <chrono>
+#include <exception>
+#include <mutex>
+#include <set>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "kernels/parallel.h"
 #include "analysis/shape_inference.h"
 #include "passes/fuse.h"
 #include "passes/simplify.h"
@@ -13,6 +18,7 @@ namespace sparta {
 
 Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
+  const auto t0 = std::chrono::steady_clock::now();
   if (opt_.simplify) {
     infer_shapes(g_);
     simplify(g_);
@@ -30,6 +36,43 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
                  "', opset ", g_.default_opset(), ")");
   }
   node_state_.resize(g_.nodes().size());
+  plan_times_.passes_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  prepare();
+}
+
+void Session::prepare() {
+  // Nodes whose kernel choice is new are prepared one at a time (their
+  // timing must not share the machine), then the rest on opt_.threads
+  // threads: packing BERT-base's weights is most of its load time.
+  std::vector<size_t> first, rest;
+  std::set<std::string> seen;
+  for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
+    const Preparer* p = find_preparer(*g_.nodes()[ni]);
+    if (!p) continue;
+    const std::string key = p->key(*g_.nodes()[ni], opt_.threads);
+    if (key.empty()) continue;
+    (seen.insert(key).second ? first : rest).push_back(ni);
+  }
+  auto run = [&](size_t ni) { find_preparer(*g_.nodes()[ni])->prepare(*g_.nodes()[ni], node_state_[ni], opt_.threads); };
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t ni : first) run(ni);
+  const auto t1 = std::chrono::steady_clock::now();
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  parallel_run(std::min<int>(opt_.threads, static_cast<int>(rest.size())), [&](int, int) {
+    for (size_t i; (i = next++) < rest.size();) {
+      try {
+        run(rest[i]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+  });
+  if (error) std::rethrow_exception(error);
+  plan_times_.tune_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
+  plan_times_.pack_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
 }
 
 std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {

@@ -41,13 +41,22 @@ class Session {
   const std::vector<NodeTime>& profile() const { return profile_; }
   const FuseReport& fuse_report() const { return fuse_report_; }
   const LayoutReport& layout_report() const { return layout_report_; }
+  // Where the constructor's time went (ms): graph passes, then ahead-of-time
+  // preparation: measuring kernel choices, and packing the other weights.
+  struct PlanTimes {
+    double passes_ms = 0, tune_ms = 0, pack_ms = 0;
+  };
+  const PlanTimes& plan_times() const { return plan_times_; }
 
  private:
+  void prepare();  // ahead-of-time node state (packed weights), see runtime/ops.h
+
   Graph g_;
   SessionOptions opt_;
   std::vector<NodeTime> profile_;
   FuseReport fuse_report_;
   LayoutReport layout_report_;
+  PlanTimes plan_times_;
   std::vector<std::shared_ptr<void>> node_state_;  // one slot per node
 };
 

@@ -1,11 +1,15 @@
 #include "frontend/onnx_import.h"
 
+
+#include <onnx/checker.h>
+#include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
+#include <onnx/version_converter/convert.h>
+// After the ONNX headers: <sys/mman.h> defines MAP_TYPE, an enumerator name there.
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <onnx/onnx_pb.h>
 
 #include <cstring>
 #include <fstream>
@@ -83,14 +87,21 @@ class Importer {
 
   // Takes over large initializer buffers from m (see tensor_from_proto).
   Graph run(onnx::ModelProto& m) {
+    upgrade_if_old(m);
+    return build(m, true);
+  }
+
+ private:
+  // The graph of m; with `adopt`, large initializer buffers are taken over.
+  Graph build(onnx::ModelProto& m, bool adopt, bool any_opset = false) {
     Graph g;
     g.producer = m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
     for (const auto& op : m.opset_import()) g.opsets[op.domain()] = op.version();
     const int64_t opset = g.default_opset();
     check(opset != 0, "declares no opset for the default ONNX domain");
-    check(opset >= kMinOnnxOpset && opset <= kMaxOnnxOpset, "uses opset ", opset,
+    check(any_opset || (opset >= kMinOnnxOpset && opset <= kMaxOnnxOpset), "uses opset ", opset,
           " of the default domain; sparta reads opsets ", kMinOnnxOpset, "-", kMaxOnnxOpset,
-          " (re-export with opset_version in that range)");
+          " (older ones through ONNX's version converter; re-export with opset_version in that range)");
     check(m.has_graph(), "has no graph");
     const onnx::GraphProto& gp = m.graph();
     g.name = gp.name();
@@ -98,7 +109,7 @@ class Importer {
     for (auto& t : *m.mutable_graph()->mutable_initializer()) {
       check(!t.name().empty(), "has an initializer without a name");
       Value* v = add(g, t.name());
-      v->constant = tensor(t, "initializer '" + t.name() + "'", &t);
+      v->constant = tensor(t, "initializer '" + t.name() + "'", adopt ? &t : nullptr);
       v->dtype = v->constant->dtype();
       v->dims = v->constant->shape().dims();
     }
@@ -135,7 +146,6 @@ class Importer {
     return g;
   }
 
- private:
   template <typename... A>
   void check(bool ok, const A&... msg) const {
     if (!ok) throw Error(what_ + ": model " + detail::cat(msg...));
@@ -222,6 +232,30 @@ class Importer {
                 " (subgraphs, sparse tensors and type protos are not supported)");
       }
       n->attrs[a.name()] = std::move(at);
+    }
+  }
+
+  // A model below opset 11 (older exporters, ONNX's own older test models)
+  // is upgraded to kUpgradeOpset by ONNX's version converter, once sparta's
+  // and ONNX's checks have accepted it: the converter assumes a well-formed
+  // graph.
+  void upgrade_if_old(onnx::ModelProto& m) {
+    int64_t opset = 0;
+    for (const auto& op : m.opset_import())
+      if (op.domain().empty() || op.domain() == "ai.onnx") opset = op.version();
+    if (opset < 1 || opset >= kMinOnnxOpset) return;
+    // sparta's own structural checks first (names, order, data sizes): the
+    // converter crashes on graphs that ONNX's checker lets through.
+    build(m, false, true);
+    try {
+      onnx::checker::check_model(m);
+      onnx::shape_inference::InferShapes(m);  // some adapters need the shapes of intermediate values
+      m = onnx::version_conversion::ConvertVersion(m, static_cast<int>(kUpgradeOpset));
+    } catch (const std::exception& e) {
+      std::string why = e.what();
+      why = why.substr(0, why.find('\n'));
+      check(false, "uses opset ", opset, "; upgrading it to opset ", kUpgradeOpset,
+            " with ONNX's version converter failed: ", why);
     }
   }
 

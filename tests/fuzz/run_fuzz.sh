@@ -12,7 +12,7 @@ clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-reco
   -DONNX_NAMESPACE=onnx -DONNX_ML=1 -I"$src" \
   "$here/onnx_import_fuzzer.cpp" "$src/frontend/onnx_import.cpp" "$src/analysis/shape_inference.cpp" \
   "$src/ir/graph.cpp" "$src/core/error.cpp" "$src/core/shape.cpp" "$src/core/tensor.cpp" "$src/core/tesa.cpp" \
-  -lonnx_proto -lprotobuf -o "$bin"
+  -lonnx -lonnx_proto -lprotobuf -o "$bin"
 work="$out/fuzz_corpus"
 mkdir -p "$work"
 cp -n "$here"/corpus/* "$work"/ 2>/dev/null || true

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Times the peers on one model for `sparta bench model --peers`: ONNX Runtime
-(CPU, sequential, intra-op threads = --threads) and, when MODEL.pt exists
-beside MODEL.onnx (the model zoo writes it), PyTorch on the same inputs.
+(CPU, sequential, intra-op threads = --threads), OpenVINO when it is installed
+in the venv (CPU, f32, latency mode, --threads threads, one stream) and, when
+MODEL.pt exists beside MODEL.onnx (the model zoo writes it), PyTorch on the
+same inputs.
 Warm-up, then the median of --reps runs. Writes ORT's outputs as .npy into
 --out-dir and prints one JSON object.
 
@@ -73,6 +75,19 @@ def main():
     for o, v in zip(sess.get_outputs(), sess.run(None, feeds)):
         np.save(os.path.join(a.out_dir, o.name.replace("/", "_").replace(":", "_") + ".npy"), v)
     out["ort_version"] = ort.__version__
+    try:
+        import openvino as ov
+    except ImportError:
+        ov = None
+    if ov is not None:
+        core = ov.Core()
+        compiled = core.compile_model(a.model, "CPU", {
+            "INFERENCE_NUM_THREADS": a.threads, "NUM_STREAMS": 1,
+            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+        req = compiled.create_infer_request()
+        ov_feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
+        out["openvino_ms"] = timed(lambda: req.infer(ov_feeds), a.reps)
+        out["openvino_version"] = ov.__version__
     pt = a.model[:-5] + ".pt"
     if os.path.exists(pt):
         import torch

@@ -230,7 +230,7 @@ int run(int argc, char** argv) {
                 "packing %.1f), first run %.1f ms\n",
                 bm_path.c_str(), med.ms, bm_reps, runs.front().ms, bm_threads, import_ms, double(j["plan_ms"]),
                 session.plan_times().tune_ms, session.plan_times().pack_ms, first_ms);
-    for (const char* k : {"ort_ms", "torch_ms"})
+    for (const char* k : {"ort_ms", "openvino_ms", "torch_ms"})
       if (j.contains(k)) std::printf("  %-8s %.2f ms\n", k, double(j[k]));
     if (j.contains("max_rel_err_vs_ort")) std::printf("  max_rel_err_vs_ort %.2e\n", double(j["max_rel_err_vs_ort"]));
     if (bm_profile) {

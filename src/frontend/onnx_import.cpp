@@ -7,9 +7,15 @@
 #include <onnx/version_converter/convert.h>
 // After the ONNX headers: <sys/mman.h> defines MAP_TYPE, an enumerator name there.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
 
 #include <cstring>
 #include <fstream>
@@ -244,19 +250,97 @@ class Importer {
     for (const auto& op : m.opset_import())
       if (op.domain().empty() || op.domain() == "ai.onnx") opset = op.version();
     if (opset < 1 || opset >= kMinOnnxOpset) return;
-    // sparta's own structural checks first (names, order, data sizes): the
-    // converter crashes on graphs that ONNX's checker lets through.
-    build(m, false, true);
-    try {
-      onnx::checker::check_model(m);
-      onnx::shape_inference::InferShapes(m);  // some adapters need the shapes of intermediate values
-      m = onnx::version_conversion::ConvertVersion(m, static_cast<int>(kUpgradeOpset));
-    } catch (const std::exception& e) {
-      std::string why = e.what();
-      why = why.substr(0, why.find('\n'));
+    build(m, false, true);  // sparta's own structural checks (names, order, data sizes) first
+    std::string upgraded, why;
+    if (!upgrade_in_child(m, upgraded, why))
       check(false, "uses opset ", opset, "; upgrading it to opset ", kUpgradeOpset,
             " with ONNX's version converter failed: ", why);
+    onnx::ModelProto u;
+    check(upgraded.size() <= static_cast<size_t>(std::numeric_limits<int>::max()) &&
+              u.ParseFromArray(upgraded.data(), static_cast<int>(upgraded.size())),
+          "could not be read back after its upgrade to opset ", kUpgradeOpset);
+    m = std::move(u);
+  }
+
+  // ONNX's checker, shape inference and version converter run in a child
+  // process: they are not hardened against every graph (fuzzing crashed
+  // them on models that pass ONNX's checker), so a crash or a hang there
+  // becomes an import error instead of taking the caller down. The child
+  // writes the upgraded model (or a one-line reason) to a pipe.
+  static bool upgrade_in_child(const onnx::ModelProto& m, std::string& out, std::string& why) {
+    int fds[2];
+    if (::pipe(fds) != 0) {
+      why = "cannot create a pipe";
+      return false;
     }
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      ::close(fds[0]);
+      ::close(fds[1]);
+      why = "cannot fork";
+      return false;
+    }
+    if (pid == 0) {  // child: never returns
+      ::close(fds[0]);
+      std::string msg;
+      char status = 'E';
+      try {
+        onnx::ModelProto c = m;
+        onnx::checker::check_model(c);
+        onnx::shape_inference::InferShapes(c);  // some adapters need the shapes of intermediate values
+        c = onnx::version_conversion::ConvertVersion(c, static_cast<int>(kUpgradeOpset));
+        if (c.SerializeToString(&msg)) status = 'O';
+        else msg = "the upgraded model does not serialize";
+      } catch (const std::exception& e) {
+        msg = e.what();
+        msg = msg.substr(0, msg.find('\n'));
+      }
+      bool ok = ::write(fds[1], &status, 1) == 1;
+      for (size_t off = 0; ok && off < msg.size();) {
+        const ssize_t w = ::write(fds[1], msg.data() + off, msg.size() - off);
+        ok = w > 0;
+        off += ok ? static_cast<size_t>(w) : 0;
+      }
+      ::_exit(ok ? 0 : 1);
+    }
+    ::close(fds[1]);
+    std::string data;
+    bool timed_out = false;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    char buf[1 << 16];
+    for (;;) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      pollfd p{fds[0], POLLIN, 0};
+      const int r = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) {
+        timed_out = true;
+        ::kill(pid, SIGKILL);
+        break;
+      }
+      const ssize_t n = ::read(fds[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      data.append(buf, static_cast<size_t>(n));
+    }
+    ::close(fds[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (timed_out) {
+      why = "it did not finish within 60 s";
+      return false;
+    }
+    if (WIFSIGNALED(status) || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || data.empty()) {
+      why = WIFSIGNALED(status) ? "it crashed (signal " + std::to_string(WTERMSIG(status)) + ")" : "it crashed";
+      return false;
+    }
+    if (data[0] != 'O') {
+      why = data.substr(1);
+      return false;
+    }
+    out = data.substr(1);
+    return true;
   }
 
   std::string what_;

@@ -282,6 +282,9 @@ class Importer {
     }
     if (pid == 0) {  // child: never returns
       ::close(fds[0]);
+      // A crash here ends the child by its signal; the parent's crash
+      // handlers (a sanitizer's, a fuzzer's) are not the child's business.
+      for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT}) ::signal(sig, SIG_DFL);
       std::string msg;
       char status = 'E';
       try {

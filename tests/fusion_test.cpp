@@ -115,7 +115,10 @@ onnx::ModelProto transformer_model() {
   }
   add_node(g, "MatMul", {"q3", "k3"}, {"sc"}, "scores");
   add_node(g, "Div", {"sc", "sqrt_d"}, {"sc2"}, "scale");
-  set_int(add_node(g, "Softmax", {"sc2"}, {"pr"}, "softmax"), "axis", -1);
+  // An additive mask per batch row, broadcast over heads and query rows.
+  *g->add_initializer() = f32_tensor("mask", {2, 1, 1, 4}, {0.f, 0.f, -1e4f, 0.f, 0.f, -1e4f, -1e4f, 0.f});
+  add_node(g, "Add", {"sc2", "mask"}, {"sc3"}, "mask");
+  set_int(add_node(g, "Softmax", {"sc3"}, {"pr"}, "softmax"), "axis", -1);
   add_node(g, "MatMul", {"pr", "v3"}, {"ctx"}, "context");
   set_ints(add_node(g, "Transpose", {"ctx"}, {"ctx2"}, "merge/Transpose"), "perm", {0, 2, 1, 3});
   add_node(g, "Reshape", {"ctx2", "merge"}, {"ctx3"}, "merge/Reshape");
@@ -189,6 +192,7 @@ TEST(Fusion, TransformerLayerMatchesUnfused) {
     EXPECT_EQ(r.layer_norm, 1);
     EXPECT_EQ(r.linear, 6);
     EXPECT_EQ(r.batch_matmul, 2);
+    EXPECT_EQ(r.masked_softmax, 1);
     std::map<std::string, int> ops;
     for (const auto& n : s->graph().nodes()) ++ops[n->op_type];
     EXPECT_EQ(ops["Linear"], 6);

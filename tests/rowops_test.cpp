@@ -72,7 +72,7 @@ TEST(RowOps, SoftmaxMatchesReference) {
         x[0] = -1e4f;  // a masked position
         if (n > 1) x[static_cast<size_t>(n - 1)] = 50.f;  // a dominant one in the tail
         std::vector<float> y(x.size());
-        ops.softmax(x.data(), y.data(), rows, n);
+        ops.softmax(x.data(), nullptr, y.data(), rows, n);
         for (int64_t r = 0; r < rows; ++r) {
           double mx = -INFINITY, sum = 0;
           for (int64_t j = 0; j < n; ++j) mx = std::max(mx, double(x[r * n + j]));
@@ -84,8 +84,17 @@ TEST(RowOps, SoftmaxMatchesReference) {
         }
         // In place gives the same.
         std::vector<float> z = x;
-        ops.softmax(z.data(), z.data(), rows, n);
+        ops.softmax(z.data(), nullptr, z.data(), rows, n);
         EXPECT_EQ(z, y);
+        // With a bias row (an attention mask): the same as softmax of x + bias.
+        auto bias = random_vec(n, 3, 2.f);
+        bias[0] = -1e4f;
+        std::vector<float> xb = x, yb(x.size()), yw(x.size());
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t j = 0; j < n; ++j) xb[static_cast<size_t>(r * n + j)] += bias[static_cast<size_t>(j)];
+        ops.softmax(xb.data(), nullptr, yw.data(), rows, n);
+        ops.softmax(x.data(), bias.data(), yb.data(), rows, n);
+        for (size_t i = 0; i < yb.size(); ++i) EXPECT_NEAR(yb[i], yw[i], 1e-6f * yw[i] + 1e-12f) << isa_name(isa);
       }
     }
   }

@@ -18,7 +18,8 @@ struct RowOps {
   void (*erf)(const float* x, float* y, int64_t n);
   void (*exp)(const float* x, float* y, int64_t n);
   void (*sigmoid)(const float* x, float* y, int64_t n);
-  void (*softmax)(const float* x, float* y, int64_t rows, int64_t n);
+  // y[r] = softmax(x[r] + bias) over rows of n; bias (one row) may be null.
+  void (*softmax)(const float* x, const float* bias, float* y, int64_t rows, int64_t n);
   // gamma, beta, mean and inv_std may be null.
   void (*layer_norm)(const float* x, const float* gamma, const float* beta, float eps, float* y, float* mean,
                      float* inv_std, int64_t rows, int64_t n);

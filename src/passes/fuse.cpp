@@ -138,7 +138,7 @@ bool clip_bounds(const Node& n, float& lo, float& hi) {
 std::string FuseReport::str() const {
   return "fused: " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " +
          std::to_string(layer_norm) + " layer norm, " + std::to_string(linear) + " linear, " +
-         std::to_string(batch_matmul) + " batched matmul";
+         std::to_string(batch_matmul) + " batched matmul, " + std::to_string(masked_softmax) + " masked softmax";
 }
 
 int fuse_conv_activations(Graph& g) {
@@ -283,6 +283,24 @@ int fuse_layer_norm(Graph& g) {
   });
 }
 
+int fuse_masked_softmax(Graph& g) {
+  const int64_t opset = g.default_opset();
+  return rewrite_all(g, [&g, opset](Node* sm) {
+    if (!is_op(sm, "Softmax", 1) || !sm->inputs[0]) return false;
+    Node* add = sm->inputs[0]->producer;
+    if (!is_op(add, "Add", 2) || !add->inputs[0] || !add->inputs[1] || sole_consumer(g, add->outputs[0]) != sm)
+      return false;
+    const Value* v = sm->inputs[0];
+    const int64_t axis = sm->attr_int("axis", opset >= 13 ? -1 : 1);
+    const int64_t rank = v->dims ? static_cast<int64_t>(v->dims->size()) : -1;
+    // The last axis only (before opset 13 Softmax flattens from `axis` on,
+    // which is the same thing when axis is the last one).
+    if (!(axis == -1 || (rank > 0 && axis == rank - 1))) return false;
+    replace(g, sm, sm->name, "sparta", "Softmax", {add->inputs[0], add->inputs[1]}, {}, {add});
+    return true;
+  });
+}
+
 int fuse_linear(Graph& g) {
   return rewrite_all(g, [&g](Node* m) {
     if (!m->domain.empty() || m->outputs.size() != 1 || !m->outputs[0]) return false;
@@ -387,6 +405,7 @@ FuseReport fuse_all(Graph& g) {
   r.layer_norm = fuse_layer_norm(g);
   r.linear = fuse_linear(g);
   r.batch_matmul = fuse_batch_matmul(g);
+  r.masked_softmax = fuse_masked_softmax(g);
   return r;
 }
 

@@ -19,6 +19,9 @@
 //  Div or Mul by a scalar  -> sparta.BatchMatMul: the transposes become
 //                             strides of the product (attrs perm_a, perm_b,
 //                             perm_y, scale)
+//  Add(scores, mask) -> Softmax over the last axis
+//                          -> sparta.Softmax(scores, mask): the mask row is
+//                             added inside the softmax kernel
 //
 // A fused node takes the place of the last node of its pattern (so every
 // input it reads is computed before it) and the name of the first. Only
@@ -32,8 +35,8 @@
 namespace sparta {
 
 struct FuseReport {
-  int conv_act = 0, conv_residual = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0;
-  int total() const { return conv_act + conv_residual + gelu + layer_norm + linear + batch_matmul; }
+  int conv_act = 0, conv_residual = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0, masked_softmax = 0;
+  int total() const { return conv_act + conv_residual + gelu + layer_norm + linear + batch_matmul + masked_softmax; }
   std::string str() const;
 };
 
@@ -43,6 +46,7 @@ int fuse_gelu(Graph& g);
 int fuse_layer_norm(Graph& g);
 int fuse_linear(Graph& g);
 int fuse_batch_matmul(Graph& g);
+int fuse_masked_softmax(Graph& g);
 
 // All of the above, in an order where each pattern sees the others' results
 // (GELU before Linear, so that it can fold as the activation).

@@ -345,7 +345,7 @@ void softmax(OpCall& c) {
   float* py = y.data<float>();
   if (inner == 1) {  // rows along the last axis: the vectorized kernel
     parallel_for(c.threads, outer, 8192 / std::max<int64_t>(1, mid) + 1,
-                 [&](int64_t b, int64_t e) { row_ops().softmax(px + b * mid, py + b * mid, e - b, mid); });
+                 [&](int64_t b, int64_t e) { row_ops().softmax(px + b * mid, nullptr, py + b * mid, e - b, mid); });
     return c.out.push_back(std::move(y));
   }
   for (int64_t o = 0; o < outer; ++o)
@@ -357,6 +357,50 @@ void softmax(OpCall& c) {
       for (int64_t j = 0; j < mid; ++j) sum += py[base + j * inner] = std::exp(px[base + j * inner] - mx);
       for (int64_t j = 0; j < mid; ++j) py[base + j * inner] = static_cast<float>(py[base + j * inner] / sum);
     }
+  c.out.push_back(std::move(y));
+}
+
+// sparta.Softmax (from passes/fuse): y = softmax(a + b) along the last axis,
+// where one operand has the output's shape and the other (an attention
+// mask) broadcasts to it. Rows that share a mask row run as one call.
+void masked_softmax(OpCall& c) {
+  const Tensor *x = &c.input(0), *m = &c.input(1);
+  if (x->dtype() != DType::f32 || m->dtype() != DType::f32) c.fail("supports f32");
+  const auto od = broadcast_dims(x->shape().dims(), m->shape().dims(), c);
+  if (x->shape().dims() != od) std::swap(x, m);
+  if (x->shape().dims() != od || od.empty()) c.fail("neither input has the output's shape " + Shape(od).str());
+  const int64_t n = od.back(), rows = n ? x->numel() / n : 0;
+  Tensor y(DType::f32, x->shape(), Uninitialized{});
+  const float *px = x->data<float>(), *pm = m->data<float>();
+  float* py = y.data<float>();
+  const size_t r = od.size();
+  const std::vector<int64_t> mst = bstrides(m->shape().dims(), r);
+  const bool row_mask = m->rank() > 0 && m->shape().dims().back() == n && mst[r - 1] == 1;
+  // The mask row of output row `row`: its offset from the leading indices.
+  auto mask_offset = [&](int64_t row) {
+    int64_t off = 0;
+    for (size_t d = r - 1; d-- > 0;) {
+      off += (row % od[d]) * mst[d];
+      row /= od[d];
+    }
+    return off;
+  };
+  parallel_for(c.threads, rows, 8192 / std::max<int64_t>(1, n) + 1, [&](int64_t b, int64_t e) {
+    std::vector<float> tmp;
+    for (int64_t row = b; row < e;) {
+      const int64_t off = mask_offset(row);
+      int64_t end = row + 1;  // consecutive rows with the same mask row
+      while (end < e && mask_offset(end) == off) ++end;
+      const float* bias = pm + off;
+      if (!row_mask) {  // the mask broadcasts along the row too: expand it
+        tmp.resize(static_cast<size_t>(n));
+        for (int64_t j = 0; j < n; ++j) tmp[static_cast<size_t>(j)] = pm[off + j * mst[r - 1]];
+        bias = tmp.data();
+      }
+      row_ops().softmax(px + row * n, bias, py + row * n, end - row, n);
+      row = end;
+    }
+  });
   c.out.push_back(std::move(y));
 }
 
@@ -431,6 +475,7 @@ void register_nn_ops() {
   add_op({"ReduceMean"}, reduce_mean);
   add_op({"LayerNormalization"}, layer_norm);
   add_op({"sparta.Linear"}, linear);
+  add_op({"sparta.Softmax"}, masked_softmax);
   add_preparer({"sparta.Linear", "MatMul"}, kDensePreparer);
   add_op({"sparta.BatchMatMul"}, batch_matmul);
   add_op({"sparta.Gelu"}, [](OpCall& c) {

@@ -72,8 +72,17 @@ int run(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "Show a model's nodes, shapes, parameters and weight sparsity");
   std::string model_path;
   inspect->add_option("model", model_path, "an ONNX model")->required();
+  bool inspect_plan = false;
+  inspect->add_flag("--plan", inspect_plan,
+                    "show the graph as it will run: after folding, fusion and layout assignment (outputs in nChw8c "
+                    "are marked @nChw8c)");
   inspect->callback([&] {
     Graph g = import_onnx_file(model_path);
+    if (inspect_plan) {
+      const Session s(std::move(g), {.threads = 1});
+      std::printf("%s%s\n", s.graph().dump().c_str(), s.fuse_report().str().c_str());
+      return;
+    }
     const ShapeInferenceReport rep = infer_shapes(g);
     std::printf("%s", g.dump().c_str());
     if (!rep.unknown_ops.empty()) {

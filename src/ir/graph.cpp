@@ -31,7 +31,11 @@ std::string Attribute::str() const {
     return os.str();
   };
   switch (kind) {
-    case Kind::f: return std::to_string(f);
+    case Kind::f: {
+      std::ostringstream os;
+      os << f;  // shortest form: 1e-05, 0.125
+      return os.str();
+    }
     case Kind::i: return std::to_string(i);
     case Kind::s: return "\"" + s + "\"";
     case Kind::t: return "tensor" + t.shape().str();
@@ -170,7 +174,10 @@ std::string Graph::dump() const {
       os << (i ? ", " : "") << (n->inputs[i] ? n->inputs[i]->name + n->inputs[i]->shape_str() : "-");
     os << ") -> ";
     for (size_t i = 0; i < n->outputs.size(); ++i)
-      os << (i ? ", " : "") << (n->outputs[i] ? n->outputs[i]->name + n->outputs[i]->shape_str() : "-");
+      os << (i ? ", " : "")
+         << (n->outputs[i] ? n->outputs[i]->name + n->outputs[i]->shape_str() +
+                                 (n->outputs[i]->layout == Layout::plain ? "" : std::string("@") + layout_name(n->outputs[i]->layout))
+                           : "-");
     for (const auto& [k, a] : n->attrs) os << " " << k << "=" << a.str();
     os << "\n";
   }

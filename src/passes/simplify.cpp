@@ -1,5 +1,6 @@
 #include "passes/simplify.h"
 
+#include <algorithm>
 #include <set>
 
 #include "analysis/shape_inference.h"
@@ -25,6 +26,22 @@ SimplifyReport simplify(Graph& g, int64_t max_fold_elements) {
   std::vector<const Node*> dead;
   const int64_t opset = g.default_opset();
   for (const auto& n : g.nodes()) {
+    // Shape of a value whose dims are all known is a constant: the shape
+    // arithmetic exporters emit (Shape, Slice, Concat, Reshape) then folds.
+    if (n->domain.empty() && n->op_type == "Shape" && n->inputs.size() == 1 && n->inputs[0] && n->inputs[0]->dims &&
+        n->outputs.size() == 1 && n->outputs[0] &&
+        std::all_of(n->inputs[0]->dims->begin(), n->inputs[0]->dims->end(), [](int64_t d) { return d >= 0; })) {
+      const std::vector<int64_t> d = shape_op_dims(*n, *n->inputs[0]->dims);
+      Tensor t(DType::i64, Shape{static_cast<int64_t>(d.size())});
+      std::copy(d.begin(), d.end(), t.data<int64_t>());
+      Value* v = n->outputs[0];
+      v->constant = t;
+      v->dtype = DType::i64;
+      v->dims = t.shape().dims();
+      dead.push_back(n.get());
+      ++rep.folded;
+      continue;
+    }
     if (!foldable(*n)) continue;
     OpCall call{*n, {}, {}, 1, opset, nullptr};
     for (const Value* in : n->inputs) call.in.push_back(in ? &*in->constant : nullptr);

@@ -1,5 +1,6 @@
 #include "runtime/ops.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 
@@ -105,6 +106,16 @@ void parallel_for(int threads, int64_t n, int64_t grain, const std::function<voi
     const int64_t b = n * t / nt, e = n * (t + 1) / nt;
     if (b < e) f(b, e);
   });
+}
+
+std::vector<int64_t> shape_op_dims(const Node& n, const std::vector<int64_t>& dims) {
+  const int64_t r = static_cast<int64_t>(dims.size());
+  int64_t start = n.attr_int("start", 0), end = n.attr_int("end", r);
+  if (start < 0) start += r;
+  if (end < 0) end += r;
+  start = std::clamp<int64_t>(start, 0, r);
+  end = std::clamp<int64_t>(end, start, r);
+  return std::vector<int64_t>(dims.begin() + start, dims.begin() + end);
 }
 
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims) {

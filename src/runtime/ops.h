@@ -83,6 +83,10 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const OpCall& c);
 // part at least `grain` items (inline when there is one part).
 void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
+// The dims a Shape node reports for an input of dims `dims` (its start and
+// end attributes applied, opset 15).
+std::vector<int64_t> shape_op_dims(const Node& n, const std::vector<int64_t>& dims);
+
 // Row-major element strides of dims.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims);
 

@@ -167,15 +167,9 @@ void gather(OpCall& c) {
 }
 
 void shape(OpCall& c) {
-  const Tensor& x = c.input(0);
-  int64_t start = c.node.attr_int("start", 0), end = c.node.attr_int("end", x.rank());
-  const int64_t r = x.rank();
-  if (start < 0) start += r;
-  if (end < 0) end += r;
-  start = std::clamp<int64_t>(start, 0, r);
-  end = std::clamp<int64_t>(end, start, r);
-  Tensor y(DType::i64, Shape{end - start});
-  for (int64_t i = start; i < end; ++i) y.data<int64_t>()[i - start] = x.dim(static_cast<int>(i));
+  const std::vector<int64_t> d = shape_op_dims(c.node, c.input(0).shape().dims());
+  Tensor y(DType::i64, Shape{static_cast<int64_t>(d.size())});
+  std::copy(d.begin(), d.end(), y.data<int64_t>());
   c.out.push_back(std::move(y));
 }
 

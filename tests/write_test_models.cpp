@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
   std::ofstream(dir + "/mlp.onnx", std::ios::binary) << good;
   std::ofstream(dir + "/truncated.onnx", std::ios::binary) << good.substr(0, good.size() / 2);
   std::ofstream(dir + "/opset9.onnx", std::ios::binary) << sparta::testing::serialize(sparta::testing::mlp_model(9));
+  std::ofstream(dir + "/opset18.onnx", std::ios::binary) << sparta::testing::serialize(sparta::testing::mlp_model(18));
+  auto old_bad = sparta::testing::mlp_model(9);  // ONNX's converter cannot upgrade an unknown op
+  old_bad.mutable_graph()->mutable_node(2)->set_op_type("FancyRelu");
+  std::ofstream(dir + "/opset9_unknown_op.onnx", std::ios::binary) << sparta::testing::serialize(old_bad);
   auto bad = sparta::testing::mlp_model();
   bad.mutable_graph()->mutable_node(1)->set_input(0, "nowhere");
   std::ofstream(dir + "/dangling.onnx", std::ios::binary) << sparta::testing::serialize(bad);

@@ -107,6 +107,8 @@ Node* Graph::insert_node(const Node* before, std::string op_type, std::string na
   return n;
 }
 
+bool Graph::is_output(const Value* v) const { return std::find(outputs.begin(), outputs.end(), v) != outputs.end(); }
+
 const char* layout_name(Layout l) { return l == Layout::nchw8c ? "nChw8c" : "plain"; }
 
 int64_t Graph::default_opset() const {

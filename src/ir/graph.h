@@ -79,6 +79,7 @@ class Graph {
 
   Value* add_value(const std::string& name);   // error if the name exists
   Value* find(const std::string& name) const;  // or null
+  bool is_output(const Value* v) const;        // one of the graph's outputs
   Node* add_node(std::string op_type, std::string name = "");
   // A new node placed before node `before` (callers then link()).
   Node* insert_node(const Node* before, std::string op_type, std::string name);

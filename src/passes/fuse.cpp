@@ -7,15 +7,9 @@
 namespace sparta {
 namespace {
 
-bool is_graph_output(const Graph& g, const Value* v) {
-  for (const Value* o : g.outputs)
-    if (o == v) return true;
-  return false;
-}
-
 // The one node reading v, if exactly one does and v is not a graph output.
 Node* sole_consumer(const Graph& g, const Value* v) {
-  if (!v || v->consumers.size() != 1 || is_graph_output(g, v)) return nullptr;
+  if (!v || v->consumers.size() != 1 || g.is_output(v)) return nullptr;
   return v->consumers[0];
 }
 
@@ -256,7 +250,7 @@ int fuse_layer_norm(Graph& g) {
     Node* s = sole_consumer(g, r1->outputs[0]);
     if (!is_op(s, "Sub", 2) || s->inputs[0] != x || s->inputs[1] != r1->outputs[0]) return false;
     const Value* dev = s->outputs[0];
-    if (dev->consumers.size() != 2 || is_graph_output(g, dev)) return false;
+    if (dev->consumers.size() != 2 || g.is_output(dev)) return false;
     Node *p = dev->consumers[0], *dv = dev->consumers[1];
     if (p->op_type != "Pow") std::swap(p, dv);
     if (!is_op(p, "Pow", 2) || p->inputs[0] != dev || !scalar_is(p->inputs[1], 2.f, 0.f)) return false;

@@ -5,12 +5,6 @@
 namespace sparta {
 namespace {
 
-bool is_graph_output(const Graph& g, const Value* v) {
-  for (const Value* o : g.outputs)
-    if (o == v) return true;
-  return false;
-}
-
 bool static_rank4(const Value* v) {
   if (!v || !v->dims || v->dims->size() != 4) return false;
   for (int64_t d : *v->dims)
@@ -74,7 +68,7 @@ LayoutReport assign_layouts(Graph& g) {
   auto blocked = [](const Value* v) { return v && v->layout == Layout::nchw8c; };
   for (Node* n : order) {
     Value* out = n->outputs.size() == 1 ? n->outputs[0] : nullptr;
-    const bool out_free = out && !is_graph_output(g, out) && static_rank4(out) && (*out->dims)[1] % 8 == 0;
+    const bool out_free = out && !g.is_output(out) && static_rank4(out) && (*out->dims)[1] % 8 == 0;
     Layout want = Layout::plain;  // the output layout chosen for n
     if (is_default(*n, "Conv") && blockable_conv(*n) && out_free) {
       const Value* res = n->inputs.size() >= 4 ? n->inputs[3] : nullptr;

@@ -197,41 +197,34 @@ void conv(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
-// 2-D pooling on nChw8c data: the same windows as the plain loop below,
-// with the 8 channels of a block side by side (one vector per tap).
-void pool_blocked(const Tensor& x, const Window& w, bool is_max, bool count_pad, Tensor& y, int threads) {
+// 2-D pooling of one plane of L interleaved channels: L = 1 is an NCHW
+// plane, L = 8 an nChw8c block (8 channels side by side, one vector a tap).
+// count_include_pad counts explicit padding taps, not ceil-mode overhang.
+template <int L>
+void pool_plane(const float* x, float* y, const Window& w, bool is_max, bool count_pad) {
   const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
-  const int64_t blocks = x.dim(0) * (x.dim(1) / 8);
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
-  parallel_for(threads, blocks, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b) {
-      const float* xb = px + b * H * W * 8;
-      float* yb = py + b * OH * OW * 8;
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          float acc[8];
-          for (float& a : acc) a = is_max ? -INFINITY : 0.f;
-          int64_t count = 0, pad_count = 0;
-          for (int64_t kh = 0; kh < w.k[0]; ++kh) {
-            const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
-            for (int64_t kw = 0; kw < w.k[1]; ++kw) {
-              const int64_t iw = ow * w.stride[1] - w.pad_begin[1] + kw * w.dil[1];
-              if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
-                ++pad_count;
-                continue;
-              }
-              const float* v = xb + (ih * W + iw) * 8;
-              for (int j = 0; j < 8; ++j) acc[j] = is_max ? std::max(acc[j], v[j]) : acc[j] + v[j];
-              ++count;
-            }
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      double acc[L];
+      for (double& a : acc) a = is_max ? -INFINITY : 0.0;
+      int64_t count = 0, pad_count = 0;
+      for (int64_t kh = 0; kh < w.k[0]; ++kh) {
+        const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
+        for (int64_t kw = 0; kw < w.k[1]; ++kw) {
+          const int64_t iw = ow * w.stride[1] - w.pad_begin[1] + kw * w.dil[1];
+          if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+            ++pad_count;
+            continue;
           }
-          float* o = yb + (oh * OW + ow) * 8;
-          const float div = is_max ? 1.f : static_cast<float>(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
-          for (int j = 0; j < 8; ++j) o[j] = is_max ? acc[j] : acc[j] / div;
+          const float* v = x + (ih * W + iw) * L;
+          for (int j = 0; j < L; ++j) acc[j] = is_max ? std::max(acc[j], double(v[j])) : acc[j] + v[j];
+          ++count;
         }
+      }
+      float* o = y + (oh * OW + ow) * L;
+      const double div = is_max ? 1.0 : double(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
+      for (int j = 0; j < L; ++j) o[j] = static_cast<float>(is_max ? acc[j] : acc[j] / div);
     }
-  });
 }
 
 bool blocked_input(const OpCall& c, size_t i) {
@@ -249,38 +242,19 @@ void pool(OpCall& c, bool is_max) {
     if (w.spatial() != 2 || x.dim(1) % 8 != 0 || c.node.outputs[0]->layout != Layout::nchw8c)
       c.fail("internal: blocked pooling needs 2-D windows, C % 8 == 0 and a blocked output");
     Tensor y(DType::f32, Shape(od), Uninitialized{});
-    pool_blocked(x, w, is_max, count_pad, y, c.threads);
+    const int64_t blocks = x.dim(0) * (x.dim(1) / 8), in_sp = prod(w.in), out_sp = prod(w.out);
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    parallel_for(c.threads, blocks, 1, [&](int64_t b0, int64_t b1) {
+      for (int64_t b = b0; b < b1; ++b) pool_plane<8>(px + b * in_sp * 8, py + b * out_sp * 8, w, is_max, count_pad);
+    });
     return c.out.push_back(std::move(y));
   }
   Tensor y(DType::f32, Shape(od));
   const int64_t planes = x.dim(0) * x.dim(1), in_sp = prod(w.in), out_sp = prod(w.out);
   if (w.spatial() == 2) {  // direct 2-D loop: the common case, without the generic tap walker
-    const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
-    for (int64_t p = 0; p < planes; ++p) {
-      const float* px = x.data<float>() + p * in_sp;
-      float* py = y.data<float>() + p * out_sp;
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          double acc = is_max ? -INFINITY : 0.0;
-          int64_t count = 0, pad_count = 0;
-          for (int64_t kh = 0; kh < w.k[0]; ++kh) {
-            const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
-            for (int64_t kw = 0; kw < w.k[1]; ++kw) {
-              const int64_t iw = ow * w.stride[1] - w.pad_begin[1] + kw * w.dil[1];
-              if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
-                ++pad_count;
-                continue;
-              }
-              const float v = px[ih * W + iw];
-              acc = is_max ? std::max(acc, double(v)) : acc + v;
-              ++count;
-            }
-          }
-          py[oh * OW + ow] = is_max ? static_cast<float>(acc)
-                                    : static_cast<float>(acc / double(count_pad ? count + pad_count
-                                                                                : std::max<int64_t>(count, 1)));
-        }
-    }
+    for (int64_t p = 0; p < planes; ++p)
+      pool_plane<1>(x.data<float>() + p * in_sp, y.data<float>() + p * out_sp, w, is_max, count_pad);
     return c.out.push_back(std::move(y));
   }
   for (int64_t p = 0; p < planes; ++p)

@@ -116,8 +116,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
       const Value* in = n->inputs[i];
       call.in.push_back(get(in));
       // pending counts one per read, so 1 means this is the only read left.
-      bool last = in && !in->constant && pending[in] == 1;
-      for (const Value* o : g_.outputs) last &= o != in;
+      const bool last = in && !in->constant && pending[in] == 1 && !g_.is_output(in);
       call.last_use.push_back(last);
     }
     const auto t0 = std::chrono::steady_clock::now();
@@ -135,9 +134,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
     // Release inputs whose last consumer this was (graph outputs stay).
     for (const Value* in : n->inputs)
       if (in && !in->constant && --pending[in] == 0) {
-        bool is_output = false;
-        for (const Value* o : g_.outputs) is_output |= o == in;
-        if (!is_output) live.erase(in);
+        if (!g_.is_output(in)) live.erase(in);
       }
   }
   std::vector<Tensor> out;

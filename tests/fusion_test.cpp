@@ -79,6 +79,32 @@ onnx::ModelProto conv_model() {
   return m;
 }
 
+// Conv -> BatchNormalization -> Relu, as exporters write it in training
+// mode's structure (statistics as constants), and a BN whose statistics
+// feed nothing else but which follows a conv that is read twice (kept).
+onnx::ModelProto conv_bn_model() {
+  auto m = new_model("conv_bn");
+  auto* g = m.mutable_graph();
+  weight(g, "W", {16, 8, 3, 3}, 31);
+  weight(g, "B", {16}, 32);
+  weight(g, "scale", {16}, 33);
+  weight(g, "shift", {16}, 34);
+  weight(g, "mean", {16}, 35);
+  std::vector<float> var = randn(16, 36);
+  for (float& v : var) v = v * v + 0.1f;  // positive
+  *g->add_initializer() = f32_tensor("var", {16}, var);
+  tensor_value(g->add_input(), "x", {"1", "8", "10", "10"});
+  set_ints(add_node(g, "Conv", {"x", "W", "B"}, {"c"}, "conv"), "pads", {1, 1, 1, 1});
+  add_node(g, "BatchNormalization", {"c", "scale", "shift", "mean", "var"}, {"n"}, "bn");
+  add_node(g, "Relu", {"n"}, {"y"}, "relu");
+  add_node(g, "Conv", {"x", "W"}, {"c2"}, "conv_shared");
+  add_node(g, "BatchNormalization", {"c2", "scale", "shift", "mean", "var"}, {"n2"}, "bn2");
+  add_node(g, "Add", {"n2", "c2"}, {"z"}, "reads_conv_twice");
+  tensor_value(g->add_output(), "y", {"1", "16", "10", "10"});
+  tensor_value(g->add_output(), "z", {"1", "16", "8", "8"});
+  return m;
+}
+
 // One post-LN transformer layer as PyTorch exports it: Q/K/V projections,
 // head split by Reshape + Transpose, scaled scores, softmax, output
 // projection with a residual, decomposed LayerNorm, an MLP with decomposed
@@ -181,6 +207,16 @@ TEST(Fusion, ConvBlocksMatchUnfused) {
     EXPECT_EQ(s->fuse_report().conv_act, 1);
     EXPECT_GE(s->layout_report().blocked, 4);
     EXPECT_EQ(s->layout_report().reorders, 1);  // only for the Sigmoid; GlobalAveragePool reads blocked
+  }
+}
+
+TEST(Fusion, BatchNormFoldsIntoConv) {
+  for (int threads : {1, 2}) {
+    const auto s = expect_same(conv_bn_model(), Shape{1, 8, 10, 10}, threads);
+    EXPECT_EQ(s->fuse_report().conv_bn, 1);
+    int bn = 0;
+    for (const auto& n : s->graph().nodes()) bn += n->op_type == "BatchNormalization";
+    EXPECT_EQ(bn, 1);  // the one after the conv read twice stays
   }
 }
 

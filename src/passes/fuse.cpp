@@ -130,7 +130,7 @@ bool clip_bounds(const Node& n, float& lo, float& hi) {
 }  // namespace
 
 std::string FuseReport::str() const {
-  return "fused: " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " +
+  return "fused: " + std::to_string(conv_bn) + " conv+batchnorm, " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " +
          std::to_string(layer_norm) + " layer norm, " + std::to_string(linear) + " linear, " +
          std::to_string(batch_matmul) + " batched matmul, " + std::to_string(masked_softmax) + " masked softmax";
 }
@@ -162,6 +162,56 @@ int fuse_conv_activations(Graph& g) {
   }
   if (!dead.empty()) g.erase_nodes(dead);
   return static_cast<int>(dead.size());
+}
+
+int fold_conv_batchnorm(Graph& g) {
+  return rewrite_all(g, [&g](Node* cv) {
+    if (!cv->domain.empty() || cv->op_type != "Conv" || cv->attr("sparta.act") || cv->outputs.size() != 1 ||
+        !cv->outputs[0] || cv->inputs.size() < 2 || cv->inputs.size() > 3 || !cv->inputs[0] || !cv->inputs[1])
+      return false;
+    const Value* w = cv->inputs[1];
+    const Value* b = cv->inputs.size() == 3 ? cv->inputs[2] : nullptr;
+    if (!w->is_constant() || w->constant->dtype() != DType::f32 || w->constant->rank() < 3) return false;
+    const int64_t co = w->constant->dim(0);
+    if (b && !vector_constant(b, co)) return false;
+    Node* bn = sole_consumer(g, cv->outputs[0]);
+    if (!bn || !bn->domain.empty() || bn->op_type != "BatchNormalization" || bn->inputs.size() != 5 ||
+        bn->attr_int("training_mode", 0) != 0 || bn->outputs.empty() || !bn->outputs[0])
+      return false;
+    for (size_t i = 1; i < bn->outputs.size(); ++i)  // running statistics (training): nothing may read them
+      if (bn->outputs[i] && (!bn->outputs[i]->consumers.empty() || g.is_output(bn->outputs[i]))) return false;
+    for (size_t i = 1; i < 5; ++i)
+      if (!vector_constant(bn->inputs[i], co)) return false;
+    // y = (conv(x) + b - mean) * scale / sqrt(var + eps) + beta: the factor
+    // goes into each output channel's weights, the rest into the bias.
+    const float eps = bn->attr_float("epsilon", 1e-5f);
+    const float *scale = bn->inputs[1]->constant->data<float>(), *beta = bn->inputs[2]->constant->data<float>(),
+                *mean = bn->inputs[3]->constant->data<float>(), *var = bn->inputs[4]->constant->data<float>();
+    Tensor wf = w->constant->clone();
+    Tensor bf(DType::f32, Shape{co});
+    const int64_t per = co ? wf.numel() / co : 0;
+    for (int64_t o = 0; o < co; ++o) {
+      const float a = scale[o] / std::sqrt(var[o] + eps);
+      float* wo = wf.data<float>() + o * per;
+      for (int64_t i = 0; i < per; ++i) wo[i] *= a;
+      bf.data<float>()[o] = ((b ? b->constant->data<float>()[o] : 0.f) - mean[o]) * a + beta[o];
+    }
+    auto constant_value = [&g](const std::string& base, Tensor t) {
+      std::string name = base;
+      while (g.find(name)) name += "_";
+      Value* v = g.add_value(name);
+      v->dtype = DType::f32;
+      v->dims = t.shape().dims();
+      v->constant = std::move(t);
+      return v;
+    };
+    Value* wv = constant_value(cv->name + "/bn_folded_weight", std::move(wf));
+    Value* bv = constant_value(cv->name + "/bn_folded_bias", std::move(bf));
+    const std::string name = cv->name;
+    bn->outputs.resize(1);
+    replace(g, bn, name, "", "Conv", {cv->inputs[0], wv, bv}, cv->attrs, {cv});
+    return true;
+  });
 }
 
 int fuse_conv_residual(Graph& g) {
@@ -393,6 +443,7 @@ int fuse_batch_matmul(Graph& g) {
 
 FuseReport fuse_all(Graph& g) {
   FuseReport r;
+  r.conv_bn = fold_conv_batchnorm(g);
   r.conv_residual = fuse_conv_residual(g);
   r.conv_act = fuse_conv_activations(g);
   r.gelu = fuse_gelu(g);

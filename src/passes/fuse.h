@@ -1,6 +1,9 @@
 // Operator fusion: the patterns every fast engine fuses, rewritten into one
 // node each so that a tensor is not written and re-read between them.
 //
+//  Conv + BatchNormalization (constant statistics)
+//                          -> Conv with the scale folded into the weights
+//                             and the shift into the bias
 //  Conv + Relu/Clip        -> Conv with "sparta.act" ("relu" or "clip") and
 //                             "sparta.clip" ([lo, hi]): a oneDNN post-op.
 //  Conv + Add(residual) (+ Relu/Clip)
@@ -35,13 +38,14 @@
 namespace sparta {
 
 struct FuseReport {
-  int conv_act = 0, conv_residual = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0, masked_softmax = 0;
-  int total() const { return conv_act + conv_residual + gelu + layer_norm + linear + batch_matmul + masked_softmax; }
+  int conv_bn = 0, conv_act = 0, conv_residual = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0, masked_softmax = 0;
+  int total() const { return conv_bn + conv_act + conv_residual + gelu + layer_norm + linear + batch_matmul + masked_softmax; }
   std::string str() const;
 };
 
 int fuse_conv_activations(Graph& g);  // returns the number of fusions
 int fuse_conv_residual(Graph& g);
+int fold_conv_batchnorm(Graph& g);
 int fuse_gelu(Graph& g);
 int fuse_layer_norm(Graph& g);
 int fuse_linear(Graph& g);

@@ -142,6 +142,10 @@ TEST(ShapeInference, MlpEndToEnd) {
   EXPECT_EQ(*g.find("h0")->dims, (Dims{-1, 16}));
   EXPECT_EQ(*g.find("h2")->dims, (Dims{-1, 16}));
   EXPECT_EQ(g.find("h2")->dtype, DType::f32);
+  // The symbolic batch dim follows through MatMul, Add and Relu.
+  EXPECT_EQ(g.find("h0")->shape_str(), "[batch, 16]");
+  EXPECT_EQ(g.find("h2")->shape_str(), "[batch, 16]");
+  EXPECT_EQ(g.find("y")->shape_str(), "[batch, 4]");
 }
 
 }  // namespace

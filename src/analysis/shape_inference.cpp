@@ -4,6 +4,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <set>
 
 #include "core/error.h"
 
@@ -394,6 +395,39 @@ std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::
   return out;
 }
 
+namespace {
+
+// Ops whose output dims keep the positions of a same-rank input's dims
+// (elementwise, row-wise, and the leading dims of a product).
+bool keeps_dim_positions(const std::string& op) {
+  static const std::set<std::string> ops = {
+      "Add", "Sub", "Mul", "Div", "Pow", "Where", "Equal", "Less", "Greater", "And", "Or", "Not", "Relu", "Clip",
+      "Erf", "Sqrt", "Tanh", "Sigmoid", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Cast", "Identity", "Dropout",
+      "Softmax", "LayerNormalization", "MatMul", "Gemm", "Conv", "BatchNormalization", "MaxPool", "AveragePool"};
+  return ops.count(op) > 0;
+}
+
+// A symbolic dim name ("batch") follows its dim: an output dim that is
+// unknown takes the name of the unknown, named dim at the same position of
+// a same-rank input.
+void propagate_dim_names(Node& n) {
+  if (!keeps_dim_positions(n.op_type)) return;
+  for (Value* out : n.outputs) {
+    if (!out || !out->dims) continue;
+    const size_t r = out->dims->size();
+    for (const Value* in : n.inputs) {
+      if (!in || !in->dims || in->dims->size() != r || in->dim_names.size() != r) continue;
+      for (size_t d = 0; d < r; ++d) {
+        if ((*out->dims)[d] >= 0 || (*in->dims)[d] >= 0 || in->dim_names[d].empty()) continue;
+        if (out->dim_names.size() != r) out->dim_names.resize(r);
+        if (out->dim_names[d].empty()) out->dim_names[d] = in->dim_names[d];
+      }
+    }
+  }
+}
+
+}  // namespace
+
 ShapeInferenceReport infer_shapes(Graph& g) {
   ShapeInferenceReport rep;
   std::map<std::string, bool> unknown;
@@ -406,6 +440,7 @@ ShapeInferenceReport infer_shapes(Graph& g) {
       continue;
     }
     it->second(Ctx{*n});
+    propagate_dim_names(*n);
     for (size_t i = 0; i < n->outputs.size(); ++i)
       if (n->outputs[i] && !had[i] && n->outputs[i]->dims) ++rep.inferred;
   }

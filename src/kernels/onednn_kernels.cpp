@@ -305,6 +305,11 @@ void OnednnConvKernel::run(const float* x, const std::vector<int64_t>& xd, ConvL
   s.wait();
 }
 
+void OnednnConvKernel::prepare(const std::vector<int64_t>& xd, ConvLayout xl, ConvLayout yl, ConvActivation act,
+                               bool accumulate) const {
+  plan(Key{xd, act, xl, yl, accumulate});
+}
+
 std::string OnednnConvKernel::impl_info() const {
   std::lock_guard<std::mutex> lock(mu_);
   return impl_;

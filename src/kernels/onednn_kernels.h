@@ -96,6 +96,9 @@ class OnednnConvKernel {
   // (a oneDNN sum post-op before the activation).
   void run(const float* x, const std::vector<int64_t>& x_dims, ConvLayout x_layout, float* y, ConvLayout y_layout,
            ConvActivation act, bool accumulate, int threads) const;
+  // Builds the primitive and packs the weights for such a call ahead of it.
+  void prepare(const std::vector<int64_t>& x_dims, ConvLayout x_layout, ConvLayout y_layout, ConvActivation act,
+               bool accumulate) const;
   std::string impl_info() const;
 
  private:

@@ -2,9 +2,11 @@
 // (any number of spatial dimensions). Direct loops: the reference semantics,
 // including groups, strides, dilations, explicit and automatic padding, and
 // ceil mode; dense convolution is routed to oneDNN by later graph passes.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/onednn_kernels.h"
 #include "runtime/ops.h"
@@ -18,11 +20,11 @@ struct Window {
   int64_t spatial() const { return static_cast<int64_t>(in.size()); }
 };
 
-Window window(const OpCall& c, const Tensor& x, std::vector<int64_t> k) {
-  if (x.rank() < 3) c.fail("input must be N x C x spatial, got " + x.shape().str());
-  const size_t sp = static_cast<size_t>(x.rank() - 2);
+Window window(const OpCall& c, const std::vector<int64_t>& xd, std::vector<int64_t> k) {
+  if (xd.size() < 3) c.fail("input must be N x C x spatial, got " + Shape(xd).str());
+  const size_t sp = xd.size() - 2;
   Window w;
-  for (size_t i = 0; i < sp; ++i) w.in.push_back(x.dim(static_cast<int>(i + 2)));
+  for (size_t i = 0; i < sp; ++i) w.in.push_back(xd[i + 2]);
   if (k.size() != sp) c.fail("kernel_shape has " + std::to_string(k.size()) + " entries for " + std::to_string(sp) + " spatial dims");
   w.k = k;
   w.stride = c.node.attr_ints("strides", std::vector<int64_t>(sp, 1));
@@ -122,6 +124,50 @@ ConvLayout layout_of(const OpCall& c, size_t i) {
 }
 ConvLayout out_layout(const OpCall& c) { return to_conv_layout(c.node.outputs.empty() ? nullptr : c.node.outputs[0]); }
 
+// The oneDNN convolution for a node's constant weight (and bias).
+std::shared_ptr<OnednnConvKernel> make_conv_kernel(const Window& w, int64_t group, const Tensor& wt, const Tensor* b) {
+  ConvGeometry g;
+  g.groups = group;
+  for (int i = 0; i < 2; ++i) {
+    const size_t u = static_cast<size_t>(i);
+    g.stride[i] = w.stride[u];
+    g.dilation[i] = w.dil[u];
+    g.pad_begin[i] = w.pad_begin[u];
+    // the end padding that makes oneDNN's output extent match ours
+    g.pad_end[i] = (w.out[u] - 1) * w.stride[u] + w.dil[u] * (w.k[u] - 1) + 1 - w.in[u] - w.pad_begin[u];
+  }
+  std::vector<float> bias;
+  if (b) bias.assign(b->data<float>(), b->data<float>() + b->numel());
+  return std::make_shared<OnednnConvKernel>(std::vector<float>(wt.data<float>(), wt.data<float>() + wt.numel()),
+                                            wt.shape().dims(), bias, g);
+}
+
+// Ahead of the first run: a 2-D convolution with constant weights and a
+// statically shaped input gets its oneDNN primitive and packed weights
+// (what the op would build on its first call).
+const Preparer kConvPreparer{
+    [](const Node& n, int) -> std::string {
+      const bool ok = n.domain.empty() && n.inputs.size() >= 2 && n.inputs[0] && n.inputs[1] &&
+                      n.inputs[1]->is_constant() && n.inputs[1]->constant->dtype() == DType::f32 &&
+                      n.inputs[1]->constant->rank() == 4 && (n.inputs.size() < 3 || !n.inputs[2] || n.inputs[2]->is_constant()) &&
+                      n.inputs[0]->dims && n.inputs[0]->dims->size() == 4 &&
+                      std::all_of(n.inputs[0]->dims->begin(), n.inputs[0]->dims->end(), [](int64_t d) { return d > 0; });
+      return ok ? "conv" : "";  // no measured choice: one key, so all but the first run in parallel
+    },
+    [](const Node& n, std::shared_ptr<void>& state, int threads) {
+      OpCall c{n, {}, {}, threads, 17, &state};
+      const Tensor& wt = *n.inputs[1]->constant;
+      const std::vector<int64_t>& xd = *n.inputs[0]->dims;
+      const int64_t group = n.attr_int("group", 1);
+      if (group < 1 || xd[1] != wt.dim(1) * group || wt.dim(0) % group) return;  // the op reports it at run time
+      std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
+      const Window w = window(c, xd, n.attr_ints("kernel_shape", k));
+      auto kern = make_conv_kernel(w, group, wt, n.inputs.size() >= 3 && n.inputs[2] ? &*n.inputs[2]->constant : nullptr);
+      c.in.assign(n.inputs.size(), nullptr);
+      kern->prepare(xd, layout_of(c, 0), out_layout(c), fused_activation(c), n.inputs.size() >= 4 && n.inputs[3] != nullptr);
+      state = kern;
+    }};
+
 void conv(OpCall& c) {
   const Tensor &x = c.input(0), &wt = c.input(1);
   const ConvActivation act = fused_activation(c);
@@ -132,25 +178,10 @@ void conv(OpCall& c) {
   const int64_t n = x.dim(0), ci = x.dim(1), co = wt.dim(0), cig = wt.dim(1);
   if (group < 1 || ci != cig * group || co % group) c.fail("channels do not match the groups");
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
-  const Window w = window(c, x, c.node.attr_ints("kernel_shape", k));
+  const Window w = window(c, x.shape().dims(), c.node.attr_ints("kernel_shape", k));
   // 2-D with constant weights (and bias): oneDNN, weights prepacked once.
   if (c.state && x.rank() == 4 && is_constant(c, 1) && (!c.has_input(2) || is_constant(c, 2)) && n > 0) {
-    if (!*c.state) {
-      ConvGeometry g;
-      g.groups = group;
-      for (int i = 0; i < 2; ++i) {
-        const size_t u = static_cast<size_t>(i);
-        g.stride[i] = w.stride[u];
-        g.dilation[i] = w.dil[u];
-        g.pad_begin[i] = w.pad_begin[u];
-        // the end padding that makes oneDNN's output extent match ours
-        g.pad_end[i] = (w.out[u] - 1) * w.stride[u] + w.dil[u] * (w.k[u] - 1) + 1 - w.in[u] - w.pad_begin[u];
-      }
-      std::vector<float> bias;
-      if (c.has_input(2)) bias.assign(c.input(2).data<float>(), c.input(2).data<float>() + c.input(2).numel());
-      *c.state = std::make_shared<OnednnConvKernel>(
-          std::vector<float>(wt.data<float>(), wt.data<float>() + wt.numel()), wt.shape().dims(), bias, g);
-    }
+    if (!*c.state) *c.state = make_conv_kernel(w, group, wt, c.has_input(2) ? &c.input(2) : nullptr);
     const auto& kern = *static_cast<const OnednnConvKernel*>(c.state->get());
     std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
     const bool direct_residual = !r || (r->shape() == Shape(od) && r->dtype() == DType::f32);
@@ -200,13 +231,16 @@ void conv(OpCall& c) {
 // 2-D pooling of one plane of L interleaved channels: L = 1 is an NCHW
 // plane, L = 8 an nChw8c block (8 channels side by side, one vector a tap).
 // count_include_pad counts explicit padding taps, not ceil-mode overhang.
-template <int L>
-void pool_plane(const float* x, float* y, const Window& w, bool is_max, bool count_pad) {
+// Max pooling accumulates in float (exact), average pooling in double.
+template <int L, bool MAX>
+void pool_plane_t(const float* x, float* y, const Window& w, bool count_pad) {
+  using Acc = std::conditional_t<MAX, float, double>;
+  constexpr bool is_max = MAX;
   const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
   for (int64_t oh = 0; oh < OH; ++oh)
     for (int64_t ow = 0; ow < OW; ++ow) {
-      double acc[L];
-      for (double& a : acc) a = is_max ? -INFINITY : 0.0;
+      Acc acc[L];
+      for (Acc& a : acc) a = is_max ? -INFINITY : Acc(0);
       int64_t count = 0, pad_count = 0;
       for (int64_t kh = 0; kh < w.k[0]; ++kh) {
         const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
@@ -217,14 +251,20 @@ void pool_plane(const float* x, float* y, const Window& w, bool is_max, bool cou
             continue;
           }
           const float* v = x + (ih * W + iw) * L;
-          for (int j = 0; j < L; ++j) acc[j] = is_max ? std::max(acc[j], double(v[j])) : acc[j] + v[j];
+          for (int j = 0; j < L; ++j) acc[j] = is_max ? std::max(acc[j], Acc(v[j])) : acc[j] + Acc(v[j]);
           ++count;
         }
       }
       float* o = y + (oh * OW + ow) * L;
-      const double div = is_max ? 1.0 : double(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
+      const Acc div = is_max ? Acc(1) : Acc(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
       for (int j = 0; j < L; ++j) o[j] = static_cast<float>(is_max ? acc[j] : acc[j] / div);
     }
+}
+
+template <int L>
+void pool_plane(const float* x, float* y, const Window& w, bool is_max, bool count_pad) {
+  if (is_max) pool_plane_t<L, true>(x, y, w, count_pad);
+  else pool_plane_t<L, false>(x, y, w, count_pad);
 }
 
 bool blocked_input(const OpCall& c, size_t i) {
@@ -234,7 +274,7 @@ bool blocked_input(const OpCall& c, size_t i) {
 void pool(OpCall& c, bool is_max) {
   const Tensor& x = c.input(0);
   if (x.dtype() != DType::f32) c.fail("supports f32");
-  const Window w = window(c, x, c.node.attr_ints("kernel_shape"));
+  const Window w = window(c, x.shape().dims(), c.node.attr_ints("kernel_shape"));
   const bool count_pad = c.node.attr_int("count_include_pad", 0) != 0;
   std::vector<int64_t> od = {x.dim(0), x.dim(1)};
   od.insert(od.end(), w.out.begin(), w.out.end());
@@ -350,6 +390,7 @@ void reorder(OpCall& c) {
 }  // namespace
 
 void register_conv_ops() {
+  add_preparer({"Conv"}, kConvPreparer);
   add_op({"sparta.Reorder"}, reorder);
   add_op({"Conv"}, conv);
   add_op({"MaxPool"}, [](OpCall& c) { pool(c, true); });

@@ -173,19 +173,51 @@ onnx::ModelProto transformer_model() {
   return m;
 }
 
+// Linear layers whose epilogue is finished outside the kernel: a residual
+// that broadcasts (r [4, 16] over [2, 4, 16]) before a Relu, and a Gemm
+// with an empty K (Y = bias + residual).
+onnx::ModelProto linear_edges_model() {
+  auto m = new_model("linear_edges");
+  auto* g = m.mutable_graph();
+  weight(g, "W", {16, 16}, 41);
+  weight(g, "b", {16}, 42);
+  *g->add_initializer() = f32_tensor("W0", {0, 16}, {});
+  weight(g, "b0", {16}, 43);
+  tensor_value(g->add_input(), "x", {"2", "4", "16"});
+  tensor_value(g->add_input(), "r", {"4", "16"});
+  tensor_value(g->add_input(), "e", {"3", "0"});
+  tensor_value(g->add_input(), "q", {"3", "16"});
+  add_node(g, "MatMul", {"x", "W"}, {"h0"}, "fc");
+  add_node(g, "Add", {"h0", "b"}, {"h1"}, "bias");
+  add_node(g, "Add", {"h1", "r"}, {"h2"}, "residual");
+  add_node(g, "Relu", {"h2"}, {"y"}, "relu");
+  add_node(g, "Relu", {"q"}, {"qr"}, "intermediate");  // a residual the fused node may write into
+  add_node(g, "Gemm", {"e", "W0", "b0"}, {"g0"}, "empty_k");
+  add_node(g, "Add", {"g0", "qr"}, {"z"}, "residual_k0");
+  tensor_value(g->add_output(), "y", {"2", "4", "16"});
+  tensor_value(g->add_output(), "z", {"3", "16"});
+  return m;
+}
+
 // Runs the model with and without the passes on the same random input;
 // returns the session with the passes.
-std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const Shape& x_shape, int threads) {
+std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const std::map<std::string, Shape>& inputs,
+                                     int threads) {
   const std::string bytes = serialize(m);
   Session plain(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .simplify = false});
   auto keep = std::make_unique<Session>(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"),
                                         SessionOptions{.threads = threads});
-  Tensor x(DType::f32, x_shape);
-  const auto v = randn(static_cast<size_t>(x.numel()), 99, 1.f);
-  std::copy(v.begin(), v.end(), x.data<float>());
-  const auto want = plain.run({{"x", x}});
+  std::map<std::string, Tensor> feeds;
+  uint32_t seed = 99;
+  for (const auto& [name, shape] : inputs) {
+    Tensor x(DType::f32, shape);
+    const auto v = randn(static_cast<size_t>(x.numel()), seed++, 1.f);
+    std::copy(v.begin(), v.end(), x.data<float>());
+    feeds[name] = x;
+  }
+  const auto want = plain.run(feeds);
   for (int rep = 0; rep < 2; ++rep) {  // twice: the second run reuses plans and buffers
-    const auto got = keep->run({{"x", x}});
+    const auto got = keep->run(feeds);
     EXPECT_EQ(got.size(), want.size());
     for (size_t o = 0; o < got.size() && o < want.size(); ++o) {
       EXPECT_EQ(got[o].shape(), want[o].shape()) << "output " << o;
@@ -202,7 +234,7 @@ std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const Shape& x_s
 
 TEST(Fusion, ConvBlocksMatchUnfused) {
   for (int threads : {1, 2}) {
-    const auto s = expect_same(conv_model(), Shape{1, 8, 10, 10}, threads);
+    const auto s = expect_same(conv_model(), {{"x", Shape{1, 8, 10, 10}}}, threads);
     EXPECT_EQ(s->fuse_report().conv_residual, 2);
     EXPECT_EQ(s->fuse_report().conv_act, 1);
     EXPECT_GE(s->layout_report().blocked, 4);
@@ -210,9 +242,18 @@ TEST(Fusion, ConvBlocksMatchUnfused) {
   }
 }
 
+TEST(Fusion, LinearEpilogueEdges) {
+  for (int threads : {1, 2}) {
+    const auto s = expect_same(linear_edges_model(),
+                               {{"x", Shape{2, 4, 16}}, {"r", Shape{4, 16}}, {"e", Shape{3, 0}}, {"q", Shape{3, 16}}},
+                               threads);
+    EXPECT_EQ(s->fuse_report().linear, 2);
+  }
+}
+
 TEST(Fusion, BatchNormFoldsIntoConv) {
   for (int threads : {1, 2}) {
-    const auto s = expect_same(conv_bn_model(), Shape{1, 8, 10, 10}, threads);
+    const auto s = expect_same(conv_bn_model(), {{"x", Shape{1, 8, 10, 10}}}, threads);
     EXPECT_EQ(s->fuse_report().conv_bn, 1);
     int bn = 0;
     for (const auto& n : s->graph().nodes()) bn += n->op_type == "BatchNormalization";
@@ -222,7 +263,7 @@ TEST(Fusion, BatchNormFoldsIntoConv) {
 
 TEST(Fusion, TransformerLayerMatchesUnfused) {
   for (int threads : {1, 2}) {
-    const auto s = expect_same(transformer_model(), Shape{2, 4, 16}, threads);
+    const auto s = expect_same(transformer_model(), {{"x", Shape{2, 4, 16}}}, threads);
     const FuseReport& r = s->fuse_report();
     EXPECT_EQ(r.gelu, 1);
     EXPECT_EQ(r.layer_norm, 1);

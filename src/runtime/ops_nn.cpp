@@ -177,27 +177,28 @@ void linear(OpCall& c) {
   const Tensor* r = c.has_input(3) ? &c.input(3) : nullptr;
   if (r && r->dtype() != DType::f32) c.fail("residual must be f32");
   const bool r_direct = r && r->shape() == Shape(od);
-  // A residual nothing else reads is summed in its own storage.
-  Tensor y = r_direct && c.reusable(3) ? *r : Tensor(DType::f32, Shape(od), Uninitialized{});
-  const int64_t m = n ? y.numel() / n : 0;
   if (r && !r_direct && broadcast_dims(r->shape().dims(), od, c) != od)
-    c.fail("residual " + r->shape().str() + " would change the output shape " + y.shape().str());
-  if (m > 0 && k == 0) {  // an empty product: Y = act(bias + residual)
-    float* py = y.data<float>();
+    c.fail("residual " + r->shape().str() + " would change the output shape " + Shape(od).str());
+  // The kernel's epilogue adds bias, a same-shape residual and the
+  // activation; a broadcast residual, or an empty product (K = 0), is
+  // finished here instead.
+  const bool finish_here = (r && !r_direct) || k == 0;
+  // A residual nothing else reads is summed in its own storage.
+  Tensor y = r_direct && c.reusable(3) && k > 0 ? *r : Tensor(DType::f32, Shape(od), Uninitialized{});
+  const int64_t m = n ? y.numel() / n : 0;
+  float* py = y.data<float>();
+  if (k == 0) {
     for (int64_t i = 0; i < y.numel(); ++i) py[i] = bias ? bias[i % n] : 0.f;
   } else if (m > 0) {
-    if (r_direct && y.raw() != r->raw()) std::memcpy(y.data<float>(), r->data<float>(), static_cast<size_t>(y.numel()) * 4);
-    const SpmmKernel& kern = dense_kernel(c, W, tw, m);
-    const Activation first = r && !r_direct ? Activation::none : act;
-    kern.run({X.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, first, r_direct}, c.threads});
+    if (r_direct && y.raw() != r->raw()) std::memcpy(py, r->data<float>(), y.nbytes());
+    dense_kernel(c, W, tw, m)
+        .run({X.data<float>(), m, k, py, n, Epilogue{bias, finish_here ? Activation::none : act, r_direct}, c.threads});
   }
-  if (r && (!r_direct || (m > 0 && k == 0))) {  // add the residual here, then the activation
-    float* py = y.data<float>();
-    const float* pr = r->data<float>();
-    for_each_broadcast<1>(od, {r->shape().dims()}, [&](int64_t e, const std::array<int64_t, 1>& o) { py[e] += pr[o[0]]; });
-  }
-  if ((r && !r_direct) || (m > 0 && k == 0)) {
-    float* py = y.data<float>();
+  if (finish_here) {
+    if (r) {
+      const float* pr = r->data<float>();
+      for_each_broadcast<1>(od, {r->shape().dims()}, [&](int64_t e, const std::array<int64_t, 1>& o) { py[e] += pr[o[0]]; });
+    }
     if (act == Activation::relu)
       for (int64_t i = 0; i < y.numel(); ++i) py[i] = std::max(py[i], 0.f);
     else if (act == Activation::gelu)

@@ -56,6 +56,42 @@ struct OneNode {
   }
 };
 
+TEST(ShapeInference, SliceAndSplitWithConstantArguments) {
+  {  // negative start, clamped end, a step of 2 on axis 1; axis 0 unknown but untouched
+    OneNode t("Slice", {{-1, 10, 6}});
+    t.constant_input({-8, 0});
+    t.constant_input({100, 3});
+    t.constant_input({1, 2});
+    t.constant_input({2, 1});
+    EXPECT_EQ(*t.out(), (Dims{-1, 4, 3}));
+  }
+  {  // a negative step runs backwards; an unknown sliced dim stays unknown
+    OneNode t("Slice", {{7, -1}});
+    t.constant_input({-1, 0});
+    t.constant_input({-100, 5});
+    t.constant_input({0, 1});
+    t.constant_input({-3, 1});
+    EXPECT_EQ(*t.out(), (Dims{3, -1}));
+  }
+  {  // run-time starts: only the rank
+    OneNode t("Slice", {{4, 5}, {1}, {1}});
+    EXPECT_EQ(*t.out(), (Dims{-1, -1}));
+  }
+  {  // sizes as an input, equal parts, and sizes that do not add up
+    OneNode t("Split", {{2, 12}}, 2);
+    t.integer("axis", -1);
+    t.constant_input({5, 7});
+    EXPECT_EQ(*t.out(0), (Dims{2, 5}));
+    EXPECT_EQ(*t.out(1), (Dims{2, 7}));
+    OneNode e("Split", {{9, 4}}, 3);
+    EXPECT_EQ(*e.out(2), (Dims{3, 4}));
+    OneNode bad("Split", {{2, 12}}, 2);
+    bad.integer("axis", 1);
+    bad.constant_input({5, 6});
+    expect_error([&] { bad.out(); }, {"node 'n' (Split)", "do not add up"});
+  }
+}
+
 TEST(ShapeInference, Broadcast) {
   EXPECT_EQ(broadcast_shapes({2, 1, 5}, {3, 1}, "t"), (Dims{2, 3, 5}));
   EXPECT_EQ(broadcast_shapes({-1, 4}, {4}, "t"), (Dims{-1, 4}));

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "runtime/ops.h"
 
 namespace sparta {
 namespace {
@@ -360,15 +361,33 @@ const std::map<std::string, std::function<void(const Ctx&)>>& rules() {
       if (!target || !c.dims(0)) return c.set(0, std::nullopt, c.dtype(0));
       c.set(0, broadcast_shapes(*c.dims(0), *target, c.where()), c.dtype(0));
     };
-    // Slice and Split depend on run-time starts/ends/split sizes in general;
-    // their rank is known, their extents only when the inputs are constant
-    // (left to the runtime for now).
+    // Slice and Split: extents from constant starts/ends/axes/steps or
+    // split sizes (the runtime's own rules); otherwise only the rank.
     m["Slice"] = [](const Ctx& c) {
-      if (c.dims(0)) c.set(0, Dims(c.dims(0)->size(), -1), c.dtype(0));
+      if (!c.dims(0)) return c.set(0, std::nullopt, c.dtype(0));
+      const auto starts = c.ints(1), ends = c.ints(2), axes = c.ints(3), steps = c.ints(4);
+      if (!starts || !ends || (c.in(3) && !axes) || (c.in(4) && !steps))
+        return c.set(0, Dims(c.dims(0)->size(), -1), c.dtype(0));
+      const SliceBox box = slice_box(*c.dims(0), *starts, *ends, axes ? *axes : Dims{}, steps ? *steps : Dims{},
+                                     [&c](const std::string& m) { c.require(false, m); });
+      c.set(0, box.extent, c.dtype(0));
     };
     m["Split"] = [](const Ctx& c) {
-      for (size_t o = 0; o < c.n.outputs.size(); ++o)
-        if (c.dims(0)) c.set(static_cast<int>(o), Dims(c.dims(0)->size(), -1), c.dtype(0));
+      if (!c.dims(0)) return;
+      const Dims& d = *c.dims(0);
+      const int64_t axis = norm_axis(c.n.attr_int("axis", 0), static_cast<int64_t>(d.size()), c);
+      const auto given = c.ints(1);
+      if (d[static_cast<size_t>(axis)] < 0 || (c.in(1) && !given)) {
+        for (size_t o = 0; o < c.n.outputs.size(); ++o) c.set(static_cast<int>(o), Dims(d.size(), -1), c.dtype(0));
+        return;
+      }
+      const Dims sizes = split_sizes(c.n, d[static_cast<size_t>(axis)], given ? &*given : nullptr,
+                                     [&c](const std::string& m) { c.require(false, m); });
+      for (size_t o = 0; o < c.n.outputs.size(); ++o) {
+        Dims out = d;
+        out[static_cast<size_t>(axis)] = sizes[o];
+        c.set(static_cast<int>(o), out, c.dtype(0));
+      }
     };
     return m;
   }();

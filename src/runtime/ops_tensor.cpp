@@ -243,53 +243,21 @@ Tensor strided_copy(const Tensor& x, const std::vector<int64_t>& begin, const st
 
 void slice(OpCall& c) {
   const Tensor& x = c.input(0);
-  const int r = x.rank();
   // Opset 10+: starts, ends, axes, steps are inputs.
-  const auto starts = int_values(c.input(1), c), ends = int_values(c.input(2), c);
-  std::vector<int64_t> axes = c.has_input(3) ? int_values(c.input(3), c) : std::vector<int64_t>{};
-  std::vector<int64_t> steps = c.has_input(4) ? int_values(c.input(4), c) : std::vector<int64_t>{};
-  if (axes.empty())
-    for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
-  if (steps.empty()) steps.assign(starts.size(), 1);
-  if (ends.size() != starts.size() || axes.size() != starts.size() || steps.size() != starts.size())
-    c.fail("starts, ends, axes and steps differ in length");
-  std::vector<int64_t> begin(static_cast<size_t>(r), 0), step(static_cast<size_t>(r), 1), extent = x.shape().dims();
-  for (size_t i = 0; i < starts.size(); ++i) {
-    const size_t a = static_cast<size_t>(normalize_axis(axes[i], r, c));
-    const int64_t dim = extent[a], st = steps[i];
-    if (st == 0) c.fail("step 0");
-    auto clampi = [&](int64_t v, int64_t lo, int64_t hi) { return std::clamp(v < 0 ? v + dim : v, lo, hi); };
-    int64_t b, e;
-    if (st > 0) {
-      b = clampi(starts[i], 0, dim);
-      e = clampi(ends[i], 0, dim);
-    } else {
-      b = clampi(starts[i], -1, dim - 1);
-      e = clampi(ends[i], -1, dim - 1);
-    }
-    begin[a] = b;
-    step[a] = st;
-    extent[a] = st > 0 ? std::max<int64_t>(0, (e - b + st - 1) / st) : std::max<int64_t>(0, (b - e - st - 1) / -st);
-  }
-  c.out.push_back(strided_copy(x, begin, step, extent));
+  const SliceBox box = slice_box(x.shape().dims(), int_values(c.input(1), c), int_values(c.input(2), c),
+                                 c.has_input(3) ? int_values(c.input(3), c) : std::vector<int64_t>{},
+                                 c.has_input(4) ? int_values(c.input(4), c) : std::vector<int64_t>{},
+                                 [&c](const std::string& m) { c.fail(m); });
+  c.out.push_back(strided_copy(x, box.begin, box.step, box.extent));
 }
 
 void split(OpCall& c) {
   const Tensor& x = c.input(0);
   const int64_t axis = normalize_axis(c.node.attr_int("axis", 0), x.rank(), c);
-  const int64_t dim = x.dim(static_cast<int>(axis));
-  const int64_t outs = static_cast<int64_t>(c.node.outputs.size());
-  std::vector<int64_t> sizes;
-  if (c.has_input(1)) sizes = int_values(c.input(1), c);
-  else if (const Attribute* a = c.node.attr("split")) sizes = a->is;
-  else {
-    if (outs == 0 || dim % outs) c.fail("cannot split " + std::to_string(dim) + " evenly into " + std::to_string(outs));
-    sizes.assign(static_cast<size_t>(outs), dim / outs);
-  }
-  int64_t total = 0;
-  for (int64_t v : sizes) total += v;
-  if (static_cast<int64_t>(sizes.size()) != outs || total != dim)
-    c.fail("split sizes do not add up to the axis extent " + std::to_string(dim));
+  std::vector<int64_t> given;
+  if (c.has_input(1)) given = int_values(c.input(1), c);
+  const std::vector<int64_t> sizes = split_sizes(c.node, x.dim(static_cast<int>(axis)), c.has_input(1) ? &given : nullptr,
+                                                 [&c](const std::string& m) { c.fail(m); });
   std::vector<int64_t> begin(static_cast<size_t>(x.rank()), 0), step(static_cast<size_t>(x.rank()), 1);
   for (int64_t v : sizes) {
     std::vector<int64_t> extent = x.shape().dims();

@@ -7,7 +7,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "runtime/ops.h"
+#include "analysis/onnx_rules.h"
 
 namespace sparta {
 namespace {

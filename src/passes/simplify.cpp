@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "analysis/onnx_rules.h"
 #include "analysis/shape_inference.h"
 #include "core/error.h"
 #include "runtime/ops.h"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "analysis/onnx_rules.h"
 #include "ir/graph.h"
 
 namespace sparta {
@@ -82,26 +83,6 @@ int64_t normalize_axis(int64_t axis, int64_t rank, const OpCall& c);
 // Calls f(begin, end) over parts of [0, n) on up to `threads` threads, each
 // part at least `grain` items (inline when there is one part).
 void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
-
-// The dims a Shape node reports for an input of dims `dims` (its start and
-// end attributes applied, opset 15).
-std::vector<int64_t> shape_op_dims(const Node& n, const std::vector<int64_t>& dims);
-
-// The box a Slice takes out of a tensor of dims `dims`: per axis its first
-// index, step and extent (ONNX's clamping rules; starts/ends/axes/steps as
-// the node gives them, axes and steps may be empty). An extent stays -1
-// where a sliced dim is unknown. `fail` reports bad arguments (it throws).
-struct SliceBox {
-  std::vector<int64_t> begin, step, extent;
-};
-SliceBox slice_box(const std::vector<int64_t>& dims, const std::vector<int64_t>& starts,
-                   const std::vector<int64_t>& ends, std::vector<int64_t> axes, std::vector<int64_t> steps,
-                   const std::function<void(const std::string&)>& fail);
-
-// The extents a Split node cuts an axis of extent `dim` into: the sizes
-// given (input or attribute), else equal parts per output.
-std::vector<int64_t> split_sizes(const Node& n, int64_t dim, const std::vector<int64_t>* given,
-                                 const std::function<void(const std::string&)>& fail);
 
 // Row-major element strides of dims.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims);

@@ -10,7 +10,7 @@ mkdir -p "$out"
 bin="$out/onnx_import_fuzzer"
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DONNX_NAMESPACE=onnx -DONNX_ML=1 -I"$src" \
-  "$here/onnx_import_fuzzer.cpp" "$src/frontend/onnx_import.cpp" "$src/analysis/shape_inference.cpp" \
+  "$here/onnx_import_fuzzer.cpp" "$src/frontend/onnx_import.cpp" "$src/analysis/shape_inference.cpp" "$src/analysis/onnx_rules.cpp" \
   "$src/ir/graph.cpp" "$src/core/error.cpp" "$src/core/shape.cpp" "$src/core/tensor.cpp" "$src/core/tesa.cpp" \
   -lonnx -lonnx_proto -lprotobuf -o "$bin"
 work="$out/fuzz_corpus"

@@ -199,6 +199,29 @@ onnx::ModelProto linear_edges_model() {
   return m;
 }
 
+// Patterns that look fusable but are not: a residual that broadcasts into
+// a blocked convolution's output, and a scalar of higher rank that grows
+// the rank of a product. The passes must leave them alone (same answers).
+onnx::ModelProto fusion_guards_model() {
+  auto m = new_model("guards");
+  auto* g = m.mutable_graph();
+  weight(g, "W1", {8, 3, 3, 3}, 51);
+  weight(g, "W2", {8, 8, 3, 3}, 52);
+  *g->add_initializer() = f32_tensor("two", {1, 1, 1, 1}, {2.f});
+  tensor_value(g->add_input(), "x", {"1", "3", "8", "8"});
+  tensor_value(g->add_input(), "b", {"1", "8", "1", "1"});
+  tensor_value(g->add_input(), "p", {"2", "3", "4"});
+  tensor_value(g->add_input(), "q", {"2", "4", "5"});
+  add_node(g, "Conv", {"x", "W1"}, {"c1"}, "conv1");
+  set_ints(add_node(g, "Conv", {"c1", "W2"}, {"c2"}, "conv2"), "pads", {1, 1, 1, 1});
+  add_node(g, "Add", {"c2", "b"}, {"y1"}, "broadcast_residual");
+  add_node(g, "MatMul", {"p", "q"}, {"pq"}, "product");
+  add_node(g, "Div", {"pq", "two"}, {"y2"}, "rank_growing_scale");
+  tensor_value(g->add_output(), "y1", {"1", "8", "6", "6"});
+  tensor_value(g->add_output(), "y2", {"1", "2", "3", "5"});
+  return m;
+}
+
 // Runs the model with and without the passes on the same random input;
 // returns the session with the passes.
 std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const std::map<std::string, Shape>& inputs,
@@ -248,6 +271,16 @@ TEST(Fusion, LinearEpilogueEdges) {
                                {{"x", Shape{2, 4, 16}}, {"r", Shape{4, 16}}, {"e", Shape{3, 0}}, {"q", Shape{3, 16}}},
                                threads);
     EXPECT_EQ(s->fuse_report().linear, 2);
+  }
+}
+
+TEST(Fusion, ShapeChangingPatternsStayUnfused) {
+  for (int threads : {1, 2}) {
+    const auto s = expect_same(
+        fusion_guards_model(),
+        {{"x", Shape{1, 3, 8, 8}}, {"b", Shape{1, 8, 1, 1}}, {"p", Shape{2, 3, 4}}, {"q", Shape{2, 4, 5}}}, threads);
+    EXPECT_EQ(s->fuse_report().conv_residual, 0);
+    EXPECT_EQ(s->fuse_report().batch_matmul, 0);
   }
 }
 

@@ -79,6 +79,31 @@ TEST(Session, OpErrorsNameTheNode) {
   expect_error([&] { s.run({{"x", Tensor(DType::f32, Shape{1, 8})}}); }, {"node 'fc2' (MatMul)", "16 vs 15"});
 }
 
+TEST(Session, StaleDeclaredShapesAreNotTrusted) {
+  // x[batch, 8] -> Relu -> h; Reshape(h, Shape(h)) -> y, with value_info
+  // still declaring h as [1, 8] (the input was made dynamic after export).
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(14);
+  auto* g = m.mutable_graph();
+  g->set_name("stale");
+  testing::tensor_value(g->add_input(), "x", {"batch", "8"});
+  testing::add_node(g, "Relu", {"x"}, {"h"}, "relu");
+  testing::add_node(g, "Shape", {"h"}, {"s"}, "shape");
+  testing::add_node(g, "Reshape", {"h", "s"}, {"y"}, "reshape");
+  testing::tensor_value(g->add_value_info(), "h", {"1", "8"});
+  testing::tensor_value(g->add_output(), "y", {"batch", "8"});
+  const std::string bytes = testing::serialize(m);
+  Session s(import_onnx_bytes(bytes.data(), bytes.size(), "stale.onnx"));
+  Tensor x(DType::f32, Shape{3, 8});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(i) - 10.f;
+  const auto out = s.run({{"x", x}});
+  ASSERT_EQ(out[0].shape(), (Shape{3, 8}));
+  for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(out[0].data<float>()[i], std::max(0.f, x.data<float>()[i]));
+}
+
 TEST(Session, EveryRegisteredOpIsListed) {
   const auto ops = supported_ops();
   for (const char* op : {"MatMul", "Gemm", "Add", "Relu", "Softmax", "Reshape", "Transpose", "Gather", "Where",

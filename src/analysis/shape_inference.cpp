@@ -416,27 +416,31 @@ std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::
 
 namespace {
 
-// Ops whose output dims keep the positions of a same-rank input's dims
-// (elementwise, row-wise, and the leading dims of a product).
-bool keeps_dim_positions(const std::string& op) {
-  static const std::set<std::string> ops = {
+// How many leading dims of an op's output keep the positions (and so the
+// symbolic names) of a same-rank input's dims: all of them for elementwise
+// and row-wise ops, all but the last for a product, the batch for
+// convolution and pooling; 0 for anything else.
+size_t kept_leading_dims(const std::string& op, size_t rank) {
+  static const std::set<std::string> all = {
       "Add", "Sub", "Mul", "Div", "Pow", "Where", "Equal", "Less", "Greater", "And", "Or", "Not", "Relu", "Clip",
       "Erf", "Sqrt", "Tanh", "Sigmoid", "Exp", "Log", "Abs", "Neg", "Reciprocal", "Cast", "Identity", "Dropout",
-      "Softmax", "LayerNormalization", "MatMul", "Gemm", "Conv", "BatchNormalization", "MaxPool", "AveragePool"};
-  return ops.count(op) > 0;
+      "Softmax", "LayerNormalization", "BatchNormalization"};
+  if (all.count(op)) return rank;
+  if (op == "MatMul" || op == "Gemm") return rank ? rank - 1 : 0;
+  if (op == "Conv" || op == "MaxPool" || op == "AveragePool" || op == "GlobalAveragePool") return rank ? 1 : 0;
+  return 0;
 }
 
 // A symbolic dim name ("batch") follows its dim: an output dim that is
 // unknown takes the name of the unknown, named dim at the same position of
-// a same-rank input.
+// a same-rank input, where the op keeps that position.
 void propagate_dim_names(Node& n) {
-  if (!keeps_dim_positions(n.op_type)) return;
   for (Value* out : n.outputs) {
     if (!out || !out->dims) continue;
-    const size_t r = out->dims->size();
+    const size_t r = out->dims->size(), keep = kept_leading_dims(n.op_type, r);
     for (const Value* in : n.inputs) {
       if (!in || !in->dims || in->dims->size() != r || in->dim_names.size() != r) continue;
-      for (size_t d = 0; d < r; ++d) {
+      for (size_t d = 0; d < keep; ++d) {
         if ((*out->dims)[d] >= 0 || (*in->dims)[d] >= 0 || in->dim_names[d].empty()) continue;
         if (out->dim_names.size() != r) out->dim_names.resize(r);
         if (out->dim_names[d].empty()) out->dim_names[d] = in->dim_names[d];

@@ -269,7 +269,7 @@ class Importer {
   // writes the upgraded model (or a one-line reason) to a pipe.
   static bool upgrade_in_child(const onnx::ModelProto& m, std::string& out, std::string& why) {
     int fds[2];
-    if (::pipe(fds) != 0) {
+    if (::pipe2(fds, O_CLOEXEC) != 0) {
       why = "cannot create a pipe";
       return false;
     }

@@ -30,6 +30,15 @@ bool scalar_is(const Value* v, float want, float tol) {
   return scalar_constant(v, f) && std::fabs(f - want) <= tol * std::fabs(want);
 }
 
+// Whether binary node b leaves the shape of its operand `main` as it is
+// (the other operand broadcasts into it, never grows it or its rank): the
+// condition for absorbing b into the node that produces `main`. Needs the
+// shapes shape inference found.
+bool keeps_shape(const Node* b, const Value* main) {
+  const Value* out = b && !b->outputs.empty() ? b->outputs[0] : nullptr;
+  return out && main && out->dims && main->dims && *out->dims == *main->dims;
+}
+
 // For a binary node with `known` as one input: the other one (or null).
 Value* other_input(const Node* n, const Value* known) {
   if (n->inputs.size() != 2) return nullptr;
@@ -223,7 +232,8 @@ int fuse_conv_residual(Graph& g) {
     Node* add = sole_consumer(g, y);
     if (!is_op(add, "Add", 2)) return false;
     Value* r = other_input(add, y);
-    if (!r || r == y || r->is_constant()) return false;
+    // Summed in place by oneDNN: the residual must have the output's shape.
+    if (!r || r == y || r->is_constant() || !keeps_shape(add, y) || !r->dims || *r->dims != *y->dims) return false;
     std::map<std::string, Attribute> attrs = cv->attrs;
     std::vector<const Node*> dead = {cv};
     Node* last = add;
@@ -265,24 +275,25 @@ int fuse_gelu(Graph& g) {
     if (is_op(d, "Div", 2) && scalar_is(d->inputs[1], 1.41421356f, 1e-4f)) x = d->inputs[0];
     else if (is_op(d, "Mul", 2) && scalar_is(d->inputs[1], 0.70710678f, 1e-4f)) x = d->inputs[0];
     else if (is_op(d, "Mul", 2) && scalar_is(d->inputs[0], 0.70710678f, 1e-4f)) x = d->inputs[1];
-    if (!x || x->is_constant()) return false;
+    if (!x || x->is_constant() || !keeps_shape(d, x)) return false;
     Node* a = sole_consumer(g, e->outputs[0]);
-    if (!is_op(a, "Add", 2) || !scalar_is(other_input(a, e->outputs[0]), 1.f, 1e-6f)) return false;
+    if (!is_op(a, "Add", 2) || !scalar_is(other_input(a, e->outputs[0]), 1.f, 1e-6f) || !keeps_shape(a, x)) return false;
     Node* m1 = sole_consumer(g, a->outputs[0]);
-    if (!is_op(m1, "Mul", 2)) return false;
+    if (!is_op(m1, "Mul", 2) || !keeps_shape(m1, x)) return false;
     Value* other = other_input(m1, a->outputs[0]);
     if (!other) return false;
     std::vector<const Node*> dead = {d, e, a};
     Node* last = nullptr;
     if (other == x) {  // x * (1 + erf) * 0.5
       Node* m2 = sole_consumer(g, m1->outputs[0]);
-      if (!is_op(m2, "Mul", 2) || !scalar_is(other_input(m2, m1->outputs[0]), 0.5f, 1e-6f)) return false;
+      if (!is_op(m2, "Mul", 2) || !scalar_is(other_input(m2, m1->outputs[0]), 0.5f, 1e-6f) || !keeps_shape(m2, x))
+        return false;
       dead.push_back(m1);
       last = m2;
     } else {  // (x * 0.5) * (1 + erf)
       Node* h = other->producer;
       if (!is_op(h, "Mul", 2) || sole_consumer(g, h->outputs[0]) != m1 || other_input(h, x) == nullptr ||
-          !scalar_is(other_input(h, x), 0.5f, 1e-6f))
+          !scalar_is(other_input(h, x), 0.5f, 1e-6f) || !keeps_shape(h, x))
         return false;
       dead.push_back(h);
       last = m1;
@@ -296,31 +307,34 @@ int fuse_layer_norm(Graph& g) {
   return rewrite_all(g, [&g](Node* r1) {
     if (!is_last_axis_mean(r1)) return false;
     Value* x = r1->inputs[0];
-    if (!x) return false;
+    if (!x || !x->dims || x->dims->empty()) return false;
     Node* s = sole_consumer(g, r1->outputs[0]);
-    if (!is_op(s, "Sub", 2) || s->inputs[0] != x || s->inputs[1] != r1->outputs[0]) return false;
+    if (!is_op(s, "Sub", 2) || s->inputs[0] != x || s->inputs[1] != r1->outputs[0] || !keeps_shape(s, x)) return false;
     const Value* dev = s->outputs[0];
     if (dev->consumers.size() != 2 || g.is_output(dev)) return false;
     Node *p = dev->consumers[0], *dv = dev->consumers[1];
     if (p->op_type != "Pow") std::swap(p, dv);
-    if (!is_op(p, "Pow", 2) || p->inputs[0] != dev || !scalar_is(p->inputs[1], 2.f, 0.f)) return false;
+    if (!is_op(p, "Pow", 2) || p->inputs[0] != dev || !scalar_is(p->inputs[1], 2.f, 0.f) || !keeps_shape(p, x))
+      return false;
     Node* r2 = sole_consumer(g, p->outputs[0]);
     if (!is_last_axis_mean(r2)) return false;
     Node* ad = sole_consumer(g, r2->outputs[0]);
     float eps;
-    if (!is_op(ad, "Add", 2) || !scalar_constant(other_input(ad, r2->outputs[0]), eps)) return false;
+    if (!is_op(ad, "Add", 2) || !scalar_constant(other_input(ad, r2->outputs[0]), eps) ||
+        !keeps_shape(ad, r2->outputs[0]))
+      return false;
     Node* sq = sole_consumer(g, ad->outputs[0]);
     if (!is_op(sq, "Sqrt", 1) || sole_consumer(g, sq->outputs[0]) != dv) return false;
-    if (!is_op(dv, "Div", 2) || dv->inputs[0] != dev || dv->inputs[1] != sq->outputs[0]) return false;
+    if (!is_op(dv, "Div", 2) || dv->inputs[0] != dev || dv->inputs[1] != sq->outputs[0] || !keeps_shape(dv, x))
+      return false;
     Node* ml = sole_consumer(g, dv->outputs[0]);
-    if (!is_op(ml, "Mul", 2)) return false;
+    if (!is_op(ml, "Mul", 2) || !keeps_shape(ml, x)) return false;
     Value* gamma = other_input(ml, dv->outputs[0]);
-    if (!gamma || !gamma->is_constant() || gamma->constant->rank() != 1) return false;
-    const int64_t n = gamma->constant->numel();
-    if (!vector_constant(gamma, n)) return false;
+    const int64_t n = x->dims->back();  // gamma and beta hold one value per normalized element
+    if (n <= 0 || !vector_constant(gamma, n)) return false;
     Node* ab = sole_consumer(g, ml->outputs[0]);
     Value* beta = ab && is_op(ab, "Add", 2) ? other_input(ab, ml->outputs[0]) : nullptr;
-    if (!vector_constant(beta, n)) return false;
+    if (!vector_constant(beta, n) || !keeps_shape(ab, x)) return false;
     replace(g, ab, r1->name, "", "LayerNormalization", {x, gamma, beta},
             {{"axis", attr_i(-1)}, {"epsilon", attr_f(eps)}}, {r1, s, p, r2, ad, sq, dv, ml});
     return true;
@@ -334,6 +348,8 @@ int fuse_masked_softmax(Graph& g) {
     Node* add = sm->inputs[0]->producer;
     if (!is_op(add, "Add", 2) || !add->inputs[0] || !add->inputs[1] || sole_consumer(g, add->outputs[0]) != sm)
       return false;
+    // One operand has the sum's shape, the other (the mask) broadcasts into it.
+    if (!keeps_shape(add, add->inputs[0]) && !keeps_shape(add, add->inputs[1])) return false;
     const Value* v = sm->inputs[0];
     const int64_t axis = sm->attr_int("axis", opset >= 13 ? -1 : 1);
     const int64_t rank = v->dims ? static_cast<int64_t>(v->dims->size()) : -1;
@@ -371,7 +387,7 @@ int fuse_linear(Graph& g) {
     Node* last = m;
     Value* y = m->outputs[0];
     Node* next = sole_consumer(g, y);
-    if (!bias && is_op(next, "Add", 2) && vector_constant(other_input(next, y), n)) {
+    if (!bias && is_op(next, "Add", 2) && vector_constant(other_input(next, y), n) && keeps_shape(next, y)) {
       bias = other_input(next, y);
       dead.push_back(last);
       last = next;
@@ -380,7 +396,7 @@ int fuse_linear(Graph& g) {
     }
     Value* residual = nullptr;
     if (is_op(next, "Add", 2) && other_input(next, y) && other_input(next, y) != y &&
-        !other_input(next, y)->is_constant()) {
+        !other_input(next, y)->is_constant() && keeps_shape(next, y)) {
       residual = other_input(next, y);
       dead.push_back(last);
       last = next;
@@ -422,7 +438,7 @@ int fuse_batch_matmul(Graph& g) {
     Node* next = sole_consumer(g, y);
     float c;
     if ((is_op(next, "Div", 2) || is_op(next, "Mul", 2)) && next->inputs[0] == y &&
-        scalar_constant(next->inputs[1], c) && c != 0.f && std::isfinite(c)) {
+        scalar_constant(next->inputs[1], c) && c != 0.f && std::isfinite(c) && keeps_shape(next, y)) {
       attrs["scale"] = attr_f(next->op_type == "Div" ? 1.f / c : c);
       dead.push_back(last);
       last = next;

@@ -20,6 +20,14 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
   const auto t0 = std::chrono::steady_clock::now();
   if (opt_.simplify) {
+    // Shapes come from the inputs, not from the file's value_info: folding a
+    // Shape over a stale declared extent (a model whose input was made
+    // dynamic after export) would bake the wrong number into the graph.
+    for (const auto& v : g_.values())
+      if (v->producer) {
+        v->dims.reset();
+        v->dim_names.clear();
+      }
     infer_shapes(g_);
     simplify(g_);
     infer_shapes(g_);  // folded constants settle more shapes

@@ -284,6 +284,49 @@ TEST(Fusion, ShapeChangingPatternsStayUnfused) {
   }
 }
 
+// Binary elementwise ops on tensors large enough to be split over threads
+// (67 rows: the split falls inside a row), with every fast broadcast
+// pattern (same shape, scalar, trailing block, value per row), against
+// values computed here.
+TEST(Elementwise, ThreadedBroadcastPatternsMatch) {
+  auto m = new_model("binary");
+  auto* g = m.mutable_graph();
+  tensor_value(g->add_input(), "a", {"67", "1000"});
+  tensor_value(g->add_input(), "b", {"67", "1000"});
+  tensor_value(g->add_input(), "row", {"1000"});
+  tensor_value(g->add_input(), "col", {"67", "1"});
+  tensor_value(g->add_input(), "s", {});
+  add_node(g, "Add", {"a", "b"}, {"full"}, "full");
+  add_node(g, "Mul", {"s", "a"}, {"scalar"}, "scalar");
+  add_node(g, "Sub", {"row", "a"}, {"suffix"}, "suffix");
+  add_node(g, "Div", {"a", "col"}, {"prefix"}, "prefix");
+  for (const char* o : {"full", "scalar", "suffix", "prefix"}) tensor_value(g->add_output(), o, {"67", "1000"});
+  const std::string bytes = serialize(m);
+  std::map<std::string, Tensor> feeds;
+  uint32_t seed = 5;
+  for (const auto& [name, shape] : std::map<std::string, Shape>{
+           {"a", Shape{67, 1000}}, {"b", Shape{67, 1000}}, {"row", Shape{1000}}, {"col", Shape{67, 1}}, {"s", Shape{}}}) {
+    Tensor t(DType::f32, shape);
+    const auto v = randn(static_cast<size_t>(t.numel()), seed++, 1.f);
+    std::copy(v.begin(), v.end(), t.data<float>());
+    feeds[name] = t;
+  }
+  const float *a = feeds["a"].data<float>(), *b = feeds["b"].data<float>(), *row = feeds["row"].data<float>(),
+              *col = feeds["col"].data<float>(), s = feeds["s"].data<float>()[0];
+  for (int threads : {1, 2}) {
+    Session sess(import_onnx_bytes(bytes.data(), bytes.size(), "binary.onnx"), {.threads = threads});
+    const auto out = sess.run(feeds);
+    ASSERT_EQ(out.size(), 4u);
+    for (int64_t i = 0; i < 67 * 1000; ++i) {
+      const int64_t r = i / 1000, j = i % 1000;
+      ASSERT_EQ(out[0].data<float>()[i], a[i] + b[i]) << i;
+      ASSERT_EQ(out[1].data<float>()[i], s * a[i]) << i;
+      ASSERT_EQ(out[2].data<float>()[i], row[j] - a[i]) << i;
+      ASSERT_EQ(out[3].data<float>()[i], a[i] / col[r]) << i;
+    }
+  }
+}
+
 TEST(Fusion, BatchNormFoldsIntoConv) {
   for (int threads : {1, 2}) {
     const auto s = expect_same(conv_bn_model(), {{"x", Shape{1, 8, 10, 10}}}, threads);

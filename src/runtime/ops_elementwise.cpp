@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "runtime/ops.h"
 
@@ -40,32 +41,37 @@ Pattern pattern_of(const std::vector<int64_t>& x, const std::vector<int64_t>& ou
   return {};
 }
 
-// out[i] = f(x[i], y[map(i)]) for an operand y with pattern p.
+// out[i] = f(x[i], y[map(i)]) over i in [b, e), for an operand y with a
+// fast pattern p (not Pattern::other). Runs of contiguous indices keep the
+// inner loops simple enough to vectorize.
 template <typename T, typename R, typename F, bool SWAP>
-bool fast_loop(const T* full, const T* other, R* py, int64_t total, Pattern p, F f) {
-  auto op = [&](T a, T b) { return SWAP ? f(b, a) : f(a, b); };
+void fast_loop(const T* full, const T* other, R* py, int64_t b, int64_t e, Pattern p, F f) {
+  auto op = [&](T a, T c) { return SWAP ? f(c, a) : f(a, c); };
   switch (p.kind) {
     case Pattern::full:
-      for (int64_t i = 0; i < total; ++i) py[i] = op(full[i], other[i]);
-      return true;
+      for (int64_t i = b; i < e; ++i) py[i] = op(full[i], other[i]);
+      return;
     case Pattern::scalar: {
-      const T b = other[0];
-      for (int64_t i = 0; i < total; ++i) py[i] = op(full[i], b);
-      return true;
+      const T c = other[0];
+      for (int64_t i = b; i < e; ++i) py[i] = op(full[i], c);
+      return;
     }
-    case Pattern::suffix:
-      for (int64_t o = 0; o < total; o += p.inner)
-        for (int64_t i = 0; i < p.inner; ++i) py[o + i] = op(full[o + i], other[i]);
-      return true;
-    case Pattern::prefix:
-      for (int64_t o = 0, j = 0; o < total; o += p.inner, ++j) {
-        const T b = other[j];
-        for (int64_t i = 0; i < p.inner; ++i) py[o + i] = op(full[o + i], b);
+    case Pattern::suffix:  // other repeats every p.inner elements
+    case Pattern::prefix:  // other[row] over rows of p.inner elements
+      for (int64_t i = b; i < e;) {
+        const int64_t row = i / p.inner, j0 = i - row * p.inner, len = std::min(p.inner - j0, e - i);
+        if (p.kind == Pattern::suffix) {
+          const T* o = other + j0;
+          for (int64_t t = 0; t < len; ++t) py[i + t] = op(full[i + t], o[t]);
+        } else {
+          const T c = other[row];
+          for (int64_t t = 0; t < len; ++t) py[i + t] = op(full[i + t], c);
+        }
+        i += len;
       }
-      return true;
-    case Pattern::other: return false;
+      return;
+    case Pattern::other: return;
   }
-  return false;
 }
 
 template <typename T, typename R, typename F>
@@ -77,8 +83,16 @@ void binary_typed(OpCall& c, DType out_type, F f) {
   const T* pb = static_cast<const T*>(b.raw());
   R* py = static_cast<R*>(y.raw());
   const Pattern qa = pattern_of(a.shape().dims(), dims), qb = pattern_of(b.shape().dims(), dims);
-  if (qa.kind == Pattern::full && fast_loop<T, R, F, false>(pa, pb, py, y.numel(), qb, f)) {
-  } else if (qb.kind == Pattern::full && fast_loop<T, R, F, true>(pb, pa, py, y.numel(), qa, f)) {
+  const int64_t total = y.numel();
+  // f32 only on several threads: integer ops may throw (division by zero),
+  // which must not happen inside a parallel region.
+  const int threads = std::is_same_v<T, float> && std::is_same_v<R, float> ? c.threads : 1;
+  if (qa.kind == Pattern::full && qb.kind != Pattern::other) {
+    parallel_for(threads, total, 1 << 15,
+                 [&](int64_t s, int64_t e) { fast_loop<T, R, F, false>(pa, pb, py, s, e, qb, f); });
+  } else if (qb.kind == Pattern::full && qa.kind != Pattern::other) {
+    parallel_for(threads, total, 1 << 15,
+                 [&](int64_t s, int64_t e) { fast_loop<T, R, F, true>(pb, pa, py, s, e, qa, f); });
   } else {
     for_each_broadcast<2>(dims, {a.shape().dims(), b.shape().dims()},
                           [&](int64_t e, const std::array<int64_t, 2>& o) { py[e] = f(pa[o[0]], pb[o[1]]); });

@@ -327,6 +327,35 @@ TEST(Elementwise, ThreadedBroadcastPatternsMatch) {
   }
 }
 
+// A pruned linear layer (90% of its weights zero, in blocks of 32 output
+// features) runs on a sparse kernel, chosen by measured time, with the same
+// answers as the model run op by op.
+TEST(Fusion, PrunedLinearRunsSparse) {
+  auto m = new_model("pruned");
+  auto* g = m.mutable_graph();
+  const int64_t k = 512, n = 512;
+  std::vector<float> w = randn(static_cast<size_t>(k * n), 61);
+  std::mt19937 rng(62);
+  std::bernoulli_distribution keep(0.1);
+  for (int64_t kk = 0; kk < k; ++kk)
+    for (int64_t n0 = 0; n0 < n; n0 += 32)
+      if (!keep(rng))
+        for (int64_t j = 0; j < 32; ++j) w[static_cast<size_t>(kk * n + n0 + j)] = 0.f;
+  *g->add_initializer() = f32_tensor("W", {k, n}, w);
+  weight(g, "b", {n}, 63);
+  tensor_value(g->add_input(), "x", {"64", "512"});
+  add_node(g, "MatMul", {"x", "W"}, {"h"}, "fc");
+  add_node(g, "Add", {"h", "b"}, {"y"}, "bias");
+  tensor_value(g->add_output(), "y", {"64", "512"});
+  const auto s = expect_same(m, {{"x", Shape{64, 512}}}, 1);
+  const std::string bytes = serialize(m);
+  Session prof(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .profile = true});
+  Tensor x(DType::f32, Shape{64, 512});
+  prof.run({{"x", x}});
+  ASSERT_EQ(prof.profile().size(), 1u);
+  EXPECT_NE(prof.profile()[0].impl.find("bsr_spmm"), std::string::npos) << prof.profile()[0].impl;
+}
+
 TEST(Fusion, BatchNormFoldsIntoConv) {
   for (int threads : {1, 2}) {
     const auto s = expect_same(conv_bn_model(), {{"x", Shape{1, 8, 10, 10}}}, threads);

@@ -241,6 +241,8 @@ std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, boo
   return make_spmm(d, opt, log);
 }
 
+double time_spmm(const SpmmKernel& k, int64_t m, int threads) { return time_kernel(k, m, threads); }
+
 void SpmmKernel::operator()(const Tensor& x, Tensor& y, const Tensor& bias, Activation act, int threads) const {
   SPARTA_CHECK(x.rank() == 2 && x.dtype() == DType::f32, "spmm: X must be a 2-D f32 tensor [M, K], got ",
                dtype_name(x.dtype()), " ", x.shape().str());

@@ -91,6 +91,10 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
 std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, bool k_major, const KernelOptions& opt,
                                        std::vector<std::string>* log = nullptr);
 
+// Median time (ms) of a few runs of k on a random X of m rows with
+// `threads` threads: the measure behind every kernel choice.
+double time_spmm(const SpmmKernel& k, int64_t m, int threads);
+
 // The scalar reference kernel for any format: the oracle of every test.
 std::unique_ptr<SpmmKernel> make_spmm_reference(const WeightFormat& w);
 

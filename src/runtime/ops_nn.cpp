@@ -1,9 +1,13 @@
 // Neural-network operators: MatMul, Gemm, Softmax, reductions and
 // normalizations. Plain loops for now (correctness first; the graph passes
 // route the heavy products to oneDNN and to sparta's sparse kernels).
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "core/pattern.h"
+#include "core/tesa.h"
+#include "formats/formats.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
 #include "runtime/ops.h"
@@ -29,12 +33,35 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
 // node (kept in the node's state) for the kernel that measured fastest on
 // this call's shape (oneDNN's or sparta's own GEMM; the choice is remembered
 // per shape). W arrives [K, N], or [N, K] when b_is_nk.
+// The kernel for a constant weight: the dense choice, and for a weight that
+// is at least half zeros (a pruned model), a sparse kernel for the pattern
+// its zeros form (blocks, N:M, tiles, rows x columns, or none), packed and
+// timed on this shape against the dense one; the faster runs.
 std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m, int threads) {
   const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
   KernelOptions opt;
   opt.tune_m = std::max<int64_t>(1, m);
   opt.tune_threads = threads;
-  return make_dense(B.data<float>(), n, k, !b_is_nk, opt);
+  std::shared_ptr<SpmmKernel> dense = make_dense(B.data<float>(), n, k, !b_is_nk, opt);
+  const float* pb = B.data<float>();
+  const int64_t zeros = std::count(pb, pb + B.numel(), 0.f);
+  if (B.numel() == 0 || zeros * 2 < B.numel()) return dense;
+  Tensor w(DType::f32, Shape{n, k}, Uninitialized{});  // [N, K], the formats' orientation
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < k; ++j) w.data<float>()[i * k + j] = b_is_nk ? pb[i * k + j] : pb[j * n + i];
+  const Tesa t = Tesa::from_zeros(w);
+  const PatternReport p = analyze_pattern(t);
+  const char* format = p.best == PatternKind::block       ? "bsr"
+                       : p.best == PatternKind::nm        ? "nm"
+                       : p.best == PatternKind::tilewise  ? "tilewise"
+                       : p.best == PatternKind::structured ? "structured"
+                                                           : "csr";
+  PackOptions po;
+  po.block = p.best_block;
+  po.nm = p.best_nm;
+  if (p.best_tile > 0) po.tile = p.best_tile;
+  std::shared_ptr<SpmmKernel> sparse = make_spmm(pack(format, w, t, po), opt);
+  return time_spmm(*sparse, opt.tune_m, threads) < time_spmm(*dense, opt.tune_m, threads) ? sparse : dense;
 }
 
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {

@@ -135,6 +135,7 @@ double time_kernel(const SpmmKernel& k, int64_t m, int threads) {
 using DenseKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
 std::mutex dense_mu;
 std::map<DenseKey, std::string> dense_choice;
+std::map<DenseKey, double> dense_ms;  // the chosen kernel's measured time
 
 }  // namespace
 
@@ -194,7 +195,10 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
     const std::string name = best->name();
     std::lock_guard<std::mutex> lock(dense_mu);
     for (const SpmmImpl& impl : spmm_impls())
-      if (impl.name == name) dense_choice[*dense_key] = name;
+      if (impl.name == name) {
+        dense_choice[*dense_key] = name;
+        dense_ms[*dense_key] = best_ms;
+      }
   }
   return best;
 }
@@ -242,6 +246,13 @@ std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, boo
 }
 
 double time_spmm(const SpmmKernel& k, int64_t m, int threads) { return time_kernel(k, m, threads); }
+
+std::optional<double> measured_dense_ms(int64_t n, int64_t k, const KernelOptions& opt) {
+  std::lock_guard<std::mutex> lock(dense_mu);
+  auto it = dense_ms.find(DenseKey{n, k, opt.tune_m, opt.tune_threads, static_cast<int>(opt.max_isa)});
+  if (it == dense_ms.end()) return std::nullopt;
+  return it->second;
+}
 
 void SpmmKernel::operator()(const Tensor& x, Tensor& y, const Tensor& bias, Activation act, int threads) const {
   SPARTA_CHECK(x.rank() == 2 && x.dtype() == DType::f32, "spmm: X must be a 2-D f32 tensor [M, K], got ",

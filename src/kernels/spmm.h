@@ -10,6 +10,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -94,6 +95,10 @@ std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, boo
 // Median time (ms) of a few runs of k on a random X of m rows with
 // `threads` threads: the measure behind every kernel choice.
 double time_spmm(const SpmmKernel& k, int64_t m, int threads);
+
+// The time measured when make_spmm / make_dense chose a kernel for a dense
+// [n, k] weight with these tuning options, if it has (ms).
+std::optional<double> measured_dense_ms(int64_t n, int64_t k, const KernelOptions& opt);
 
 // The scalar reference kernel for any format: the oracle of every test.
 std::unique_ptr<SpmmKernel> make_spmm_reference(const WeightFormat& w);

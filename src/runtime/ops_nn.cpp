@@ -42,10 +42,9 @@ std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m
   KernelOptions opt;
   opt.tune_m = std::max<int64_t>(1, m);
   opt.tune_threads = threads;
-  std::shared_ptr<SpmmKernel> dense = make_dense(B.data<float>(), n, k, !b_is_nk, opt);
   const float* pb = B.data<float>();
   const int64_t zeros = std::count(pb, pb + B.numel(), 0.f);
-  if (B.numel() == 0 || zeros * 2 < B.numel()) return dense;
+  if (B.numel() == 0 || zeros * 2 < B.numel()) return make_dense(pb, n, k, !b_is_nk, opt);
   Tensor w(DType::f32, Shape{n, k}, Uninitialized{});  // [N, K], the formats' orientation
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < k; ++j) w.data<float>()[i * k + j] = b_is_nk ? pb[i * k + j] : pb[j * n + i];
@@ -61,7 +60,17 @@ std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m
   po.nm = p.best_nm;
   if (p.best_tile > 0) po.tile = p.best_tile;
   std::shared_ptr<SpmmKernel> sparse = make_spmm(pack(format, w, t, po), opt);
-  return time_spmm(*sparse, opt.tune_m, threads) < time_spmm(*dense, opt.tune_m, threads) ? sparse : dense;
+  // The dense time for this shape is measured once (when its kernel is
+  // first chosen); the dense weight is packed only if it wins.
+  std::shared_ptr<SpmmKernel> dense;
+  std::optional<double> dense_ms = measured_dense_ms(n, k, opt);
+  if (!dense_ms) {
+    dense = make_dense(pb, n, k, !b_is_nk, opt);
+    dense_ms = measured_dense_ms(n, k, opt);
+    if (!dense_ms) dense_ms = time_spmm(*dense, opt.tune_m, threads);
+  }
+  if (time_spmm(*sparse, opt.tune_m, threads) < *dense_ms) return sparse;
+  return dense ? dense : make_dense(pb, n, k, !b_is_nk, opt);
 }
 
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {

@@ -50,13 +50,19 @@ bool satisfies_block(const Tesa& t, BlockShape b) {
   const int64_t R = t.shape()[0], C = t.shape()[1];
   if (b.r <= 0 || b.c <= 0 || R % b.r || C % b.c) return false;
   const uint8_t* k = t.codes();
-  for (int64_t r0 = 0; r0 < R; r0 += b.r)
-    for (int64_t c0 = 0; c0 < C; c0 += b.c) {
-      const bool first = k[r0 * C + c0] != 0;
-      for (int64_t r = r0; r < r0 + b.r; ++r)
+  // Row by row (contiguous reads): every element must agree with its
+  // block's first element, which lies in the block's first row.
+  for (int64_t r0 = 0; r0 < R; r0 += b.r) {
+    const uint8_t* lead = k + r0 * C;
+    for (int64_t r = r0; r < r0 + b.r; ++r) {
+      const uint8_t* row = k + r * C;
+      for (int64_t c0 = 0; c0 < C; c0 += b.c) {
+        const bool first = lead[c0] != 0;
         for (int64_t c = c0; c < c0 + b.c; ++c)
-          if ((k[r * C + c] != 0) != first) return false;
+          if ((row[c] != 0) != first) return false;
+      }
     }
+  }
   return true;
 }
 

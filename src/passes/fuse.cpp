@@ -136,6 +136,25 @@ bool clip_bounds(const Node& n, float& lo, float& hi) {
   return true;
 }
 
+// A Relu, or a Clip with constant bounds, folded into a convolution as
+// attributes "sparta.act" (and "sparta.clip"); false for any other node.
+bool conv_activation_attrs(const Node* act, std::map<std::string, Attribute>& attrs) {
+  if (!act || !act->domain.empty() || act->outputs.size() != 1 || !act->outputs[0]) return false;
+  float lo, hi;
+  if (act->op_type == "Relu") {
+    attrs["sparta.act"] = attr_s("relu");
+  } else if (act->op_type == "Clip" && clip_bounds(*act, lo, hi)) {
+    attrs["sparta.act"] = attr_s("clip");
+    Attribute b;
+    b.kind = Attribute::Kind::fs;
+    b.fs = {lo, hi};
+    attrs["sparta.clip"] = b;
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string FuseReport::str() const {
@@ -149,23 +168,7 @@ int fuse_conv_activations(Graph& g) {
   for (const auto& n : g.nodes()) {
     if (n->op_type != "Conv" || !n->domain.empty() || n->attr("sparta.act") || n->outputs.size() != 1) continue;
     Node* act = sole_consumer(g, n->outputs[0]);
-    if (!act || !act->domain.empty() || act->outputs.size() != 1 || !act->outputs[0]) continue;
-    Attribute kind;
-    kind.kind = Attribute::Kind::s;
-    if (act->op_type == "Relu") {
-      kind.s = "relu";
-    } else if (act->op_type == "Clip") {
-      float lo, hi;
-      if (!clip_bounds(*act, lo, hi)) continue;
-      kind.s = "clip";
-      Attribute b;
-      b.kind = Attribute::Kind::fs;
-      b.fs = {lo, hi};
-      n->attrs["sparta.clip"] = b;
-    } else {
-      continue;
-    }
-    n->attrs["sparta.act"] = kind;
+    if (!conv_activation_attrs(act, n->attrs)) continue;
     n->outputs[0] = act->outputs[0];
     dead.push_back(act);
   }
@@ -238,19 +241,7 @@ int fuse_conv_residual(Graph& g) {
     std::vector<const Node*> dead = {cv};
     Node* last = add;
     Node* act = sole_consumer(g, add->outputs[0]);
-    float lo, hi;
-    if (is_op(act, "Relu", 1)) {
-      attrs["sparta.act"] = attr_s("relu");
-    } else if (act && act->domain.empty() && act->op_type == "Clip" && act->outputs.size() == 1 && act->outputs[0] &&
-               clip_bounds(*act, lo, hi)) {
-      attrs["sparta.act"] = attr_s("clip");
-      Attribute b;
-      b.kind = Attribute::Kind::fs;
-      b.fs = {lo, hi};
-      attrs["sparta.clip"] = b;
-    } else {
-      act = nullptr;
-    }
+    if (!conv_activation_attrs(act, attrs)) act = nullptr;
     if (act) {
       dead.push_back(add);
       last = act;

@@ -203,6 +203,26 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
   return best;
 }
 
+void weight_to_nk(const float* w, int64_t n, int64_t k, bool k_major, float* out) {
+  if (!k_major) {
+    std::memcpy(out, w, static_cast<size_t>(n * k) * sizeof(float));
+    return;
+  }
+  // [K, N] -> [N, K] in 8 x 8 tiles (the edges one by one), so that reads
+  // and writes both stay in cache.
+  int64_t j0 = 0;
+  for (; j0 + 8 <= k; j0 += 8) {
+    int64_t i0 = 0;
+    for (; i0 + 8 <= n; i0 += 8)
+      for (int64_t jj = 0; jj < 8; ++jj)
+        for (int64_t ii = 0; ii < 8; ++ii) out[(i0 + ii) * k + j0 + jj] = w[(j0 + jj) * n + i0 + ii];
+    for (; i0 < n; ++i0)
+      for (int64_t jj = 0; jj < 8; ++jj) out[i0 * k + j0 + jj] = w[(j0 + jj) * n + i0];
+  }
+  for (; j0 < k; ++j0)
+    for (int64_t i = 0; i < n; ++i) out[i * k + j0] = w[j0 * n + i];
+}
+
 std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, bool k_major, const KernelOptions& opt,
                                        std::vector<std::string>* log) {
   SPARTA_CHECK(n > 0 && k > 0, "make_dense: empty weight [", n, ", ", k, "]");
@@ -226,22 +246,7 @@ std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, boo
   d.rows = n;
   d.cols = k;
   d.values.resize(static_cast<size_t>(n * k));
-  if (!k_major) {
-    std::memcpy(d.values.data(), w, d.values.size() * sizeof(float));
-  } else {  // [K, N] -> [N, K] in 8 x 8 tiles (the edges one by one)
-    float* o = d.values.data();
-    int64_t j0 = 0;
-    for (; j0 + 8 <= k; j0 += 8) {
-      int64_t i0 = 0;
-      for (; i0 + 8 <= n; i0 += 8)
-        for (int64_t jj = 0; jj < 8; ++jj)
-          for (int64_t ii = 0; ii < 8; ++ii) o[(i0 + ii) * k + j0 + jj] = w[(j0 + jj) * n + i0 + ii];
-      for (; i0 < n; ++i0)
-        for (int64_t jj = 0; jj < 8; ++jj) o[i0 * k + j0 + jj] = w[(j0 + jj) * n + i0];
-    }
-    for (; j0 < k; ++j0)
-      for (int64_t i = 0; i < n; ++i) o[i * k + j0] = w[j0 * n + i];
-  }
+  weight_to_nk(w, n, k, k_major, d.values.data());
   return make_spmm(d, opt, log);
 }
 

@@ -36,6 +36,10 @@ struct OpCall {
 
   const Tensor& input(size_t i) const;  // error naming the node if missing
   bool has_input(size_t i) const { return i < in.size() && in[i] != nullptr; }
+  // Input i is a constant of the graph (an initializer or a folded value).
+  bool constant_input(size_t i) const {
+    return i < node.inputs.size() && node.inputs[i] && node.inputs[i]->is_constant();
+  }
   bool reusable(size_t i) const {
     return has_input(i) && i < last_use.size() && last_use[i] && in[i]->unique_storage();
   }

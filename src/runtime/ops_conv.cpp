@@ -92,10 +92,6 @@ void for_each_tap(const Window& w, int64_t out_flat, F f) {
   }
 }
 
-bool is_constant(const OpCall& c, size_t i) {
-  return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->is_constant();
-}
-
 // The activation fused into this Conv node by passes/fuse, if any.
 ConvActivation fused_activation(const OpCall& c) {
   ConvActivation a;
@@ -180,7 +176,7 @@ void conv(OpCall& c) {
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
   const Window w = window(c, x.shape().dims(), c.node.attr_ints("kernel_shape", k));
   // 2-D with constant weights (and bias): oneDNN, weights prepacked once.
-  if (c.state && x.rank() == 4 && is_constant(c, 1) && (!c.has_input(2) || is_constant(c, 2)) && n > 0) {
+  if (c.state && x.rank() == 4 && c.constant_input(1) && (!c.has_input(2) || c.constant_input(2)) && n > 0) {
     if (!*c.state) *c.state = make_conv_kernel(w, group, wt, c.has_input(2) ? &c.input(2) : nullptr);
     const auto& kern = *static_cast<const OnednnConvKernel*>(c.state->get());
     std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};

@@ -46,8 +46,7 @@ std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m
   const int64_t zeros = std::count(pb, pb + B.numel(), 0.f);
   if (B.numel() == 0 || zeros * 2 < B.numel()) return make_dense(pb, n, k, !b_is_nk, opt);
   Tensor w(DType::f32, Shape{n, k}, Uninitialized{});  // [N, K], the formats' orientation
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t j = 0; j < k; ++j) w.data<float>()[i * k + j] = b_is_nk ? pb[i * k + j] : pb[j * n + i];
+  weight_to_nk(pb, n, k, !b_is_nk, w.data<float>());
   const Tesa t = Tesa::from_zeros(w);
   const PatternReport p = analyze_pattern(t);
   const char* format = p.best == PatternKind::block       ? "bsr"
@@ -119,10 +118,6 @@ const Preparer kDensePreparer{
       if (p.w) state = build_dense(*p.w, p.nk, p.m, threads);
     }};
 
-bool constant_input(const OpCall& c, size_t i) {
-  return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->is_constant();
-}
-
 // A x B with numpy matmul broadcasting, both operands known only at run
 // time. Equal batch dims on both sides (attention's [B, H, T, d] x
 // [B, H, d, T]) go to one batched oneDNN matmul (its plans kept in the
@@ -179,7 +174,7 @@ Tensor matmul_runtime(const Tensor& A, const Tensor& B, OpCall& c) {
 
 void matmul(OpCall& c) {
   const Tensor &A = c.input(0), &B = c.input(1);
-  if (c.state && constant_input(c, 1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
+  if (c.state && c.constant_input(1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
       B.dtype() == DType::f32 && A.dim(A.rank() - 1) == B.dim(0) && B.dim(0) > 0) {
     std::vector<int64_t> od = A.shape().dims();
     od.back() = B.dim(1);
@@ -334,7 +329,7 @@ void gemm(OpCall& c) {
   const bool bias_ok = !c.has_input(2) || beta == 0.f ||
                        (beta == 1.f && c.input(2).dtype() == DType::f32 && c.input(2).numel() == n &&
                         (c.input(2).rank() == 1 || (c.input(2).rank() == 2 && c.input(2).dim(0) == 1)));
-  if (c.state && constant_input(c, 1) && !ta && alpha == 1.f && bias_ok && k > 0) {
+  if (c.state && c.constant_input(1) && !ta && alpha == 1.f && bias_ok && k > 0) {
     Tensor y(DType::f32, Shape{m, n}, Uninitialized{});
     const float* bias = c.has_input(2) && beta != 0.f ? c.input(2).data<float>() : nullptr;
     if (m > 0) dense_kernel(c, B, tb, m).run({A.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, Activation::none, false}, c.threads});

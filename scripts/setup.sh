@@ -1,31 +1,51 @@
 #!/usr/bin/env bash
-# Installs the Debian packages sparta needs to build, test and benchmark.
-# Safe to run again; skips apt when everything is present.
+# Installs everything sparta needs to build, test, run the demo and the
+# benchmarks, on a Debian 12 x86-64 machine that may start with nothing (no
+# compiler, no CMake, no Python, no git): Debian packages with apt, then the
+# Python peers from PyPI in .venv. Needs root or sudo, and network access to
+# Debian's and PyPI's package servers. Safe to run again: each step is skipped
+# when what it installs is already there. One line per step, with its time.
 set -euo pipefail
-PKGS=(build-essential cmake ninja-build pkg-config
-      libdnnl-dev libxbyak-dev libeigen3-dev libxsmm-dev libopenblas-dev
+cd "$(dirname "$0")/.."
+
+# ocl-icd-opencl-dev: oneDNN's CMake config (dnnl-config.cmake) calls
+# find_package(OpenCL); Debian's libdnnl-dev only recommends it, and this
+# script installs without recommends.
+PKGS=(build-essential cmake ninja-build pkg-config ca-certificates
+      libdnnl-dev ocl-icd-opencl-dev libxbyak-dev libeigen3-dev libxsmm-dev libopenblas-dev
       nlohmann-json3-dev libcli11-dev libgtest-dev libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
       python3 python3-numpy python3-matplotlib python3-venv
       python3-torch python3-torchvision python3-onnx clang libclang-rt-14-dev)
+# PyPI peers (numpy stays below 2 for Debian's torch; OpenVINO 2025 dropped
+# the API version the peer script uses).
+PIP_PKGS=('numpy<2' onnxruntime 'openvino<2025')
+
+step_start=0
+step() { step_start=$(date +%s); echo "setup: $*"; }
+done_step() { echo "setup:   done in $(( $(date +%s) - step_start )) s"; }
+
+step "checking ${#PKGS[@]} Debian packages"
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
   SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "setup: error: installing packages needs root or sudo" >&2; exit 1; }
+    SUDO="sudo"
+  fi
+  echo "setup: apt-get update"
   $SUDO apt-get update -qq
+  echo "setup: apt-get install ${#missing[@]} packages and their dependencies: ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-echo "setup: all packages present"
+done_step
 
-# Python peers from PyPI go into a venv made from Debian's Python, which keeps
-# Debian's torch and numpy visible (numpy stays below 2 for Debian's torch).
-cd "$(dirname "$0")/.."
-if ! .venv/bin/python -c "import onnxruntime" 2>/dev/null; then
-  echo "setup: creating .venv with onnxruntime"
-  /usr/bin/python3 -m venv --system-site-packages .venv
-  .venv/bin/pip install -q --disable-pip-version-check 'numpy<2' onnxruntime
+step "Python peers in .venv (${PIP_PKGS[*]})"
+if ! .venv/bin/python -c "import onnxruntime, openvino" 2>/dev/null; then
+  [ -x .venv/bin/python ] || /usr/bin/python3 -m venv --system-site-packages .venv
+  .venv/bin/pip install -q --disable-pip-version-check "${PIP_PKGS[@]}"
 fi
-echo "setup: .venv ready ($(.venv/bin/python -c 'import onnxruntime; print("onnxruntime", onnxruntime.__version__)'))"
+done_step
+echo "setup: ready ($(.venv/bin/python -c 'import onnxruntime, openvino; print("onnxruntime", onnxruntime.__version__ + ", openvino", openvino.__version__)' 2>/dev/null))"

@@ -21,7 +21,7 @@
 
 #include "core/error.h"
 #include "frontend/onnx_import.h"
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 #include "runtime/session.h"
 
 namespace fs = std::filesystem;
@@ -74,7 +74,9 @@ Scope scope_of(const fs::path& model) {
     if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > kMaxOnnxOpset)
       return Scope::opset;  // older ones are upgraded by the importer
   for (const auto& n : m.graph().node())
-    if (!(n.domain().empty() || n.domain() == "ai.onnx") || !find_op(n.op_type())) return Scope::unsupported_op;
+    if (!(n.domain().empty() || n.domain() == "ai.onnx") || !find_op_def(n.op_type()) ||
+        !find_op_def(n.op_type())->run)
+      return Scope::unsupported_op;
   return Scope::run;
 }
 

@@ -3,7 +3,7 @@
 
 #include "frontend/onnx_import.h"
 #include "onnx_models.h"
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 #include "runtime/session.h"
 #include "test_util.h"
 

@@ -5,6 +5,8 @@
 #include "analysis/shape_inference.h"
 #include "frontend/onnx_import.h"
 #include "onnx_models.h"
+#include "ops/op_def.h"
+#include "runtime/session.h"
 #include "test_util.h"
 
 namespace sparta {
@@ -126,6 +128,52 @@ TEST(ShapeInference, ConvAndPooling) {
   EXPECT_EQ(OneNode("GlobalAveragePool", {{1, 2048, 7, 7}}).out(), (Dims{1, 2048, 1, 1}));
   OneNode bad("Conv", {{1, 4, 8, 8}, {8, 3, 3, 3}});
   expect_error([&] { bad.out(); }, {"input channels 4"});
+}
+
+// Shape inference and the runtime share one window rule: in ceil mode a
+// window never starts in the end padding (ONNX Runtime's rule), so inspect
+// and run agree on every configuration, with and without padding.
+TEST(ShapeInference, PoolingExtentsAgreeWithTheRuntime) {
+  struct Case {
+    const char* op;
+    int64_t in, k, stride, pad_begin, pad_end, ceil;
+  };
+  const Case cases[] = {{"MaxPool", 4, 2, 2, 0, 1, 1},     {"MaxPool", 4, 2, 2, 0, 1, 0},
+                        {"MaxPool", 5, 2, 2, 0, 0, 1},     {"AveragePool", 5, 3, 2, 1, 1, 1},
+                        {"AveragePool", 7, 3, 3, 0, 2, 1}, {"MaxPool", 6, 3, 2, 1, 2, 1},
+                        {"MaxPool", 1, 1, 3, 0, 2, 1}};
+  for (const Case& k : cases) {
+    OneNode t(k.op, {{1, 1, k.in, k.in}});
+    t.ints("kernel_shape", {k.k, k.k});
+    t.ints("strides", {k.stride, k.stride});
+    t.ints("pads", {k.pad_begin, k.pad_begin, k.pad_end, k.pad_end});
+    t.integer("ceil_mode", k.ceil);
+    const std::optional<Dims> inferred = t.out();
+    ASSERT_TRUE(inferred.has_value());
+    t.g.outputs.push_back(t.n->outputs[0]);
+    Session s(std::move(t.g), {.simplify = false});
+    const std::vector<Tensor> y = s.run({{"in0", Tensor(DType::f32, Shape{1, 1, k.in, k.in})}});
+    EXPECT_EQ(*inferred, y[0].shape().dims()) << k.op << " in " << k.in << " k " << k.k << " stride " << k.stride
+                                              << " pads " << k.pad_begin << "," << k.pad_end << " ceil " << k.ceil;
+  }
+  // The case that disagreed before: 4x4, kernel 2, stride 2, end pads 1, ceil.
+  OneNode t("MaxPool", {{1, 1, 4, 4}});
+  t.ints("kernel_shape", {2, 2});
+  t.ints("strides", {2, 2});
+  t.ints("pads", {0, 0, 1, 1});
+  t.integer("ceil_mode", 1);
+  EXPECT_EQ(t.out(), (Dims{1, 1, 2, 2}));
+}
+
+// Every operator the runtime runs in the default domain has a shape rule,
+// so inspect and the passes see its outputs before run time.
+TEST(ShapeInference, EveryRunnableOnnxOperatorHasAShapeRule) {
+  for (const std::string& key : supported_ops()) {
+    if (key.rfind("sparta.", 0) == 0) continue;
+    const OpDef* def = find_op_def(key);
+    ASSERT_NE(def, nullptr) << key;
+    EXPECT_TRUE(def->shape != nullptr) << key;
+  }
 }
 
 TEST(ShapeInference, ReshapeTransposeUnsqueezeConcatGather) {

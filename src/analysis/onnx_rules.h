@@ -32,4 +32,21 @@ SliceBox slice_box(const std::vector<int64_t>& dims, const std::vector<int64_t>&
 std::vector<int64_t> split_sizes(const Node& n, int64_t dim, const std::vector<int64_t>* given,
                                  const std::function<void(const std::string&)>& fail);
 
+// Numpy-style broadcast of two shapes (-1 = unknown extent). Throws
+// sparta::Error with `where` in the message when they cannot broadcast.
+std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
+                                      const std::string& where);
+
+// The geometry of a sliding window (Conv, pooling) over the spatial extents
+// `in` (-1 where unknown, giving -1 out): the node's strides, dilations,
+// pads, auto_pad and ceil_mode attributes applied to the kernel extents `k`.
+// In ceil mode a window never starts inside the end padding (ONNX Runtime's
+// and PyTorch's rule). `fail` reports bad attributes (it throws).
+struct WindowGeometry {
+  std::vector<int64_t> in, k, stride, dil, pad_begin, pad_end, out;
+  int64_t spatial() const { return static_cast<int64_t>(in.size()); }
+};
+WindowGeometry window_geometry(const Node& n, const std::vector<int64_t>& in, const std::vector<int64_t>& k,
+                               const std::function<void(const std::string&)>& fail);
+
 }  // namespace sparta

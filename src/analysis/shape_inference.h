@@ -1,5 +1,5 @@
-// Shape and dtype inference over the graph IR: one rule per operator, run in
-// topological order. Extents that depend on run-time values are -1; a rule
+// Shape and dtype inference over the graph IR: each operator's rule (its
+// OpDef, ops/op_def.h), run in topological order. Extents that depend on run-time values are -1; a rule
 // never guesses. Constant nodes become constant values, so rules downstream
 // (Reshape's target shape, Unsqueeze's axes, ...) can read them.
 //
@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/onnx_rules.h"  // broadcast_shapes
 #include "ir/graph.h"
 
 namespace sparta {
@@ -20,10 +21,5 @@ struct ShapeInferenceReport {
 };
 
 ShapeInferenceReport infer_shapes(Graph& g);
-
-// Numpy-style broadcast of two shapes (-1 = unknown extent). Throws
-// sparta::Error with `where` in the message when they cannot broadcast.
-std::vector<int64_t> broadcast_shapes(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
-                                      const std::string& where);
 
 }  // namespace sparta

@@ -9,6 +9,13 @@
 
 namespace sparta {
 
+bool Value::static_rank(size_t r) const {
+  if (!dims || dims->size() != r) return false;
+  for (int64_t d : *dims)
+    if (d <= 0) return false;
+  return true;
+}
+
 std::string Value::shape_str() const {
   if (!dims) return "?";
   std::string s = "[";

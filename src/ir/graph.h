@@ -38,6 +38,9 @@ struct Value {
   std::vector<Node*> consumers;
 
   bool is_constant() const { return constant.has_value(); }
+  // Dims known, of rank r, every extent positive (what blocked layouts and
+  // ahead-of-time plans need).
+  bool static_rank(size_t r) const;
   std::string shape_str() const;  // "[1, 128, 768]", "[?, 3]", "?" when the rank is unknown
 };
 

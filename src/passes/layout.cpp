@@ -2,41 +2,31 @@
 
 #include <map>
 
+#include "ops/op_def.h"
+
 namespace sparta {
 namespace {
 
-bool static_rank4(const Value* v) {
-  if (!v || !v->dims || v->dims->size() != 4) return false;
-  for (int64_t d : *v->dims)
-    if (d <= 0) return false;
-  return true;
-}
-
-bool is_default(const Node& n, const char* op) { return n.domain.empty() && n.op_type == op; }
-
-// A 2-D convolution the oneDNN path runs (constant weight and bias), with
-// groups oneDNN handles on blocked data: none, or depthwise.
-bool blockable_conv(const Node& n) {
-  if (!is_default(n, "Conv") || n.inputs.size() < 2 || !n.inputs[0] || !n.inputs[1]) return false;
-  const Value* w = n.inputs[1];
-  if (!w->is_constant() || w->constant->rank() != 4) return false;
-  if (n.inputs.size() >= 3 && n.inputs[2] && !n.inputs[2]->is_constant()) return false;
-  if (!static_rank4(n.inputs[0]) || !static_rank4(n.outputs[0])) return false;
-  const int64_t groups = n.attr_int("group", 1), ci = (*n.inputs[0]->dims)[1], co = (*n.outputs[0]->dims)[1];
-  return groups == 1 || (groups == ci && groups == co);
+// The node's layout role where its own condition holds, else plain.
+LayoutRole role_of(const Node& n) {
+  const OpDef* def = find_op_def(n);
+  if (!def || def->layout == LayoutRole::plain) return LayoutRole::plain;
+  if (def->can_block && !def->can_block(n)) return LayoutRole::plain;
+  return def->layout;
 }
 
 }  // namespace
 
 bool accepts_layout(const Node& n, size_t i, Layout l) {
   if (l == Layout::plain) return true;
-  if (n.domain == "sparta" && n.op_type == "Reorder") return i == 0;
-  if (!n.domain.empty()) return false;
-  if (n.op_type == "Conv") return (i == 0 || i == 3) && blockable_conv(n);
-  if (n.op_type == "Relu" || n.op_type == "Clip") return i == 0;
-  if (n.op_type == "Add") return i < 2;
-  if (n.op_type == "MaxPool" || n.op_type == "AveragePool" || n.op_type == "GlobalAveragePool")
-    return i == 0 && static_rank4(n.inputs[0]);
+  switch (role_of(n)) {
+    case LayoutRole::producer: return i == 0 || i == 3;
+    case LayoutRole::passthrough:
+    case LayoutRole::reader:
+    case LayoutRole::reorder: return i == 0;
+    case LayoutRole::binary: return i < 2;
+    case LayoutRole::plain: break;
+  }
   return false;
 }
 
@@ -68,19 +58,17 @@ LayoutReport assign_layouts(Graph& g) {
   auto blocked = [](const Value* v) { return v && v->layout == Layout::nchw8c; };
   for (Node* n : order) {
     Value* out = n->outputs.size() == 1 ? n->outputs[0] : nullptr;
-    const bool out_free = out && !g.is_output(out) && static_rank4(out) && (*out->dims)[1] % 8 == 0;
-    Layout want = Layout::plain;  // the output layout chosen for n
-    if (is_default(*n, "Conv") && blockable_conv(*n) && out_free) {
+    const bool out_free = out && !g.is_output(out) && out->static_rank(4) && (*out->dims)[1] % 8 == 0;
+    const LayoutRole role = role_of(*n);
+    bool block_out = false;  // the output layout chosen for n
+    if (out_free && role == LayoutRole::producer) {
       const Value* res = n->inputs.size() >= 4 ? n->inputs[3] : nullptr;
       // The residual is summed in place, so it must share the output's layout.
-      if (!res || blocked(res)) want = Layout::nchw8c;
-    } else if ((is_default(*n, "Relu") || is_default(*n, "Clip") || is_default(*n, "MaxPool") ||
-                is_default(*n, "AveragePool")) &&
-               blocked(n->inputs[0]) && out_free) {
-      want = Layout::nchw8c;
-    } else if (is_default(*n, "Add") && out_free && blocked(n->inputs[0]) && blocked(n->inputs[1]) &&
-               n->inputs[0]->dims == n->inputs[1]->dims) {
-      want = Layout::nchw8c;
+      block_out = !res || blocked(res);
+    } else if (out_free && role == LayoutRole::passthrough) {
+      block_out = blocked(n->inputs[0]);
+    } else if (out_free && role == LayoutRole::binary) {
+      block_out = blocked(n->inputs[0]) && blocked(n->inputs[1]) && n->inputs[0]->dims == n->inputs[1]->dims;
     }
     // Inputs: a blocked value goes to this node as is only where the node
     // reads it blocked with the output layout just chosen.
@@ -88,15 +76,11 @@ LayoutReport assign_layouts(Graph& g) {
       Value* v = n->inputs[i];
       if (!blocked(v)) continue;
       bool keep = accepts_layout(*n, i, Layout::nchw8c);
-      if (is_default(*n, "Conv") && i == 3) keep = want == Layout::nchw8c;  // residual: same as output
-      if ((is_default(*n, "Relu") || is_default(*n, "Clip") || is_default(*n, "Add") || is_default(*n, "MaxPool") ||
-           is_default(*n, "AveragePool")) &&
-          want != Layout::nchw8c)
-        keep = false;
-      if (is_default(*n, "GlobalAveragePool")) keep = static_rank4(v);  // output is plain either way
+      if (role == LayoutRole::producer && i == 3) keep = block_out;  // residual: same as output
+      if (role == LayoutRole::passthrough || role == LayoutRole::binary) keep = keep && block_out;
       if (!keep) n->inputs[i] = to_plain(v, n);
     }
-    if (want == Layout::nchw8c) {
+    if (block_out) {
       out->layout = Layout::nchw8c;
       ++rep.blocked;
     }

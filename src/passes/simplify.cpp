@@ -6,13 +6,14 @@
 #include "analysis/onnx_rules.h"
 #include "analysis/shape_inference.h"
 #include "core/error.h"
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 
 namespace sparta {
 namespace {
 
 bool foldable(const Node& n) {
-  if (!n.domain.empty() || !find_op(n.op_type)) return false;
+  const OpDef* def = find_op_def(n);
+  if (!n.domain.empty() || !def || !def->run) return false;
   for (const Value* in : n.inputs)
     if (in && !in->is_constant()) return false;
   for (const Value* out : n.outputs)
@@ -47,7 +48,7 @@ SimplifyReport simplify(Graph& g, int64_t max_fold_elements) {
     OpCall call{*n, {}, {}, 1, opset, nullptr};
     for (const Value* in : n->inputs) call.in.push_back(in ? &*in->constant : nullptr);
     try {
-      (*find_op(n->op_type))(call);
+      find_op_def(*n)->run(call);
     } catch (const Error&) {
       continue;  // left for run time, which reports the error in context
     }

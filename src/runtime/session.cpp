@@ -12,7 +12,7 @@
 #include "analysis/shape_inference.h"
 #include "passes/fuse.h"
 #include "passes/simplify.h"
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 
 namespace sparta {
 
@@ -40,10 +40,11 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
     for (size_t i = 0; i < n->inputs.size(); ++i)
       SPARTA_ASSERT(!n->inputs[i] || accepts_layout(*n, i, n->inputs[i]->layout), "node '", n->name,
                     "' cannot read input ", i, " in layout ", layout_name(n->inputs[i]->layout));
-    SPARTA_CHECK(find_op(*n) != nullptr, "unsupported operator '", n->op_type, "' (node '", n->name,
+    const OpDef* def = find_op_def(*n);
+    SPARTA_CHECK(def && def->run, "unsupported operator '", n->op_type, "' (node '", n->name,
                  "', opset ", g_.default_opset(), ")");
   }
-  node_state_.resize(g_.nodes().size());
+  node_plan_.resize(g_.nodes().size());
   plan_times_.passes_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
   prepare();
 }
@@ -55,13 +56,16 @@ void Session::prepare() {
   std::vector<size_t> first, rest;
   std::set<std::string> seen;
   for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
-    const Preparer* p = find_preparer(*g_.nodes()[ni]);
-    if (!p) continue;
-    const std::string key = p->key(*g_.nodes()[ni], opt_.threads);
+    const OpDef* def = find_op_def(*g_.nodes()[ni]);
+    if (!def->plan_key) continue;
+    const std::string key = def->plan_key(*g_.nodes()[ni], opt_.threads);
     if (key.empty()) continue;
     (seen.insert(key).second ? first : rest).push_back(ni);
   }
-  auto run = [&](size_t ni) { find_preparer(*g_.nodes()[ni])->prepare(*g_.nodes()[ni], node_state_[ni], opt_.threads); };
+  auto run = [&](size_t ni) {
+    const Node& n = *g_.nodes()[ni];
+    node_plan_[ni] = find_op_def(n)->plan(n, opt_.threads);
+  };
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t ni : first) run(ni);
   const auto t1 = std::chrono::steady_clock::now();
@@ -119,7 +123,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   const int64_t opset = g_.default_opset();
   for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
     const auto& n = g_.nodes()[ni];
-    OpCall call{*n, {}, {}, opt_.threads, opset, &node_state_[ni]};
+    OpCall call{*n, {}, {}, opt_.threads, opset, &node_plan_[ni]};
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       const Value* in = n->inputs[i];
       call.in.push_back(get(in));
@@ -128,7 +132,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
       call.last_use.push_back(last);
     }
     const auto t0 = std::chrono::steady_clock::now();
-    (*find_op(*n))(call);
+    find_op_def(*n)->run(call);
     if (opt_.profile)
       profile_.push_back({n->name, n->op_type,
                           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),

@@ -10,6 +10,7 @@
 
 #include "core/tensor.h"
 #include "ir/graph.h"
+#include "ops/op_def.h"
 #include "passes/fuse.h"
 #include "passes/layout.h"
 
@@ -49,7 +50,7 @@ class Session {
   const PlanTimes& plan_times() const { return plan_times_; }
 
  private:
-  void prepare();  // ahead-of-time node state (packed weights), see runtime/ops.h
+  void prepare();  // ahead-of-time node plans (packed weights), see ops/op_def.h
 
   Graph g_;
   SessionOptions opt_;
@@ -57,7 +58,7 @@ class Session {
   FuseReport fuse_report_;
   LayoutReport layout_report_;
   PlanTimes plan_times_;
-  std::vector<std::shared_ptr<void>> node_state_;  // one slot per node
+  std::vector<std::shared_ptr<NodePlan>> node_plan_;  // one slot per node
 };
 
 }  // namespace sparta

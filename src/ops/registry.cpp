@@ -1,4 +1,4 @@
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 
 #include <algorithm>
 #include <cstring>
@@ -10,24 +10,17 @@
 namespace sparta {
 namespace {
 
-std::map<std::string, OpFn>& table() {
-  static std::map<std::string, OpFn> r;
+std::map<std::string, OpDef>& table() {
+  static std::map<std::string, OpDef> r;
   return r;
 }
 
-std::map<std::string, Preparer>& preparers() {
-  static std::map<std::string, Preparer> r;
-  return r;
-}
-
-std::string op_key(const Node& n) { return n.domain.empty() ? n.op_type : n.domain + "." + n.op_type; }
-
-const std::map<std::string, OpFn>& registry() {
+const std::map<std::string, OpDef>& registry() {
   static const bool once = [] {
-    register_elementwise_ops();
-    register_tensor_ops();
-    register_nn_ops();
-    register_conv_ops();
+    define_elementwise_ops();
+    define_tensor_ops();
+    define_nn_ops();
+    define_conv_ops();
     return true;
   }();
   (void)once;
@@ -45,34 +38,73 @@ void OpCall::fail(const std::string& msg) const {
   throw Error("node '" + node.name + "' (" + node.op_type + "): " + msg);
 }
 
-const OpFn* find_op(const std::string& op_type) {
-  auto it = registry().find(op_type);
+std::optional<ShapeCtx::Dims> ShapeCtx::ints(int i) const {
+  Value* v = in(i);
+  if (!v || !v->constant) return std::nullopt;
+  const Tensor& t = *v->constant;
+  Dims out(static_cast<size_t>(t.numel()));
+  if (t.dtype() == DType::i64) std::copy(t.data<int64_t>(), t.data<int64_t>() + t.numel(), out.begin());
+  else if (t.dtype() == DType::i32) std::copy(t.data<int32_t>(), t.data<int32_t>() + t.numel(), out.begin());
+  else return std::nullopt;
+  return out;
+}
+
+void ShapeCtx::set(int o, std::optional<Dims> d, std::optional<DType> t) const {
+  if (o >= static_cast<int>(n.outputs.size())) return;
+  Value* v = n.outputs[static_cast<size_t>(o)];
+  if (!v) return;
+  if (d && !v->dims) v->dims = std::move(d);
+  if (t && !v->dtype) v->dtype = t;
+}
+
+int64_t ShapeCtx::axis(int64_t a, int64_t rank) const {
+  require(a >= -rank && a < rank, "axis " + std::to_string(a) + " is outside rank " + std::to_string(rank));
+  return a < 0 ? a + rank : a;
+}
+
+std::optional<ShapeCtx::Dims> ShapeCtx::axes_arg(int input) const {
+  if (const Attribute* a = n.attr("axes")) return a->is;
+  if (in(input)) return ints(input);
+  return Dims{};
+}
+
+void same_shape_as_input(const ShapeCtx& c) {
+  c.set(0, c.dims(0) ? std::optional<ShapeCtx::Dims>(*c.dims(0)) : std::nullopt, c.dtype(0));
+}
+
+void broadcast_inputs(const ShapeCtx& c, std::optional<DType> out) {
+  std::optional<ShapeCtx::Dims> d;
+  for (int i = 0; i < c.inputs(); ++i) {
+    if (!c.dims(i)) return c.set(0, std::nullopt, out);
+    d = d ? broadcast_shapes(*d, *c.dims(i), c.where()) : *c.dims(i);
+  }
+  c.set(0, d, out);
+}
+
+const OpDef* find_op_def(const std::string& key) {
+  auto it = registry().find(key);
   return it == registry().end() ? nullptr : &it->second;
 }
 
-const OpFn* find_op(const Node& n) {
-  if (!n.domain.empty() && n.domain != "sparta") return nullptr;
-  return find_op(op_key(n));
-}
-
-void add_preparer(std::initializer_list<const char*> names, Preparer p) {
-  for (const char* n : names) preparers()[n] = p;
-}
-
-const Preparer* find_preparer(const Node& n) {
-  registry();  // registers the preparers too
-  auto it = preparers().find(op_key(n));
-  return it == preparers().end() ? nullptr : &it->second;
+const OpDef* find_op_def(const Node& n) {
+  if (n.domain.empty()) return find_op_def(n.op_type);
+  if (n.domain == "sparta") return find_op_def("sparta." + n.op_type);
+  return nullptr;
 }
 
 std::vector<std::string> supported_ops() {
   std::vector<std::string> v;
-  for (const auto& [k, _] : registry()) v.push_back(k);
+  for (const auto& [k, def] : registry())
+    if (def.run) v.push_back(k);
   return v;
 }
 
-void add_op(std::initializer_list<const char*> names, OpFn fn) {
-  for (const char* n : names) table()[n] = fn;
+void define_op(std::initializer_list<const char*> names, OpDef def) {
+  for (const char* n : names) {
+    OpDef d = def;
+    d.name = n;
+    SPARTA_ASSERT(table().emplace(n, std::move(d)).second, "operator ", n, " is defined twice");
+  }
 }
 
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b, const OpCall& c) {

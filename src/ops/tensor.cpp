@@ -4,7 +4,7 @@
 #include <cstring>
 #include <numeric>
 
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 
 namespace sparta {
 namespace {
@@ -282,23 +282,227 @@ void identity(OpCall& c) {
   }
 }
 
+// Shape rules (the run functions above compute the same extents from
+// tensors; Slice and Split share analysis/onnx_rules with them).
+namespace shape_rule {
+
+using Dims = ShapeCtx::Dims;
+
+int64_t mul_dims(const Dims& d, size_t from, size_t to) {
+  int64_t p = 1;
+  for (size_t i = from; i < to; ++i) {
+    if (d[i] < 0) return -1;
+    p *= d[i];
+  }
+  return p;
+}
+
+void reshape(const ShapeCtx& c) {
+  const auto target = c.ints(1);
+  const Dims* x = c.dims(0);
+  if (!target) return c.set(0, std::nullopt, c.dtype(0));
+  Dims out = *target;
+  const bool allowzero = c.n.attr_int("allowzero", 0) != 0;
+  int infer = -1;
+  for (size_t i = 0; i < out.size(); ++i) {
+    if (out[i] == 0 && !allowzero) out[i] = x && i < x->size() ? (*x)[i] : -1;
+    else if (out[i] == -1) {
+      c.require(infer < 0, "more than one -1 in the target shape");
+      infer = static_cast<int>(i);
+    } else {
+      c.require(out[i] >= 0, "negative extent in the target shape");
+    }
+  }
+  if (infer >= 0) {
+    // The -1 extent is the element count divided by the other extents,
+    // when all of them are known.
+    const size_t at = static_cast<size_t>(infer);
+    const int64_t total = x ? mul_dims(*x, 0, x->size()) : -1;
+    int64_t known = 1;
+    bool all_known = true;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (i != at) {
+        if (out[i] < 0) all_known = false;
+        else known *= out[i];
+      }
+    out[at] = -1;
+    if (total >= 0 && all_known && known > 0) {
+      c.require(total % known == 0, "cannot reshape " + std::to_string(total) + " elements to the target shape");
+      out[at] = total / known;
+    }
+  }
+  c.set(0, out, c.dtype(0));
+}
+
+void transpose(const ShapeCtx& c) {
+  const Dims* x = c.dims(0);
+  if (!x) return c.set(0, std::nullopt, c.dtype(0));
+  Dims perm = c.n.attr_ints("perm");
+  if (perm.empty()) {
+    perm.resize(x->size());
+    std::iota(perm.rbegin(), perm.rend(), 0);
+  }
+  c.require(perm.size() == x->size(), "perm has the wrong length");
+  Dims out;
+  for (int64_t p : perm) out.push_back((*x)[static_cast<size_t>(c.axis(p, static_cast<int64_t>(x->size())))]);
+  c.set(0, out, c.dtype(0));
+}
+
+void unsqueeze(const ShapeCtx& c) {
+  const Dims* x = c.dims(0);
+  const auto axes = c.axes_arg(1);
+  if (!x || !axes) return c.set(0, std::nullopt, c.dtype(0));
+  const int64_t rank = static_cast<int64_t>(x->size() + axes->size());
+  Dims out(static_cast<size_t>(rank), -2);
+  for (int64_t a : *axes) out[static_cast<size_t>(c.axis(a, rank))] = 1;
+  size_t j = 0;
+  for (auto& d : out)
+    if (d == -2) d = (*x)[j++];
+  c.set(0, out, c.dtype(0));
+}
+
+void squeeze(const ShapeCtx& c) {
+  const Dims* x = c.dims(0);
+  const auto axes = c.axes_arg(1);
+  if (!x || !axes) return c.set(0, std::nullopt, c.dtype(0));
+  std::vector<bool> drop(x->size(), false);
+  if (axes->empty()) {
+    for (size_t i = 0; i < x->size(); ++i) {
+      if ((*x)[i] < 0) return c.set(0, std::nullopt, c.dtype(0));
+      drop[i] = (*x)[i] == 1;
+    }
+  }
+  for (int64_t a : *axes) drop[static_cast<size_t>(c.axis(a, static_cast<int64_t>(x->size())))] = true;
+  Dims out;
+  for (size_t i = 0; i < x->size(); ++i)
+    if (!drop[i]) out.push_back((*x)[i]);
+  c.set(0, out, c.dtype(0));
+}
+
+void concat(const ShapeCtx& c) {
+  std::optional<Dims> out;
+  for (int i = 0; i < c.inputs(); ++i) {
+    const Dims* d = c.dims(i);
+    if (!d) return c.set(0, std::nullopt, c.dtype(0));
+    if (!out) {
+      out = *d;
+      continue;
+    }
+    c.require(d->size() == out->size(), "inputs have different ranks");
+    const int64_t axis = c.axis(c.n.attr_int("axis", 0), static_cast<int64_t>(d->size()));
+    for (size_t j = 0; j < d->size(); ++j) {
+      int64_t& o = (*out)[j];
+      if (static_cast<int64_t>(j) == axis) o = o < 0 || (*d)[j] < 0 ? -1 : o + (*d)[j];
+      else if (o < 0) o = (*d)[j];
+    }
+  }
+  c.set(0, out, c.dtype(0));
+}
+
+void gather(const ShapeCtx& c) {
+  const Dims *x = c.dims(0), *idx = c.dims(1);
+  if (!x || !idx) return c.set(0, std::nullopt, c.dtype(0));
+  const int64_t axis = c.axis(c.n.attr_int("axis", 0), static_cast<int64_t>(x->size()));
+  Dims out(x->begin(), x->begin() + axis);
+  out.insert(out.end(), idx->begin(), idx->end());
+  out.insert(out.end(), x->begin() + axis + 1, x->end());
+  c.set(0, out, c.dtype(0));
+}
+
+void flatten(const ShapeCtx& c) {
+  const Dims* x = c.dims(0);
+  if (!x) return c.set(0, std::nullopt, c.dtype(0));
+  const int64_t r = static_cast<int64_t>(x->size());
+  int64_t axis = c.n.attr_int("axis", 1);
+  c.require(axis >= -r && axis <= r, "axis outside the rank");
+  if (axis < 0) axis += r;
+  c.set(0, Dims{mul_dims(*x, 0, static_cast<size_t>(axis)), mul_dims(*x, static_cast<size_t>(axis), x->size())},
+        c.dtype(0));
+}
+
+void constant_node(const ShapeCtx& c) {
+  const Attribute* v = c.n.attr("value");
+  c.require(v && v->kind == Attribute::Kind::t, "needs a tensor 'value' attribute (value_float etc. not supported)");
+  Value* out = c.n.outputs.empty() ? nullptr : c.n.outputs[0];
+  if (!out) return;
+  out->constant = v->t;
+  out->dtype = v->t.dtype();
+  out->dims = v->t.shape().dims();
+}
+
+void shape_node(const ShapeCtx& c) {
+  const Dims* x = c.dims(0);
+  c.set(0, x ? std::optional<Dims>(Dims{static_cast<int64_t>(x->size())}) : std::nullopt, DType::i64);
+}
+
+
+void dropout(const ShapeCtx& c) {
+  same_shape_as_input(c);
+  c.set(1, c.dims(0) ? std::optional<Dims>(*c.dims(0)) : std::nullopt, DType::boolean);
+}
+
+void constant_of_shape(const ShapeCtx& c) {
+  const Attribute* v = c.n.attr("value");
+  c.set(0, c.ints(0), v && v->kind == Attribute::Kind::t ? std::optional<DType>(v->t.dtype()) : DType::f32);
+}
+
+void expand(const ShapeCtx& c) {
+  const auto target = c.ints(1);
+  if (!target || !c.dims(0)) return c.set(0, std::nullopt, c.dtype(0));
+  c.set(0, broadcast_shapes(*c.dims(0), *target, c.where()), c.dtype(0));
+}
+
+// Slice and Split: extents from constant starts/ends/axes/steps or split
+// sizes (the runtime's own rules); otherwise only the rank.
+void slice(const ShapeCtx& c) {
+  if (!c.dims(0)) return c.set(0, std::nullopt, c.dtype(0));
+  const auto starts = c.ints(1), ends = c.ints(2), axes = c.ints(3), steps = c.ints(4);
+  if (!starts || !ends || (c.in(3) && !axes) || (c.in(4) && !steps))
+    return c.set(0, Dims(c.dims(0)->size(), -1), c.dtype(0));
+  const SliceBox box = slice_box(*c.dims(0), *starts, *ends, axes ? *axes : Dims{}, steps ? *steps : Dims{},
+                                 [&c](const std::string& m) { c.require(false, m); });
+  c.set(0, box.extent, c.dtype(0));
+}
+
+void split(const ShapeCtx& c) {
+  if (!c.dims(0)) return;
+  const Dims& d = *c.dims(0);
+  const int64_t axis = c.axis(c.n.attr_int("axis", 0), static_cast<int64_t>(d.size()));
+  const auto given = c.ints(1);
+  if (d[static_cast<size_t>(axis)] < 0 || (c.in(1) && !given)) {
+    for (size_t o = 0; o < c.n.outputs.size(); ++o) c.set(static_cast<int>(o), Dims(d.size(), -1), c.dtype(0));
+    return;
+  }
+  const Dims sizes = split_sizes(c.n, d[static_cast<size_t>(axis)], given ? &*given : nullptr,
+                                 [&c](const std::string& m) { c.require(false, m); });
+  for (size_t o = 0; o < c.n.outputs.size(); ++o) {
+    Dims out = d;
+    out[static_cast<size_t>(axis)] = sizes[o];
+    c.set(static_cast<int>(o), out, c.dtype(0));
+  }
+}
+
+}  // namespace shape_rule
+
 }  // namespace
 
-void register_tensor_ops() {
-  add_op({"Reshape"}, reshape);
-  add_op({"Flatten"}, flatten);
-  add_op({"Unsqueeze"}, unsqueeze);
-  add_op({"Squeeze"}, squeeze);
-  add_op({"Transpose"}, transpose);
-  add_op({"Concat"}, concat);
-  add_op({"Gather"}, gather);
-  add_op({"Shape"}, shape);
-  add_op({"Constant"}, constant);
-  add_op({"ConstantOfShape"}, constant_of_shape);
-  add_op({"Expand"}, expand);
-  add_op({"Identity", "Dropout"}, identity);
-  add_op({"Slice"}, slice);
-  add_op({"Split"}, split);
+void define_tensor_ops() {
+  namespace sr = shape_rule;
+  define_op({"Reshape"}, {.shape = sr::reshape, .run = reshape});
+  define_op({"Flatten"}, {.shape = sr::flatten, .run = flatten});
+  define_op({"Unsqueeze"}, {.shape = sr::unsqueeze, .run = unsqueeze});
+  define_op({"Squeeze"}, {.shape = sr::squeeze, .run = squeeze});
+  define_op({"Transpose"}, {.shape = sr::transpose, .run = transpose});
+  define_op({"Concat"}, {.shape = sr::concat, .run = concat});
+  define_op({"Gather"}, {.shape = sr::gather, .run = gather});
+  define_op({"Shape"}, {.shape = sr::shape_node, .run = shape});
+  define_op({"Constant"}, {.shape = sr::constant_node, .run = constant});
+  define_op({"ConstantOfShape"}, {.shape = sr::constant_of_shape, .run = constant_of_shape});
+  define_op({"Expand"}, {.shape = sr::expand, .run = expand});
+  define_op({"Identity"}, {.shape = same_shape_as_input, .run = identity, .dims_kept = DimsKept::all});
+  define_op({"Dropout"}, {.shape = sr::dropout, .run = identity, .dims_kept = DimsKept::all});
+  define_op({"Slice"}, {.shape = sr::slice, .run = slice});
+  define_op({"Split"}, {.shape = sr::split, .run = split});
 }
 
 }  // namespace sparta

@@ -10,7 +10,7 @@
 #include "formats/formats.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 
 namespace sparta {
 namespace {
@@ -72,11 +72,34 @@ std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m
   return dense ? dense : make_dense(pb, n, k, !b_is_nk, opt);
 }
 
+// The plan of a product with a constant weight: the packed weight in the
+// kernel that measured fastest.
+struct WeightPlan : NodePlan {
+  std::shared_ptr<SpmmKernel> k;
+  std::string kernel() const override { return k->name(); }
+};
+
+std::shared_ptr<NodePlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads) {
+  auto p = std::make_shared<WeightPlan>();
+  p->k = build_dense(B, b_is_nk, m, threads);
+  return p;
+}
+
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {
-  if (!*c.state) *c.state = build_dense(B, b_is_nk, m, c.threads);
-  const SpmmKernel& k = *static_cast<const SpmmKernel*>(c.state->get());
+  const SpmmKernel& k = *c.plan_as<WeightPlan>([&] { return weight_plan(B, b_is_nk, m, c.threads); }).k;
   c.impl = k.name();
   return k;
+}
+
+// The plan of a product of two run-time operands: oneDNN batched matmul
+// primitives, made per shape on first use.
+struct BatchedPlan : NodePlan {
+  OnednnBatchedMatmul bm;
+  std::string kernel() const override { return "onednn:" + bm.impl_info(); }
+};
+
+const OnednnBatchedMatmul& batched(OpCall& c) {
+  return c.plan_as<BatchedPlan>([] { return std::make_shared<BatchedPlan>(); }).bm;
 }
 
 // Ahead-of-time packing for MatMul and sparta.Linear with a constant 2-D f32
@@ -106,17 +129,17 @@ DensePlan dense_plan(const Node& n) {
   return p;
 }
 
-const Preparer kDensePreparer{
-    [](const Node& n, int threads) -> std::string {
-      const DensePlan p = dense_plan(n);
-      if (!p.w) return "";
-      return "dense " + p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
-             std::to_string(threads);
-    },
-    [](const Node& n, std::shared_ptr<void>& state, int threads) {
-      const DensePlan p = dense_plan(n);
-      if (p.w) state = build_dense(*p.w, p.nk, p.m, threads);
-    }};
+std::string weight_plan_key(const Node& n, int threads) {
+  const DensePlan p = dense_plan(n);
+  if (!p.w) return "";
+  return "dense " + p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
+         std::to_string(threads);
+}
+
+std::shared_ptr<NodePlan> plan_weight(const Node& n, int threads) {
+  const DensePlan p = dense_plan(n);
+  return p.w ? weight_plan(*p.w, p.nk, p.m, threads) : nullptr;
+}
 
 // A x B with numpy matmul broadcasting, both operands known only at run
 // time. Equal batch dims on both sides (attention's [B, H, T, d] x
@@ -135,14 +158,12 @@ Tensor matmul_runtime(const Tensor& A, const Tensor& B, OpCall& c) {
   const std::vector<int64_t> batch = broadcast_dims(abatch, bbatch, c);
   int64_t nb = 1;
   for (int64_t d : batch) nb *= d;
-  if (c.state && abatch == bbatch && !va && !vb && m > 0 && n > 0 && k > 0 && nb > 0) {
-    if (!*c.state) *c.state = std::make_shared<OnednnBatchedMatmul>();
+  if (c.plan && abatch == bbatch && !va && !vb && m > 0 && n > 0 && k > 0 && nb > 0) {
     std::vector<int64_t> od = batch;
     od.push_back(m);
     od.push_back(n);
     Tensor y(DType::f32, Shape(od), Uninitialized{});
-    static_cast<const OnednnBatchedMatmul*>(c.state->get())
-        ->run(A.data<float>(), MatView::contiguous({nb, m, k}), B.data<float>(), MatView::contiguous({nb, k, n}),
+    batched(c).run(A.data<float>(), MatView::contiguous({nb, m, k}), B.data<float>(), MatView::contiguous({nb, k, n}),
               y.data<float>(), MatView::contiguous({nb, m, n}), 1.f, c.threads);
     return y;
   }
@@ -174,7 +195,7 @@ Tensor matmul_runtime(const Tensor& A, const Tensor& B, OpCall& c) {
 
 void matmul(OpCall& c) {
   const Tensor &A = c.input(0), &B = c.input(1);
-  if (c.state && c.constant_input(1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
+  if (c.plan && c.constant_input(1) && B.rank() == 2 && A.rank() >= 2 && A.dtype() == DType::f32 &&
       B.dtype() == DType::f32 && A.dim(A.rank() - 1) == B.dim(0) && B.dim(0) > 0) {
     std::vector<int64_t> od = A.shape().dims();
     od.back() = B.dim(1);
@@ -308,10 +329,9 @@ void batch_matmul(OpCall& c) {
     for (size_t j = 0; j < r; ++j) cv.strides[static_cast<size_t>(py[j])] = zs[j];
   }
   Tensor z(DType::f32, Shape(zd), Uninitialized{});
-  if (!*c.state) *c.state = std::make_shared<OnednnBatchedMatmul>();
-  const auto* bm = static_cast<const OnednnBatchedMatmul*>(c.state->get());
-  bm->run(A.data<float>(), av, B.data<float>(), bv, z.data<float>(), cv, scale, c.threads);
-  c.impl = "onednn:" + bm->impl_info();
+  const OnednnBatchedMatmul& bm = batched(c);
+  bm.run(A.data<float>(), av, B.data<float>(), bv, z.data<float>(), cv, scale, c.threads);
+  c.impl = "onednn:" + bm.impl_info();
   c.out.push_back(std::move(z));
 }
 
@@ -329,7 +349,7 @@ void gemm(OpCall& c) {
   const bool bias_ok = !c.has_input(2) || beta == 0.f ||
                        (beta == 1.f && c.input(2).dtype() == DType::f32 && c.input(2).numel() == n &&
                         (c.input(2).rank() == 1 || (c.input(2).rank() == 2 && c.input(2).dim(0) == 1)));
-  if (c.state && c.constant_input(1) && !ta && alpha == 1.f && bias_ok && k > 0) {
+  if (c.plan && c.constant_input(1) && !ta && alpha == 1.f && bias_ok && k > 0) {
     Tensor y(DType::f32, Shape{m, n}, Uninitialized{});
     const float* bias = c.has_input(2) && beta != 0.f ? c.input(2).data<float>() : nullptr;
     if (m > 0) dense_kernel(c, B, tb, m).run({A.data<float>(), m, k, y.data<float>(), n, Epilogue{bias, Activation::none, false}, c.threads});
@@ -498,19 +518,7 @@ void layer_norm(OpCall& c) {
   c.out.push_back(std::move(inv));
 }
 
-}  // namespace
-
-void register_nn_ops() {
-  add_op({"MatMul"}, matmul);
-  add_op({"Gemm"}, gemm);
-  add_op({"Softmax"}, softmax);
-  add_op({"ReduceMean"}, reduce_mean);
-  add_op({"LayerNormalization"}, layer_norm);
-  add_op({"sparta.Linear"}, linear);
-  add_op({"sparta.Softmax"}, masked_softmax);
-  add_preparer({"sparta.Linear", "MatMul"}, kDensePreparer);
-  add_op({"sparta.BatchMatMul"}, batch_matmul);
-  add_op({"sparta.Gelu"}, [](OpCall& c) {
+void gelu(OpCall& c) {
     const Tensor& x = c.input(0);
     if (x.dtype() != DType::f32) c.fail("expects f32");
     Tensor y(DType::f32, x.shape(), Uninitialized{});
@@ -518,7 +526,80 @@ void register_nn_ops() {
     float* py = y.data<float>();
     parallel_for(c.threads, x.numel(), 16384, [&](int64_t b, int64_t e) { row_ops().gelu(px + b, py + b, e - b); });
     c.out.push_back(std::move(y));
-  });
+  }
+
+// Shape rules.
+namespace shape_rule {
+
+using Dims = ShapeCtx::Dims;
+
+void matmul(const ShapeCtx& c) {
+  const Dims *a = c.dims(0), *b = c.dims(1);
+  if (!a || !b) return c.set(0, std::nullopt, c.dtype(0));
+  c.require(!a->empty() && !b->empty(), "MatMul inputs must have rank >= 1");
+  Dims A = *a, B = *b;
+  const bool va = A.size() == 1, vb = B.size() == 1;
+  if (va) A.insert(A.begin(), 1);
+  if (vb) B.push_back(1);
+  const int64_t ka = A.back(), kb = B[B.size() - 2];
+  c.require(ka < 0 || kb < 0 || ka == kb,
+            "inner dimensions differ: " + std::to_string(ka) + " vs " + std::to_string(kb));
+  Dims batch = broadcast_shapes(Dims(A.begin(), A.end() - 2), Dims(B.begin(), B.end() - 2), c.where());
+  if (!va) batch.push_back(A[A.size() - 2]);
+  if (!vb) batch.push_back(B.back());
+  c.set(0, batch, c.dtype(0));
+}
+
+void gemm(const ShapeCtx& c) {
+  const Dims *a = c.dims(0), *b = c.dims(1);
+  if (!a || !b) return c.set(0, std::nullopt, c.dtype(0));
+  c.require(a->size() == 2 && b->size() == 2, "Gemm inputs must be 2-D");
+  const bool ta = c.n.attr_int("transA", 0), tb = c.n.attr_int("transB", 0);
+  const int64_t m = ta ? (*a)[1] : (*a)[0], ka = ta ? (*a)[0] : (*a)[1];
+  const int64_t kb = tb ? (*b)[1] : (*b)[0], n = tb ? (*b)[0] : (*b)[1];
+  c.require(ka < 0 || kb < 0 || ka == kb, "inner dimensions differ: " + std::to_string(ka) + " vs " + std::to_string(kb));
+  c.set(0, Dims{m, n}, c.dtype(0));
+}
+
+void reduce(const ShapeCtx& c) {
+  const Dims* x = c.dims(0);
+  const auto axes = c.axes_arg(1);
+  if (!x || !axes) return c.set(0, std::nullopt, c.dtype(0));
+  const bool keep = c.n.attr_int("keepdims", 1) != 0;
+  std::vector<bool> red(x->size(), axes->empty());
+  for (int64_t a : *axes) red[static_cast<size_t>(c.axis(a, static_cast<int64_t>(x->size())))] = true;
+  Dims out;
+  for (size_t i = 0; i < x->size(); ++i)
+    if (!red[i]) out.push_back((*x)[i]);
+    else if (keep) out.push_back(1);
+  c.set(0, out, c.dtype(0));
+}
+
+}  // namespace shape_rule
+
+}  // namespace
+
+void define_nn_ops() {
+  namespace sr = shape_rule;
+  define_op({"MatMul"}, {.shape = sr::matmul,
+                         .run = matmul,
+                         .dims_kept = DimsKept::all_but_last,
+                         .plan_key = weight_plan_key,
+                         .plan = plan_weight});
+  define_op({"Gemm"}, {.shape = sr::gemm, .run = gemm, .dims_kept = DimsKept::all_but_last});
+  define_op({"Softmax"}, {.shape = same_shape_as_input, .run = softmax, .dims_kept = DimsKept::all});
+  define_op({"ReduceMean"}, {.shape = sr::reduce, .run = reduce_mean});
+  define_op({"LayerNormalization"}, {.shape = same_shape_as_input, .run = layer_norm, .dims_kept = DimsKept::all});
+  define_op({"sparta.Linear"}, {.run = linear,
+                                .dims_kept = DimsKept::all_but_last,
+                                .plan_key = weight_plan_key,
+                                .plan = plan_weight});
+  define_op({"sparta.Softmax"}, {.run = masked_softmax, .dims_kept = DimsKept::all});
+  define_op({"sparta.BatchMatMul"}, {.run = batch_matmul});
+  define_op({"sparta.Gelu"}, {.shape = same_shape_as_input, .run = gelu, .dims_kept = DimsKept::all});
+  // Known shapes without a kernel yet (see define_elementwise_ops).
+  define_op({"ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"}, {.shape = sr::reduce});
+  define_op({"InstanceNormalization"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});
 }
 
 }  // namespace sparta

@@ -9,51 +9,17 @@
 #include <type_traits>
 
 #include "kernels/onednn_kernels.h"
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 
 namespace sparta {
 namespace {
 
-// Geometry of a sliding window over the spatial dims of x.
-struct Window {
-  std::vector<int64_t> in, k, stride, dil, pad_begin, out;
-  int64_t spatial() const { return static_cast<int64_t>(in.size()); }
-};
+using Window = WindowGeometry;
 
-Window window(const OpCall& c, const std::vector<int64_t>& xd, std::vector<int64_t> k) {
+Window window(const OpCall& c, const std::vector<int64_t>& xd, const std::vector<int64_t>& k) {
   if (xd.size() < 3) c.fail("input must be N x C x spatial, got " + Shape(xd).str());
-  const size_t sp = xd.size() - 2;
-  Window w;
-  for (size_t i = 0; i < sp; ++i) w.in.push_back(xd[i + 2]);
-  if (k.size() != sp) c.fail("kernel_shape has " + std::to_string(k.size()) + " entries for " + std::to_string(sp) + " spatial dims");
-  w.k = k;
-  w.stride = c.node.attr_ints("strides", std::vector<int64_t>(sp, 1));
-  w.dil = c.node.attr_ints("dilations", std::vector<int64_t>(sp, 1));
-  std::vector<int64_t> pads = c.node.attr_ints("pads", std::vector<int64_t>(2 * sp, 0));
-  if (w.stride.size() != sp || w.dil.size() != sp || pads.size() != 2 * sp) c.fail("strides/dilations/pads sizes");
-  const Attribute* ap = c.node.attr("auto_pad");
-  const std::string auto_pad = ap ? ap->s : "NOTSET";
-  const bool ceil_mode = c.node.attr_int("ceil_mode", 0) != 0;
-  for (size_t i = 0; i < sp; ++i) {
-    if (w.k[i] < 1 || w.stride[i] < 1 || w.dil[i] < 1) c.fail("kernel, strides and dilations must be positive");
-    const int64_t eff = w.dil[i] * (w.k[i] - 1) + 1;
-    int64_t pb = pads[i], pe = pads[i + sp];
-    if (auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
-      const int64_t out = (w.in[i] + w.stride[i] - 1) / w.stride[i];
-      const int64_t total = std::max<int64_t>(0, (out - 1) * w.stride[i] + eff - w.in[i]);
-      pb = auto_pad == "SAME_UPPER" ? total / 2 : total - total / 2;
-      pe = total - pb;
-    } else if (auto_pad == "VALID") {
-      pb = pe = 0;
-    }
-    w.pad_begin.push_back(pb);
-    const int64_t span = w.in[i] + pb + pe - eff;
-    int64_t o = span < 0 ? 0 : (ceil_mode ? (span + w.stride[i] - 1) / w.stride[i] : span / w.stride[i]) + 1;
-    // ceil mode never starts a window inside the end padding
-    if (ceil_mode && o > 0 && (o - 1) * w.stride[i] >= w.in[i] + pb) --o;
-    w.out.push_back(o);
-  }
-  return w;
+  return window_geometry(c.node, std::vector<int64_t>(xd.begin() + 2, xd.end()), k,
+                         [&c](const std::string& m) { c.fail(m); });
 }
 
 int64_t prod(const std::vector<int64_t>& v) {
@@ -138,31 +104,42 @@ std::shared_ptr<OnednnConvKernel> make_conv_kernel(const Window& w, int64_t grou
                                             wt.shape().dims(), bias, g);
 }
 
+// A convolution's plan: its oneDNN primitive with the packed weights.
+struct ConvPlan : NodePlan {
+  std::shared_ptr<OnednnConvKernel> kern;
+  std::string kernel() const override { return "onednn:" + kern->impl_info(); }
+};
+
+std::shared_ptr<NodePlan> conv_plan(std::shared_ptr<OnednnConvKernel> kern) {
+  auto p = std::make_shared<ConvPlan>();
+  p->kern = std::move(kern);
+  return p;
+}
+
 // Ahead of the first run: a 2-D convolution with constant weights and a
 // statically shaped input gets its oneDNN primitive and packed weights
 // (what the op would build on its first call).
-const Preparer kConvPreparer{
-    [](const Node& n, int) -> std::string {
-      const bool ok = n.domain.empty() && n.inputs.size() >= 2 && n.inputs[0] && n.inputs[1] &&
-                      n.inputs[1]->is_constant() && n.inputs[1]->constant->dtype() == DType::f32 &&
-                      n.inputs[1]->constant->rank() == 4 && (n.inputs.size() < 3 || !n.inputs[2] || n.inputs[2]->is_constant()) &&
-                      n.inputs[0]->dims && n.inputs[0]->dims->size() == 4 &&
-                      std::all_of(n.inputs[0]->dims->begin(), n.inputs[0]->dims->end(), [](int64_t d) { return d > 0; });
-      return ok ? "conv" : "";  // no measured choice: one key, so all but the first run in parallel
-    },
-    [](const Node& n, std::shared_ptr<void>& state, int threads) {
-      OpCall c{n, {}, {}, threads, 17, &state};
-      const Tensor& wt = *n.inputs[1]->constant;
-      const std::vector<int64_t>& xd = *n.inputs[0]->dims;
-      const int64_t group = n.attr_int("group", 1);
-      if (group < 1 || xd[1] != wt.dim(1) * group || wt.dim(0) % group) return;  // the op reports it at run time
-      std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
-      const Window w = window(c, xd, n.attr_ints("kernel_shape", k));
-      auto kern = make_conv_kernel(w, group, wt, n.inputs.size() >= 3 && n.inputs[2] ? &*n.inputs[2]->constant : nullptr);
-      c.in.assign(n.inputs.size(), nullptr);
-      kern->prepare(xd, layout_of(c, 0), out_layout(c), fused_activation(c), n.inputs.size() >= 4 && n.inputs[3] != nullptr);
-      state = kern;
-    }};
+std::string conv_plan_key(const Node& n, int) {
+  const bool ok = n.inputs.size() >= 2 && n.inputs[0] && n.inputs[1] && n.inputs[1]->is_constant() &&
+                  n.inputs[1]->constant->dtype() == DType::f32 && n.inputs[1]->constant->rank() == 4 &&
+                  (n.inputs.size() < 3 || !n.inputs[2] || n.inputs[2]->is_constant()) && n.inputs[0]->dims &&
+                  n.inputs[0]->dims->size() == 4 &&
+                  std::all_of(n.inputs[0]->dims->begin(), n.inputs[0]->dims->end(), [](int64_t d) { return d > 0; });
+  return ok ? "conv" : "";  // no measured choice: one key, so all but the first are planned in parallel
+}
+
+std::shared_ptr<NodePlan> plan_conv(const Node& n, int threads) {
+  OpCall c{n, {}, {}, threads, 17, nullptr};
+  const Tensor& wt = *n.inputs[1]->constant;
+  const std::vector<int64_t>& xd = *n.inputs[0]->dims;
+  const int64_t group = n.attr_int("group", 1);
+  if (group < 1 || xd[1] != wt.dim(1) * group || wt.dim(0) % group) return nullptr;  // the op reports it at run time
+  std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
+  const Window w = window(c, xd, n.attr_ints("kernel_shape", k));
+  auto kern = make_conv_kernel(w, group, wt, n.inputs.size() >= 3 && n.inputs[2] ? &*n.inputs[2]->constant : nullptr);
+  kern->prepare(xd, layout_of(c, 0), out_layout(c), fused_activation(c), n.inputs.size() >= 4 && n.inputs[3] != nullptr);
+  return conv_plan(std::move(kern));
+}
 
 void conv(OpCall& c) {
   const Tensor &x = c.input(0), &wt = c.input(1);
@@ -176,9 +153,10 @@ void conv(OpCall& c) {
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
   const Window w = window(c, x.shape().dims(), c.node.attr_ints("kernel_shape", k));
   // 2-D with constant weights (and bias): oneDNN, weights prepacked once.
-  if (c.state && x.rank() == 4 && c.constant_input(1) && (!c.has_input(2) || c.constant_input(2)) && n > 0) {
-    if (!*c.state) *c.state = make_conv_kernel(w, group, wt, c.has_input(2) ? &c.input(2) : nullptr);
-    const auto& kern = *static_cast<const OnednnConvKernel*>(c.state->get());
+  if (c.plan && x.rank() == 4 && c.constant_input(1) && (!c.has_input(2) || c.constant_input(2)) && n > 0) {
+    const OnednnConvKernel& kern = *c.plan_as<ConvPlan>([&] {
+      return conv_plan(make_conv_kernel(w, group, wt, c.has_input(2) ? &c.input(2) : nullptr));
+    }).kern;
     std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
     const bool direct_residual = !r || (r->shape() == Shape(od) && r->dtype() == DType::f32);
     if (kern.out_dims(x.shape().dims()) == od && direct_residual) {
@@ -192,8 +170,8 @@ void conv(OpCall& c) {
       return c.out.push_back(std::move(y));
     }
   }
-  if (layout_of(c, 0) != ConvLayout::nchw || out_layout(c) != ConvLayout::nchw)
-    c.fail("internal: a blocked-layout convolution needs the oneDNN path");
+  SPARTA_ASSERT(layout_of(c, 0) == ConvLayout::nchw && out_layout(c) == ConvLayout::nchw, "node '", c.node.name,
+                "': a blocked-layout convolution needs the oneDNN path");
   std::vector<int64_t> od = {n, co};
   od.insert(od.end(), w.out.begin(), w.out.end());
   Tensor y(DType::f32, Shape(od));
@@ -275,8 +253,8 @@ void pool(OpCall& c, bool is_max) {
   std::vector<int64_t> od = {x.dim(0), x.dim(1)};
   od.insert(od.end(), w.out.begin(), w.out.end());
   if (blocked_input(c, 0)) {
-    if (w.spatial() != 2 || x.dim(1) % 8 != 0 || c.node.outputs[0]->layout != Layout::nchw8c)
-      c.fail("internal: blocked pooling needs 2-D windows, C % 8 == 0 and a blocked output");
+    SPARTA_ASSERT(w.spatial() == 2 && x.dim(1) % 8 == 0 && c.node.outputs[0]->layout == Layout::nchw8c, "node '",
+                  c.node.name, "': blocked pooling needs 2-D windows, C % 8 == 0 and a blocked output");
     Tensor y(DType::f32, Shape(od), Uninitialized{});
     const int64_t blocks = x.dim(0) * (x.dim(1) / 8), in_sp = prod(w.in), out_sp = prod(w.out);
     const float* px = x.data<float>();
@@ -323,7 +301,8 @@ void global_average_pool(OpCall& c) {
   Tensor y(DType::f32, Shape(od));
   const int64_t planes = x.dim(0) * x.dim(1), sp = planes ? x.numel() / planes : 0;
   if (blocked_input(c, 0)) {  // nChw8c in; the [N, C, 1, 1] result is the same in both layouts
-    if (x.rank() != 4 || x.dim(1) % 8 != 0) c.fail("internal: blocked input must be N x C x H x W with C % 8 == 0");
+    SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % 8 == 0, "node '", c.node.name,
+                  "': a blocked input must be N x C x H x W with C % 8 == 0");
     const float* px = x.data<float>();
     float* py = y.data<float>();
     for (int64_t b = 0; b < planes / 8; ++b) {
@@ -368,8 +347,10 @@ void batch_norm(OpCall& c) {
 void reorder(OpCall& c) {
   const Tensor& x = c.input(0);
   const Attribute* to = c.node.attr("to");
-  if (!to || to->s != "plain" || !blocked_input(c, 0)) c.fail("internal: only nChw8c to plain reorders exist");
-  if (x.rank() != 4 || x.dim(1) % 8 != 0 || x.dtype() != DType::f32) c.fail("internal: not an nChw8c tensor");
+  SPARTA_ASSERT(to && to->s == "plain" && blocked_input(c, 0), "node '", c.node.name,
+                "': only nChw8c to plain reorders exist");
+  SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % 8 == 0 && x.dtype() == DType::f32, "node '", c.node.name,
+                "': not an nChw8c tensor");
   const int64_t N = x.dim(0), CB = x.dim(1) / 8, HW = x.dim(2) * x.dim(3);
   if (HW == 1) return c.out.push_back(x);  // the same bytes in both layouts
   Tensor y(DType::f32, x.shape(), Uninitialized{});
@@ -383,16 +364,83 @@ void reorder(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
+// Output N x C_out x spatial of a convolution (C_out from the weight) or a
+// pooling (C kept).
+void window_shape(const ShapeCtx& c, bool conv) {
+  using Dims = ShapeCtx::Dims;
+  const Dims* x = c.dims(0);
+  if (!x) return c.set(0, std::nullopt, c.dtype(0));
+  c.require(x->size() >= 3, "input must be N x C x spatial");
+  Dims k = c.n.attr_ints("kernel_shape");
+  int64_t out_c = (*x)[1];
+  if (conv) {
+    const Dims* w = c.dims(1);
+    if (!w) return c.set(0, std::nullopt, c.dtype(0));
+    c.require(w->size() == x->size(), "weight rank differs from input rank");
+    if (k.empty()) k.assign(w->begin() + 2, w->end());
+    out_c = (*w)[0];
+    const int64_t group = c.n.attr_int("group", 1);
+    c.require(group >= 1, "group must be >= 1");
+    c.require((*x)[1] < 0 || (*w)[1] < 0 || (*x)[1] == (*w)[1] * group,
+              "input channels " + std::to_string((*x)[1]) + " != weight channels " + std::to_string((*w)[1]) +
+                  " x group " + std::to_string(group));
+  }
+  const WindowGeometry g = window_geometry(c.n, Dims(x->begin() + 2, x->end()), k,
+                                           [&c](const std::string& m) { c.require(false, m); });
+  Dims out = {(*x)[0], out_c};
+  out.insert(out.end(), g.out.begin(), g.out.end());
+  c.set(0, out, c.dtype(0));
+}
+
+// A 2-D convolution the oneDNN path runs (constant weight and bias), with
+// groups oneDNN handles on blocked data: none, or depthwise.
+bool blockable_conv(const Node& n) {
+  if (n.inputs.size() < 2 || !n.inputs[0] || !n.inputs[1] || n.outputs.empty() || !n.outputs[0]) return false;
+  const Value* w = n.inputs[1];
+  if (!w->is_constant() || w->constant->rank() != 4) return false;
+  if (n.inputs.size() >= 3 && n.inputs[2] && !n.inputs[2]->is_constant()) return false;
+  if (!n.inputs[0]->static_rank(4) || !n.outputs[0]->static_rank(4)) return false;
+  const int64_t groups = n.attr_int("group", 1), ci = (*n.inputs[0]->dims)[1], co = (*n.outputs[0]->dims)[1];
+  return groups == 1 || (groups == ci && groups == co);
+}
+
+bool static_rank4_input(const Node& n) { return !n.inputs.empty() && n.inputs[0] && n.inputs[0]->static_rank(4); }
+
 }  // namespace
 
-void register_conv_ops() {
-  add_preparer({"Conv"}, kConvPreparer);
-  add_op({"sparta.Reorder"}, reorder);
-  add_op({"Conv"}, conv);
-  add_op({"MaxPool"}, [](OpCall& c) { pool(c, true); });
-  add_op({"AveragePool"}, [](OpCall& c) { pool(c, false); });
-  add_op({"GlobalAveragePool"}, global_average_pool);
-  add_op({"BatchNormalization"}, batch_norm);
+void define_conv_ops() {
+  define_op({"Conv"}, {.shape = [](const ShapeCtx& c) { window_shape(c, true); },
+                       .run = conv,
+                       .dims_kept = DimsKept::batch,
+                       .layout = LayoutRole::producer,
+                       .can_block = blockable_conv,
+                       .plan_key = conv_plan_key,
+                       .plan = plan_conv});
+  define_op({"MaxPool"}, {.shape = [](const ShapeCtx& c) { window_shape(c, false); },
+                          .run = [](OpCall& c) { pool(c, true); },
+                          .dims_kept = DimsKept::batch,
+                          .layout = LayoutRole::passthrough,
+                          .can_block = static_rank4_input});
+  define_op({"AveragePool"}, {.shape = [](const ShapeCtx& c) { window_shape(c, false); },
+                              .run = [](OpCall& c) { pool(c, false); },
+                              .dims_kept = DimsKept::batch,
+                              .layout = LayoutRole::passthrough,
+                              .can_block = static_rank4_input});
+  define_op({"GlobalAveragePool"}, {.shape =
+                                        [](const ShapeCtx& c) {
+                                          const ShapeCtx::Dims* x = c.dims(0);
+                                          if (!x) return c.set(0, std::nullopt, c.dtype(0));
+                                          ShapeCtx::Dims out(x->begin(), x->begin() + std::min<size_t>(2, x->size()));
+                                          out.resize(x->size(), 1);
+                                          c.set(0, out, c.dtype(0));
+                                        },
+                                    .run = global_average_pool,
+                                    .dims_kept = DimsKept::batch,
+                                    .layout = LayoutRole::reader,
+                                    .can_block = static_rank4_input});
+  define_op({"BatchNormalization"}, {.shape = same_shape_as_input, .run = batch_norm, .dims_kept = DimsKept::all});
+  define_op({"sparta.Reorder"}, {.shape = same_shape_as_input, .run = reorder, .dims_kept = DimsKept::all,
+                                 .layout = LayoutRole::reorder});
 }
 
 }  // namespace sparta

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <type_traits>
 
-#include "runtime/ops.h"
+#include "ops/op_def.h"
 
 namespace sparta {
 namespace {
@@ -250,46 +250,92 @@ void clip(OpCall& c) {
   unary_f32(c, [=](float v) { return std::min(std::max(v, lo), hi); });
 }
 
+// Definitions shared by families of elementwise operators.
+OpDef same_shape(RunFn run) { return {.shape = same_shape_as_input, .run = std::move(run), .dims_kept = DimsKept::all}; }
+OpDef broadcast(RunFn run, bool boolean_out) {
+  ShapeFn shape = boolean_out ? ShapeFn([](const ShapeCtx& c) { broadcast_inputs(c, DType::boolean); })
+                              : ShapeFn([](const ShapeCtx& c) { broadcast_inputs(c, c.dtype(0)); });
+  return {.shape = std::move(shape), .run = std::move(run), .dims_kept = DimsKept::all};
+}
+template <typename F>
+OpDef arithmetic(F f) {
+  return broadcast([f](OpCall& c) { arith(c, f); }, false);
+}
+template <typename F>
+OpDef comparison(F f) {
+  return broadcast([f](OpCall& c) { compare(c, f); }, true);
+}
+template <typename F>
+OpDef unary(F f) {
+  return same_shape([f](OpCall& c) { unary_f32(c, f); });
+}
+
 }  // namespace
 
-void register_elementwise_ops() {
-  add_op({"Add"}, [](OpCall& c) { arith(c, [](auto a, auto b) { return static_cast<decltype(a)>(a + b); }); });
-  add_op({"Sub"}, [](OpCall& c) { arith(c, [](auto a, auto b) { return static_cast<decltype(a)>(a - b); }); });
-  add_op({"Mul"}, [](OpCall& c) { arith(c, [](auto a, auto b) { return static_cast<decltype(a)>(a * b); }); });
-  add_op({"Div"}, [](OpCall& c) {
-    arith(c, [&c](auto a, auto b) {
-      if constexpr (std::is_integral_v<decltype(a)>) {
-        if (b == 0) c.fail("integer division by zero");
-      }
-      return static_cast<decltype(a)>(a / b);
-    });
-  });
-  add_op({"Pow"}, pow_op);
-  add_op({"Equal"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a == b; }); });
-  add_op({"Less"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a < b; }); });
-  add_op({"Greater"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a > b; }); });
-  add_op({"And"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a && b; }); });
-  add_op({"Or"}, [](OpCall& c) { compare(c, [](auto a, auto b) -> uint8_t { return a || b; }); });
-  add_op({"Not"}, [](OpCall& c) {
-    const Tensor& x = c.input(0);
-    if (x.dtype() != DType::boolean) c.fail("expects bool");
-    Tensor y(DType::boolean, x.shape());
-    for (int64_t i = 0; i < x.numel(); ++i) static_cast<uint8_t*>(y.raw())[i] = !static_cast<const uint8_t*>(x.raw())[i];
-    c.out.push_back(std::move(y));
-  });
-  add_op({"Where"}, where);
-  add_op({"Relu"}, [](OpCall& c) { unary_f32(c, [](float v) { return v > 0.f ? v : 0.f; }); });
-  add_op({"Erf"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::erf(v); }); });
-  add_op({"Sqrt"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::sqrt(v); }); });
-  add_op({"Tanh"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::tanh(v); }); });
-  add_op({"Sigmoid"}, [](OpCall& c) { unary_f32(c, [](float v) { return 1.f / (1.f + std::exp(-v)); }); });
-  add_op({"Exp"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::exp(v); }); });
-  add_op({"Log"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::log(v); }); });
-  add_op({"Abs"}, [](OpCall& c) { unary_f32(c, [](float v) { return std::fabs(v); }); });
-  add_op({"Neg"}, [](OpCall& c) { unary_f32(c, [](float v) { return -v; }); });
-  add_op({"Reciprocal"}, [](OpCall& c) { unary_f32(c, [](float v) { return 1.f / v; }); });
-  add_op({"Clip"}, clip);
-  add_op({"Cast"}, cast);
+void define_elementwise_ops() {
+  OpDef add = arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a + b); });
+  add.layout = LayoutRole::binary;  // same-shape blocked operands add elementwise in any layout
+  define_op({"Add"}, add);
+  define_op({"Sub"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a - b); }));
+  define_op({"Mul"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a * b); }));
+  define_op({"Div"}, broadcast(
+                         [](OpCall& c) {
+                           arith(c, [&c](auto a, auto b) {
+                             if constexpr (std::is_integral_v<decltype(a)>) {
+                               if (b == 0) c.fail("integer division by zero");
+                             }
+                             return static_cast<decltype(a)>(a / b);
+                           });
+                         },
+                         false));
+  define_op({"Pow"}, broadcast(pow_op, false));
+  define_op({"Equal"}, comparison([](auto a, auto b) -> uint8_t { return a == b; }));
+  define_op({"Less"}, comparison([](auto a, auto b) -> uint8_t { return a < b; }));
+  define_op({"Greater"}, comparison([](auto a, auto b) -> uint8_t { return a > b; }));
+  define_op({"And"}, comparison([](auto a, auto b) -> uint8_t { return a && b; }));
+  define_op({"Or"}, comparison([](auto a, auto b) -> uint8_t { return a || b; }));
+  define_op({"Not"}, broadcast(
+                         [](OpCall& c) {
+                           const Tensor& x = c.input(0);
+                           if (x.dtype() != DType::boolean) c.fail("expects bool");
+                           Tensor y(DType::boolean, x.shape());
+                           for (int64_t i = 0; i < x.numel(); ++i)
+                             static_cast<uint8_t*>(y.raw())[i] = !static_cast<const uint8_t*>(x.raw())[i];
+                           c.out.push_back(std::move(y));
+                         },
+                         true));
+  define_op({"Where"}, {.shape = [](const ShapeCtx& c) { broadcast_inputs(c, c.dtype(1)); },
+                        .run = where,
+                        .dims_kept = DimsKept::all});
+  OpDef relu = unary([](float v) { return v > 0.f ? v : 0.f; });
+  relu.layout = LayoutRole::passthrough;
+  define_op({"Relu"}, relu);
+  define_op({"Erf"}, unary([](float v) { return std::erf(v); }));
+  define_op({"Sqrt"}, unary([](float v) { return std::sqrt(v); }));
+  define_op({"Tanh"}, unary([](float v) { return std::tanh(v); }));
+  define_op({"Sigmoid"}, unary([](float v) { return 1.f / (1.f + std::exp(-v)); }));
+  define_op({"Exp"}, unary([](float v) { return std::exp(v); }));
+  define_op({"Log"}, unary([](float v) { return std::log(v); }));
+  define_op({"Abs"}, unary([](float v) { return std::fabs(v); }));
+  define_op({"Neg"}, unary([](float v) { return -v; }));
+  define_op({"Reciprocal"}, unary([](float v) { return 1.f / v; }));
+  OpDef clip_def = same_shape(clip);
+  clip_def.layout = LayoutRole::passthrough;
+  define_op({"Clip"}, clip_def);
+  define_op({"Cast"}, {.shape =
+                           [](const ShapeCtx& c) {
+                             const auto t = dtype_from_onnx(c.n.attr_int("to", 0));
+                             c.require(t.has_value(),
+                                       "casts to an unsupported type " + std::to_string(c.n.attr_int("to", 0)));
+                             c.set(0, c.dims(0) ? std::optional<ShapeCtx::Dims>(*c.dims(0)) : std::nullopt, t);
+                           },
+                       .run = cast,
+                       .dims_kept = DimsKept::all});
+  // Known shapes without a kernel yet: shape inference (sparta inspect)
+  // follows them; the Session names them as unsupported.
+  define_op({"Gelu", "LogSoftmax", "HardSigmoid", "HardSwish", "LeakyRelu"}, same_shape(nullptr));
+  define_op({"Max", "Min", "Sum", "Mean"}, broadcast(nullptr, false));
+  define_op({"LessOrEqual", "GreaterOrEqual"}, broadcast(nullptr, true));
 }
 
 }  // namespace sparta

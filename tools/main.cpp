@@ -19,6 +19,7 @@
 #include "analysis/shape_inference.h"
 #include "core/npy.h"
 #include "frontend/onnx_import.h"
+#include "frontend/tesa_spec.h"
 #include "runtime/session.h"
 #include "tools/bench_spmm.h"
 
@@ -58,6 +59,20 @@ std::map<std::string, Tensor> read_feeds(const std::vector<std::string>& specs) 
   return feeds;
 }
 
+// The model, with the TeSA spec (--tesa) applied when one is given: masked
+// weights get their zeros, run-time values their promises. One line on
+// stderr says what the spec did.
+Graph load_model(const std::string& path, const std::string& tesa_path) {
+  Graph g = import_onnx_file(path);
+  if (tesa_path.empty()) return g;
+  const TesaSpec spec = read_tesa_spec(tesa_path);
+  infer_shapes(g);  // a run-time value's mask is checked against its shape
+  const TesaSpecReport r = apply_tesa_spec(g, spec);
+  std::fprintf(stderr, "tesa: %s: %d weight(s) annotated (%lld elements pruned), %d run-time value(s) annotated\n",
+               tesa_path.c_str(), r.weights, static_cast<long long>(r.weight_elements_pruned), r.promises);
+  return g;
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"sparta: pruned and quantized models, fast on CPUs"};
   app.require_subcommand(1);
@@ -72,12 +87,15 @@ int run(int argc, char** argv) {
   auto* inspect = app.add_subcommand("inspect", "Show a model's nodes, shapes, parameters and weight sparsity");
   std::string model_path;
   inspect->add_option("model", model_path, "an ONNX model")->required();
+  std::string tesa_path;
+  const char* tesa_help = "a TeSA spec (JSON): masks and bit-widths per tensor";
+  inspect->add_option("--tesa", tesa_path, tesa_help);
   bool inspect_plan = false;
   inspect->add_flag("--plan", inspect_plan,
                     "show the graph as it will run: after folding, fusion and layout assignment (outputs in nChw8c "
                     "are marked @nChw8c)");
   inspect->callback([&] {
-    Graph g = import_onnx_file(model_path);
+    Graph g = load_model(model_path, tesa_path);
     if (inspect_plan) {
       const Session s(std::move(g), {.threads = 1});
       std::printf("%s%s\n", s.graph().dump().c_str(), s.fuse_report().str().c_str());
@@ -99,13 +117,14 @@ int run(int argc, char** argv) {
   bool run_profile = false;
   run_cmd->add_option("model", model_path, "an ONNX model")->required();
   run_cmd->add_option("--input", run_inputs, "NAME=FILE.npy (or FILE.pb), once per graph input");
+  run_cmd->add_option("--tesa", tesa_path, tesa_help);
   run_cmd->add_option("--output-dir", run_out_dir, "folder for <output name>.npy")->capture_default_str();
   run_cmd->add_option("--threads", run_threads, "threads")->capture_default_str();
   run_cmd->add_flag("--profile", run_profile, "print per-node times");
   run_cmd->callback([&] {
     SPARTA_CHECK(run_threads >= 1 && run_threads <= 256, "--threads ", run_threads, " must be in [1, 256]");
     std::map<std::string, Tensor> feeds = read_feeds(run_inputs);
-    Graph g = import_onnx_file(model_path);
+    Graph g = load_model(model_path, tesa_path);
     std::vector<std::string> names;
     for (const Value* v : g.outputs) names.push_back(v->name);
     Session session(std::move(g), {.threads = run_threads, .profile = run_profile});
@@ -138,6 +157,7 @@ int run(int argc, char** argv) {
   bmodel->add_option("model", bm_path, "an ONNX model")->required();
   bmodel->add_option("--input", bm_inputs, "NAME=FILE.npy; inputs not given are zeros of the model's shape");
   bmodel->add_option("--threads", bm_threads, "threads")->capture_default_str();
+  bmodel->add_option("--tesa", tesa_path, tesa_help);
   bmodel->add_option("--reps", bm_reps, "timed runs")->capture_default_str();
   bmodel->add_flag("--json", bm_json, "print one JSON object");
   bmodel->add_flag("--profile", bm_profile, "per-operator-type time of the median run, and its slowest nodes");
@@ -149,7 +169,7 @@ int run(int argc, char** argv) {
     SPARTA_CHECK(bm_reps >= 1, "--reps must be >= 1");
     omp_set_num_threads(bm_threads);
     const auto t0 = std::chrono::steady_clock::now();
-    Graph g = import_onnx_file(bm_path);
+    Graph g = load_model(bm_path, tesa_path);
     std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
     for (const Value* in : g.inputs) {
       if (feeds.count(in->name)) continue;

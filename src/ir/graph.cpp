@@ -199,6 +199,15 @@ std::string Graph::dump() const {
     os << "  " << v->name << " " << dtype_name(v->constant->dtype()) << v->constant->shape().str() << "  " << buf
        << (density < 1.0 ? "  (sparse)" : "") << "\n";
   }
+  bool header = false;  // run-time values with a TeSA (a spec's promises, propagation's results)
+  for (const auto& v : values_) {
+    if (v->is_constant() || !v->tesa) continue;
+    if (!header) os << "annotated values (density):\n";
+    header = true;
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3f", v->tesa->density());
+    os << "  " << v->name << v->shape_str() << "  " << buf << "\n";
+  }
   return os.str();
 }
 

@@ -1,26 +1,36 @@
 #!/usr/bin/env bash
-# Builds the ONNX-import libFuzzer target with clang (ASan + UBSan) and runs it
-# for a bounded time on the seed corpus. The importer, the IR, shape
-# inference and the operator definitions it consults are compiled here with
-# the sanitizers; the kernels they reference (never run by this target) come
-# uninstrumented from the main build's core library, whose per-ISA sources
-# only GCC compiles. Usage: run_fuzz.sh BUILD_DIR CORE_LIB [SECONDS]
+# Builds one libFuzzer target with clang (ASan + UBSan) and runs it for a
+# bounded time on its seed corpus (corpus_TARGET/). The code under test is
+# compiled here with the sanitizers; the onnx_import target also consults
+# the operator definitions, whose kernels (never run by it) come
+# uninstrumented from the main build's core library, since the per-ISA
+# kernel sources compile only with GCC.
+# Usage: run_fuzz.sh TARGET BUILD_DIR CORE_LIB [SECONDS]   (TARGET: onnx_import, tesa_spec)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../../src" && pwd)
-out=$1
-core_lib=$2
-secs=${3:-60}
+target=$1
+out=$2
+core_lib=$3
+secs=${4:-60}
 mkdir -p "$out"
-bin="$out/onnx_import_fuzzer"
+bin="$out/${target}_fuzzer"
+core=("$src/core/error.cpp" "$src/core/shape.cpp" "$src/core/tensor.cpp" "$src/core/tesa.cpp" "$src/ir/graph.cpp")
+case "$target" in
+  onnx_import)
+    sources=("$src/frontend/onnx_import.cpp" "$src/analysis/shape_inference.cpp" "$src/analysis/onnx_rules.cpp"
+             "${core[@]}" "$src"/ops/*.cpp)
+    libs=("$core_lib" -ldnnl -lgomp -lonnx -lonnx_proto -lprotobuf) ;;
+  tesa_spec)
+    sources=("$src/frontend/tesa_spec.cpp" "$src/core/npy.cpp" "${core[@]}")
+    libs=() ;;
+  *) echo "run_fuzz.sh: unknown target '$target'" >&2; exit 2 ;;
+esac
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -DONNX_NAMESPACE=onnx -DONNX_ML=1 -I"$src" \
-  "$here/onnx_import_fuzzer.cpp" "$src/frontend/onnx_import.cpp" "$src/analysis/shape_inference.cpp" "$src/analysis/onnx_rules.cpp" \
-  "$src/ir/graph.cpp" "$src/core/error.cpp" "$src/core/shape.cpp" "$src/core/tensor.cpp" "$src/core/tesa.cpp" \
-  "$src"/ops/*.cpp "$core_lib" -ldnnl -lgomp -lonnx -lonnx_proto -lprotobuf -o "$bin"
-work="$out/fuzz_corpus"
+  -DONNX_NAMESPACE=onnx -DONNX_ML=1 -I"$src" "$here/${target}_fuzzer.cpp" "${sources[@]}" "${libs[@]}" -o "$bin"
+work="$out/corpus_$target"
 mkdir -p "$work"
-cp -n "$here"/corpus/* "$work"/ 2>/dev/null || true
-# -rss_limit_mb bounds a corrupt length that asks for memory; the importer
-# must reject those before allocating.
+cp -n "$here/corpus_$target"/* "$work"/ 2>/dev/null || true
+# -rss_limit_mb bounds a corrupt length that asks for memory; readers must
+# reject those before allocating.
 "$bin" "$work" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 | tail -15

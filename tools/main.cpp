@@ -98,7 +98,8 @@ int run(int argc, char** argv) {
     Graph g = load_model(model_path, tesa_path);
     if (inspect_plan) {
       const Session s(std::move(g), {.threads = 1});
-      std::printf("%s%s\n", s.graph().dump().c_str(), s.fuse_report().str().c_str());
+      std::printf("%s%s\n%s\n", s.graph().dump().c_str(), s.fuse_report().str().c_str(),
+                  s.propagation_report().str().c_str());
       return;
     }
     const ShapeInferenceReport rep = infer_shapes(g);
@@ -230,6 +231,7 @@ int run(int argc, char** argv) {
     j["import_ms"] = import_ms;  // file to ready session: parse, passes, packed weights
     j["plan_ms"] = session.plan_times().passes_ms + session.plan_times().tune_ms + session.plan_times().pack_ms;
     j["plan_tune_ms"] = session.plan_times().tune_ms;
+    j["plan_propagate_ms"] = session.plan_times().propagate_ms;
     j["plan_pack_ms"] = session.plan_times().pack_ms;
     j["first_run_ms"] = first_ms;
     j["ops_ms"] = med.by_op;

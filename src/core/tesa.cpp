@@ -44,6 +44,15 @@ Tesa Tesa::from_mask(Shape shape, const std::vector<uint8_t>& mask, ElemCode kep
   return a;
 }
 
+void Tesa::set_constant(int64_t flat, float v) {
+  if (v == 0.f) return set(flat, ElemCode::pruned);
+  if (values_.empty()) values_.assign(codes_.size(), 0.f);
+  values_[static_cast<size_t>(flat)] = v;
+  set(flat, ElemCode::constant);
+}
+
+int64_t Tesa::count_constant() const { return std::count(codes_.begin(), codes_.end(), uint8_t{0xFF}); }
+
 int64_t Tesa::count_kept() const {
   return static_cast<int64_t>(codes_.size()) - std::count(codes_.begin(), codes_.end(), uint8_t{0});
 }

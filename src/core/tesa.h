@@ -43,9 +43,15 @@ class Tesa {
   ElemCode at(int64_t flat) const { return static_cast<ElemCode>(codes_[static_cast<size_t>(flat)]); }
   bool kept(int64_t flat) const { return codes_[static_cast<size_t>(flat)] != 0; }
   void set(int64_t flat, ElemCode c) { codes_[static_cast<size_t>(flat)] = static_cast<uint8_t>(c); }
+  // Known constants (propagation proves them: a pruned channel plus a bias).
+  // A constant of value 0 is recorded as pruned: pruned means exactly zero.
+  bool is_constant(int64_t flat) const { return at(flat) == ElemCode::constant; }
+  float constant_value(int64_t flat) const { return values_.empty() ? 0.f : values_[static_cast<size_t>(flat)]; }
+  void set_constant(int64_t flat, float v);
+  int64_t count_constant() const;
   const uint8_t* codes() const { return codes_.data(); }
 
-  int64_t count_kept() const;
+  int64_t count_kept() const;  // not pruned (constants count as kept)
   double density() const;  // kept / numel; 1 for an empty tensor
 
   // Zero every pruned element of `t` (t must have this Tesa's shape, f32).
@@ -54,6 +60,7 @@ class Tesa {
  private:
   Shape shape_;
   std::vector<uint8_t> codes_;
+  std::vector<float> values_;  // constant elements' values; allocated with the first one
 };
 
 }  // namespace sparta

@@ -409,7 +409,9 @@ bool static_rank4_input(const Node& n) { return !n.inputs.empty() && n.inputs[0]
 }  // namespace
 
 void define_conv_ops() {
+  using tesa_rules::ChannelKind;
   define_op({"Conv"}, {.shape = [](const ShapeCtx& c) { window_shape(c, true); },
+                       .tesa = tesa_rules::channels(ChannelKind::conv),
                        .run = conv,
                        .dims_kept = DimsKept::batch,
                        .layout = LayoutRole::producer,
@@ -417,11 +419,13 @@ void define_conv_ops() {
                        .plan_key = conv_plan_key,
                        .plan = plan_conv});
   define_op({"MaxPool"}, {.shape = [](const ShapeCtx& c) { window_shape(c, false); },
+                          .tesa = tesa_rules::channels(ChannelKind::pool),
                           .run = [](OpCall& c) { pool(c, true); },
                           .dims_kept = DimsKept::batch,
                           .layout = LayoutRole::passthrough,
                           .can_block = static_rank4_input});
   define_op({"AveragePool"}, {.shape = [](const ShapeCtx& c) { window_shape(c, false); },
+                              .tesa = tesa_rules::channels(ChannelKind::pool),
                               .run = [](OpCall& c) { pool(c, false); },
                               .dims_kept = DimsKept::batch,
                               .layout = LayoutRole::passthrough,
@@ -434,11 +438,14 @@ void define_conv_ops() {
                                           out.resize(x->size(), 1);
                                           c.set(0, out, c.dtype(0));
                                         },
+                                    .tesa = tesa_rules::channels(ChannelKind::pool),
                                     .run = global_average_pool,
                                     .dims_kept = DimsKept::batch,
                                     .layout = LayoutRole::reader,
                                     .can_block = static_rank4_input});
-  define_op({"BatchNormalization"}, {.shape = same_shape_as_input, .run = batch_norm, .dims_kept = DimsKept::all});
+  define_op({"BatchNormalization"}, {.shape = same_shape_as_input,
+                                     .tesa = tesa_rules::channels(ChannelKind::batch_norm),
+                                     .run = batch_norm, .dims_kept = DimsKept::all});
   define_op({"sparta.Reorder"}, {.shape = same_shape_as_input, .run = reorder, .dims_kept = DimsKept::all,
                                  .layout = LayoutRole::reorder});
 }

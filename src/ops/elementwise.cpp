@@ -250,6 +250,22 @@ void clip(OpCall& c) {
   unary_f32(c, [=](float v) { return std::min(std::max(v, lo), hi); });
 }
 
+// Cast on one element: zero stays zero; a known value converts as the
+// runtime converts it (truncation to integers, != 0 to bool).
+TesaRule cast_rule() {
+  TesaRule r = tesa_rules::elementwise([](const float* v) { return v[0]; });  // its backward
+  r.forward = [](TesaForward& t) {
+    const auto to = dtype_from_onnx(t.n.attr_int("to", 0));
+    auto convert = tesa_rules::elementwise([to](const float* v) {
+      if (to == DType::boolean) return v[0] != 0.f ? 1.f : 0.f;
+      if (to == DType::f32 || to == DType::bf16) return v[0];
+      return std::trunc(v[0]);
+    });
+    convert.forward(t);
+  };
+  return r;
+}
+
 // Definitions shared by families of elementwise operators.
 OpDef same_shape(RunFn run) { return {.shape = same_shape_as_input, .run = std::move(run), .dims_kept = DimsKept::all}; }
 OpDef broadcast(RunFn run, bool boolean_out) {
@@ -257,17 +273,25 @@ OpDef broadcast(RunFn run, bool boolean_out) {
                               : ShapeFn([](const ShapeCtx& c) { broadcast_inputs(c, c.dtype(0)); });
   return {.shape = std::move(shape), .run = std::move(run), .dims_kept = DimsKept::all};
 }
+// `f` is the operator on one element, for the runtime and for TeSA
+// propagation (which folds elements whose operands are all known).
 template <typename F>
-OpDef arithmetic(F f) {
-  return broadcast([f](OpCall& c) { arith(c, f); }, false);
+OpDef arithmetic(F f, std::vector<tesa_rules::Absorb> absorb = {}) {
+  OpDef d = broadcast([f](OpCall& c) { arith(c, f); }, false);
+  d.tesa = tesa_rules::elementwise([f](const float* v) { return static_cast<float>(f(v[0], v[1])); }, std::move(absorb));
+  return d;
 }
 template <typename F>
 OpDef comparison(F f) {
-  return broadcast([f](OpCall& c) { compare(c, f); }, true);
+  OpDef d = broadcast([f](OpCall& c) { compare(c, f); }, true);
+  d.tesa = tesa_rules::elementwise([f](const float* v) { return static_cast<float>(f(v[0], v[1])); });
+  return d;
 }
 template <typename F>
-OpDef unary(F f) {
-  return same_shape([f](OpCall& c) { unary_f32(c, f); });
+OpDef unary(F f, bool zero_safe = true) {
+  OpDef d = same_shape([f](OpCall& c) { unary_f32(c, f); });
+  d.tesa = tesa_rules::elementwise([f](const float* v) { return f(v[0]); }, {}, zero_safe);
+  return d;
 }
 
 }  // namespace
@@ -277,34 +301,43 @@ void define_elementwise_ops() {
   add.layout = LayoutRole::binary;  // same-shape blocked operands add elementwise in any layout
   define_op({"Add"}, add);
   define_op({"Sub"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a - b); }));
-  define_op({"Mul"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a * b); }));
-  define_op({"Div"}, broadcast(
-                         [](OpCall& c) {
-                           arith(c, [&c](auto a, auto b) {
-                             if constexpr (std::is_integral_v<decltype(a)>) {
-                               if (b == 0) c.fail("integer division by zero");
-                             }
-                             return static_cast<decltype(a)>(a / b);
-                           });
-                         },
-                         false));
+  using tesa_rules::Absorb;
+  define_op({"Mul"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a * b); },
+                                {Absorb::always, Absorb::always}));
+  OpDef div = broadcast(
+      [](OpCall& c) {
+        arith(c, [&c](auto a, auto b) {
+          if constexpr (std::is_integral_v<decltype(a)>) {
+            if (b == 0) c.fail("integer division by zero");
+          }
+          return static_cast<decltype(a)>(a / b);
+        });
+      },
+      false);
+  div.tesa = tesa_rules::elementwise([](const float* v) { return v[0] / v[1]; },
+                                     {Absorb::if_others_nonzero, Absorb::never},  // 0 / x = 0 for x != 0
+                                     /*zero_safe=*/false);
+  define_op({"Div"}, div);
   define_op({"Pow"}, broadcast(pow_op, false));
   define_op({"Equal"}, comparison([](auto a, auto b) -> uint8_t { return a == b; }));
   define_op({"Less"}, comparison([](auto a, auto b) -> uint8_t { return a < b; }));
   define_op({"Greater"}, comparison([](auto a, auto b) -> uint8_t { return a > b; }));
   define_op({"And"}, comparison([](auto a, auto b) -> uint8_t { return a && b; }));
   define_op({"Or"}, comparison([](auto a, auto b) -> uint8_t { return a || b; }));
-  define_op({"Not"}, broadcast(
-                         [](OpCall& c) {
-                           const Tensor& x = c.input(0);
-                           if (x.dtype() != DType::boolean) c.fail("expects bool");
-                           Tensor y(DType::boolean, x.shape());
-                           for (int64_t i = 0; i < x.numel(); ++i)
-                             static_cast<uint8_t*>(y.raw())[i] = !static_cast<const uint8_t*>(x.raw())[i];
-                           c.out.push_back(std::move(y));
-                         },
-                         true));
+  OpDef not_op = broadcast(
+      [](OpCall& c) {
+        const Tensor& x = c.input(0);
+        if (x.dtype() != DType::boolean) c.fail("expects bool");
+        Tensor y(DType::boolean, x.shape());
+        for (int64_t i = 0; i < x.numel(); ++i)
+          static_cast<uint8_t*>(y.raw())[i] = !static_cast<const uint8_t*>(x.raw())[i];
+        c.out.push_back(std::move(y));
+      },
+      true);
+  not_op.tesa = tesa_rules::elementwise([](const float* v) { return v[0] == 0.f ? 1.f : 0.f; });
+  define_op({"Not"}, not_op);
   define_op({"Where"}, {.shape = [](const ShapeCtx& c) { broadcast_inputs(c, c.dtype(1)); },
+                        .tesa = tesa_rules::elementwise([](const float* v) { return v[0] != 0.f ? v[1] : v[2]; }),
                         .run = where,
                         .dims_kept = DimsKept::all});
   OpDef relu = unary([](float v) { return v > 0.f ? v : 0.f; });
@@ -315,11 +348,17 @@ void define_elementwise_ops() {
   define_op({"Tanh"}, unary([](float v) { return std::tanh(v); }));
   define_op({"Sigmoid"}, unary([](float v) { return 1.f / (1.f + std::exp(-v)); }));
   define_op({"Exp"}, unary([](float v) { return std::exp(v); }));
-  define_op({"Log"}, unary([](float v) { return std::log(v); }));
+  define_op({"Log"}, unary([](float v) { return std::log(v); }, /*zero_safe=*/false));
   define_op({"Abs"}, unary([](float v) { return std::fabs(v); }));
   define_op({"Neg"}, unary([](float v) { return -v; }));
-  define_op({"Reciprocal"}, unary([](float v) { return 1.f / v; }));
+  define_op({"Reciprocal"}, unary([](float v) { return 1.f / v; }, /*zero_safe=*/false));
   OpDef clip_def = same_shape(clip);
+  clip_def.tesa = tesa_rules::elementwise([](const float* v) {  // absent bounds read as NaN: no bound
+    float x = v[0];
+    if (!std::isnan(v[1])) x = std::max(x, v[1]);
+    if (!std::isnan(v[2])) x = std::min(x, v[2]);
+    return x;
+  });
   clip_def.layout = LayoutRole::passthrough;
   define_op({"Clip"}, clip_def);
   define_op({"Cast"}, {.shape =
@@ -329,6 +368,7 @@ void define_elementwise_ops() {
                                        "casts to an unsupported type " + std::to_string(c.n.attr_int("to", 0)));
                              c.set(0, c.dims(0) ? std::optional<ShapeCtx::Dims>(*c.dims(0)) : std::nullopt, t);
                            },
+                       .tesa = cast_rule(),
                        .run = cast,
                        .dims_kept = DimsKept::all});
   // Known shapes without a kernel yet: shape inference (sparta inspect)

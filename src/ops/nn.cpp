@@ -528,6 +528,11 @@ void gelu(OpCall& c) {
     c.out.push_back(std::move(y));
   }
 
+TesaRule gelu_rule() {
+  return tesa_rules::elementwise(
+      [](const float* v) { return static_cast<float>(0.5 * v[0] * (1.0 + std::erf(v[0] / std::sqrt(2.0)))); });
+}
+
 // Shape rules.
 namespace shape_rule {
 
@@ -582,21 +587,23 @@ void reduce(const ShapeCtx& c) {
 void define_nn_ops() {
   namespace sr = shape_rule;
   define_op({"MatMul"}, {.shape = sr::matmul,
+                         .tesa = tesa_rules::product(tesa_rules::ProductKind::matmul),
                          .run = matmul,
                          .dims_kept = DimsKept::all_but_last,
                          .plan_key = weight_plan_key,
                          .plan = plan_weight});
-  define_op({"Gemm"}, {.shape = sr::gemm, .run = gemm, .dims_kept = DimsKept::all_but_last});
-  define_op({"Softmax"}, {.shape = same_shape_as_input, .run = softmax, .dims_kept = DimsKept::all});
-  define_op({"ReduceMean"}, {.shape = sr::reduce, .run = reduce_mean});
-  define_op({"LayerNormalization"}, {.shape = same_shape_as_input, .run = layer_norm, .dims_kept = DimsKept::all});
-  define_op({"sparta.Linear"}, {.run = linear,
+  define_op({"Gemm"}, {.shape = sr::gemm, .tesa = tesa_rules::product(tesa_rules::ProductKind::gemm), .run = gemm, .dims_kept = DimsKept::all_but_last});
+  define_op({"Softmax"}, {.shape = same_shape_as_input, .tesa = tesa_rules::rows(tesa_rules::RowKind::softmax), .run = softmax, .dims_kept = DimsKept::all});
+  define_op({"ReduceMean"}, {.shape = sr::reduce, .tesa = tesa_rules::rows(tesa_rules::RowKind::reduce_mean), .run = reduce_mean});
+  define_op({"LayerNormalization"}, {.shape = same_shape_as_input, .tesa = tesa_rules::rows(tesa_rules::RowKind::layer_norm), .run = layer_norm, .dims_kept = DimsKept::all});
+  define_op({"sparta.Linear"}, {.tesa = tesa_rules::product(tesa_rules::ProductKind::linear),
+                                .run = linear,
                                 .dims_kept = DimsKept::all_but_last,
                                 .plan_key = weight_plan_key,
                                 .plan = plan_weight});
   define_op({"sparta.Softmax"}, {.run = masked_softmax, .dims_kept = DimsKept::all});
   define_op({"sparta.BatchMatMul"}, {.run = batch_matmul});
-  define_op({"sparta.Gelu"}, {.shape = same_shape_as_input, .run = gelu, .dims_kept = DimsKept::all});
+  define_op({"sparta.Gelu"}, {.shape = same_shape_as_input, .tesa = gelu_rule(), .run = gelu, .dims_kept = DimsKept::all});
   // Known shapes without a kernel yet (see define_elementwise_ops).
   define_op({"ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"}, {.shape = sr::reduce});
   define_op({"InstanceNormalization"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});

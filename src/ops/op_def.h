@@ -1,6 +1,7 @@
 // Operator definitions: everything sparta knows about one operator lives in
 // its OpDef, defined once in the op family's file (ops/elementwise.cpp,
-// tensor.cpp, nn.cpp, conv.cpp): the shape rule, how output dims keep the
+// tensor.cpp, nn.cpp, conv.cpp): the shape rule, its TeSA transfer rules
+// (analysis/tesa_rules.h), how output dims keep the
 // positions (and symbolic names) of input dims, which memory layouts it reads
 // and writes, its ahead-of-time plan (the chosen kernel and its packed data)
 // and run(). Graph passes, shape inference and the Session ask the registry;
@@ -17,6 +18,7 @@
 #include "core/error.h"
 #include "core/tensor.h"
 #include "analysis/onnx_rules.h"
+#include "analysis/tesa_rules.h"
 #include "ir/graph.h"
 
 namespace sparta {
@@ -131,6 +133,7 @@ using ShapeFn = std::function<void(const ShapeCtx&)>;
 struct OpDef {
   std::string name;  // ONNX op type, or "sparta.<op>" for sparta's own (made by fusion passes)
   ShapeFn shape;     // null: outputs stay unknown until run time
+  TesaRule tesa;     // TeSA transfer rules; empty: everything kept (and named in propagation's report)
   RunFn run;
   DimsKept dims_kept = DimsKept::none;
   LayoutRole layout = LayoutRole::plain;

@@ -488,21 +488,21 @@ void split(const ShapeCtx& c) {
 
 void define_tensor_ops() {
   namespace sr = shape_rule;
-  define_op({"Reshape"}, {.shape = sr::reshape, .run = reshape});
-  define_op({"Flatten"}, {.shape = sr::flatten, .run = flatten});
-  define_op({"Unsqueeze"}, {.shape = sr::unsqueeze, .run = unsqueeze});
-  define_op({"Squeeze"}, {.shape = sr::squeeze, .run = squeeze});
-  define_op({"Transpose"}, {.shape = sr::transpose, .run = transpose});
-  define_op({"Concat"}, {.shape = sr::concat, .run = concat});
-  define_op({"Gather"}, {.shape = sr::gather, .run = gather});
+  define_op({"Reshape"}, {.shape = sr::reshape, .tesa = tesa_rules::same_order(), .run = reshape});
+  define_op({"Flatten"}, {.shape = sr::flatten, .tesa = tesa_rules::same_order(), .run = flatten});
+  define_op({"Unsqueeze"}, {.shape = sr::unsqueeze, .tesa = tesa_rules::same_order(), .run = unsqueeze});
+  define_op({"Squeeze"}, {.shape = sr::squeeze, .tesa = tesa_rules::same_order(), .run = squeeze});
+  define_op({"Transpose"}, {.shape = sr::transpose, .tesa = tesa_rules::transpose(), .run = transpose});
+  define_op({"Concat"}, {.shape = sr::concat, .tesa = tesa_rules::concat(), .run = concat});
+  define_op({"Gather"}, {.shape = sr::gather, .tesa = tesa_rules::gather(), .run = gather});
   define_op({"Shape"}, {.shape = sr::shape_node, .run = shape});
   define_op({"Constant"}, {.shape = sr::constant_node, .run = constant});
   define_op({"ConstantOfShape"}, {.shape = sr::constant_of_shape, .run = constant_of_shape});
-  define_op({"Expand"}, {.shape = sr::expand, .run = expand});
-  define_op({"Identity"}, {.shape = same_shape_as_input, .run = identity, .dims_kept = DimsKept::all});
-  define_op({"Dropout"}, {.shape = sr::dropout, .run = identity, .dims_kept = DimsKept::all});
-  define_op({"Slice"}, {.shape = sr::slice, .run = slice});
-  define_op({"Split"}, {.shape = sr::split, .run = split});
+  define_op({"Expand"}, {.shape = sr::expand, .tesa = tesa_rules::expand(), .run = expand});
+  define_op({"Identity"}, {.shape = same_shape_as_input, .tesa = tesa_rules::same_order(), .run = identity, .dims_kept = DimsKept::all});
+  define_op({"Dropout"}, {.shape = sr::dropout, .tesa = tesa_rules::same_order(), .run = identity, .dims_kept = DimsKept::all});
+  define_op({"Slice"}, {.shape = sr::slice, .tesa = tesa_rules::slice(), .run = slice});
+  define_op({"Split"}, {.shape = sr::split, .tesa = tesa_rules::split(), .run = split});
 }
 
 }  // namespace sparta

@@ -31,6 +31,12 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
     infer_shapes(g_);
     simplify(g_);
     infer_shapes(g_);  // folded constants settle more shapes
+    if (opt_.propagate) {
+      const auto p0 = std::chrono::steady_clock::now();
+      propagation_report_ = propagate_tesa(g_);
+      plan_times_.propagate_ms =
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - p0).count();
+    }
     fuse_report_ = fuse_all(g_);
     layout_report_ = assign_layouts(g_);
   }

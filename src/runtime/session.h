@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "analysis/tesa_propagation.h"
 #include "ir/graph.h"
 #include "ops/op_def.h"
 #include "passes/fuse.h"
@@ -20,6 +21,7 @@ struct SessionOptions {
   int threads = 1;
   bool profile = false;   // record per-node times
   bool simplify = true;   // constant folding, dead-node removal, fusion and layout assignment first
+  bool propagate = true;  // with simplify: TeSA propagation before fusion (analysis/tesa_propagation)
 };
 
 class Session {
@@ -42,10 +44,11 @@ class Session {
   const std::vector<NodeTime>& profile() const { return profile_; }
   const FuseReport& fuse_report() const { return fuse_report_; }
   const LayoutReport& layout_report() const { return layout_report_; }
+  const PropagationReport& propagation_report() const { return propagation_report_; }
   // Where the constructor's time went (ms): graph passes, then ahead-of-time
   // preparation: measuring kernel choices, and packing the other weights.
   struct PlanTimes {
-    double passes_ms = 0, tune_ms = 0, pack_ms = 0;
+    double passes_ms = 0, propagate_ms = 0, tune_ms = 0, pack_ms = 0;  // propagate_ms is part of passes_ms
   };
   const PlanTimes& plan_times() const { return plan_times_; }
 
@@ -57,6 +60,7 @@ class Session {
   std::vector<NodeTime> profile_;
   FuseReport fuse_report_;
   LayoutReport layout_report_;
+  PropagationReport propagation_report_;
   PlanTimes plan_times_;
   std::vector<std::shared_ptr<NodePlan>> node_plan_;  // one slot per node
 };

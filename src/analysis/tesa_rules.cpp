@@ -1,0 +1,413 @@
+// The elementwise, data-movement and row rule families (tesa_rules.h).
+#include "analysis/tesa_rules.h"
+#include "analysis/tesa_rules_util.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "analysis/onnx_rules.h"
+#include "core/error.h"
+
+namespace sparta {
+
+int64_t Facts::numel() const {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+namespace {
+
+double element(const Tensor& t, int64_t i) {
+  switch (t.dtype()) {
+    case DType::f32: return t.data<float>()[i];
+    case DType::i64: return static_cast<double>(t.data<int64_t>()[i]);
+    case DType::i32: return t.data<int32_t>()[i];
+    case DType::i8: return t.data<int8_t>()[i];
+    case DType::u8: return t.data<uint8_t>()[i];
+    case DType::boolean: return static_cast<const uint8_t*>(t.raw())[i];
+    case DType::bf16: {
+      const uint32_t bits = uint32_t{t.data<bf16>()[i].bits} << 16;
+      float f;
+      std::memcpy(&f, &bits, sizeof f);
+      return f;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+bool Facts::zero(int64_t i) const {
+  if (constant) return element(*constant, i) == 0;
+  return tesa && tesa->at(i) == ElemCode::pruned;
+}
+
+bool Facts::known(int64_t i) const {
+  if (constant) return true;
+  return tesa && (tesa->at(i) == ElemCode::pruned || tesa->at(i) == ElemCode::constant);
+}
+
+float Facts::value(int64_t i) const {
+  if (constant) return static_cast<float>(element(*constant, i));
+  return tesa && tesa->is_constant(i) ? tesa->constant_value(i) : 0.f;
+}
+
+int Facts::bits(int64_t i) const {
+  if (!tesa) return 32;
+  const uint8_t c = static_cast<uint8_t>(tesa->at(i));
+  return c >= 4 && c <= 32 ? c : 32;
+}
+
+namespace tesa_rules {
+
+TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> absorb, bool zero_safe) {
+  auto absorbs = [absorb](const std::vector<Facts>& in, const std::vector<int64_t>& off, size_t j) {
+    const Absorb a = j < absorb.size() ? absorb[j] : Absorb::never;
+    if (a == Absorb::never || !in[j].zero(off[j])) return false;
+    if (a == Absorb::always) return true;
+    for (size_t o = 0; o < in.size(); ++o)
+      if (o != j && in[o].present && (!in[o].known(off[o]) || in[o].zero(off[o]))) return false;
+    return true;
+  };
+  TesaRule r;
+  r.zero_safe = zero_safe;
+  r.forward = [f, absorbs](TesaForward& t) {
+    Tesa& out = t.out[0];
+    std::vector<float> vals(t.in.size(), NAN);  // absent operands read as NaN
+    for_each_output(out.shape().dims(), t.in, [&](int64_t e, const std::vector<int64_t>& off) {
+      bool all_known = true;
+      int bits = 0;
+      for (size_t j = 0; j < t.in.size(); ++j) {
+        if (!t.in[j].present) continue;
+        if (absorbs(t.in, off, j)) return out.set(e, ElemCode::pruned);
+        if (t.in[j].known(off[j])) vals[j] = t.in[j].value(off[j]);
+        else all_known = false;
+        bits = std::max(bits, t.in[j].bits(off[j]));
+      }
+      if (all_known) out.set_constant(e, f(vals.data()));
+      else out.set(e, bits_code(bits));
+    });
+  };
+  r.backward = [absorbs](TesaBackward& b) {
+    const std::vector<uint8_t>* live = b.out_live[0];
+    std::vector<int64_t> out_dims;
+    // The output's dims: the broadcast of the operands' (what the forward
+    // rule was given as the output shape).
+    for (const Facts& f : b.in)
+      if (f.present) out_dims = broadcast_shapes(out_dims, f.dims, "tesa");
+    for_each_output(out_dims, b.in, [&](int64_t e, const std::vector<int64_t>& off) {
+      if (!live_at(live, e)) return;
+      for (size_t j = 0; j < b.in.size(); ++j) {
+        if (!b.in[j].present) continue;
+        bool absorbed = false;  // another operand's zero decides the result
+        for (size_t o = 0; o < b.in.size() && !absorbed; ++o)
+          absorbed = o != j && b.in[o].present && absorbs(b.in, off, o);
+        if (!absorbed) b.in_live[j][static_cast<size_t>(off[j])] = 1;
+      }
+    });
+  };
+  return r;
+}
+
+namespace {
+
+// Copies input 0's facts through a source map per output.
+using SourceMap = std::function<std::vector<std::vector<int64_t>>(const Node&, const std::vector<Facts>&)>;
+TesaRule move_by(SourceMap map) {
+  TesaRule r;
+  r.forward = [map](TesaForward& t) {
+    const std::vector<std::vector<int64_t>> src = map(t.n, t.in);
+    for (size_t o = 0; o < std::min(src.size(), t.out.size()); ++o)
+      for (int64_t i = 0; i < t.out[o].numel(); ++i) {
+        const int64_t s = src[o][static_cast<size_t>(i)];
+        if (s < 0 || t.in[0].zero(s)) t.out[o].set(i, ElemCode::pruned);
+        else if (t.in[0].known(s)) t.out[o].set_constant(i, t.in[0].value(s));
+        else t.out[o].set(i, bits_code(t.in[0].bits(s)));
+      }
+  };
+  r.backward = [map](TesaBackward& b) {
+    all_needed_if_any(b, 1);
+    const std::vector<std::vector<int64_t>> src = map(b.n, b.in);
+    for (size_t o = 0; o < src.size(); ++o)
+      for (size_t i = 0; i < src[o].size(); ++i)
+        if (src[o][i] >= 0 && live_at(b.out_live[o], static_cast<int64_t>(i))) b.in_live[0][static_cast<size_t>(src[o][i])] = 1;
+  };
+  return r;
+}
+
+std::vector<int64_t> contiguous(const std::vector<int64_t>& dims) {
+  std::vector<int64_t> st(dims.size());
+  int64_t s = 1;
+  for (size_t i = dims.size(); i-- > 0;) st[i] = s, s *= dims[i];
+  return st;
+}
+
+// Source indices of a strided view of input 0 (dims, element strides from
+// an offset), in row-major order of the view.
+std::vector<int64_t> view_sources(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides, int64_t offset) {
+  int64_t total = 1;
+  for (int64_t d : dims) total *= d;
+  std::vector<int64_t> src(static_cast<size_t>(total));
+  std::vector<int64_t> idx(dims.size(), 0);
+  int64_t off = offset;
+  for (int64_t e = 0; e < total; ++e) {
+    src[static_cast<size_t>(e)] = off;
+    for (size_t d = dims.size(); d-- > 0;) {
+      off += strides[d];
+      if (++idx[d] < dims[d]) break;
+      off -= strides[d] * dims[d];
+      idx[d] = 0;
+    }
+  }
+  return src;
+}
+
+// A constant integer argument (Slice's starts, Gather's indices...); a
+// run-time one makes the rule give up (the engine then keeps everything).
+std::vector<int64_t> constant_ints(const Facts& f) {
+  std::vector<int64_t> v;
+  if (!f.present) return v;
+  SPARTA_CHECK(f.constant, "a run-time argument");
+  for (int64_t i = 0; i < f.constant->numel(); ++i) v.push_back(static_cast<int64_t>(element(*f.constant, i)));
+  return v;
+}
+
+int64_t norm_axis(int64_t a, int64_t r) { return a < 0 ? a + r : a; }
+
+}  // namespace
+
+TesaRule same_order() {
+  return move_by([](const Node&, const std::vector<Facts>& in) {
+    std::vector<int64_t> src(static_cast<size_t>(in[0].numel()));
+    for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<int64_t>(i);
+    return std::vector<std::vector<int64_t>>{src};
+  });
+}
+
+TesaRule transpose() {
+  return move_by([](const Node& n, const std::vector<Facts>& in) {
+    const std::vector<int64_t>& d = in[0].dims;
+    std::vector<int64_t> perm = n.attr_ints("perm");
+    if (perm.empty())
+      for (size_t i = d.size(); i-- > 0;) perm.push_back(static_cast<int64_t>(i));
+    const std::vector<int64_t> st = contiguous(d);
+    std::vector<int64_t> od, os;
+    for (int64_t p : perm) {
+      const size_t a = static_cast<size_t>(norm_axis(p, static_cast<int64_t>(d.size())));
+      od.push_back(d[a]);
+      os.push_back(st[a]);
+    }
+    return std::vector<std::vector<int64_t>>{view_sources(od, os, 0)};
+  });
+}
+
+TesaRule slice() {
+  return move_by([](const Node&, const std::vector<Facts>& in) {
+    const auto arg = [&](size_t i) { return i < in.size() && in[i].present ? constant_ints(in[i]) : std::vector<int64_t>{}; };
+    const SliceBox box = slice_box(in[0].dims, arg(1), arg(2), arg(3), arg(4), [](const std::string& m) { throw Error(m); });
+    const std::vector<int64_t> st = contiguous(in[0].dims);
+    int64_t offset = 0;
+    std::vector<int64_t> vs(st.size());
+    for (size_t a = 0; a < st.size(); ++a) {
+      offset += box.begin[a] * st[a];
+      vs[a] = box.step[a] * st[a];
+    }
+    return std::vector<std::vector<int64_t>>{view_sources(box.extent, vs, offset)};
+  });
+}
+
+TesaRule split() {
+  return move_by([](const Node& n, const std::vector<Facts>& in) {
+    const std::vector<int64_t>& d = in[0].dims;
+    const size_t axis = static_cast<size_t>(norm_axis(n.attr_int("axis", 0), static_cast<int64_t>(d.size())));
+    const std::vector<int64_t> given = in.size() > 1 && in[1].present ? constant_ints(in[1]) : std::vector<int64_t>{};
+    const std::vector<int64_t> sizes =
+        split_sizes(n, d[axis], given.empty() ? nullptr : &given, [](const std::string& m) { throw Error(m); });
+    const std::vector<int64_t> st = contiguous(d);
+    std::vector<std::vector<int64_t>> out;
+    int64_t begin = 0;
+    for (int64_t s : sizes) {
+      std::vector<int64_t> od = d;
+      od[axis] = s;
+      out.push_back(view_sources(od, st, begin * st[axis]));
+      begin += s;
+    }
+    return out;
+  });
+}
+
+TesaRule gather() {
+  return move_by([](const Node& n, const std::vector<Facts>& in) {
+    const std::vector<int64_t>& d = in[0].dims;
+    const size_t axis = static_cast<size_t>(norm_axis(n.attr_int("axis", 0), static_cast<int64_t>(d.size())));
+    const std::vector<int64_t> idx = constant_ints(in[1]);
+    int64_t outer = 1, inner = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= d[i];
+    for (size_t i = axis + 1; i < d.size(); ++i) inner *= d[i];
+    std::vector<int64_t> src;
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t g : idx) {
+        const int64_t gi = g < 0 ? g + d[axis] : g;
+        for (int64_t i = 0; i < inner; ++i) src.push_back(gi < 0 || gi >= d[axis] ? -1 : (o * d[axis] + gi) * inner + i);
+      }
+    return std::vector<std::vector<int64_t>>{src};
+  });
+}
+
+TesaRule expand() {
+  return move_by([](const Node&, const std::vector<Facts>& in) {
+    std::vector<int64_t> od = broadcast_shapes(in[0].dims, constant_ints(in[1]), "Expand");
+    return std::vector<std::vector<int64_t>>{view_sources(od, broadcast_strides(in[0].dims, od.size()), 0)};
+  });
+}
+
+TesaRule concat() {
+  TesaRule r;
+  // Output element -> (input, element): inputs laid side by side along the axis.
+  auto sources = [](const Node& n, const std::vector<Facts>& in) {
+    const std::vector<int64_t>& d0 = in[0].dims;
+    const size_t axis = static_cast<size_t>(norm_axis(n.attr_int("axis", 0), static_cast<int64_t>(d0.size())));
+    int64_t outer = 1;
+    for (size_t i = 0; i < axis; ++i) outer *= d0[i];
+    std::vector<std::pair<size_t, int64_t>> src;
+    for (int64_t o = 0; o < outer; ++o)
+      for (size_t j = 0; j < in.size(); ++j) {
+        const int64_t block = in[j].numel() / std::max<int64_t>(1, outer);
+        for (int64_t i = 0; i < block; ++i) src.emplace_back(j, o * block + i);
+      }
+    return src;
+  };
+  r.forward = [sources](TesaForward& t) {
+    const auto src = sources(t.n, t.in);
+    for (size_t i = 0; i < src.size(); ++i) {
+      const Facts& f = t.in[src[i].first];
+      const int64_t s = src[i].second;
+      if (f.zero(s)) t.out[0].set(static_cast<int64_t>(i), ElemCode::pruned);
+      else if (f.known(s)) t.out[0].set_constant(static_cast<int64_t>(i), f.value(s));
+      else t.out[0].set(static_cast<int64_t>(i), bits_code(f.bits(s)));
+    }
+  };
+  r.backward = [sources](TesaBackward& b) {
+    const auto src = sources(b.n, b.in);
+    for (size_t i = 0; i < src.size(); ++i)
+      if (live_at(b.out_live[0], static_cast<int64_t>(i))) b.in_live[src[i].first][static_cast<size_t>(src[i].second)] = 1;
+  };
+  return r;
+}
+
+namespace {
+
+// The groups a row rule works on: input element -> group (row), and the
+// row's extent. Softmax: one axis; LayerNorm: axis..end; reductions: their
+// axes (attribute or constant input), the output one element per group.
+struct Groups {
+  std::vector<int64_t> of;  // per input element
+  int64_t count = 0;
+};
+
+Groups groups_of(const Node& n, const std::vector<Facts>& in, RowKind kind, int64_t opset) {
+  const std::vector<int64_t>& d = in[0].dims;
+  const int64_t r = static_cast<int64_t>(d.size());
+  std::vector<bool> red(d.size(), false);
+  if (kind == RowKind::softmax) {
+    red[static_cast<size_t>(norm_axis(n.attr_int("axis", opset >= 13 ? -1 : 1), r))] = true;
+    if (opset < 13)  // coerced to 2-D at the axis: the row is axis..end
+      for (size_t i = static_cast<size_t>(norm_axis(n.attr_int("axis", 1), r)); i < d.size(); ++i) red[i] = true;
+  } else if (kind == RowKind::layer_norm) {
+    for (size_t i = static_cast<size_t>(norm_axis(n.attr_int("axis", -1), r)); i < d.size(); ++i) red[i] = true;
+  } else {
+    std::vector<int64_t> axes = n.attr_ints("axes");
+    if (axes.empty() && in.size() > 1 && in[1].present) axes = constant_ints(in[1]);
+    if (axes.empty() && !n.attr_int("noop_with_empty_axes", 0)) std::fill(red.begin(), red.end(), true);
+    for (int64_t a : axes) red[static_cast<size_t>(norm_axis(a, r))] = true;
+  }
+  Groups g;
+  std::vector<int64_t> kd(d.size());
+  for (size_t i = 0; i < d.size(); ++i) kd[i] = red[i] ? 1 : d[i];
+  const std::vector<int64_t> ks = contiguous(kd);
+  g.count = 1;
+  for (int64_t e : kd) g.count *= e;
+  g.of = view_sources(d, [&] {
+    std::vector<int64_t> s(d.size());
+    for (size_t i = 0; i < d.size(); ++i) s[i] = red[i] ? 0 : ks[i];
+    return s;
+  }(), 0);
+  return g;
+}
+
+}  // namespace
+
+TesaRule rows(RowKind kind) {
+  TesaRule r;
+  r.forward = [kind](TesaForward& t) {
+    const Groups g = groups_of(t.n, t.in, kind, t.opset);
+    const size_t ng = static_cast<size_t>(g.count);
+    std::vector<uint8_t> all_known(ng, 1), all_zero(ng, 1);
+    std::vector<std::vector<int64_t>> members(ng);
+    for (size_t i = 0; i < g.of.size(); ++i) {
+      const size_t gi = static_cast<size_t>(g.of[i]);
+      members[gi].push_back(static_cast<int64_t>(i));
+      all_known[gi] &= t.in[0].known(static_cast<int64_t>(i));
+      all_zero[gi] &= t.in[0].zero(static_cast<int64_t>(i));
+    }
+    Tesa& out = t.out[0];
+    const bool per_group = kind == RowKind::reduce_mean || kind == RowKind::reduce_sum || kind == RowKind::reduce_max;
+    for (size_t gi = 0; gi < ng; ++gi) {
+      const std::vector<int64_t>& m = members[gi];
+      if (per_group) {
+        if (all_zero[gi] && !m.empty()) out.set(static_cast<int64_t>(gi), ElemCode::pruned);
+        else if (all_known[gi] && !m.empty()) {
+          double acc = kind == RowKind::reduce_max ? -INFINITY : 0.0;
+          for (int64_t i : m) acc = kind == RowKind::reduce_max ? std::max(acc, double(t.in[0].value(i))) : acc + t.in[0].value(i);
+          if (kind == RowKind::reduce_mean) acc /= static_cast<double>(m.size());
+          out.set_constant(static_cast<int64_t>(gi), static_cast<float>(acc));
+        }
+        continue;
+      }
+      if (!all_known[gi] || m.empty()) continue;
+      // A row of known values folds: softmax, or normalization with known
+      // scale and bias.
+      if (kind == RowKind::softmax) {
+        double mx = -INFINITY, sum = 0;
+        for (int64_t i : m) mx = std::max(mx, double(t.in[0].value(i)));
+        for (int64_t i : m) sum += std::exp(double(t.in[0].value(i)) - mx);
+        for (int64_t i : m) out.set_constant(i, static_cast<float>(std::exp(double(t.in[0].value(i)) - mx) / sum));
+      } else {
+        const size_t norm = m.size();
+        bool params_known = true;
+        for (size_t j = 0; j < norm; ++j)
+          for (size_t p = 1; p < 3 && p < t.in.size(); ++p)
+            params_known = params_known && (!t.in[p].present || t.in[p].known(static_cast<int64_t>(j % t.in[p].numel())));
+        if (!params_known) continue;
+        double mean = 0, var = 0;
+        for (int64_t i : m) mean += t.in[0].value(i);
+        mean /= static_cast<double>(norm);
+        for (int64_t i : m) var += (t.in[0].value(i) - mean) * (t.in[0].value(i) - mean);
+        var /= static_cast<double>(norm);
+        const double inv = 1.0 / std::sqrt(var + t.n.attr_float("epsilon", 1e-5f));
+        for (size_t j = 0; j < norm; ++j) {
+          const int64_t i = m[j];
+          const double gamma = t.in.size() > 1 && t.in[1].present ? t.in[1].value(static_cast<int64_t>(j % t.in[1].numel())) : 1.0;
+          const double beta = t.in.size() > 2 && t.in[2].present ? t.in[2].value(static_cast<int64_t>(j % t.in[2].numel())) : 0.0;
+          out.set_constant(i, static_cast<float>((t.in[0].value(i) - mean) * inv * gamma + beta));
+        }
+      }
+    }
+  };
+  r.backward = [kind](TesaBackward& b) {
+    const Groups g = groups_of(b.n, b.in, kind, b.opset);
+    const bool per_group = kind == RowKind::reduce_mean || kind == RowKind::reduce_sum || kind == RowKind::reduce_max;
+    std::vector<uint8_t> needed(static_cast<size_t>(g.count), 0);
+    for (size_t i = 0; i < g.of.size(); ++i)
+      if (live_at(b.out_live[0], per_group ? g.of[i] : static_cast<int64_t>(i))) needed[static_cast<size_t>(g.of[i])] = 1;
+    for (size_t i = 0; i < g.of.size(); ++i)
+      if (needed[static_cast<size_t>(g.of[i])]) b.in_live[0][i] = 1;
+    all_needed_if_any(b, 1);  // scale, bias, axes
+  };
+  return r;
+}
+
+}  // namespace tesa_rules
+}  // namespace sparta

@@ -1,0 +1,106 @@
+// TeSA transfer rules: how one operator moves sparsity facts, forward (from
+// its inputs' facts to its outputs') and backward (from which output
+// elements are needed to which input elements are). Each operator's OpDef
+// (ops/op_def.h) names its rule; the engine (analysis/tesa_propagation)
+// runs them over the graph to a fixpoint. The rule families here are shared
+// by the operators they fit: elementwise with broadcasting, data movement
+// (an index map), rows (softmax, normalization, reductions), products
+// (MatMul, Gemm, sparta.Linear) and channels (Conv, BatchNormalization,
+// pooling).
+//
+// Forward facts are exact: a pruned element is exactly zero on every run, a
+// constant element is exactly its value. Backward facts say which elements
+// some graph output depends on; an element no output needs may hold
+// anything, so the transformation may skip computing it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "core/tensor.h"
+#include "core/tesa.h"
+#include "ir/graph.h"
+
+namespace sparta {
+
+// What propagation knows about one input of a node, element by element: a
+// constant tensor of the graph, a value's forward facts, or nothing (every
+// element kept, unknown). Only f32 constants are read for their values.
+struct Facts {
+  const Tensor* constant = nullptr;
+  const Tesa* tesa = nullptr;
+  std::vector<int64_t> dims;  // static extents
+  bool present = false;       // an input at all (optional inputs may be absent)
+
+  int64_t numel() const;
+  bool zero(int64_t i) const;   // exactly zero
+  bool known(int64_t i) const;  // exactly known (zero or constant)
+  float value(int64_t i) const; // when known()
+  int bits(int64_t i) const;    // width a kept element needs (32 unless a TeSA says less)
+};
+
+struct TesaForward {
+  const Node& n;
+  int64_t opset;  // the graph's default-domain opset
+  std::vector<Facts> in;
+  std::vector<Tesa>& out;  // per output, of its static shape, preset to every element kept (32 bits)
+};
+
+struct TesaBackward {
+  const Node& n;
+  int64_t opset;
+  std::vector<Facts> in;
+  std::vector<const std::vector<uint8_t>*> out_live;  // per output: 1 = some graph output needs it
+  std::vector<std::vector<uint8_t>>& in_live;         // per input, preset to 0: the rule marks what is needed
+};
+
+struct TesaRule {
+  std::function<void(TesaForward&)> forward;
+  std::function<void(TesaBackward&)> backward;
+  // Whether zeroing a constant input's unneeded elements keeps every output
+  // finite (a product's weight: yes; a divisor: no, x / 0 is inf, and an
+  // unneeded inf times a zero is still NaN). Propagation zeroes a weight's
+  // dead elements only where every consumer says yes.
+  bool zero_safe = true;
+  explicit operator bool() const { return forward && backward; }
+};
+
+namespace tesa_rules {
+
+// Elementwise with numpy broadcasting. `f` evaluates one element from the
+// operands' values (used where every operand is known, so constants fold);
+// `absorb` says, per operand, when its zero makes the result zero whatever
+// the others are: never, always (Mul), or when every other operand is a
+// known non-zero (Div's numerator).
+enum class Absorb : uint8_t { never, always, if_others_nonzero };
+TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> absorb = {}, bool zero_safe = true);
+// Data movement: output element i is input 0's element src[i] (-1: none,
+// a zero). The other inputs are arguments (shapes, indices, axes), needed
+// whole when any output element is.
+TesaRule same_order();  // Reshape, Flatten, Squeeze, Unsqueeze, Identity, Dropout
+TesaRule transpose();
+TesaRule slice();   // constant starts/ends/axes/steps
+TesaRule split();   // constant split sizes
+TesaRule gather();  // constant indices
+TesaRule expand();
+// Concat: output elements come from each input in turn along the axis.
+TesaRule concat();
+// Rows along the trailing `axis`..end (LayerNormalization) or one axis
+// (Softmax, reductions): a row is needed whole; a row of known elements
+// folds through `row` (nullptr: only an all-zero row folds, to zero).
+enum class RowKind { softmax, layer_norm, reduce_mean, reduce_sum, reduce_max };
+TesaRule rows(RowKind kind);
+// Y = X W (+ bias) (+ residual) (act) with X [.., M, K] and W [K, N] (or
+// [N, K] transposed), or two run-time operands with equal batch dims.
+enum class ProductKind { matmul, gemm, linear };
+TesaRule product(ProductKind kind);
+// Per-channel operators on N x C x spatial: Conv (a channel plane is
+// pruned when every input channel feeding it is a zero plane or has zero
+// weights; a bias makes it constant), BatchNormalization (a zero channel
+// becomes the constant shift), pooling (zero planes stay zero).
+enum class ChannelKind { conv, batch_norm, pool };
+TesaRule channels(ChannelKind kind);
+
+}  // namespace tesa_rules
+}  // namespace sparta

@@ -1,0 +1,330 @@
+// The product and channel rule families (tesa_rules.h): MatMul, Gemm,
+// sparta.Linear, Conv, BatchNormalization and pooling. Products work on
+// bitsets over K: an output element is zero when no k has both operands
+// non-zero, a constant when every such k has both operands known.
+#include <cmath>
+
+#include "analysis/tesa_rules.h"
+#include "analysis/tesa_rules_util.h"
+
+namespace sparta::tesa_rules {
+namespace {
+
+using Bits = std::vector<uint64_t>;
+
+bool intersects(const Bits& a, const Bits& b) {
+  for (size_t w = 0; w < a.size(); ++w)
+    if (a[w] & b[w]) return true;
+  return false;
+}
+
+// A batched product's geometry: Y[b, i, j] = sum_k A[b, i, k] B[b, k, j],
+// with each operand's element index (transposes and a B shared by every
+// batch handled by strides).
+struct Geometry {
+  bool ok = false;
+  int64_t batch = 1, m = 0, k = 0, n = 0;
+  int64_t a_bs = 0, a_is = 0, a_ks = 0;  // strides of A over b, i, k
+  int64_t b_bs = 0, b_ks = 0, b_js = 0;  // of B over b, k, j
+  int64_t a(int64_t b, int64_t i, int64_t kk) const { return b * a_bs + i * a_is + kk * a_ks; }
+  int64_t w(int64_t b, int64_t kk, int64_t j) const { return b * b_bs + kk * b_ks + j * b_js; }
+};
+
+Geometry geometry(const Node& n, const std::vector<Facts>& in, ProductKind kind) {
+  Geometry g;
+  if (in.size() < 2 || !in[0].present || !in[1].present) return g;
+  const std::vector<int64_t>&ad = in[0].dims, &bd = in[1].dims;
+  if (ad.size() < 2 || bd.size() < 2) return g;
+  const bool ta = kind == ProductKind::gemm && n.attr_int("transA", 0) != 0;
+  const bool tb = (kind == ProductKind::gemm && n.attr_int("transB", 0) != 0) ||
+                  (kind == ProductKind::linear && n.attr_int("trans_w", 0) != 0);
+  if (bd.size() == 2) {  // a weight (or any 2-D B) shared by every row of A
+    g.k = tb ? bd[1] : bd[0];
+    g.n = tb ? bd[0] : bd[1];
+    if (kind == ProductKind::gemm) {
+      g.m = ta ? ad[1] : ad[0];
+      if ((ta ? ad[0] : ad[1]) != g.k) return g;
+      g.a_is = ta ? 1 : g.k;
+      g.a_ks = ta ? g.m : 1;
+    } else {
+      if (ad.back() != g.k) return g;
+      g.m = g.k ? in[0].numel() / g.k : 0;
+      g.a_is = g.k;
+      g.a_ks = 1;
+    }
+    g.b_ks = tb ? 1 : g.n;
+    g.b_js = tb ? g.k : 1;
+  } else {  // two batched operands with equal batch dims
+    if (kind != ProductKind::matmul || ad.size() != bd.size() ||
+        !std::equal(ad.begin(), ad.end() - 2, bd.begin()) || ad.back() != bd[bd.size() - 2])
+      return g;
+    for (size_t i = 0; i + 2 < ad.size(); ++i) g.batch *= ad[i];
+    g.m = ad[ad.size() - 2];
+    g.k = ad.back();
+    g.n = bd.back();
+    g.a_bs = g.m * g.k;
+    g.a_is = g.k;
+    g.a_ks = 1;
+    g.b_bs = g.k * g.n;
+    g.b_ks = g.n;
+    g.b_js = 1;
+  }
+  g.ok = true;
+  return g;
+}
+
+// Per row i of A (per batch): which k are non-zero, which are not known.
+void row_bits(const Facts& f, const Geometry& g, int64_t b, bool of_a, std::vector<Bits>& nonzero, std::vector<Bits>& var) {
+  const int64_t rows = of_a ? g.m : g.n, words = (g.k + 63) / 64;
+  nonzero.assign(static_cast<size_t>(rows), Bits(static_cast<size_t>(words), 0));
+  var.assign(static_cast<size_t>(rows), Bits(static_cast<size_t>(words), 0));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t kk = 0; kk < g.k; ++kk) {
+      const int64_t e = of_a ? g.a(b, r, kk) : g.w(b, kk, r);
+      if (f.zero(e)) continue;
+      nonzero[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= uint64_t{1} << (kk % 64);
+      if (!f.known(e)) var[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= uint64_t{1} << (kk % 64);
+    }
+}
+
+float activation(const Node& n, ProductKind kind, float v) {
+  if (kind != ProductKind::linear) return v;
+  const Attribute* a = n.attr("act");
+  if (!a || a->s == "none") return v;
+  if (a->s == "relu") return v > 0.f ? v : 0.f;
+  return static_cast<float>(0.5 * v * (1.0 + std::erf(v / std::sqrt(2.0))));  // gelu
+}
+
+}  // namespace
+
+TesaRule product(ProductKind kind) {
+  TesaRule r;
+  r.forward = [kind](TesaForward& t) {
+    const Geometry g = geometry(t.n, t.in, kind);
+    if (!g.ok) return;  // every output element kept
+    // The product P alone, as facts over the output's elements.
+    Tesa p(t.out[0].shape(), ElemCode::bits32);
+    std::vector<Bits> an, av, bn, bv;
+    for (int64_t b = 0; b < g.batch; ++b) {
+      row_bits(t.in[0], g, b, true, an, av);
+      row_bits(t.in[1], g, b, false, bn, bv);
+      for (int64_t i = 0; i < g.m; ++i)
+        for (int64_t j = 0; j < g.n; ++j) {
+          const int64_t e = (b * g.m + i) * g.n + j;
+          const size_t iu = static_cast<size_t>(i), ju = static_cast<size_t>(j);
+          if (intersects(av[iu], bn[ju]) || intersects(an[iu], bv[ju])) continue;  // varies
+          double acc = 0;
+          for (int64_t kk = 0; kk < g.k; ++kk) {
+            const int64_t ea = g.a(b, i, kk), eb = g.w(b, kk, j);
+            if (!t.in[0].zero(ea) && !t.in[1].zero(eb)) acc += double(t.in[0].value(ea)) * t.in[1].value(eb);
+          }
+          p.set_constant(e, static_cast<float>(acc));
+        }
+    }
+    // The epilogue: Gemm's alpha P + beta C, Linear's act(P + bias + residual).
+    const float alpha = kind == ProductKind::gemm ? t.n.attr_float("alpha", 1.f) : 1.f;
+    const float beta = kind == ProductKind::gemm ? t.n.attr_float("beta", 1.f) : 1.f;
+    std::vector<Facts> terms(1);
+    terms[0].tesa = &p;
+    terms[0].dims = t.out[0].shape().dims();
+    terms[0].present = true;
+    for (size_t i = 2; i < t.in.size(); ++i) terms.push_back(t.in[i]);
+    if (kind == ProductKind::linear && terms.size() > 1 && terms[1].present)
+      terms[1].dims = {terms[1].numel()};  // the bias is [N] whatever its stored rank
+    for_each_output(t.out[0].shape().dims(), terms, [&](int64_t e, const std::vector<int64_t>& off) {
+      bool known = true, zero = true;
+      double v = 0;
+      for (size_t j = 0; j < terms.size(); ++j) {
+        if (!terms[j].present) continue;
+        const float scale = j == 0 ? alpha : beta;
+        if (scale == 0.f) continue;
+        zero = zero && terms[j].zero(off[j]);
+        if (terms[j].known(off[j])) v += double(scale) * terms[j].value(off[j]);
+        else known = false;
+      }
+      if (zero) t.out[0].set(e, ElemCode::pruned);  // relu(0) = gelu(0) = 0
+      else if (known) t.out[0].set_constant(e, activation(t.n, kind, static_cast<float>(v)));
+    });
+  };
+  r.backward = [kind](TesaBackward& b) {
+    const Geometry g = geometry(b.n, b.in, kind);
+    if (!g.ok) {
+      all_needed_if_any(b, 0);
+      return;
+    }
+    const std::vector<uint8_t>* live = b.out_live[0];
+    std::vector<Bits> an, av, bn, bv;
+    const int64_t words = (g.k + 63) / 64;
+    for (int64_t bb = 0; bb < g.batch; ++bb) {
+      row_bits(b.in[0], g, bb, true, an, av);
+      row_bits(b.in[1], g, bb, false, bn, bv);
+      std::vector<Bits> need_a(static_cast<size_t>(g.m), Bits(static_cast<size_t>(words), 0));
+      std::vector<Bits> need_b(static_cast<size_t>(g.n), Bits(static_cast<size_t>(words), 0));
+      for (int64_t i = 0; i < g.m; ++i)
+        for (int64_t j = 0; j < g.n; ++j) {
+          if (!live_at(live, (bb * g.m + i) * g.n + j)) continue;
+          for (int64_t w = 0; w < words; ++w) {
+            need_a[static_cast<size_t>(i)][static_cast<size_t>(w)] |= bn[static_cast<size_t>(j)][static_cast<size_t>(w)];
+            need_b[static_cast<size_t>(j)][static_cast<size_t>(w)] |= an[static_cast<size_t>(i)][static_cast<size_t>(w)];
+          }
+        }
+      for (int64_t kk = 0; kk < g.k; ++kk) {
+        const uint64_t bit = uint64_t{1} << (kk % 64);
+        const size_t w = static_cast<size_t>(kk / 64);
+        for (int64_t i = 0; i < g.m; ++i)
+          if (need_a[static_cast<size_t>(i)][w] & bit) b.in_live[0][static_cast<size_t>(g.a(bb, i, kk))] = 1;
+        for (int64_t j = 0; j < g.n; ++j)
+          if (need_b[static_cast<size_t>(j)][w] & bit) b.in_live[1][static_cast<size_t>(g.w(bb, kk, j))] = 1;
+      }
+    }
+    // Bias, C and residual: needed where an output they reach is.
+    std::vector<Facts> terms;
+    for (size_t i = 2; i < b.in.size(); ++i) terms.push_back(b.in[i]);
+    if (kind == ProductKind::linear && !terms.empty() && terms[0].present) terms[0].dims = {terms[0].numel()};
+    std::vector<int64_t> od = b.in[0].dims;  // the output's dims
+    if (kind == ProductKind::gemm) od = {g.m, g.n};
+    else od.back() = g.n;
+    for_each_output(od, terms, [&](int64_t e, const std::vector<int64_t>& off) {
+      if (!live_at(live, e)) return;
+      for (size_t j = 0; j < terms.size(); ++j)
+        if (terms[j].present) b.in_live[j + 2][static_cast<size_t>(off[j])] = 1;
+    });
+  };
+  return r;
+}
+
+namespace {
+
+// N x C x (plane) geometry of a channel operator's input and output.
+struct Planes {
+  int64_t n = 0, c = 0, plane = 0;
+};
+Planes planes(const std::vector<int64_t>& d) {
+  Planes p;
+  if (d.size() < 2) return p;
+  p.n = d[0];
+  p.c = d[1];
+  p.plane = 1;
+  for (size_t i = 2; i < d.size(); ++i) p.plane *= d[i];
+  return p;
+}
+
+bool zero_range(const Facts& f, int64_t begin, int64_t count) {
+  for (int64_t i = begin; i < begin + count; ++i)
+    if (!f.zero(i)) return false;
+  return true;
+}
+
+bool any_live(const std::vector<uint8_t>* l, int64_t begin, int64_t count) {
+  if (!l) return true;
+  return std::find(l->begin() + begin, l->begin() + begin + count, 1) != l->begin() + begin + count;
+}
+
+void mark(std::vector<uint8_t>& l, int64_t begin, int64_t count) {
+  std::fill(l.begin() + begin, l.begin() + begin + count, uint8_t{1});
+}
+
+// BatchNormalization as the elementwise rule over (x, scale, B, mean, var),
+// its parameters seen as [C, 1, ..., 1] so that they broadcast per channel.
+TesaRule batch_norm() {
+  auto as_channels = [](std::vector<Facts> in) {
+    const size_t r = in[0].dims.size();
+    for (size_t i = 1; i < in.size(); ++i)
+      if (in[i].present) {
+        in[i].dims = std::vector<int64_t>(r - 1, 1);
+        in[i].dims[0] = in[i].numel() ? in[0].dims[1] : 0;
+      }
+    return in;
+  };
+  TesaRule e = elementwise([](const float* v) {
+    return static_cast<float>((double(v[0]) - v[3]) / std::sqrt(double(v[4]) + 1e-5) * v[1] + v[2]);
+  });
+  TesaRule r;
+  r.forward = [as_channels](TesaForward& t) {
+    const float eps = t.n.attr_float("epsilon", 1e-5f);
+    TesaRule with_eps = elementwise([eps](const float* v) {
+      return static_cast<float>((double(v[0]) - v[3]) / std::sqrt(double(v[4]) + eps) * v[1] + v[2]);
+    });
+    TesaForward f{t.n, t.opset, as_channels(t.in), t.out};
+    if (f.in.size() == 5 && f.in[0].dims.size() >= 2) with_eps.forward(f);
+  };
+  r.backward = [e, as_channels](TesaBackward& b) {
+    if (b.in.size() != 5 || b.in[0].dims.size() < 2) return all_needed_if_any(b, 0);
+    TesaBackward f{b.n, b.opset, as_channels(b.in), b.out_live, b.in_live};
+    e.backward(f);
+  };
+  return r;
+}
+
+}  // namespace
+
+TesaRule channels(ChannelKind kind) {
+  if (kind == ChannelKind::batch_norm) return batch_norm();
+  TesaRule r;
+  // Only the plain forms: a fused residual or activation (added by the
+  // fusion passes, after propagation) keeps everything.
+  auto plain = [kind](const Node& n, const std::vector<Facts>& in) {
+    if (in.empty() || in[0].dims.size() < 3) return false;
+    if (kind == ChannelKind::conv)
+      return in.size() >= 2 && in.size() <= 3 && !n.attr("sparta.act") && in[1].dims.size() == in[0].dims.size();
+    return true;
+  };
+  r.forward = [kind, plain](TesaForward& t) {
+    if (!plain(t.n, t.in)) return;
+    const Planes x = planes(t.in[0].dims), y = planes(t.out[0].shape().dims());
+    if (kind == ChannelKind::pool) {
+      for (int64_t p = 0; p < x.n * x.c; ++p)
+        if (zero_range(t.in[0], p * x.plane, x.plane))
+          for (int64_t i = 0; i < y.plane; ++i) t.out[0].set(p * y.plane + i, ElemCode::pruned);
+      return;
+    }
+    const Facts &w = t.in[1];
+    const int64_t groups = std::max<int64_t>(1, t.n.attr_int("group", 1)), cig = w.dims[1];
+    const int64_t taps = w.numel() / std::max<int64_t>(1, w.dims[0] * cig), cog = y.c / groups;
+    const bool has_bias = t.in.size() > 2 && t.in[2].present;
+    for (int64_t n = 0; n < x.n; ++n)
+      for (int64_t co = 0; co < y.c; ++co) {
+        bool zero = true;
+        for (int64_t cl = 0; cl < cig && zero; ++cl) {
+          const int64_t ci = (co / cog) * cig + cl;
+          zero = zero_range(w, (co * cig + cl) * taps, taps) || zero_range(t.in[0], (n * x.c + ci) * x.plane, x.plane);
+        }
+        if (!zero) continue;
+        const int64_t base = (n * y.c + co) * y.plane;
+        for (int64_t i = 0; i < y.plane; ++i) {
+          if (!has_bias) t.out[0].set(base + i, ElemCode::pruned);
+          else if (t.in[2].known(co)) t.out[0].set_constant(base + i, t.in[2].value(co));
+        }
+      }
+  };
+  r.backward = [kind, plain](TesaBackward& b) {
+    if (!plain(b.n, b.in)) return all_needed_if_any(b, 0);
+    const Planes x = planes(b.in[0].dims);
+    const std::vector<uint8_t>* live = b.out_live[0];
+    if (kind == ChannelKind::pool) {
+      const int64_t out_plane = live ? static_cast<int64_t>(live->size()) / std::max<int64_t>(1, x.n * x.c) : 0;
+      for (int64_t p = 0; p < x.n * x.c; ++p)
+        if (!live || any_live(live, p * out_plane, out_plane)) mark(b.in_live[0], p * x.plane, x.plane);
+      return;
+    }
+    const Facts& w = b.in[1];
+    const int64_t co_n = w.dims[0], cig = w.dims[1], groups = std::max<int64_t>(1, b.n.attr_int("group", 1));
+    const int64_t taps = w.numel() / std::max<int64_t>(1, co_n * cig), cog = co_n / groups;
+    const int64_t y_plane = live ? static_cast<int64_t>(live->size()) / std::max<int64_t>(1, x.n * co_n) : 0;
+    for (int64_t n = 0; n < x.n; ++n)
+      for (int64_t co = 0; co < co_n; ++co) {
+        if (live && !any_live(live, (n * co_n + co) * y_plane, y_plane)) continue;
+        if (b.in.size() > 2 && b.in[2].present) b.in_live[2][static_cast<size_t>(co)] = 1;
+        for (int64_t cl = 0; cl < cig; ++cl) {
+          const int64_t ci = (co / cog) * cig + cl;
+          const bool w_zero = zero_range(w, (co * cig + cl) * taps, taps);
+          const bool x_zero = zero_range(b.in[0], (n * x.c + ci) * x.plane, x.plane);
+          if (!w_zero) mark(b.in_live[0], (n * x.c + ci) * x.plane, x.plane);
+          if (!x_zero) mark(b.in_live[1], (co * cig + cl) * taps, taps);
+        }
+      }
+  };
+  return r;
+}
+
+}  // namespace sparta::tesa_rules

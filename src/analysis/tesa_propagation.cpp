@@ -42,44 +42,46 @@ class Engine {
     rep.rounds = std::min(rep.rounds, opt_.max_rounds);
     rep.no_rule.assign(no_rule.begin(), no_rule.end());
     for (const auto& v : g_.values()) {
-      if (v->is_constant()) {
-        if (v->constant->dtype() == DType::f32) v->tesa = Tesa::from_zeros(*v->constant);
-        continue;
-      }
+      if (v->is_constant()) continue;  // a weight's TeSA is its zeros (Tesa::from_zeros), derived where needed
       auto f = facts_.find(v.get());
       if (f == facts_.end()) continue;
       v->tesa = f->second;
       rep.pruned_elements += f->second.numel() - f->second.count_kept();
       rep.constant_elements += f->second.count_constant();
       auto l = live_.find(v.get());
-      if (l != live_.end()) {
-        rep.dead_elements += std::count(l->second.begin(), l->second.end(), uint8_t{0});
-        rep.live[v.get()] = l->second;
+      if (l != live_.end() && !l->second.all()) {
+        std::vector<uint8_t> bytes = l->second.bytes();
+        rep.dead_elements += std::count(bytes.begin(), bytes.end(), uint8_t{0});
+        rep.live[v.get()] = std::move(bytes);
       }
     }
     return rep;
   }
 
  private:
-  Facts facts_of(const Value* v) const {
+  // The facts of an input, prepared (fast views and summary); cached until
+  // the value's facts or a constant change.
+  const Facts& facts_of(const Value* v) const {
+    auto c = cache_.find(v);
+    if (c != cache_.end()) return c->second;
     Facts f;
-    if (!v) return f;
-    f.present = true;
-    if (v->is_constant()) {
-      f.constant = &*v->constant;
-      f.dims = v->constant->shape().dims();
-      return f;
+    if (v) {
+      f.present = true;
+      auto it = facts_.find(v);
+      if (v->is_constant()) {
+        f.constant = &*v->constant;
+        f.dims = v->constant->shape().dims();
+      } else if (it != facts_.end()) {
+        f.tesa = &it->second;
+        f.dims = it->second.shape().dims();
+      } else if (auto d = static_dims(v, opt_.max_elements)) {
+        f.dims = *d;
+      } else {
+        f.present = false;  // no facts and no shape: the rule cannot run
+      }
+      f.prepare();
     }
-    auto it = facts_.find(v);
-    if (it != facts_.end()) {
-      f.tesa = &it->second;
-      f.dims = it->second.shape().dims();
-    } else if (auto d = static_dims(v, opt_.max_elements)) {
-      f.dims = *d;
-    } else {
-      f.present = false;  // no facts and no shape: the rule cannot run
-    }
-    return f;
+    return cache_[v] = std::move(f);
   }
 
   // The node's rule, or null (and its type noted) where it has none or its
@@ -96,6 +98,7 @@ class Engine {
 
   void forward(std::set<std::string>& no_rule) {
     facts_.clear();
+    cache_.clear();
     for (const Value* in : g_.inputs)
       if (auto d = static_dims(in, opt_.max_elements)) facts_[in] = with_promise(in, Tesa(Shape(*d), ElemCode::bits32));
     const int64_t opset = g_.default_opset();
@@ -119,7 +122,10 @@ class Engine {
       if (!rule) no_rule.insert(n->domain.empty() ? n->op_type : n->domain + "." + n->op_type);
       for (size_t i = 0; i < n->outputs.size(); ++i) {
         const Value* o = n->outputs[i];
-        if (o && !o->is_constant() && static_dims(o, opt_.max_elements)) facts_[o] = with_promise(o, std::move(out[i]));
+        if (o && !o->is_constant() && static_dims(o, opt_.max_elements)) {
+          facts_[o] = with_promise(o, std::move(out[i]));
+          cache_.erase(o);
+        }
       }
     }
   }
@@ -135,7 +141,7 @@ class Engine {
 
   void backward() {
     live_.clear();
-    auto live_of = [&](const Value* v) -> std::vector<uint8_t>* {
+    auto live_of = [&](const Value* v) -> LiveMask* {
       if (!v) return nullptr;
       auto it = live_.find(v);
       if (it != live_.end()) return &it->second;
@@ -143,17 +149,17 @@ class Engine {
       if (v->is_constant()) n = v->constant->numel();
       else if (auto d = static_dims(v, opt_.max_elements)) n = Shape(*d).numel();
       else return nullptr;
-      return &(live_[v] = std::vector<uint8_t>(static_cast<size_t>(n), 0));
+      return &(live_[v] = LiveMask(n));
     };
     for (const Value* o : g_.outputs)
-      if (auto* l = live_of(o)) std::fill(l->begin(), l->end(), uint8_t{1});
+      if (LiveMask* l = live_of(o)) l->fill();
     const int64_t opset = g_.default_opset();
     for (auto it = g_.nodes().rbegin(); it != g_.nodes().rend(); ++it) {
       const Node& n = **it;
-      std::vector<std::vector<uint8_t>> in_live;
+      std::vector<LiveMask> in_live;
       for (const Value* i : n.inputs) {
-        const Facts f = facts_of(i);
-        in_live.emplace_back(static_cast<size_t>(f.present ? f.numel() : 0), 0);
+        const Facts& f = facts_of(i);
+        in_live.emplace_back(f.present ? f.numel() : 0);
       }
       const TesaRule* rule = rule_of(n);
       bool done = false;
@@ -167,18 +173,18 @@ class Engine {
         } catch (const Error&) {
         }
       }
-      if (!done) {  // everything needed
+      if (!done) {  // everything needed, if anything of the outputs is
         bool any = false;
         for (const Value* o : n.outputs) {
-          const std::vector<uint8_t>* l = o ? live_of(o) : nullptr;
-          any = any || !l || std::find(l->begin(), l->end(), 1) != l->end();
+          const LiveMask* l = o ? live_of(o) : nullptr;
+          any = any || !l || l->any();
         }
-        for (auto& l : in_live) std::fill(l.begin(), l.end(), uint8_t{any});
+        for (auto& l : in_live)
+          if (any) l.fill();
       }
       for (size_t i = 0; i < n.inputs.size(); ++i) {
-        std::vector<uint8_t>* l = live_of(n.inputs[i]);
-        if (!l || l->size() != in_live[i].size()) continue;
-        for (size_t e = 0; e < l->size(); ++e) (*l)[e] |= in_live[i][e];
+        LiveMask* l = live_of(n.inputs[i]);
+        if (l && l->size() == in_live[i].size()) l->merge(in_live[i]);
       }
     }
   }
@@ -198,16 +204,18 @@ class Engine {
       if (!safe) continue;
       auto it = live_.find(v.get());
       if (it == live_.end()) continue;
-      const std::vector<uint8_t>& l = it->second;
+      const LiveMask& l = it->second;
+      if (l.all()) continue;
       const float* p = v->constant->data<float>();
       int64_t n = 0;
-      for (size_t i = 0; i < l.size(); ++i) n += !l[i] && p[i] != 0.f;
+      for (int64_t i = 0; i < l.size(); ++i) n += !l[i] && p[i] != 0.f;
       if (n == 0) continue;
       Tensor w = v->constant->clone();
       float* q = w.data<float>();
-      for (size_t i = 0; i < l.size(); ++i)
+      for (int64_t i = 0; i < l.size(); ++i)
         if (!l[i]) q[i] = 0.f;
       v->constant = std::move(w);
+      cache_.erase(v.get());
       zeroed += n;
     }
     return zeroed;
@@ -217,7 +225,8 @@ class Engine {
   const PropagationOptions& opt_;
   std::map<const Value*, Tesa> promises_;
   std::unordered_map<const Value*, Tesa> facts_;
-  std::unordered_map<const Value*, std::vector<uint8_t>> live_;
+  std::unordered_map<const Value*, LiveMask> live_;
+  mutable std::unordered_map<const Value*, Facts> cache_;
 };
 
 }  // namespace

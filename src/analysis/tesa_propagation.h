@@ -34,15 +34,16 @@ struct PropagationReport {
   int64_t pruned_elements = 0;       // run-time values' elements proven zero
   int64_t constant_elements = 0;     // ... proven constant
   int64_t dead_elements = 0;         // ... no output needs
-  // Per run-time value with facts: 1 where some graph output needs the element.
+  // Per run-time value with facts of which some element is not needed: 1
+  // where some graph output needs the element (absent: all needed).
   std::unordered_map<const Value*, std::vector<uint8_t>> live;
   std::string str() const;  // one line
 };
 
-// Sets Value::tesa of every value with a static shape: constants from their
-// zeros (after dead elements are zeroed), run-time values from the forward
-// facts (a promise given by a TeSA spec is kept: its pruned elements stay
-// pruned). Graph constants may change (dead weight elements become zero).
+// Sets Value::tesa of every run-time value with a static shape from the
+// forward facts (a promise given by a TeSA spec is kept: its pruned elements
+// stay pruned). A weight's TeSA is its zeros, which may grow: dead weight
+// elements become zero in the graph's constants.
 PropagationReport propagate_tesa(Graph& g, const PropagationOptions& opt = {});
 
 }  // namespace sparta

@@ -39,25 +39,67 @@ double element(const Tensor& t, int64_t i) {
 
 }  // namespace
 
-bool Facts::zero(int64_t i) const {
-  if (constant) return element(*constant, i) == 0;
-  return tesa && tesa->at(i) == ElemCode::pruned;
+bool LiveMask::any() const { return all_ || std::find(bits_.begin(), bits_.end(), 1) != bits_.end(); }
+
+void LiveMask::set_range(int64_t begin, int64_t end) {
+  if (all_ || begin >= end) return;
+  if (bits_.empty()) bits_.assign(static_cast<size_t>(n_), 0);
+  std::fill(bits_.begin() + begin, bits_.begin() + end, uint8_t{1});
 }
 
-bool Facts::known(int64_t i) const {
-  if (constant) return true;
-  return tesa && (tesa->at(i) == ElemCode::pruned || tesa->at(i) == ElemCode::constant);
+void LiveMask::merge(const LiveMask& o) {
+  if (all_ || (!o.all_ && o.bits_.empty())) return;
+  if (o.all_) return fill();
+  if (bits_.empty()) bits_ = o.bits_;
+  else
+    for (size_t i = 0; i < bits_.size(); ++i) bits_[i] |= o.bits_[i];
+  if (std::find(bits_.begin(), bits_.end(), 0) == bits_.end()) fill();
 }
 
-float Facts::value(int64_t i) const {
-  if (constant) return static_cast<float>(element(*constant, i));
-  return tesa && tesa->is_constant(i) ? tesa->constant_value(i) : 0.f;
+std::vector<uint8_t> LiveMask::bytes() const {
+  if (all_) return std::vector<uint8_t>(static_cast<size_t>(n_), 1);
+  return bits_.empty() ? std::vector<uint8_t>(static_cast<size_t>(n_), 0) : bits_;
 }
 
-int Facts::bits(int64_t i) const {
-  if (!tesa) return 32;
-  const uint8_t c = static_cast<uint8_t>(tesa->at(i));
-  return c >= 4 && c <= 32 ? c : 32;
+void Facts::prepare() {
+  values = nullptr;
+  codes = nullptr;
+  all_var = any_zero = false;
+  if (!present) return;
+  const int64_t n = numel();
+  if (constant) {
+    if (constant->dtype() == DType::f32) {
+      values = constant->data<float>();
+    } else {
+      converted = std::make_shared<std::vector<float>>(static_cast<size_t>(constant->numel()));
+      for (int64_t i = 0; i < constant->numel(); ++i) (*converted)[static_cast<size_t>(i)] = static_cast<float>(element(*constant, i));
+      values = converted->data();
+    }
+    // Branch-free blocks, so that the scan vectorizes (weights are large).
+    for (int64_t b = 0; b < n && !any_zero; b += 1024) {
+      bool z = false;
+      for (int64_t i = b; i < std::min(n, b + 1024); ++i) z |= values[i] == 0.f;
+      any_zero = z;
+    }
+    return;
+  }
+  if (!tesa) {
+    all_var = true;
+    return;
+  }
+  codes = tesa->codes();
+  const size_t un = static_cast<size_t>(n);
+  any_zero = std::memchr(codes, 0, un) != nullptr;
+  const bool any_constant = std::memchr(codes, 0xFF, un) != nullptr;
+  all_var = !any_zero && !any_constant;
+  max_bits = 0;
+  if (!any_constant && n > 0) {
+    max_bits = *std::max_element(codes, codes + n);
+  } else {
+    for (int64_t i = 0; i < n; ++i)
+      if (codes[i] != 0xFF) max_bits = std::max<int>(max_bits, codes[i]);
+  }
+  if (max_bits == 0) max_bits = 32;
 }
 
 namespace tesa_rules {
@@ -71,10 +113,31 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
       if (o != j && in[o].present && (!in[o].known(off[o]) || in[o].zero(off[o]))) return false;
     return true;
   };
+  // Where some operand is a run-time value with no element known and no
+  // operand can absorb (no zero where it would), every output element
+  // varies: the dense case, decided without visiting elements.
+  auto all_vary = [absorb](const std::vector<Facts>& in, int* bits) {
+    bool any_var = false;
+    *bits = 0;
+    for (size_t j = 0; j < in.size(); ++j) {
+      if (!in[j].present) continue;
+      const Absorb a = j < absorb.size() ? absorb[j] : Absorb::never;
+      if (a != Absorb::never && in[j].any_zero) return false;
+      if (in[j].all_var) any_var = true;
+      *bits = std::max(*bits, in[j].constant ? 32 : in[j].max_bits);
+    }
+    return any_var;
+  };
   TesaRule r;
   r.zero_safe = zero_safe;
-  r.forward = [f, absorbs](TesaForward& t) {
+  r.forward = [f, absorbs, all_vary](TesaForward& t) {
     Tesa& out = t.out[0];
+    int widest = 32;
+    if (all_vary(t.in, &widest)) {
+      if (widest < 32)
+        for (int64_t i = 0; i < out.numel(); ++i) out.set(i, bits_code(widest));
+      return;
+    }
     std::vector<float> vals(t.in.size(), NAN);  // absent operands read as NaN
     for_each_output(out.shape().dims(), t.in, [&](int64_t e, const std::vector<int64_t>& off) {
       bool all_known = true;
@@ -90,8 +153,14 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
       else out.set(e, bits_code(bits));
     });
   };
-  r.backward = [absorbs](TesaBackward& b) {
-    const std::vector<uint8_t>* live = b.out_live[0];
+  r.backward = [absorbs, all_vary](TesaBackward& b) {
+    const LiveMask* live = b.out_live[0];
+    int widest = 32;
+    if (all_live(live) && all_vary(b.in, &widest)) {  // every operand element reaches a needed output
+      for (size_t j = 0; j < b.in.size(); ++j)
+        if (b.in[j].present) b.in_live[j].fill();
+      return;
+    }
     std::vector<int64_t> out_dims;
     // The output's dims: the broadcast of the operands' (what the forward
     // rule was given as the output shape).
@@ -104,7 +173,7 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
         bool absorbed = false;  // another operand's zero decides the result
         for (size_t o = 0; o < b.in.size() && !absorbed; ++o)
           absorbed = o != j && b.in[o].present && absorbs(b.in, off, o);
-        if (!absorbed) b.in_live[j][static_cast<size_t>(off[j])] = 1;
+        if (!absorbed) b.in_live[j].set(off[j]);
       }
     });
   };
@@ -115,9 +184,12 @@ namespace {
 
 // Copies input 0's facts through a source map per output.
 using SourceMap = std::function<std::vector<std::vector<int64_t>>(const Node&, const std::vector<Facts>&)>;
-TesaRule move_by(SourceMap map) {
+// `bijective`: every input element goes to exactly one output element
+// (Reshape, Transpose), so a wholly needed output needs the whole input.
+TesaRule move_by(SourceMap map, bool bijective = false) {
   TesaRule r;
   r.forward = [map](TesaForward& t) {
+    if (t.in[0].all_var && t.in[0].max_bits == 32) return;  // nothing known moves: every output element varies
     const std::vector<std::vector<int64_t>> src = map(t.n, t.in);
     for (size_t o = 0; o < std::min(src.size(), t.out.size()); ++o)
       for (int64_t i = 0; i < t.out[o].numel(); ++i) {
@@ -127,12 +199,13 @@ TesaRule move_by(SourceMap map) {
         else t.out[o].set(i, bits_code(t.in[0].bits(s)));
       }
   };
-  r.backward = [map](TesaBackward& b) {
+  r.backward = [map, bijective](TesaBackward& b) {
     all_needed_if_any(b, 1);
+    if (bijective && b.out_live.size() == 1 && all_live(b.out_live[0])) return b.in_live[0].fill();
     const std::vector<std::vector<int64_t>> src = map(b.n, b.in);
     for (size_t o = 0; o < src.size(); ++o)
       for (size_t i = 0; i < src[o].size(); ++i)
-        if (src[o][i] >= 0 && live_at(b.out_live[o], static_cast<int64_t>(i))) b.in_live[0][static_cast<size_t>(src[o][i])] = 1;
+        if (src[o][i] >= 0 && live_at(b.out_live[o], static_cast<int64_t>(i))) b.in_live[0].set(src[o][i]);
   };
   return r;
 }
@@ -183,7 +256,7 @@ TesaRule same_order() {
     std::vector<int64_t> src(static_cast<size_t>(in[0].numel()));
     for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<int64_t>(i);
     return std::vector<std::vector<int64_t>>{src};
-  });
+  }, /*bijective=*/true);
 }
 
 TesaRule transpose() {
@@ -200,7 +273,7 @@ TesaRule transpose() {
       os.push_back(st[a]);
     }
     return std::vector<std::vector<int64_t>>{view_sources(od, os, 0)};
-  });
+  }, /*bijective=*/true);
 }
 
 TesaRule slice() {
@@ -292,7 +365,7 @@ TesaRule concat() {
   r.backward = [sources](TesaBackward& b) {
     const auto src = sources(b.n, b.in);
     for (size_t i = 0; i < src.size(); ++i)
-      if (live_at(b.out_live[0], static_cast<int64_t>(i))) b.in_live[src[i].first][static_cast<size_t>(src[i].second)] = 1;
+      if (live_at(b.out_live[0], static_cast<int64_t>(i))) b.in_live[src[i].first].set(src[i].second);
   };
   return r;
 }
@@ -342,6 +415,7 @@ Groups groups_of(const Node& n, const std::vector<Facts>& in, RowKind kind, int6
 TesaRule rows(RowKind kind) {
   TesaRule r;
   r.forward = [kind](TesaForward& t) {
+    if (t.in[0].all_var) return;  // no row is known: every output element varies
     const Groups g = groups_of(t.n, t.in, kind, t.opset);
     const size_t ng = static_cast<size_t>(g.count);
     std::vector<uint8_t> all_known(ng, 1), all_zero(ng, 1);
@@ -397,13 +471,17 @@ TesaRule rows(RowKind kind) {
     }
   };
   r.backward = [kind](TesaBackward& b) {
+    if (all_live(b.out_live[0])) {  // every row needed whole
+      b.in_live[0].fill();
+      return all_needed_if_any(b, 1);
+    }
     const Groups g = groups_of(b.n, b.in, kind, b.opset);
     const bool per_group = kind == RowKind::reduce_mean || kind == RowKind::reduce_sum || kind == RowKind::reduce_max;
     std::vector<uint8_t> needed(static_cast<size_t>(g.count), 0);
     for (size_t i = 0; i < g.of.size(); ++i)
       if (live_at(b.out_live[0], per_group ? g.of[i] : static_cast<int64_t>(i))) needed[static_cast<size_t>(g.of[i])] = 1;
     for (size_t i = 0; i < g.of.size(); ++i)
-      if (needed[static_cast<size_t>(g.of[i])]) b.in_live[0][i] = 1;
+      if (needed[static_cast<size_t>(g.of[i])]) b.in_live[0].set(static_cast<int64_t>(i));
     all_needed_if_any(b, 1);  // scale, bias, axes
   };
   return r;

@@ -16,6 +16,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "core/tensor.h"
@@ -33,11 +34,54 @@ struct Facts {
   std::vector<int64_t> dims;  // static extents
   bool present = false;       // an input at all (optional inputs may be absent)
 
+  // Fills the fast views and the summary below; call once the fields above
+  // are set (the engine does, for every input it hands a rule).
+  void prepare();
+  const float* values = nullptr;   // a constant's elements as f32 (its data, or `converted`)
+  const uint8_t* codes = nullptr;  // the TeSA's codes
+  bool all_var = false;            // a run-time value with no element known (the dense case)
+  bool any_zero = false;           // some element is exactly zero
+  int max_bits = 32;               // the widest kept, non-constant element's width
+  std::shared_ptr<std::vector<float>> converted;
+
   int64_t numel() const;
-  bool zero(int64_t i) const;   // exactly zero
-  bool known(int64_t i) const;  // exactly known (zero or constant)
-  float value(int64_t i) const; // when known()
-  int bits(int64_t i) const;    // width a kept element needs (32 unless a TeSA says less)
+  bool zero(int64_t i) const { return values ? values[i] == 0.f : codes && codes[i] == 0; }  // exactly zero
+  bool known(int64_t i) const { return values || (codes && (codes[i] == 0 || codes[i] == 0xFF)); }
+  float value(int64_t i) const {  // when known()
+    return values ? values[i] : codes && codes[i] == 0xFF ? tesa->constant_value(i) : 0.f;
+  }
+  int bits(int64_t i) const {  // width a kept element needs (32 unless a TeSA says less)
+    return codes && codes[i] >= 4 && codes[i] <= 32 ? codes[i] : 32;
+  }
+};
+
+// Which elements of a value some graph output needs. "Every element" is a
+// flag, not a byte per element: in most of a model everything is needed.
+class LiveMask {
+ public:
+  LiveMask() = default;
+  explicit LiveMask(int64_t n) : n_(n) {}
+  int64_t size() const { return n_; }
+  bool all() const { return all_; }
+  bool any() const;
+  bool operator[](int64_t i) const { return all_ || (!bits_.empty() && bits_[static_cast<size_t>(i)]); }
+  void set(int64_t i) {
+    if (all_) return;
+    if (bits_.empty()) bits_.assign(static_cast<size_t>(n_), 0);
+    bits_[static_cast<size_t>(i)] = 1;
+  }
+  void set_range(int64_t begin, int64_t end);
+  void fill() {
+    all_ = true;
+    std::vector<uint8_t>().swap(bits_);
+  }
+  void merge(const LiveMask& o);  // OR; becomes all() when every element is set
+  std::vector<uint8_t> bytes() const;
+
+ private:
+  int64_t n_ = 0;
+  bool all_ = false;
+  std::vector<uint8_t> bits_;  // empty: none set (unless all_)
 };
 
 struct TesaForward {
@@ -51,8 +95,8 @@ struct TesaBackward {
   const Node& n;
   int64_t opset;
   std::vector<Facts> in;
-  std::vector<const std::vector<uint8_t>*> out_live;  // per output: 1 = some graph output needs it
-  std::vector<std::vector<uint8_t>>& in_live;         // per input, preset to 0: the rule marks what is needed
+  std::vector<const LiveMask*> out_live;  // per output (null: unknown, so every element needed)
+  std::vector<LiveMask>& in_live;         // per input, preset to none: the rule marks what is needed
 };
 
 struct TesaRule {

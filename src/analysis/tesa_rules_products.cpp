@@ -2,6 +2,7 @@
 // sparta.Linear, Conv, BatchNormalization and pooling. Products work on
 // bitsets over K: an output element is zero when no k has both operands
 // non-zero, a constant when every such k has both operands known.
+#include <algorithm>
 #include <cmath>
 
 #include "analysis/tesa_rules.h"
@@ -73,18 +74,41 @@ Geometry geometry(const Node& n, const std::vector<Facts>& in, ProductKind kind)
   return g;
 }
 
-// Per row i of A (per batch): which k are non-zero, which are not known.
+// Per row i of A, or per column j of B (per batch): which k are non-zero,
+// which are not known. A constant without zeros, or a value with nothing
+// known, fills whole rows at once.
 void row_bits(const Facts& f, const Geometry& g, int64_t b, bool of_a, std::vector<Bits>& nonzero, std::vector<Bits>& var) {
   const int64_t rows = of_a ? g.m : g.n, words = (g.k + 63) / 64;
-  nonzero.assign(static_cast<size_t>(rows), Bits(static_cast<size_t>(words), 0));
-  var.assign(static_cast<size_t>(rows), Bits(static_cast<size_t>(words), 0));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t kk = 0; kk < g.k; ++kk) {
-      const int64_t e = of_a ? g.a(b, r, kk) : g.w(b, kk, r);
+  Bits full(static_cast<size_t>(words), ~uint64_t{0});
+  if (g.k % 64) full.back() = (uint64_t{1} << (g.k % 64)) - 1;
+  const Bits none(static_cast<size_t>(words), 0);
+  if (!f.any_zero && (f.constant || f.all_var)) {
+    nonzero.assign(static_cast<size_t>(rows), full);
+    var.assign(static_cast<size_t>(rows), f.all_var ? full : none);
+    return;
+  }
+  nonzero.assign(static_cast<size_t>(rows), none);
+  var.assign(static_cast<size_t>(rows), none);
+  const int64_t r_stride = of_a ? g.a_is : g.b_js, k_stride = of_a ? g.a_ks : g.b_ks;
+  const int64_t base = of_a ? g.a(b, 0, 0) : g.w(b, 0, 0);
+  // Memory order: the inner loop runs along whichever of r and k is contiguous.
+  const bool r_inner = r_stride < k_stride;
+  const int64_t outer_n = r_inner ? g.k : rows, inner_n = r_inner ? rows : g.k;
+  for (int64_t o = 0; o < outer_n; ++o)
+    for (int64_t in = 0; in < inner_n; ++in) {
+      const int64_t r = r_inner ? in : o, kk = r_inner ? o : in;
+      const int64_t e = base + r * r_stride + kk * k_stride;
       if (f.zero(e)) continue;
-      nonzero[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= uint64_t{1} << (kk % 64);
-      if (!f.known(e)) var[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= uint64_t{1} << (kk % 64);
+      const uint64_t bit = uint64_t{1} << (kk % 64);
+      nonzero[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= bit;
+      if (!f.known(e)) var[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= bit;
     }
+}
+
+bool empty(const Bits& b) {
+  for (uint64_t w : b)
+    if (w) return false;
+  return true;
 }
 
 float activation(const Node& n, ProductKind kind, float v) {
@@ -108,6 +132,18 @@ TesaRule product(ProductKind kind) {
     for (int64_t b = 0; b < g.batch; ++b) {
       row_bits(t.in[0], g, b, true, an, av);
       row_bits(t.in[1], g, b, false, bn, bv);
+      // A side with nothing known: P[i, j] varies unless the other side's
+      // row or column is all zero (then P is exactly zero there).
+      if (t.in[0].all_var || t.in[1].all_var) {
+        const bool a_var = t.in[0].all_var;
+        for (int64_t i = 0; i < g.m; ++i)
+          for (int64_t j = 0; j < g.n; ++j) {
+            const bool other_zero = a_var ? empty(bn[static_cast<size_t>(j)]) : empty(an[static_cast<size_t>(i)]);
+            const bool this_zero = a_var ? empty(an[static_cast<size_t>(i)]) : empty(bn[static_cast<size_t>(j)]);
+            if (other_zero || this_zero) p.set((b * g.m + i) * g.n + j, ElemCode::pruned);
+          }
+        continue;
+      }
       for (int64_t i = 0; i < g.m; ++i)
         for (int64_t j = 0; j < g.n; ++j) {
           const int64_t e = (b * g.m + i) * g.n + j;
@@ -121,6 +157,9 @@ TesaRule product(ProductKind kind) {
           p.set_constant(e, static_cast<float>(acc));
         }
     }
+    // Every product element varies: so does every output (the dense case).
+    const uint8_t* pc = p.codes();
+    if (std::all_of(pc, pc + p.numel(), [](uint8_t c) { return c == 32; })) return;
     // The epilogue: Gemm's alpha P + beta C, Linear's act(P + bias + residual).
     const float alpha = kind == ProductKind::gemm ? t.n.attr_float("alpha", 1.f) : 1.f;
     const float beta = kind == ProductKind::gemm ? t.n.attr_float("beta", 1.f) : 1.f;
@@ -128,6 +167,7 @@ TesaRule product(ProductKind kind) {
     terms[0].tesa = &p;
     terms[0].dims = t.out[0].shape().dims();
     terms[0].present = true;
+    terms[0].prepare();
     for (size_t i = 2; i < t.in.size(); ++i) terms.push_back(t.in[i]);
     if (kind == ProductKind::linear && terms.size() > 1 && terms[1].present)
       terms[1].dims = {terms[1].numel()};  // the bias is [N] whatever its stored rank
@@ -152,7 +192,8 @@ TesaRule product(ProductKind kind) {
       all_needed_if_any(b, 0);
       return;
     }
-    const std::vector<uint8_t>* live = b.out_live[0];
+    const LiveMask* live = b.out_live[0];
+    const bool every = all_live(live);
     std::vector<Bits> an, av, bn, bv;
     const int64_t words = (g.k + 63) / 64;
     for (int64_t bb = 0; bb < g.batch; ++bb) {
@@ -160,7 +201,16 @@ TesaRule product(ProductKind kind) {
       row_bits(b.in[1], g, bb, false, bn, bv);
       std::vector<Bits> need_a(static_cast<size_t>(g.m), Bits(static_cast<size_t>(words), 0));
       std::vector<Bits> need_b(static_cast<size_t>(g.n), Bits(static_cast<size_t>(words), 0));
-      for (int64_t i = 0; i < g.m; ++i)
+      if (every) {  // every output needed: the same OR for every row, and for every column
+        Bits or_b(static_cast<size_t>(words), 0), or_a(static_cast<size_t>(words), 0);
+        for (const Bits& x : bn)
+          for (int64_t w = 0; w < words; ++w) or_b[static_cast<size_t>(w)] |= x[static_cast<size_t>(w)];
+        for (const Bits& x : an)
+          for (int64_t w = 0; w < words; ++w) or_a[static_cast<size_t>(w)] |= x[static_cast<size_t>(w)];
+        if (g.n > 0) std::fill(need_a.begin(), need_a.end(), or_b);
+        if (g.m > 0) std::fill(need_b.begin(), need_b.end(), or_a);
+      }
+      for (int64_t i = 0; i < g.m && !every; ++i)
         for (int64_t j = 0; j < g.n; ++j) {
           if (!live_at(live, (bb * g.m + i) * g.n + j)) continue;
           for (int64_t w = 0; w < words; ++w) {
@@ -168,13 +218,26 @@ TesaRule product(ProductKind kind) {
             need_b[static_cast<size_t>(j)][static_cast<size_t>(w)] |= an[static_cast<size_t>(i)][static_cast<size_t>(w)];
           }
         }
+      // Where every row (column) needs every k, the operand's part for this
+      // batch is needed whole: filled at once (the dense case).
+      Bits full(static_cast<size_t>(words), ~uint64_t{0});
+      if (g.k % 64) full.back() = (uint64_t{1} << (g.k % 64)) - 1;
+      const bool a_whole = std::all_of(need_a.begin(), need_a.end(), [&](const Bits& x) { return x == full; });
+      const bool b_whole = std::all_of(need_b.begin(), need_b.end(), [&](const Bits& x) { return x == full; });
       for (int64_t kk = 0; kk < g.k; ++kk) {
         const uint64_t bit = uint64_t{1} << (kk % 64);
         const size_t w = static_cast<size_t>(kk / 64);
+        for (int64_t i = 0; i < g.m && !a_whole; ++i)
+          if (need_a[static_cast<size_t>(i)][w] & bit) b.in_live[0].set(g.a(bb, i, kk));
+        for (int64_t j = 0; j < g.n && !b_whole; ++j)
+          if (need_b[static_cast<size_t>(j)][w] & bit) b.in_live[1].set(g.w(bb, kk, j));
+      }
+      if (a_whole)
         for (int64_t i = 0; i < g.m; ++i)
-          if (need_a[static_cast<size_t>(i)][w] & bit) b.in_live[0][static_cast<size_t>(g.a(bb, i, kk))] = 1;
-        for (int64_t j = 0; j < g.n; ++j)
-          if (need_b[static_cast<size_t>(j)][w] & bit) b.in_live[1][static_cast<size_t>(g.w(bb, kk, j))] = 1;
+          for (int64_t kk = 0; kk < g.k; ++kk) b.in_live[0].set(g.a(bb, i, kk));
+      if (b_whole) {
+        if (g.b_bs == 0 || b.in[1].dims.size() == 2) b.in_live[1].fill();
+        else b.in_live[1].set_range(bb * g.b_bs, (bb + 1) * g.b_bs);
       }
     }
     // Bias, C and residual: needed where an output they reach is.
@@ -187,7 +250,7 @@ TesaRule product(ProductKind kind) {
     for_each_output(od, terms, [&](int64_t e, const std::vector<int64_t>& off) {
       if (!live_at(live, e)) return;
       for (size_t j = 0; j < terms.size(); ++j)
-        if (terms[j].present) b.in_live[j + 2][static_cast<size_t>(off[j])] = 1;
+        if (terms[j].present) b.in_live[j + 2].set(off[j]);
     });
   };
   return r;
@@ -215,14 +278,14 @@ bool zero_range(const Facts& f, int64_t begin, int64_t count) {
   return true;
 }
 
-bool any_live(const std::vector<uint8_t>* l, int64_t begin, int64_t count) {
-  if (!l) return true;
-  return std::find(l->begin() + begin, l->begin() + begin + count, 1) != l->begin() + begin + count;
+bool any_live(const LiveMask* l, int64_t begin, int64_t count) {
+  if (!l || l->all()) return true;
+  for (int64_t i = begin; i < begin + count; ++i)
+    if ((*l)[i]) return true;
+  return false;
 }
 
-void mark(std::vector<uint8_t>& l, int64_t begin, int64_t count) {
-  std::fill(l.begin() + begin, l.begin() + begin + count, uint8_t{1});
-}
+void mark(LiveMask& l, int64_t begin, int64_t count) { l.set_range(begin, begin + count); }
 
 // BatchNormalization as the elementwise rule over (x, scale, B, mean, var),
 // its parameters seen as [C, 1, ..., 1] so that they broadcast per channel.
@@ -300,7 +363,7 @@ TesaRule channels(ChannelKind kind) {
   r.backward = [kind, plain](TesaBackward& b) {
     if (!plain(b.n, b.in)) return all_needed_if_any(b, 0);
     const Planes x = planes(b.in[0].dims);
-    const std::vector<uint8_t>* live = b.out_live[0];
+    const LiveMask* live = b.out_live[0];
     if (kind == ChannelKind::pool) {
       const int64_t out_plane = live ? static_cast<int64_t>(live->size()) / std::max<int64_t>(1, x.n * x.c) : 0;
       for (int64_t p = 0; p < x.n * x.c; ++p)
@@ -314,7 +377,7 @@ TesaRule channels(ChannelKind kind) {
     for (int64_t n = 0; n < x.n; ++n)
       for (int64_t co = 0; co < co_n; ++co) {
         if (live && !any_live(live, (n * co_n + co) * y_plane, y_plane)) continue;
-        if (b.in.size() > 2 && b.in[2].present) b.in_live[2][static_cast<size_t>(co)] = 1;
+        if (b.in.size() > 2 && b.in[2].present) b.in_live[2].set(co);
         for (int64_t cl = 0; cl < cig; ++cl) {
           const int64_t ci = (co / cog) * cig + cl;
           const bool w_zero = zero_range(w, (co * cig + cl) * taps, taps);

@@ -53,12 +53,14 @@ inline ElemCode bits_code(int b) { return static_cast<ElemCode>(b); }
 // conservative rule).
 inline void all_needed_if_any(TesaBackward& b, size_t from) {
   bool any = false;
-  for (const auto* l : b.out_live) any = any || !l || std::find(l->begin(), l->end(), 1) != l->end();
+  for (const LiveMask* l : b.out_live) any = any || !l || l->any();
   if (!any) return;
-  for (size_t i = from; i < b.in_live.size(); ++i) std::fill(b.in_live[i].begin(), b.in_live[i].end(), uint8_t{1});
+  for (size_t i = from; i < b.in_live.size(); ++i) b.in_live[i].fill();
 }
 
-inline bool live_at(const std::vector<uint8_t>* l, int64_t i) { return !l || (*l)[static_cast<size_t>(i)]; }
+// Every element needed (null: no liveness known, so all).
+inline bool all_live(const LiveMask* l) { return !l || l->all(); }
 
+inline bool live_at(const LiveMask* l, int64_t i) { return !l || (*l)[i]; }
 
 }  // namespace sparta::tesa_rules

@@ -318,7 +318,10 @@ void define_elementwise_ops() {
                                      {Absorb::if_others_nonzero, Absorb::never},  // 0 / x = 0 for x != 0
                                      /*zero_safe=*/false);
   define_op({"Div"}, div);
-  define_op({"Pow"}, broadcast(pow_op, false));
+  OpDef pow_def = broadcast(pow_op, false);
+  pow_def.tesa = tesa_rules::elementwise([](const float* v) { return std::pow(v[0], v[1]); }, {},
+                                         /*zero_safe=*/false);  // 0 ^ -1 is inf
+  define_op({"Pow"}, pow_def);
   define_op({"Equal"}, comparison([](auto a, auto b) -> uint8_t { return a == b; }));
   define_op({"Less"}, comparison([](auto a, auto b) -> uint8_t { return a < b; }));
   define_op({"Greater"}, comparison([](auto a, auto b) -> uint8_t { return a > b; }));

@@ -19,6 +19,7 @@ core=("$src/core/error.cpp" "$src/core/shape.cpp" "$src/core/tensor.cpp" "$src/c
 case "$target" in
   onnx_import)
     sources=("$src/frontend/onnx_import.cpp" "$src/analysis/shape_inference.cpp" "$src/analysis/onnx_rules.cpp"
+             "$src"/analysis/tesa_*.cpp
              "${core[@]}" "$src"/ops/*.cpp)
     libs=("$core_lib" -ldnnl -lgomp -lonnx -lonnx_proto -lprotobuf) ;;
   tesa_spec)

@@ -211,6 +211,23 @@ TEST(TesaPropagation, ConvChannelsAndBatchNormConstants) {
   for (int64_t i = 0; i < 16; ++i) EXPECT_EQ(code(pooled, 16 + i), ElemCode::pruned);
 }
 
+// A model that declares an output shape its operator does not produce
+// (stale value_info): the rule is not run on it (found by fuzzing, where
+// the rule indexed past the declared extents).
+TEST(TesaPropagation, StaleDeclaredShapesKeepEverything) {
+  std::mt19937 rng(4);
+  Builder b;
+  Value* x = b.input({1, 2, 5, 5});
+  Tensor w = filled({3, 2, 3, 3}, rng);
+  for (int64_t i = 0; i < 18; ++i) w.data<float>()[i] = 0.f;
+  Node* c = b.node("Conv", {x, b.constant(w)});
+  c->outputs[0]->dims = Dims{1, 3, 9, 2};  // the conv makes [1, 3, 3, 3]
+  b.finish({c->outputs[0]});
+  const PropagationReport rep = propagate_tesa(b.g);
+  ASSERT_EQ(rep.no_rule, std::vector<std::string>{"Conv"});
+  EXPECT_EQ(c->outputs[0]->tesa->count_kept(), 1 * 3 * 9 * 2);
+}
+
 // A random graph of 2-D values: products with pruned weights and biases,
 // elementwise ops, activations, softmax, layer norm, data movement, a
 // product of two run-time values; a promise on the input.

@@ -93,7 +93,33 @@ class Engine {
       if (o && !static_dims(o, opt_.max_elements)) return nullptr;
     for (const Value* i : n.inputs)
       if (i && !i->is_constant() && !static_dims(i, opt_.max_elements)) return nullptr;
-    return &def->tesa;
+    auto agreed = shapes_agree_.find(&n);
+    if (agreed == shapes_agree_.end()) agreed = shapes_agree_.emplace(&n, shapes_agree(n, *def)).first;
+    return agreed->second ? &def->tesa : nullptr;
+  }
+
+  // Rules index outputs by the shapes the graph declares; a model may
+  // declare shapes its operators do not produce (stale value_info). The
+  // operator's own shape rule, run on a scratch copy of the node, must
+  // agree, else the node keeps everything.
+  static bool shapes_agree(const Node& n, const OpDef& def) {
+    if (!def.shape) return true;  // sparta's fused operators: shapes set by the passes that made them
+    std::vector<Value> outs(n.outputs.size());
+    Node tmp;
+    tmp.name = n.name;
+    tmp.op_type = n.op_type;
+    tmp.domain = n.domain;
+    tmp.attrs = n.attrs;
+    tmp.inputs = n.inputs;
+    for (size_t i = 0; i < n.outputs.size(); ++i) tmp.outputs.push_back(n.outputs[i] ? &outs[i] : nullptr);
+    try {
+      def.shape(ShapeCtx{tmp});
+    } catch (const Error&) {
+      return false;
+    }
+    for (size_t i = 0; i < n.outputs.size(); ++i)
+      if (n.outputs[i] && (!outs[i].dims || *outs[i].dims != *n.outputs[i]->dims)) return false;
+    return true;
   }
 
   void forward(std::set<std::string>& no_rule) {
@@ -227,6 +253,7 @@ class Engine {
   std::unordered_map<const Value*, Tesa> facts_;
   std::unordered_map<const Value*, LiveMask> live_;
   mutable std::unordered_map<const Value*, Facts> cache_;
+  mutable std::unordered_map<const Node*, bool> shapes_agree_;
 };
 
 }  // namespace

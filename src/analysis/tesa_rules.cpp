@@ -89,8 +89,8 @@ void Facts::prepare() {
   }
   codes = tesa->codes();
   const size_t un = static_cast<size_t>(n);
-  any_zero = std::memchr(codes, 0, un) != nullptr;
-  const bool any_constant = std::memchr(codes, 0xFF, un) != nullptr;
+  any_zero = un && std::memchr(codes, 0, un) != nullptr;  // (an empty TeSA's codes may be null)
+  const bool any_constant = un && std::memchr(codes, 0xFF, un) != nullptr;
   all_var = !any_zero && !any_constant;
   max_bits = 0;
   if (!any_constant && n > 0) {

@@ -89,6 +89,27 @@ class Vit(nn.Module):
         return self.head(self.ln(x[:, 0]))
 
 
+def prune_structured(bert, head_frac=0.5, ffn_frac=0.5):
+    """Prunes whole attention heads and FFN channels of every layer, those of
+    smallest L2 norm, biases kept: a head's q, k and v output features and
+    o's input features; an FFN channel's f1 output feature and f2 input
+    feature. The model stays the same size: pruned weights are zeros."""
+    with torch.no_grad():
+        for layer in bert.layers:
+            d = layer.q.out_features // layer.heads
+            norms = torch.stack([sum(m.weight[h * d:(h + 1) * d].norm() for m in (layer.q, layer.k, layer.v))
+                                 for h in range(layer.heads)])
+            for h in norms.argsort()[:int(layer.heads * head_frac)].tolist():
+                rows = slice(h * d, (h + 1) * d)
+                for m in (layer.q, layer.k, layer.v):
+                    m.weight[rows] = 0
+                layer.o.weight[:, rows] = 0
+            drop = layer.f1.weight.norm(dim=1).argsort()[:int(layer.f1.out_features * ffn_frac)]
+            layer.f1.weight[drop] = 0
+            layer.f2.weight[:, drop] = 0
+    return bert
+
+
 def mlp():
     return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)), \
         {"x": torch.randn(1, 784)}
@@ -111,9 +132,11 @@ MODELS = {
     # name: (builder, small)
     "mlp": (mlp, True),
     "bert-tiny": (lambda: (Bert(2, 128, 2, 512), bert_inputs(128)), True),
+    "bert-tiny-struct50": (lambda: (prune_structured(Bert(2, 128, 2, 512)), bert_inputs(128)), True),
     "vit-tiny": (lambda: (Vit(96, 16, 2, 192, 3, 768), {"image": torch.randn(1, 3, 96, 96)}), True),
     "mobilenet-v2-96": (lambda: torchvision_model("mobilenet_v2", 96), True),
     "bert-base": (lambda: (Bert(12, 768, 12, 3072), bert_inputs(128)), False),
+    "bert-base-struct50": (lambda: (prune_structured(Bert(12, 768, 12, 3072)), bert_inputs(128)), False),
     "vit-small": (lambda: (Vit(224, 16, 12, 384, 6, 1536), {"image": torch.randn(1, 3, 224, 224)}), False),
     "resnet-50": (lambda: torchvision_model("resnet50", 224), False),
     "mobilenet-v2": (lambda: torchvision_model("mobilenet_v2", 224), False),

@@ -104,13 +104,67 @@ void Facts::prepare() {
 
 namespace tesa_rules {
 
+namespace {
+
+// One operand of an elementwise node seen over the output's elements: a code
+// per output element (0 pruned, 0xFF known, else the width) and, where it
+// broadcasts, the source index of each (-1 where it does not: the operand
+// has the output's shape). Flat arrays keep the rule's loops simple.
+struct Operand {
+  bool present = false;
+  std::vector<uint8_t> own;     // codes, when they had to be made
+  const uint8_t* code = nullptr;
+  std::vector<int64_t> src;     // per output element, when broadcast
+  int64_t at(int64_t e) const { return src.empty() ? e : src[static_cast<size_t>(e)]; }
+};
+
+Operand expand(const Facts& f, const std::vector<int64_t>& out_dims, int64_t n) {
+  Operand o;
+  o.present = f.present;
+  if (!f.present) return o;
+  if (f.numel() != n || f.dims.size() != out_dims.size() || f.dims != out_dims) {
+    std::vector<int64_t> st = broadcast_strides(f.dims, out_dims.size());
+    o.src.resize(static_cast<size_t>(n));
+    std::vector<int64_t> idx(out_dims.size(), 0);
+    int64_t off = 0;
+    for (int64_t e = 0; e < n; ++e) {
+      o.src[static_cast<size_t>(e)] = off;
+      for (size_t d = out_dims.size(); d-- > 0;) {
+        off += st[d];
+        if (++idx[d] < out_dims[d]) break;
+        off -= st[d] * out_dims[d];
+        idx[d] = 0;
+      }
+    }
+  }
+  const int64_t m = f.numel();
+  if (f.codes && o.src.empty()) {
+    o.code = f.codes;
+    return o;
+  }
+  std::vector<uint8_t> base(static_cast<size_t>(m));
+  for (int64_t i = 0; i < m; ++i)
+    base[static_cast<size_t>(i)] = f.zero(i) ? 0 : f.known(i) ? 0xFF : static_cast<uint8_t>(f.bits(i));
+  if (o.src.empty()) {
+    o.own = std::move(base);
+  } else {
+    o.own.resize(static_cast<size_t>(n));
+    for (int64_t e = 0; e < n; ++e) o.own[static_cast<size_t>(e)] = base[static_cast<size_t>(o.src[static_cast<size_t>(e)])];
+  }
+  o.code = o.own.data();
+  return o;
+}
+
+}  // namespace
+
 TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> absorb, bool zero_safe) {
-  auto absorbs = [absorb](const std::vector<Facts>& in, const std::vector<int64_t>& off, size_t j) {
+  // Whether operand j's zero at output element e decides the result.
+  auto absorbs = [absorb](const std::vector<Operand>& ops, int64_t e, size_t j) {
     const Absorb a = j < absorb.size() ? absorb[j] : Absorb::never;
-    if (a == Absorb::never || !in[j].zero(off[j])) return false;
+    if (a == Absorb::never || ops[j].code[e] != 0) return false;
     if (a == Absorb::always) return true;
-    for (size_t o = 0; o < in.size(); ++o)
-      if (o != j && in[o].present && (!in[o].known(off[o]) || in[o].zero(off[o]))) return false;
+    for (size_t o = 0; o < ops.size(); ++o)
+      if (o != j && ops[o].present && ops[o].code[e] != 0xFF) return false;  // others known non-zero
     return true;
   };
   // Where some operand is a run-time value with no element known and no
@@ -128,6 +182,7 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
     }
     return any_var;
   };
+  const bool can_absorb = std::any_of(absorb.begin(), absorb.end(), [](Absorb a) { return a != Absorb::never; });
   TesaRule r;
   r.zero_safe = zero_safe;
   r.forward = [f, absorbs, all_vary](TesaForward& t) {
@@ -138,22 +193,32 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
         for (int64_t i = 0; i < out.numel(); ++i) out.set(i, bits_code(widest));
       return;
     }
+    const int64_t n = out.numel();
+    std::vector<Operand> ops;
+    for (const Facts& in : t.in) ops.push_back(expand(in, out.shape().dims(), n));
     std::vector<float> vals(t.in.size(), NAN);  // absent operands read as NaN
-    for_each_output(out.shape().dims(), t.in, [&](int64_t e, const std::vector<int64_t>& off) {
-      bool all_known = true;
+    for (int64_t e = 0; e < n; ++e) {
+      bool all_known = true, absorbed = false;
       int bits = 0;
-      for (size_t j = 0; j < t.in.size(); ++j) {
-        if (!t.in[j].present) continue;
-        if (absorbs(t.in, off, j)) return out.set(e, ElemCode::pruned);
-        if (t.in[j].known(off[j])) vals[j] = t.in[j].value(off[j]);
-        else all_known = false;
-        bits = std::max(bits, t.in[j].bits(off[j]));
+      for (size_t j = 0; j < ops.size(); ++j) {
+        if (!ops[j].present) continue;
+        const uint8_t c = ops[j].code[e];
+        absorbed = absorbed || absorbs(ops, e, j);
+        all_known = all_known && (c == 0 || c == 0xFF);
+        if (c != 0 && c != 0xFF) bits = std::max<int>(bits, c);
       }
-      if (all_known) out.set_constant(e, f(vals.data()));
-      else out.set(e, bits_code(bits));
-    });
+      if (absorbed) {
+        out.set(e, ElemCode::pruned);
+      } else if (all_known) {
+        for (size_t j = 0; j < ops.size(); ++j)
+          if (ops[j].present) vals[j] = t.in[j].value(ops[j].at(e));
+        out.set_constant(e, f(vals.data()));
+      } else {
+        out.set(e, bits_code(bits ? bits : 32));
+      }
+    }
   };
-  r.backward = [absorbs, all_vary](TesaBackward& b) {
+  r.backward = [absorbs, all_vary, can_absorb](TesaBackward& b) {
     const LiveMask* live = b.out_live[0];
     int widest = 32;
     if (all_live(live) && all_vary(b.in, &widest)) {  // every operand element reaches a needed output
@@ -166,16 +231,20 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
     // rule was given as the output shape).
     for (const Facts& f : b.in)
       if (f.present) out_dims = broadcast_shapes(out_dims, f.dims, "tesa");
-    for_each_output(out_dims, b.in, [&](int64_t e, const std::vector<int64_t>& off) {
-      if (!live_at(live, e)) return;
-      for (size_t j = 0; j < b.in.size(); ++j) {
-        if (!b.in[j].present) continue;
+    int64_t n = 1;
+    for (int64_t d : out_dims) n *= d;
+    std::vector<Operand> ops;
+    for (const Facts& in : b.in) ops.push_back(expand(in, out_dims, n));
+    for (int64_t e = 0; e < n; ++e) {
+      if (!live_at(live, e)) continue;
+      for (size_t j = 0; j < ops.size(); ++j) {
+        if (!ops[j].present) continue;
         bool absorbed = false;  // another operand's zero decides the result
-        for (size_t o = 0; o < b.in.size() && !absorbed; ++o)
-          absorbed = o != j && b.in[o].present && absorbs(b.in, off, o);
-        if (!absorbed) b.in_live[j].set(off[j]);
+        for (size_t o = 0; can_absorb && o < ops.size() && !absorbed; ++o)
+          absorbed = o != j && ops[o].present && absorbs(ops, e, o);
+        if (!absorbed) b.in_live[j].set(ops[j].at(e));
       }
-    });
+    }
   };
   return r;
 }

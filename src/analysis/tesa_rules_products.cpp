@@ -11,12 +11,33 @@
 namespace sparta::tesa_rules {
 namespace {
 
-using Bits = std::vector<uint64_t>;
+// One bitset over K per row (of A) or column (of B), in one flat array:
+// rows of `words` 64-bit words.
+struct BitRows {
+  int64_t words = 0;
+  std::vector<uint64_t> v;
+  void reset(int64_t rows, int64_t k, uint64_t fill) {
+    words = (k + 63) / 64;
+    v.assign(static_cast<size_t>(rows * words), fill);
+    if (fill && k % 64)  // bits past K stay clear
+      for (int64_t r = 0; r < rows; ++r) v[static_cast<size_t>(r * words + words - 1)] = (uint64_t{1} << (k % 64)) - 1;
+  }
+  uint64_t* operator[](int64_t r) { return v.data() + r * words; }
+  const uint64_t* operator[](int64_t r) const { return v.data() + r * words; }
+  void set(int64_t r, int64_t k) { v[static_cast<size_t>(r * words + k / 64)] |= uint64_t{1} << (k % 64); }
+  bool get(int64_t r, int64_t k) const { return (v[static_cast<size_t>(r * words + k / 64)] >> (k % 64)) & 1; }
+};
 
-bool intersects(const Bits& a, const Bits& b) {
-  for (size_t w = 0; w < a.size(); ++w)
+bool intersects(const uint64_t* a, const uint64_t* b, int64_t words) {
+  for (int64_t w = 0; w < words; ++w)
     if (a[w] & b[w]) return true;
   return false;
+}
+
+bool none(const uint64_t* a, int64_t words) {
+  for (int64_t w = 0; w < words; ++w)
+    if (a[w]) return false;
+  return true;
 }
 
 // A batched product's geometry: Y[b, i, j] = sum_k A[b, i, k] B[b, k, j],
@@ -76,39 +97,31 @@ Geometry geometry(const Node& n, const std::vector<Facts>& in, ProductKind kind)
 
 // Per row i of A, or per column j of B (per batch): which k are non-zero,
 // which are not known. A constant without zeros, or a value with nothing
-// known, fills whole rows at once.
-void row_bits(const Facts& f, const Geometry& g, int64_t b, bool of_a, std::vector<Bits>& nonzero, std::vector<Bits>& var) {
-  const int64_t rows = of_a ? g.m : g.n, words = (g.k + 63) / 64;
-  Bits full(static_cast<size_t>(words), ~uint64_t{0});
-  if (g.k % 64) full.back() = (uint64_t{1} << (g.k % 64)) - 1;
-  const Bits none(static_cast<size_t>(words), 0);
+// known, fills whole rows at once; otherwise elements are read in memory
+// order.
+void row_bits(const Facts& f, const Geometry& g, int64_t b, bool of_a, BitRows& nonzero, BitRows& var) {
+  const int64_t rows = of_a ? g.m : g.n;
   if (!f.any_zero && (f.constant || f.all_var)) {
-    nonzero.assign(static_cast<size_t>(rows), full);
-    var.assign(static_cast<size_t>(rows), f.all_var ? full : none);
+    nonzero.reset(rows, g.k, ~uint64_t{0});
+    var.reset(rows, g.k, f.all_var ? ~uint64_t{0} : 0);
     return;
   }
-  nonzero.assign(static_cast<size_t>(rows), none);
-  var.assign(static_cast<size_t>(rows), none);
+  nonzero.reset(rows, g.k, 0);
+  var.reset(rows, g.k, 0);
   const int64_t r_stride = of_a ? g.a_is : g.b_js, k_stride = of_a ? g.a_ks : g.b_ks;
   const int64_t base = of_a ? g.a(b, 0, 0) : g.w(b, 0, 0);
-  // Memory order: the inner loop runs along whichever of r and k is contiguous.
   const bool r_inner = r_stride < k_stride;
   const int64_t outer_n = r_inner ? g.k : rows, inner_n = r_inner ? rows : g.k;
-  for (int64_t o = 0; o < outer_n; ++o)
+  for (int64_t o = 0; o < outer_n; ++o) {
+    const int64_t first = base + o * (r_inner ? k_stride : r_stride), step = r_inner ? r_stride : k_stride;
     for (int64_t in = 0; in < inner_n; ++in) {
-      const int64_t r = r_inner ? in : o, kk = r_inner ? o : in;
-      const int64_t e = base + r * r_stride + kk * k_stride;
+      const int64_t e = first + in * step;
       if (f.zero(e)) continue;
-      const uint64_t bit = uint64_t{1} << (kk % 64);
-      nonzero[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= bit;
-      if (!f.known(e)) var[static_cast<size_t>(r)][static_cast<size_t>(kk / 64)] |= bit;
+      const int64_t r = r_inner ? in : o, kk = r_inner ? o : in;
+      nonzero.set(r, kk);
+      if (!f.constant && !f.known(e)) var.set(r, kk);
     }
-}
-
-bool empty(const Bits& b) {
-  for (uint64_t w : b)
-    if (w) return false;
-  return true;
+  }
 }
 
 float activation(const Node& n, ProductKind kind, float v) {
@@ -128,33 +141,31 @@ TesaRule product(ProductKind kind) {
     if (!g.ok) return;  // every output element kept
     // The product P alone, as facts over the output's elements.
     Tesa p(t.out[0].shape(), ElemCode::bits32);
-    std::vector<Bits> an, av, bn, bv;
+    BitRows an, av, bn, bv;
     for (int64_t b = 0; b < g.batch; ++b) {
       row_bits(t.in[0], g, b, true, an, av);
       row_bits(t.in[1], g, b, false, bn, bv);
-      // A side with nothing known: P[i, j] varies unless the other side's
-      // row or column is all zero (then P is exactly zero there).
+      const int64_t w = an.words;
+      // A side with nothing known: P[i, j] varies unless A's row i or B's
+      // column j is all zero (then P is exactly zero there).
       if (t.in[0].all_var || t.in[1].all_var) {
-        const bool a_var = t.in[0].all_var;
+        std::vector<uint8_t> zero_i(static_cast<size_t>(g.m)), zero_j(static_cast<size_t>(g.n));
+        for (int64_t i = 0; i < g.m; ++i) zero_i[static_cast<size_t>(i)] = none(an[i], w);
+        for (int64_t j = 0; j < g.n; ++j) zero_j[static_cast<size_t>(j)] = none(bn[j], w);
         for (int64_t i = 0; i < g.m; ++i)
-          for (int64_t j = 0; j < g.n; ++j) {
-            const bool other_zero = a_var ? empty(bn[static_cast<size_t>(j)]) : empty(an[static_cast<size_t>(i)]);
-            const bool this_zero = a_var ? empty(an[static_cast<size_t>(i)]) : empty(bn[static_cast<size_t>(j)]);
-            if (other_zero || this_zero) p.set((b * g.m + i) * g.n + j, ElemCode::pruned);
-          }
+          for (int64_t j = 0; j < g.n; ++j)
+            if (zero_i[static_cast<size_t>(i)] || zero_j[static_cast<size_t>(j)]) p.set((b * g.m + i) * g.n + j, ElemCode::pruned);
         continue;
       }
       for (int64_t i = 0; i < g.m; ++i)
         for (int64_t j = 0; j < g.n; ++j) {
-          const int64_t e = (b * g.m + i) * g.n + j;
-          const size_t iu = static_cast<size_t>(i), ju = static_cast<size_t>(j);
-          if (intersects(av[iu], bn[ju]) || intersects(an[iu], bv[ju])) continue;  // varies
+          if (intersects(av[i], bn[j], w) || intersects(an[i], bv[j], w)) continue;  // varies
           double acc = 0;
           for (int64_t kk = 0; kk < g.k; ++kk) {
-            const int64_t ea = g.a(b, i, kk), eb = g.w(b, kk, j);
-            if (!t.in[0].zero(ea) && !t.in[1].zero(eb)) acc += double(t.in[0].value(ea)) * t.in[1].value(eb);
+            if (!an.get(i, kk) || !bn.get(j, kk)) continue;
+            acc += double(t.in[0].value(g.a(b, i, kk))) * t.in[1].value(g.w(b, kk, j));
           }
-          p.set_constant(e, static_cast<float>(acc));
+          p.set_constant((b * g.m + i) * g.n + j, static_cast<float>(acc));
         }
     }
     // Every product element varies: so does every output (the dense case).
@@ -194,50 +205,53 @@ TesaRule product(ProductKind kind) {
     }
     const LiveMask* live = b.out_live[0];
     const bool every = all_live(live);
-    std::vector<Bits> an, av, bn, bv;
-    const int64_t words = (g.k + 63) / 64;
+    BitRows an, av, bn, bv, need_a, need_b;
     for (int64_t bb = 0; bb < g.batch; ++bb) {
       row_bits(b.in[0], g, bb, true, an, av);
       row_bits(b.in[1], g, bb, false, bn, bv);
-      std::vector<Bits> need_a(static_cast<size_t>(g.m), Bits(static_cast<size_t>(words), 0));
-      std::vector<Bits> need_b(static_cast<size_t>(g.n), Bits(static_cast<size_t>(words), 0));
-      if (every) {  // every output needed: the same OR for every row, and for every column
-        Bits or_b(static_cast<size_t>(words), 0), or_a(static_cast<size_t>(words), 0);
-        for (const Bits& x : bn)
-          for (int64_t w = 0; w < words; ++w) or_b[static_cast<size_t>(w)] |= x[static_cast<size_t>(w)];
-        for (const Bits& x : an)
-          for (int64_t w = 0; w < words; ++w) or_a[static_cast<size_t>(w)] |= x[static_cast<size_t>(w)];
-        if (g.n > 0) std::fill(need_a.begin(), need_a.end(), or_b);
-        if (g.m > 0) std::fill(need_b.begin(), need_b.end(), or_a);
-      }
-      for (int64_t i = 0; i < g.m && !every; ++i)
-        for (int64_t j = 0; j < g.n; ++j) {
-          if (!live_at(live, (bb * g.m + i) * g.n + j)) continue;
-          for (int64_t w = 0; w < words; ++w) {
-            need_a[static_cast<size_t>(i)][static_cast<size_t>(w)] |= bn[static_cast<size_t>(j)][static_cast<size_t>(w)];
-            need_b[static_cast<size_t>(j)][static_cast<size_t>(w)] |= an[static_cast<size_t>(i)][static_cast<size_t>(w)];
+      const int64_t words = an.words;
+      // A[i, k] is needed where some needed output (i, j) has B[k, j] != 0;
+      // B[k, j] where some needed (i, j) has A[i, k] != 0.
+      need_a.reset(g.m, g.k, 0);
+      need_b.reset(g.n, g.k, 0);
+      if (every) {  // the same OR for every row, and for every column
+        std::vector<uint64_t> or_b(static_cast<size_t>(words), 0), or_a(static_cast<size_t>(words), 0);
+        for (int64_t j = 0; j < g.n; ++j)
+          for (int64_t w = 0; w < words; ++w) or_b[static_cast<size_t>(w)] |= bn[j][w];
+        for (int64_t i = 0; i < g.m; ++i)
+          for (int64_t w = 0; w < words; ++w) or_a[static_cast<size_t>(w)] |= an[i][w];
+        for (int64_t i = 0; i < g.m && g.n > 0; ++i) std::copy(or_b.begin(), or_b.end(), need_a[i]);
+        for (int64_t j = 0; j < g.n && g.m > 0; ++j) std::copy(or_a.begin(), or_a.end(), need_b[j]);
+      } else {
+        for (int64_t i = 0; i < g.m; ++i)
+          for (int64_t j = 0; j < g.n; ++j) {
+            if (!live_at(live, (bb * g.m + i) * g.n + j)) continue;
+            for (int64_t w = 0; w < words; ++w) {
+              need_a[i][w] |= bn[j][w];
+              need_b[j][w] |= an[i][w];
+            }
           }
-        }
+      }
       // Where every row (column) needs every k, the operand's part for this
       // batch is needed whole: filled at once (the dense case).
-      Bits full(static_cast<size_t>(words), ~uint64_t{0});
-      if (g.k % 64) full.back() = (uint64_t{1} << (g.k % 64)) - 1;
-      const bool a_whole = std::all_of(need_a.begin(), need_a.end(), [&](const Bits& x) { return x == full; });
-      const bool b_whole = std::all_of(need_b.begin(), need_b.end(), [&](const Bits& x) { return x == full; });
-      for (int64_t kk = 0; kk < g.k; ++kk) {
-        const uint64_t bit = uint64_t{1} << (kk % 64);
-        const size_t w = static_cast<size_t>(kk / 64);
-        for (int64_t i = 0; i < g.m && !a_whole; ++i)
-          if (need_a[static_cast<size_t>(i)][w] & bit) b.in_live[0].set(g.a(bb, i, kk));
-        for (int64_t j = 0; j < g.n && !b_whole; ++j)
-          if (need_b[static_cast<size_t>(j)][w] & bit) b.in_live[1].set(g.w(bb, kk, j));
-      }
-      if (a_whole)
-        for (int64_t i = 0; i < g.m; ++i)
-          for (int64_t kk = 0; kk < g.k; ++kk) b.in_live[0].set(g.a(bb, i, kk));
+      BitRows full;
+      full.reset(1, g.k, ~uint64_t{0});
+      auto whole = [&](const BitRows& x, int64_t rows) {
+        for (int64_t r = 0; r < rows; ++r)
+          if (!std::equal(x[r], x[r] + words, full[0])) return false;
+        return true;
+      };
+      const bool a_whole = whole(need_a, g.m), b_whole = whole(need_b, g.n);
+      for (int64_t i = 0; i < g.m; ++i)
+        for (int64_t kk = 0; kk < g.k; ++kk)
+          if (a_whole || need_a.get(i, kk)) b.in_live[0].set(g.a(bb, i, kk));
       if (b_whole) {
         if (g.b_bs == 0 || b.in[1].dims.size() == 2) b.in_live[1].fill();
         else b.in_live[1].set_range(bb * g.b_bs, (bb + 1) * g.b_bs);
+      } else {
+        for (int64_t j = 0; j < g.n; ++j)
+          for (int64_t kk = 0; kk < g.k; ++kk)
+            if (need_b.get(j, kk)) b.in_live[1].set(g.w(bb, kk, j));
       }
     }
     // Bias, C and residual: needed where an output they reach is.
@@ -247,6 +261,11 @@ TesaRule product(ProductKind kind) {
     std::vector<int64_t> od = b.in[0].dims;  // the output's dims
     if (kind == ProductKind::gemm) od = {g.m, g.n};
     else od.back() = g.n;
+    if (every) {
+      for (size_t j = 0; j < terms.size(); ++j)
+        if (terms[j].present) b.in_live[j + 2].fill();
+      return;
+    }
     for_each_output(od, terms, [&](int64_t e, const std::vector<int64_t>& off) {
       if (!live_at(live, e)) return;
       for (size_t j = 0; j < terms.size(); ++j)

@@ -10,6 +10,7 @@
 
 #include "analysis/shape_inference.h"
 #include "analysis/tesa_propagation.h"
+#include "passes/shrink.h"
 #include "runtime/session.h"
 
 namespace sparta {
@@ -258,7 +259,7 @@ struct RandomModel {
       Value* out = nullptr;
       switch (pick_op(rng)) {
         case 0:
-        case 1: {  // linear (+ bias) (+ relu)
+        case 1: {  // linear (+ bias) (+ relu or gelu)
           const int64_t n = width(rng);
           out = b.op("MatMul", {a, b.constant(pruned_weight(cols(a), n, rng))});
           if (p(rng) || p(rng)) {
@@ -268,6 +269,7 @@ struct RandomModel {
             out = b.op("Add", {out, b.constant(bias)});
           }
           if (p(rng)) out = b.op("Relu", {out});
+          else if (p(rng)) out = b.op("Gelu", {out}, "sparta");
           break;
         }
         case 2: {  // a binary op with a same-shape value
@@ -330,12 +332,13 @@ struct RandomModel {
 };
 
 TEST(TesaPropagation, PropertyPrunedIsZeroConstantsAreExactAndOutputsUnchanged) {
-  int64_t pruned = 0, constants = 0, dead = 0;
+  int64_t pruned = 0, constants = 0, dead = 0, shrunk = 0;
   for (uint32_t seed = 0; seed < 150; ++seed) {
     RandomModel ref(seed), m(seed);
     const std::vector<Tensor> want = Session(std::move(ref.b.g), {.simplify = false}).run({{"in0", ref.input}});
     const PropagationReport rep = propagate_tesa(m.b.g);
     ASSERT_TRUE(rep.no_rule.empty()) << rep.str();
+    shrunk += shrink_channels(m.b.g, rep).channels;  // the outputs below must not change
     pruned += rep.pruned_elements;
     constants += rep.constant_elements;
     dead += rep.dead_weight_elements;
@@ -369,6 +372,7 @@ TEST(TesaPropagation, PropertyPrunedIsZeroConstantsAreExactAndOutputsUnchanged) 
   EXPECT_GT(pruned, 1000);
   EXPECT_GT(constants, 50);
   EXPECT_GT(dead, 100);
+  EXPECT_GT(shrunk, 20);
 }
 
 }  // namespace

@@ -267,11 +267,13 @@ TesaRule cast_rule() {
 }
 
 // Definitions shared by families of elementwise operators.
-OpDef same_shape(RunFn run) { return {.shape = same_shape_as_input, .run = std::move(run), .dims_kept = DimsKept::all}; }
+OpDef same_shape(RunFn run) {
+  return {.shape = same_shape_as_input, .run = std::move(run), .dims_kept = DimsKept::all, .elementwise = true};
+}
 OpDef broadcast(RunFn run, bool boolean_out) {
   ShapeFn shape = boolean_out ? ShapeFn([](const ShapeCtx& c) { broadcast_inputs(c, DType::boolean); })
                               : ShapeFn([](const ShapeCtx& c) { broadcast_inputs(c, c.dtype(0)); });
-  return {.shape = std::move(shape), .run = std::move(run), .dims_kept = DimsKept::all};
+  return {.shape = std::move(shape), .run = std::move(run), .dims_kept = DimsKept::all, .elementwise = true};
 }
 // `f` is the operator on one element, for the runtime and for TeSA
 // propagation (which folds elements whose operands are all known).
@@ -342,7 +344,8 @@ void define_elementwise_ops() {
   define_op({"Where"}, {.shape = [](const ShapeCtx& c) { broadcast_inputs(c, c.dtype(1)); },
                         .tesa = tesa_rules::elementwise([](const float* v) { return v[0] != 0.f ? v[1] : v[2]; }),
                         .run = where,
-                        .dims_kept = DimsKept::all});
+                        .dims_kept = DimsKept::all,
+                        .elementwise = true});
   OpDef relu = unary([](float v) { return v > 0.f ? v : 0.f; });
   relu.layout = LayoutRole::passthrough;
   define_op({"Relu"}, relu);
@@ -373,10 +376,12 @@ void define_elementwise_ops() {
                            },
                        .tesa = cast_rule(),
                        .run = cast,
-                       .dims_kept = DimsKept::all});
+                       .dims_kept = DimsKept::all,
+                       .elementwise = true});
   // Known shapes without a kernel yet: shape inference (sparta inspect)
   // follows them; the Session names them as unsupported.
-  define_op({"Gelu", "LogSoftmax", "HardSigmoid", "HardSwish", "LeakyRelu"}, same_shape(nullptr));
+  define_op({"Gelu", "HardSigmoid", "HardSwish", "LeakyRelu"}, same_shape(nullptr));
+  define_op({"LogSoftmax"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});
   define_op({"Max", "Min", "Sum", "Mean"}, broadcast(nullptr, false));
   define_op({"LessOrEqual", "GreaterOrEqual"}, broadcast(nullptr, true));
 }

@@ -603,7 +603,11 @@ void define_nn_ops() {
                                 .plan = plan_weight});
   define_op({"sparta.Softmax"}, {.run = masked_softmax, .dims_kept = DimsKept::all});
   define_op({"sparta.BatchMatMul"}, {.run = batch_matmul});
-  define_op({"sparta.Gelu"}, {.shape = same_shape_as_input, .tesa = gelu_rule(), .run = gelu, .dims_kept = DimsKept::all});
+  define_op({"sparta.Gelu"}, {.shape = same_shape_as_input,
+                               .tesa = gelu_rule(),
+                               .run = gelu,
+                               .dims_kept = DimsKept::all,
+                               .elementwise = true});
   // Known shapes without a kernel yet (see define_elementwise_ops).
   define_op({"ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"}, {.shape = sr::reduce});
   define_op({"InstanceNormalization"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});

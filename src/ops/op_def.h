@@ -136,6 +136,10 @@ struct OpDef {
   TesaRule tesa;     // TeSA transfer rules; empty: everything kept (and named in propagation's report)
   RunFn run;
   DimsKept dims_kept = DimsKept::none;
+  // Output element e depends only on element e of each input (numpy
+  // broadcasting aside): the ops a channel can be removed through
+  // (passes/shrink).
+  bool elementwise = false;
   LayoutRole layout = LayoutRole::plain;
   std::function<bool(const Node&)> can_block;  // null: always, for the role
   // Ahead-of-time planning from the node alone (constants, static shapes).

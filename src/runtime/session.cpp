@@ -34,6 +34,7 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
     if (opt_.propagate) {
       const auto p0 = std::chrono::steady_clock::now();
       propagation_report_ = propagate_tesa(g_);
+      shrink_report_ = shrink_channels(g_, propagation_report_);
       plan_times_.propagate_ms =
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - p0).count();
     }

@@ -10,6 +10,7 @@
 
 #include "core/tensor.h"
 #include "analysis/tesa_propagation.h"
+#include "passes/shrink.h"
 #include "ir/graph.h"
 #include "ops/op_def.h"
 #include "passes/fuse.h"
@@ -21,7 +22,7 @@ struct SessionOptions {
   int threads = 1;
   bool profile = false;   // record per-node times
   bool simplify = true;   // constant folding, dead-node removal, fusion and layout assignment first
-  bool propagate = true;  // with simplify: TeSA propagation before fusion (analysis/tesa_propagation)
+  bool propagate = true;  // with simplify: TeSA propagation, then shrink, before fusion
 };
 
 class Session {
@@ -45,6 +46,7 @@ class Session {
   const FuseReport& fuse_report() const { return fuse_report_; }
   const LayoutReport& layout_report() const { return layout_report_; }
   const PropagationReport& propagation_report() const { return propagation_report_; }
+  const ShrinkReport& shrink_report() const { return shrink_report_; }
   // Where the constructor's time went (ms): graph passes, then ahead-of-time
   // preparation: measuring kernel choices, and packing the other weights.
   struct PlanTimes {
@@ -61,6 +63,7 @@ class Session {
   FuseReport fuse_report_;
   LayoutReport layout_report_;
   PropagationReport propagation_report_;
+  ShrinkReport shrink_report_;
   PlanTimes plan_times_;
   std::vector<std::shared_ptr<NodePlan>> node_plan_;  // one slot per node
 };

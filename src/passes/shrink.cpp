@@ -1,0 +1,188 @@
+#include "passes/shrink.h"
+
+#include <algorithm>
+#include <set>
+#include <sstream>
+
+#include "ops/op_def.h"
+
+namespace sparta {
+namespace {
+
+bool is(const Node* n, const char* op) { return n && n->domain.empty() && n->op_type == op; }
+
+// A 2-D f32 constant.
+bool matrix(const Value* v) {
+  return v && v->is_constant() && v->constant->dtype() == DType::f32 && v->constant->rank() == 2;
+}
+
+struct Region {
+  Node* head = nullptr;             // the producing MatMul (weight [K, N])
+  std::vector<Value*> values;       // values of last extent N, the head's output first
+  std::vector<std::pair<Node*, size_t>> vectors;  // per-channel constant operands (node, input index)
+  std::vector<Node*> tails;         // consuming MatMuls (weight [N, K2])
+  int64_t n = 0;
+};
+
+// A constant that broadcasts along the last axis only: all extents 1 but
+// the last, which is 1 (a scalar) or n (per channel).
+enum class Operand { scalar, per_channel, other };
+Operand classify(const Value* c, int64_t n, size_t rank) {
+  const std::vector<int64_t>& d = c->constant->shape().dims();
+  if (d.size() > rank) return Operand::other;
+  for (size_t i = 0; i + 1 < d.size(); ++i)
+    if (d[i] != 1) return Operand::other;
+  if (d.empty() || d.back() == 1) return Operand::scalar;
+  return d.back() == n ? Operand::per_channel : Operand::other;
+}
+
+// The region that starts at `head`'s output, or nullopt where some value
+// reaches an operator the channel cannot be cut through.
+std::optional<Region> region_of(Graph& g, Node* head) {
+  Region r;
+  r.head = head;
+  Value* v0 = head->outputs[0];
+  if (!v0 || !v0->dims || v0->dims->empty()) return std::nullopt;
+  const std::vector<int64_t> dims = *v0->dims;
+  for (int64_t d : dims)
+    if (d <= 0) return std::nullopt;
+  r.n = dims.back();
+  std::set<const Value*> in_region = {v0};
+  std::vector<Value*> work = {v0};
+  std::set<const Node*> seen;
+  while (!work.empty()) {
+    Value* v = work.back();
+    work.pop_back();
+    r.values.push_back(v);
+    if (g.is_output(v)) return std::nullopt;
+    for (Node* c : v->consumers) {
+      if (!seen.insert(c).second) continue;
+      if (is(c, "MatMul") && c->inputs.size() == 2 && c->inputs[0] == v && matrix(c->inputs[1]) &&
+          c->inputs[1]->constant->dim(0) == r.n && c->inputs[1] != v) {
+        r.tails.push_back(c);
+        continue;
+      }
+      const OpDef* def = find_op_def(*c);
+      if (!def || !def->elementwise || c->outputs.size() != 1 || !c->outputs[0] || c->outputs[0]->dims != dims)
+        return std::nullopt;
+      for (size_t i = 0; i < c->inputs.size(); ++i) {
+        const Value* in = c->inputs[i];
+        if (!in || in_region.count(in) || (in->dims == dims && std::find(work.begin(), work.end(), in) != work.end()))
+          continue;
+        if (in->is_constant()) {
+          const Operand k = classify(in, r.n, dims.size());
+          if (k == Operand::other) return std::nullopt;
+          if (k == Operand::per_channel) r.vectors.emplace_back(c, i);
+          continue;
+        }
+        // A run-time operand must be a region value too (checked once the
+        // region is complete).
+        if (in->dims != dims) return std::nullopt;
+      }
+      Value* out = c->outputs[0];
+      if (in_region.insert(out).second) work.push_back(out);
+    }
+  }
+  // Every run-time operand of a region node must be a region value.
+  for (Value* v : r.values)
+    for (Node* c : v->consumers) {
+      if (std::find(r.tails.begin(), r.tails.end(), c) != r.tails.end()) continue;
+      for (const Value* in : c->inputs)
+        if (in && !in->is_constant() && !in_region.count(in)) return std::nullopt;
+    }
+  if (r.tails.empty()) return std::nullopt;
+  return r;
+}
+
+// Channels (last-axis indices) that no value of the region needs.
+std::vector<uint8_t> dead_channels(const Region& r, const PropagationReport& prop) {
+  std::vector<uint8_t> dead(static_cast<size_t>(r.n), 1);
+  for (const Value* v : r.values) {
+    auto it = prop.live.find(v);
+    if (it == prop.live.end()) return std::vector<uint8_t>(static_cast<size_t>(r.n), 0);  // all needed
+    const std::vector<uint8_t>& l = it->second;
+    for (size_t e = 0; e < l.size(); ++e)
+      if (l[e]) dead[e % static_cast<size_t>(r.n)] = 0;
+  }
+  return dead;
+}
+
+// t sliced along `axis` to the kept indices.
+Tensor keep_along(const Tensor& t, int axis, const std::vector<int64_t>& keep) {
+  std::vector<int64_t> d = t.shape().dims();
+  const int64_t old = d[static_cast<size_t>(axis)];
+  d[static_cast<size_t>(axis)] = static_cast<int64_t>(keep.size());
+  Tensor out(t.dtype(), Shape(d), Uninitialized{});
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= t.dim(i);
+  for (int i = axis + 1; i < t.rank(); ++i) inner *= t.dim(i);
+  const float* src = t.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (size_t k = 0; k < keep.size(); ++k)
+      std::copy(src + (o * old + keep[k]) * inner, src + (o * old + keep[k] + 1) * inner,
+                dst + (o * static_cast<int64_t>(keep.size()) + static_cast<int64_t>(k)) * inner);
+  return out;
+}
+
+// A new constant value for input `i` of node n, holding t.
+void replace_constant(Graph& g, Node* n, size_t i, Tensor t) {
+  std::string name = n->inputs[i]->name + "/shrunk";
+  while (g.find(name)) name += "_";
+  Value* v = g.add_value(name);
+  v->dtype = t.dtype();
+  v->dims = t.shape().dims();
+  v->constant = std::move(t);
+  n->inputs[i] = v;
+}
+
+}  // namespace
+
+std::string ShrinkReport::str() const {
+  std::ostringstream os;
+  os << "shrink: " << regions << " region(s), " << channels << " channels and " << weight_elements
+     << " weight elements removed";
+  return os.str();
+}
+
+ShrinkReport shrink_channels(Graph& g, const PropagationReport& prop) {
+  ShrinkReport rep;
+  std::vector<Node*> heads;
+  for (const auto& n : g.nodes())
+    if (is(n.get(), "MatMul") && n->inputs.size() == 2 && n->inputs[0] && matrix(n->inputs[1]) && n->outputs.size() == 1)
+      heads.push_back(n.get());
+  bool changed = false;
+  for (Node* head : heads) {
+    std::optional<Region> r = region_of(g, head);
+    if (!r) continue;
+    const std::vector<uint8_t> dead = dead_channels(*r, prop);
+    std::vector<int64_t> keep;
+    for (int64_t c = 0; c < r->n; ++c)
+      if (!dead[static_cast<size_t>(c)]) keep.push_back(c);
+    if (keep.size() == static_cast<size_t>(r->n) || keep.empty()) continue;
+    const int64_t cut = r->n - static_cast<int64_t>(keep.size());
+    const Tensor& w1 = *head->inputs[1]->constant;
+    rep.weight_elements += w1.dim(0) * cut;
+    replace_constant(g, head, 1, keep_along(w1, 1, keep));
+    for (auto [node, i] : r->vectors) {
+      const Tensor& c = *node->inputs[i]->constant;
+      replace_constant(g, node, i, keep_along(c, c.rank() - 1, keep));
+    }
+    for (Node* tail : r->tails) {
+      const Tensor& w2 = *tail->inputs[1]->constant;
+      rep.weight_elements += w2.dim(1) * cut;
+      replace_constant(g, tail, 1, keep_along(w2, 0, keep));
+    }
+    for (Value* v : r->values) {
+      v->dims->back() = static_cast<int64_t>(keep.size());
+      v->tesa.reset();
+    }
+    ++rep.regions;
+    rep.channels += cut;
+    changed = true;
+  }
+  if (changed) g.link();
+  return rep;
+}
+
+}  // namespace sparta

@@ -89,6 +89,8 @@ class Engine {
   const TesaRule* rule_of(const Node& n) const {
     const OpDef* def = find_op_def(n);
     if (!def || !def->tesa) return nullptr;
+    // Every rule reads its first input and writes its first output.
+    if (n.inputs.empty() || !n.inputs[0] || n.outputs.empty() || !n.outputs[0]) return nullptr;
     for (const Value* o : n.outputs)
       if (o && !static_dims(o, opt_.max_elements)) return nullptr;
     for (const Value* i : n.inputs)

@@ -196,7 +196,8 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
     const int64_t n = out.numel();
     std::vector<Operand> ops;
     for (const Facts& in : t.in) ops.push_back(expand(in, out.shape().dims(), n));
-    std::vector<float> vals(t.in.size(), NAN);  // absent operands read as NaN
+    // Absent operands (and any an operator expects but the node lacks) read as NaN.
+    std::vector<float> vals(std::max<size_t>(t.in.size(), 8), NAN);
     for (int64_t e = 0; e < n; ++e) {
       bool all_known = true, absorbed = false;
       int bits = 0;
@@ -384,6 +385,7 @@ TesaRule gather() {
   return move_by([](const Node& n, const std::vector<Facts>& in) {
     const std::vector<int64_t>& d = in[0].dims;
     const size_t axis = static_cast<size_t>(norm_axis(n.attr_int("axis", 0), static_cast<int64_t>(d.size())));
+    SPARTA_CHECK(in.size() > 1, "Gather without indices");
     const std::vector<int64_t> idx = constant_ints(in[1]);
     int64_t outer = 1, inner = 1;
     for (size_t i = 0; i < axis; ++i) outer *= d[i];
@@ -400,6 +402,7 @@ TesaRule gather() {
 
 TesaRule expand() {
   return move_by([](const Node&, const std::vector<Facts>& in) {
+    SPARTA_CHECK(in.size() > 1, "Expand without a shape");
     std::vector<int64_t> od = broadcast_shapes(in[0].dims, constant_ints(in[1]), "Expand");
     return std::vector<std::vector<int64_t>>{view_sources(od, broadcast_strides(in[0].dims, od.size()), 0)};
   });

@@ -310,6 +310,7 @@ void mark(LiveMask& l, int64_t begin, int64_t count) { l.set_range(begin, begin 
 // its parameters seen as [C, 1, ..., 1] so that they broadcast per channel.
 TesaRule batch_norm() {
   auto as_channels = [](std::vector<Facts> in) {
+    if (in.size() != 5 || in[0].dims.size() < 2) return in;  // the rule then keeps everything
     const size_t r = in[0].dims.size();
     for (size_t i = 1; i < in.size(); ++i)
       if (in[i].present) {

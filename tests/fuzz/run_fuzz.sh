@@ -34,4 +34,4 @@ mkdir -p "$work"
 cp -n "$here/corpus_$target"/* "$work"/ 2>/dev/null || true
 # -rss_limit_mb bounds a corrupt length that asks for memory; readers must
 # reject those before allocating.
-"$bin" "$work" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 | tail -15
+"$bin" "$work" -artifact_prefix="$out/" -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 2>&1 | tail -15

@@ -3,7 +3,9 @@
 # OpenVINO, each row one run of `sparta bench model --peers` (medians, peers
 # timed in the same run): half the heads and FFN channels pruned whole
 # (propagation + shrink), and every linear 90% pruned in 32x1 blocks, as a
-# pruned file and as the dense file plus a TeSA spec with the same masks.
+# pruned file and as the dense file plus a TeSA spec with the same masks
+# (the peers run the file as given, so that row's error is against the
+# dense model: the masks change it).
 # Builds what it needs into models/ (about 1 min). Usage: scripts/bench_tesa.sh [REPS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,7 @@ row() {  # label, threads, model, extra sparta args
   local label=$1 t=$2 model=$3
   shift 3
   "$BIN" bench model "$model" --reps "$REPS" --threads "$t" --peers --json "${inputs[@]}" "$@" 2>/dev/null |
-    /usr/bin/python3 -c "import json,sys; r=json.load(sys.stdin); f = lambda k: ('%.1f' % r[k]) if k in r else '-'; print('| $label | $t | %.1f | %.1f | %s | **%.2fx** | %.1e | %.0f | %.0f |' % (r['sparta_ms'], r['ort_ms'], f('openvino_ms'), r['ort_ms'] / r['sparta_ms'], r['max_rel_err_vs_ort'], r['import_ms'], r['plan_propagate_ms']))"
+    LABEL="$label" T=$t /usr/bin/python3 -c "import json,os,sys; r=json.load(sys.stdin); f = lambda k: ('%.1f' % r[k]) if k in r else '-'; print('| %s | %s | %.1f | %.1f | %s | **%.2fx** | %.1e | %.0f | %.0f |' % (os.environ['LABEL'], os.environ['T'], r['sparta_ms'], r['ort_ms'], f('openvino_ms'), r['ort_ms'] / r['sparta_ms'], r['max_rel_err_vs_ort'], r['import_ms'], r['plan_propagate_ms']))"
 }
 for t in 1 2; do
   row "bert-base (dense)" $t models/bert-base.onnx

@@ -223,14 +223,27 @@ TesaRule product(ProductKind kind) {
         for (int64_t i = 0; i < g.m && g.n > 0; ++i) std::copy(or_b.begin(), or_b.end(), need_a[i]);
         for (int64_t j = 0; j < g.n && g.m > 0; ++j) std::copy(or_a.begin(), or_a.end(), need_b[j]);
       } else {
-        for (int64_t i = 0; i < g.m; ++i)
+        // Rows of the output with the same liveness (dead columns, the usual
+        // case) share their need: computed for row 0 and copied.
+        const int64_t base = bb * g.m * g.n;
+        bool uniform = true;
+        for (int64_t i = 1; i < g.m && uniform; ++i)
+          for (int64_t j = 0; j < g.n && uniform; ++j)
+            uniform = live_at(live, base + i * g.n + j) == live_at(live, base + j);
+        std::vector<uint64_t> or_a(static_cast<size_t>(words), 0);
+        if (uniform)
+          for (int64_t i = 0; i < g.m; ++i)
+            for (int64_t w = 0; w < words; ++w) or_a[static_cast<size_t>(w)] |= an[i][w];
+        for (int64_t i = 0; i < (uniform ? std::min<int64_t>(g.m, 1) : g.m); ++i)
           for (int64_t j = 0; j < g.n; ++j) {
-            if (!live_at(live, (bb * g.m + i) * g.n + j)) continue;
+            if (!live_at(live, base + i * g.n + j)) continue;
             for (int64_t w = 0; w < words; ++w) {
               need_a[i][w] |= bn[j][w];
-              need_b[j][w] |= an[i][w];
+              need_b[j][w] |= uniform ? or_a[static_cast<size_t>(w)] : an[i][w];
             }
           }
+        if (uniform)
+          for (int64_t i = 1; i < g.m; ++i) std::copy(need_a[0], need_a[0] + words, need_a[i]);
       }
       // Where every row (column) needs every k, the operand's part for this
       // batch is needed whole: filled at once (the dense case).

@@ -7,5 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+t0=$(date +%s)
 scripts/build.sh
+echo "demo: build done in $(( $(date +%s) - t0 )) s"
 "${SPARTA_BUILD_DIR:-build}"/tools/sparta bench spmm --sweep --out-dir out/sweep "$@"

@@ -184,8 +184,8 @@ TEST(TesaPropagation, MovesSoftmaxLayerNormAndConcat) {
 }
 
 TEST(TesaPropagation, ConvChannelsAndBatchNormConstants) {
-  // conv1 has output channel 1 all zero; BN turns it into a constant channel
-  // (its shift); conv2 then sees a constant input channel.
+  // The conv's output channel 1 is all zero (its weights are); BN turns it
+  // into a constant channel (its shift); max pooling keeps it zero.
   std::mt19937 rng(3);
   Builder b;
   Value* x = b.input({1, 2, 5, 5});

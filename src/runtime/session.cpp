@@ -50,6 +50,7 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
     const OpDef* def = find_op_def(*n);
     SPARTA_CHECK(def && def->run, "unsupported operator '", n->op_type, "' (node '", n->name,
                  "', opset ", g_.default_opset(), ")");
+    node_def_.push_back(def);
   }
   node_plan_.resize(g_.nodes().size());
   plan_times_.passes_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
@@ -63,7 +64,7 @@ void Session::prepare() {
   std::vector<size_t> first, rest;
   std::set<std::string> seen;
   for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
-    const OpDef* def = find_op_def(*g_.nodes()[ni]);
+    const OpDef* def = node_def_[ni];
     if (!def->plan_key) continue;
     const std::string key = def->plan_key(*g_.nodes()[ni], opt_.threads);
     if (key.empty()) continue;
@@ -71,7 +72,7 @@ void Session::prepare() {
   }
   auto run = [&](size_t ni) {
     const Node& n = *g_.nodes()[ni];
-    node_plan_[ni] = find_op_def(n)->plan(n, opt_.threads);
+    node_plan_[ni] = node_def_[ni]->plan(n, opt_.threads);
   };
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t ni : first) run(ni);
@@ -139,7 +140,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
       call.last_use.push_back(last);
     }
     const auto t0 = std::chrono::steady_clock::now();
-    find_op_def(*n)->run(call);
+    node_def_[ni]->run(call);
     if (opt_.profile)
       profile_.push_back({n->name, n->op_type,
                           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),

@@ -65,6 +65,7 @@ class Session {
   PropagationReport propagation_report_;
   ShrinkReport shrink_report_;
   PlanTimes plan_times_;
+  std::vector<const OpDef*> node_def_;                 // each node's definition
   std::vector<std::shared_ptr<NodePlan>> node_plan_;  // one slot per node
 };
 

@@ -21,7 +21,7 @@ using Dims = std::vector<int64_t>;
 struct Mlp {
   Graph g;
   Tensor x;
-  Mlp(const std::vector<int64_t>& dead_rows, const std::string& extra = "") {
+  Mlp(const std::vector<int64_t>& dead_rows, const std::string& extra = "", const std::vector<int64_t>& zero_cols = {}) {
     std::mt19937 rng(7);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     auto tensor = [&](const Dims& d) {
@@ -50,12 +50,16 @@ struct Mlp {
     Tensor w2 = tensor({8, 4});
     for (int64_t r : dead_rows)
       for (int64_t j = 0; j < 4; ++j) w2.data<float>()[r * 4 + j] = 0.f;
-    Value* h = node("MatMul", {in, constant("W1", tensor({5, 8}))}, "h");
+    Tensor w1 = tensor({5, 8});
+    for (int64_t c : zero_cols)  // a pruned channel whose bias is kept: a constant
+      for (int64_t k = 0; k < 5; ++k) w1.data<float>()[k * 8 + c] = 0.f;
+    Value* h = node("MatMul", {in, constant("W1", w1)}, "h");
     h = node("Add", {h, constant("b1", tensor({8}))}, "hb");
     h = node("Mul", {h, constant("half", Tensor(DType::f32, Shape{1}))}, "hm");
     g.find("half")->constant->data<float>()[0] = 0.5f;
     h = node("Relu", {h}, "hr");
     Value* y = node("MatMul", {h, constant("W2", w2)}, "y");
+    if (extra == "bias2") y = node("Add", {y, constant("b2", tensor({4}))}, "yb");
     g.outputs = {y};
     if (extra == "output") g.outputs.push_back(h);
     if (extra == "reshape") g.outputs.push_back(node("Reshape", {h, constant("shape", Tensor(DType::i64, Shape{1}))}, "flat"));
@@ -83,6 +87,37 @@ TEST(Shrink, CutsUnneededChannelsThroughElementwiseOps) {
   const Tensor a = run(std::move(ref.g), ref.x)[0], b = run(std::move(m.g), m.x)[0];
   ASSERT_EQ(a.shape(), b.shape());
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-6) << i;
+}
+
+TEST(Shrink, FoldsConstantChannelsIntoTheNextBias) {
+  // Channels 2 and 6 of W1 are zero, their biases kept: Relu(0.5 b) makes
+  // channel 2 the constant 0.4, read by W2 (its row is not zero), and
+  // channel 6 zero (so W2's row 6 is unneeded, made zero, and the channel
+  // dead); channel 4 is dead (W2's row 4 is zero).
+  auto biases = [](Mlp& m) {
+    Tensor b = m.g.find("b1")->constant->clone();
+    b.data<float>()[2] = 0.8f;
+    b.data<float>()[6] = -0.6f;
+    m.g.find("b1")->constant = b;
+    return &m;
+  };
+  Mlp ref({4}, "bias2", {2, 6}), m({4}, "bias2", {2, 6});
+  biases(ref);
+  biases(m);
+  const ShrinkReport rep = shrink_channels(m.g, propagate_tesa(m.g));
+  EXPECT_EQ(rep.channels, 3);
+  EXPECT_EQ(rep.constant_channels, 1);
+  EXPECT_EQ(*m.g.find("hr")->dims, (Dims{3, 5}));
+  const Tensor a = run(std::move(ref.g), ref.x)[0], b = run(std::move(m.g), m.x)[0];
+  ASSERT_EQ(a.shape(), b.shape());
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-5) << i;
+  // Without a bias after W2 the constant has nowhere to go: kept; the dead
+  // ones still go.
+  Mlp nobias({4}, "", {2, 6});
+  biases(nobias);
+  const ShrinkReport r2 = shrink_channels(nobias.g, propagate_tesa(nobias.g));
+  EXPECT_EQ(r2.channels, 2);
+  EXPECT_EQ(r2.constant_channels, 0);
 }
 
 TEST(Shrink, LeavesRegionsItCannotCutThrough) {

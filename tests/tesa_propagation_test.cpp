@@ -332,13 +332,15 @@ struct RandomModel {
 };
 
 TEST(TesaPropagation, PropertyPrunedIsZeroConstantsAreExactAndOutputsUnchanged) {
-  int64_t pruned = 0, constants = 0, dead = 0, shrunk = 0;
+  int64_t pruned = 0, constants = 0, dead = 0, shrunk = 0, folded = 0;
   for (uint32_t seed = 0; seed < 150; ++seed) {
     RandomModel ref(seed), m(seed);
     const std::vector<Tensor> want = Session(std::move(ref.b.g), {.simplify = false}).run({{"in0", ref.input}});
     const PropagationReport rep = propagate_tesa(m.b.g);
     ASSERT_TRUE(rep.no_rule.empty()) << rep.str();
-    shrunk += shrink_channels(m.b.g, rep).channels;  // the outputs below must not change
+    const ShrinkReport sr = shrink_channels(m.b.g, rep);  // the outputs below must not change
+    shrunk += sr.channels;
+    folded += sr.constant_channels;
     pruned += rep.pruned_elements;
     constants += rep.constant_elements;
     dead += rep.dead_weight_elements;
@@ -373,6 +375,10 @@ TEST(TesaPropagation, PropertyPrunedIsZeroConstantsAreExactAndOutputsUnchanged) 
   EXPECT_GT(constants, 50);
   EXPECT_GT(dead, 100);
   EXPECT_GT(shrunk, 20);
+  EXPECT_GT(folded, 0);  // rare in random graphs: Shrink.FoldsConstantChannelsIntoTheNextBias covers it
+  std::printf("random models: %lld pruned, %lld constant, %lld dead weight elements; %lld channels shrunk, %lld folded\n",
+              static_cast<long long>(pruned), static_cast<long long>(constants), static_cast<long long>(dead),
+              static_cast<long long>(shrunk), static_cast<long long>(folded));
 }
 
 }  // namespace

@@ -21,6 +21,7 @@ struct Region {
   std::vector<Value*> values;       // values of last extent N, the head's output first
   std::vector<std::pair<Node*, size_t>> vectors;  // per-channel constant operands (node, input index)
   std::vector<Node*> tails;         // consuming MatMuls (weight [N, K2])
+  std::vector<std::pair<Node*, size_t>> tail_bias;  // per tail: its bias Add and the constant's input index, or null
   int64_t n = 0;
 };
 
@@ -91,7 +92,47 @@ std::optional<Region> region_of(Graph& g, Node* head) {
         if (in && !in->is_constant() && !in_region.count(in)) return std::nullopt;
     }
   if (r.tails.empty()) return std::nullopt;
+  // Each tail's bias: its only reader is an Add of a per-channel constant.
+  for (Node* t : r.tails) {
+    std::pair<Node*, size_t> bias{nullptr, 0};
+    const Value* y = t->outputs[0];
+    if (y && y->consumers.size() == 1 && !g.is_output(y) && is(y->consumers[0], "Add") &&
+        y->consumers[0]->inputs.size() == 2 && y->dims) {
+      Node* add = y->consumers[0];
+      const size_t ci = add->inputs[0] == y ? 1 : 0;
+      const Value* c = add->inputs[ci];
+      if (c && c->is_constant() && c->constant->dtype() == DType::f32 &&
+          classify(c, y->dims->back(), y->dims->size()) == Operand::per_channel && add->outputs[0] &&
+          add->outputs[0]->dims == y->dims)
+        bias = {add, ci};
+    }
+    r.tail_bias.push_back(bias);
+  }
   return r;
+}
+
+// A channel whose value at every tail's input is one known number in every
+// row (0 when pruned): its contribution to each tail is a constant row,
+// folded into the tail's bias. Returns, per tail, the channel's value;
+// nullopt where the channel varies somewhere or a nonzero value has no bias
+// to go to.
+std::optional<std::vector<float>> constant_channel(const Region& r, int64_t c) {
+  std::vector<float> vals;
+  for (size_t t = 0; t < r.tails.size(); ++t) {
+    const Value* v = r.tails[t]->inputs[0];
+    if (!v->tesa || v->tesa->numel() == 0 || v->tesa->numel() % r.n) return std::nullopt;
+    const Tesa& f = *v->tesa;
+    std::optional<float> val;
+    for (int64_t e = c; e < f.numel(); e += r.n) {
+      if (f.kept(e) && !f.is_constant(e)) return std::nullopt;
+      const float x = f.kept(e) ? f.constant_value(e) : 0.f;
+      if (val && *val != x) return std::nullopt;
+      val = x;
+    }
+    if (*val != 0.f && !r.tail_bias[t].first) return std::nullopt;
+    vals.push_back(*val);
+  }
+  return vals;
 }
 
 // Channels (last-axis indices) that no value of the region needs.
@@ -140,8 +181,8 @@ void replace_constant(Graph& g, Node* n, size_t i, Tensor t) {
 
 std::string ShrinkReport::str() const {
   std::ostringstream os;
-  os << "shrink: " << regions << " region(s), " << channels << " channels and " << weight_elements
-     << " weight elements removed";
+  os << "shrink: " << regions << " region(s), " << channels << " channels (" << constant_channels
+     << " constant, folded into the next bias) and " << weight_elements << " weight elements removed";
   return os.str();
 }
 
@@ -157,10 +198,32 @@ ShrinkReport shrink_channels(Graph& g, const PropagationReport& prop) {
     if (!r) continue;
     const std::vector<uint8_t> dead = dead_channels(*r, prop);
     std::vector<int64_t> keep;
-    for (int64_t c = 0; c < r->n; ++c)
-      if (!dead[static_cast<size_t>(c)]) keep.push_back(c);
+    std::vector<std::pair<int64_t, std::vector<float>>> folded;  // channel, its value per tail
+    for (int64_t c = 0; c < r->n; ++c) {
+      if (dead[static_cast<size_t>(c)]) continue;
+      if (auto vals = constant_channel(*r, c)) folded.emplace_back(c, std::move(*vals));
+      else keep.push_back(c);
+    }
     if (keep.size() == static_cast<size_t>(r->n) || keep.empty()) continue;
     const int64_t cut = r->n - static_cast<int64_t>(keep.size());
+    // Constant channels move into the tails' biases: bias += value * W2[c, :].
+    for (size_t t = 0; t < r->tails.size(); ++t) {
+      const Tensor& w2 = *r->tails[t]->inputs[1]->constant;
+      const int64_t k2 = w2.dim(1);
+      std::vector<double> delta(static_cast<size_t>(k2), 0.0);
+      bool any = false;
+      for (const auto& [c, vals] : folded) {
+        if (vals[t] == 0.f) continue;
+        any = true;
+        for (int64_t j = 0; j < k2; ++j) delta[static_cast<size_t>(j)] += double(vals[t]) * w2.data<float>()[c * k2 + j];
+      }
+      if (!any) continue;
+      auto [add, ci] = r->tail_bias[t];
+      Tensor b = add->inputs[ci]->constant->clone();
+      for (int64_t j = 0; j < k2; ++j) b.data<float>()[j] = static_cast<float>(b.data<float>()[j] + delta[static_cast<size_t>(j)]);
+      replace_constant(g, add, ci, std::move(b));
+    }
+    rep.constant_channels += static_cast<int64_t>(folded.size());
     const Tensor& w1 = *head->inputs[1]->constant;
     rep.weight_elements += w1.dim(0) * cut;
     replace_constant(g, head, 1, keep_along(w1, 1, keep));

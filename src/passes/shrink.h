@@ -6,12 +6,13 @@
 // that consume it along K with constant weights W2 [N, K2]. A channel (a
 // last-axis index) that no graph output needs in any value of the region
 // is cut everywhere at once: W1's column, the per-channel constants' entry,
-// W2's row, and the region values' last extent. Regions whose values reach
-// anything else (a graph output, a reshape, a residual from another path)
-// are left as they are.
+// W2's row, and the region values' last extent. So is a channel that is one
+// known constant in every row where W2 reads it (a pruned W1 column whose
+// bias was kept): value x W2's row is added to the bias that follows W2.
+// Regions whose values reach anything else (a graph output, a reshape, a
+// residual from another path) are left as they are.
 //
-// Attention heads (channels seen through a reshape) and constant channels
-// folded into the next bias come later; see the plan.
+// Attention heads (channels seen through a reshape) come later.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +26,7 @@ namespace sparta {
 struct ShrinkReport {
   int regions = 0;                   // regions shrunk
   int64_t channels = 0;              // channels removed, over all regions
+  int64_t constant_channels = 0;     // of which constant ones, folded into the next bias
   int64_t weight_elements = 0;       // weight elements removed
   std::string str() const;           // one line
 };

@@ -119,6 +119,36 @@ TEST(TesaSpec, RunMatchesHandZeroedWeights) {
   for (int64_t i = 0; i < ya.numel(); ++i) EXPECT_EQ(ya.data<float>()[i], yb.data<float>()[i]) << i;
 }
 
+// --check-tesa: a promise on a run-time value that a run breaks is an
+// error naming the value; one that holds runs.
+TEST(TesaSpec, CheckedPromises) {
+  SpecDir d;
+  Tensor x(DType::f32, Shape{2, 8});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = i < 8 ? -0.5f : 0.5f;  // row 0: Relu gives zeros
+  // What the model computes for h2 (Relu output): its zeros are a true promise.
+  Graph probe = mlp();
+  probe.outputs.push_back(probe.find("h2"));
+  const Tensor h2 = Session(std::move(probe), {.simplify = false}).run({{"x", x}})[1];
+  Tensor truth(DType::boolean, h2.shape()), lie(DType::boolean, h2.shape());
+  int zeros = 0;
+  for (int64_t i = 0; i < h2.numel(); ++i) {
+    static_cast<uint8_t*>(truth.raw())[i] = h2.data<float>()[i] != 0.f;
+    zeros += h2.data<float>()[i] == 0.f;
+  }
+  ASSERT_GT(zeros, 0);
+  ASSERT_LT(zeros, h2.numel());
+  d.mask("truth.npy", truth);
+  d.mask("lie.npy", lie);  // all pruned: false wherever h2 is not zero
+  for (const char* mask : {"truth.npy", "lie.npy"}) {
+    Graph g = mlp();
+    const std::string spec = std::string("{\"version\": 1, \"tensors\": {\"h2\": {\"mask\": \"") + mask + "\"}}}";
+    apply_tesa_spec(g, read_tesa_spec(d.write("s.json", spec)));
+    Session s(std::move(g), {.check_tesa = true});
+    if (std::string(mask) == "truth.npy") EXPECT_NO_THROW(s.run({{"x", x}}));
+    else expect_error([&] { s.run({{"x", x}}); }, {"--check-tesa", "'h2'", "not zero", "pruned"});
+  }
+}
+
 TEST(TesaSpec, BadSpecsAreOneClearErrorAndChangeNothing) {
   SpecDir d;
   d.mask("w1.npy", random_mask(DType::boolean, Shape{8, 16}, 0.5, 4));

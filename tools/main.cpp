@@ -119,6 +119,9 @@ int run(int argc, char** argv) {
   run_cmd->add_option("model", model_path, "an ONNX model")->required();
   run_cmd->add_option("--input", run_inputs, "NAME=FILE.npy (or FILE.pb), once per graph input");
   run_cmd->add_option("--tesa", tesa_path, tesa_help);
+  bool run_check_tesa = false;
+  run_cmd->add_flag("--check-tesa", run_check_tesa,
+                    "check on the run that every run-time value the spec annotates is zero where it says pruned");
   run_cmd->add_option("--output-dir", run_out_dir, "folder for <output name>.npy")->capture_default_str();
   run_cmd->add_option("--threads", run_threads, "threads")->capture_default_str();
   run_cmd->add_flag("--profile", run_profile, "print per-node times");
@@ -128,7 +131,7 @@ int run(int argc, char** argv) {
     Graph g = load_model(model_path, tesa_path);
     std::vector<std::string> names;
     for (const Value* v : g.outputs) names.push_back(v->name);
-    Session session(std::move(g), {.threads = run_threads, .profile = run_profile});
+    Session session(std::move(g), {.threads = run_threads, .profile = run_profile, .check_tesa = run_check_tesa});
     const std::vector<Tensor> outs = session.run(feeds);
     std::filesystem::create_directories(run_out_dir);
     for (size_t i = 0; i < outs.size(); ++i) {

@@ -19,6 +19,15 @@ namespace sparta {
 Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
   const auto t0 = std::chrono::steady_clock::now();
+  // Checked promises are not used: a transformation that trusted one could
+  // make it come true (the weights that only feed a promised zero are made
+  // zero), and the check would prove nothing.
+  if (opt_.check_tesa)
+    for (const auto& v : g_.values())
+      if (!v->is_constant() && v->tesa) {
+        promises_[v.get()] = *v->tesa;
+        v->tesa.reset();
+      }
   if (opt_.simplify) {
     // Shapes come from the inputs, not from the file's value_info: folding a
     // Shape over a stale declared extent (a model whose input was made
@@ -119,6 +128,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
       SPARTA_CHECK(ok, "input '", in->name, "' must have shape ", in->shape_str(), ", got ", t.shape().str());
     }
     live[in] = t;
+    if (auto p = promises_.find(in); p != promises_.end()) check_promise(in, t);
   }
   auto get = [&](const Value* v) -> const Tensor* {
     if (!v) return nullptr;
@@ -150,6 +160,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
       SPARTA_CHECK(i < call.out.size(), "node '", n->name, "' (", n->op_type, "): output ", i, " ('",
                    n->outputs[i]->name, "') is not supported");
       live[n->outputs[i]] = std::move(call.out[i]);
+      if (auto p = promises_.find(n->outputs[i]); p != promises_.end()) check_promise(n->outputs[i], live[n->outputs[i]]);
     }
     // Release inputs whose last consumer this was (graph outputs stay).
     for (const Value* in : n->inputs)
@@ -160,6 +171,22 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   std::vector<Tensor> out;
   for (const Value* o : g_.outputs) out.push_back(*get(o));
   return out;
+}
+
+void Session::check_promise(const Value* v, const Tensor& t) const {
+  const Tesa& p = promises_.at(v);
+  // Values the passes put in a blocked layout or fused away are not seen.
+  if (v->layout != Layout::plain || t.shape() != p.shape()) return;
+  const uint8_t* raw = static_cast<const uint8_t*>(t.raw());
+  const size_t es = dtype_size(t.dtype());
+  for (int64_t i = 0; i < p.numel(); ++i) {
+    if (p.kept(i)) continue;
+    bool zero = true;
+    for (size_t b = 0; b < es; ++b) zero = zero && raw[static_cast<size_t>(i) * es + b] == 0;
+    if (t.dtype() == DType::f32) zero = t.data<float>()[i] == 0.f;  // -0 is zero too
+    SPARTA_CHECK(zero, "--check-tesa: '", v->name, "' element ", i, " of ", t.shape().str(),
+                 " is not zero, but the TeSA spec says it is pruned");
+  }
 }
 
 }  // namespace sparta

@@ -23,6 +23,11 @@ struct SessionOptions {
   bool profile = false;   // record per-node times
   bool simplify = true;   // constant folding, dead-node removal, fusion and layout assignment first
   bool propagate = true;  // with simplify: TeSA propagation, then shrink, before fusion
+  // Check on every run that the run-time values a TeSA spec annotated
+  // (Value::tesa when the Session is made) are zero where it says pruned;
+  // the first broken promise is an error naming the value and the element.
+  // The promises are then not used for propagation (weights still are).
+  bool check_tesa = false;
 };
 
 class Session {
@@ -65,6 +70,8 @@ class Session {
   PropagationReport propagation_report_;
   ShrinkReport shrink_report_;
   PlanTimes plan_times_;
+  void check_promise(const Value* v, const Tensor& t) const;
+  std::map<const Value*, Tesa> promises_;             // with check_tesa
   std::vector<const OpDef*> node_def_;                 // each node's definition
   std::vector<std::shared_ptr<NodePlan>> node_plan_;  // one slot per node
 };

@@ -19,6 +19,11 @@ struct Problem {
   PackOptions opt;
   int64_t m, n, k;
   double density;
+  // structured only: prune whole rows and columns (0), only rows (1: every
+  // column kept, a pruned head's Q/K/V), only columns (2: its O), in runs
+  // of 4 when `runs` (heads are runs of consecutive indices).
+  int structured_axes = 0;
+  bool runs = false;
 };
 
 std::string describe(const Problem& p) {
@@ -74,9 +79,12 @@ Tensor make_weight(const Problem& p, std::mt19937& rng) {
       if (extra(rng) && d[i] == 0.f) set(i / p.k, i % p.k);
   } else if (p.format == "structured") {
     std::vector<uint8_t> rows(static_cast<size_t>(p.n)), cols(static_cast<size_t>(p.k));
-    std::bernoulli_distribution k2(std::sqrt(p.density));
-    for (auto& r : rows) r = k2(rng);
-    for (auto& c : cols) c = k2(rng);
+    std::bernoulli_distribution k2(p.structured_axes ? p.density : std::sqrt(p.density));
+    const size_t step = p.runs ? 4 : 1;
+    for (size_t r = 0; r < rows.size(); r += step) std::fill_n(rows.begin() + r, std::min(step, rows.size() - r), k2(rng));
+    for (size_t c = 0; c < cols.size(); c += step) std::fill_n(cols.begin() + c, std::min(step, cols.size() - c), k2(rng));
+    if (p.structured_axes == 1) std::fill(cols.begin(), cols.end(), 1);
+    if (p.structured_axes == 2) std::fill(rows.begin(), rows.end(), 1);
     for (int64_t r = 0; r < p.n; ++r)
       for (int64_t c = 0; c < p.k; ++c)
         if (rows[static_cast<size_t>(r)] && cols[static_cast<size_t>(c)]) set(r, c);
@@ -221,6 +229,22 @@ TEST(Kernels, Tilewise) {
 }
 
 TEST(Kernels, Structured) { sweep("structured", {}, {1, 17, 40}, {1, 13, 64}, 50); }
+
+// Rows only or columns only, in runs: the kernel reads X or writes Y in place
+// on the side that keeps everything, and copies runs on the other.
+TEST(Kernels, StructuredRowsOrColumnsInRuns) {
+  std::mt19937 rng(51);
+  int variant = 0;
+  for (int axes : {1, 2})
+    for (int64_t m : {1, 7, 33})
+      for (double d : {0.0, 0.5, 1.0}) {
+        Problem p{"structured", {}, m, 40, 24, d, axes, true};
+        check(p, 1 + variant % 2, static_cast<Activation>(variant % 3), variant % 2 == 0, variant % 3 == 1 ? 3 : 0, rng,
+              variant % 4 == 1);
+        ++variant;
+        if (::testing::Test::HasFatalFailure()) return;
+      }
+}
 
 TEST(Kernels, ZeroRowsOfX) {
   std::mt19937 rng(5);

@@ -319,14 +319,35 @@ std::string OnednnConvKernel::impl_info() const {
 
 namespace {
 
+// Index lists as runs of consecutive indices (a pruned head is 64 of them).
+struct Run {
+  int32_t from = 0, len = 0;
+};
+std::vector<Run> runs_of(const std::vector<int32_t>& idx) {
+  std::vector<Run> r;
+  for (int32_t i : idx) {
+    if (!r.empty() && r.back().from + r.back().len == i) ++r.back().len;
+    else r.push_back({i, 1});
+  }
+  return r;
+}
+
 class StructuredOnednnKernel final : public SpmmKernel {
  public:
   explicit StructuredOnednnKernel(const StructuredMatrix& w)
       : SpmmKernel(w.rows, w.cols), rows_(w.kept_rows), cols_(w.kept_cols) {
     const int64_t nk = static_cast<int64_t>(rows_.size()), kk = static_cast<int64_t>(cols_.size());
     if (nk > 0 && kk > 0) inner_ = std::make_unique<OnednnDenseKernel>(nk, kk, w.values, "inner");
-    kept_.assign(static_cast<size_t>(n_), 0);
-    for (int32_t r : rows_) kept_[static_cast<size_t>(r)] = 1;
+    std::vector<int32_t> pruned;
+    std::vector<uint8_t> kept(static_cast<size_t>(n_), 0);
+    for (int32_t r : rows_) kept[static_cast<size_t>(r)] = 1;
+    for (int32_t j = 0; j < static_cast<int32_t>(n_); ++j)
+      if (!inner_ || !kept[static_cast<size_t>(j)]) pruned.push_back(j);
+    row_runs_ = runs_of(rows_);
+    col_runs_ = runs_of(cols_);
+    pruned_runs_ = runs_of(pruned);
+    all_rows_ = nk == n_;
+    all_cols_ = kk == k_;
   }
   std::string name() const override { return "structured_spmm_onednn"; }
 
@@ -334,42 +355,65 @@ class StructuredOnednnKernel final : public SpmmKernel {
     const int64_t nk = static_cast<int64_t>(rows_.size()), kk = static_cast<int64_t>(cols_.size());
     if (a.m == 0) return;
     if (inner_) {
-      // Gather the kept columns of X (and of Y when accumulating), run the
-      // compact product with the kept bias entries, scatter the result.
+      // The compact product reads X in place when every column is kept, and
+      // writes Y in place when every row is; otherwise the kept columns are
+      // gathered, and the result scattered, run by run.
       thread_local Scratch xs, ys, bs;
-      float* xc = xs.get(static_cast<size_t>(a.m * kk));
-      float* yc = ys.get(static_cast<size_t>(a.m * nk));
-      float* bc = a.ep.bias ? bs.get(static_cast<size_t>(nk)) : nullptr;
-      parallel_run(a.threads, [&](int tid, int nt) {
-        for (int64_t i = tid; i < a.m; i += nt) {
-          for (int64_t j = 0; j < kk; ++j) xc[i * kk + j] = a.x[i * a.ldx + cols_[static_cast<size_t>(j)]];
-          if (a.ep.accumulate)
-            for (int64_t j = 0; j < nk; ++j) yc[i * nk + j] = a.y[i * a.ldy + rows_[static_cast<size_t>(j)]];
+      const float* xc = a.x;
+      int64_t ldxc = a.ldx;
+      if (!all_cols_) {
+        float* g = xs.get(static_cast<size_t>(a.m * kk));
+        parallel_run(a.threads, [&](int tid, int nt) {
+          for (int64_t i = tid; i < a.m; i += nt) {
+            float* d = g + i * kk;
+            for (const Run& r : col_runs_) d = std::copy_n(a.x + i * a.ldx + r.from, r.len, d);
+          }
+        });
+        xc = g;
+        ldxc = kk;
+      }
+      float* yc = a.y;
+      int64_t ldyc = a.ldy;
+      const float* bc = a.ep.bias;
+      if (!all_rows_) {
+        yc = ys.get(static_cast<size_t>(a.m * nk));
+        ldyc = nk;
+        if (a.ep.accumulate)
+          for (int64_t i = 0; i < a.m; ++i) {
+            float* d = yc + i * nk;
+            for (const Run& r : row_runs_) d = std::copy_n(a.y + i * a.ldy + r.from, r.len, d);
+          }
+        if (a.ep.bias) {
+          float* b = bs.get(static_cast<size_t>(nk));
+          for (const Run& r : row_runs_) b = std::copy_n(a.ep.bias + r.from, r.len, b);
+          bc = bs.get(static_cast<size_t>(nk));
         }
-      });
-      if (bc)
-        for (int64_t j = 0; j < nk; ++j) bc[j] = a.ep.bias[rows_[static_cast<size_t>(j)]];
-      SpmmArgs in{xc, a.m, kk, yc, nk, Epilogue{bc, a.ep.act, a.ep.accumulate}, a.threads};
-      inner_->run(in);
-      parallel_run(a.threads, [&](int tid, int nt) {
-        for (int64_t i = tid; i < a.m; i += nt)
-          for (int64_t j = 0; j < nk; ++j) a.y[i * a.ldy + rows_[static_cast<size_t>(j)]] = yc[i * nk + j];
-      });
+      }
+      inner_->run({xc, a.m, ldxc, yc, ldyc, Epilogue{bc, a.ep.act, a.ep.accumulate}, a.threads});
+      if (!all_rows_)
+        parallel_run(a.threads, [&](int tid, int nt) {
+          for (int64_t i = tid; i < a.m; i += nt) {
+            const float* s = yc + i * nk;
+            for (const Run& r : row_runs_) {
+              std::copy_n(s, r.len, a.y + i * a.ldy + r.from);
+              s += r.len;
+            }
+          }
+        });
     }
     // Pruned output rows (and all rows when nothing is kept): bias only.
-    for (int64_t j = 0; j < n_; ++j) {
-      if (inner_ && kept_[static_cast<size_t>(j)]) continue;
-      const float b = a.ep.bias ? a.ep.bias[j] : 0.f;
-      for (int64_t i = 0; i < a.m; ++i) {
-        float& y = a.y[i * a.ldy + j];
-        y = apply_activation((a.ep.accumulate ? y : 0.f) + b, a.ep.act);
+    for (int64_t i = 0; i < a.m; ++i)
+      for (const Run& r : pruned_runs_) {
+        float* y = a.y + i * a.ldy;
+        for (int64_t j = r.from; j < r.from + r.len; ++j)
+          y[j] = apply_activation((a.ep.accumulate ? y[j] : 0.f) + (a.ep.bias ? a.ep.bias[j] : 0.f), a.ep.act);
       }
-    }
   }
 
  private:
   std::vector<int32_t> rows_, cols_;
-  std::vector<uint8_t> kept_;
+  std::vector<Run> row_runs_, col_runs_, pruned_runs_;
+  bool all_rows_ = false, all_cols_ = false;
   std::unique_ptr<OnednnDenseKernel> inner_;
 };
 

@@ -160,11 +160,13 @@ TesaRule product(ProductKind kind) {
       for (int64_t i = 0; i < g.m; ++i)
         for (int64_t j = 0; j < g.n; ++j) {
           if (intersects(av[i], bn[j], w) || intersects(an[i], bv[j], w)) continue;  // varies
+          // Every k with both operands non-zero has both known: visit those.
           double acc = 0;
-          for (int64_t kk = 0; kk < g.k; ++kk) {
-            if (!an.get(i, kk) || !bn.get(j, kk)) continue;
-            acc += double(t.in[0].value(g.a(b, i, kk))) * t.in[1].value(g.w(b, kk, j));
-          }
+          for (int64_t x = 0; x < w; ++x)
+            for (uint64_t bits = an[i][x] & bn[j][x]; bits; bits &= bits - 1) {
+              const int64_t kk = x * 64 + __builtin_ctzll(bits);
+              acc += double(t.in[0].value(g.a(b, i, kk))) * t.in[1].value(g.w(b, kk, j));
+            }
           p.set_constant((b * g.m + i) * g.n + j, static_cast<float>(acc));
         }
     }

@@ -119,7 +119,9 @@ int run(int argc, char** argv) {
   run_cmd->add_option("model", model_path, "an ONNX model")->required();
   run_cmd->add_option("--input", run_inputs, "NAME=FILE.npy (or FILE.pb), once per graph input");
   run_cmd->add_option("--tesa", tesa_path, tesa_help);
-  bool run_check_tesa = false;
+  bool run_check_tesa = false, run_dense = false;
+  const char* dense_help = "sparsity off: no TeSA propagation, a dense kernel for every weight";
+  run_cmd->add_flag("--dense", run_dense, dense_help);
   run_cmd->add_flag("--check-tesa", run_check_tesa,
                     "check on the run that every run-time value the spec annotates is zero where it says pruned");
   run_cmd->add_option("--output-dir", run_out_dir, "folder for <output name>.npy")->capture_default_str();
@@ -131,7 +133,8 @@ int run(int argc, char** argv) {
     Graph g = load_model(model_path, tesa_path);
     std::vector<std::string> names;
     for (const Value* v : g.outputs) names.push_back(v->name);
-    Session session(std::move(g), {.threads = run_threads, .profile = run_profile, .check_tesa = run_check_tesa});
+    Session session(std::move(g), {.threads = run_threads, .profile = run_profile, .sparse = !run_dense,
+                                   .check_tesa = run_check_tesa});
     const std::vector<Tensor> outs = session.run(feeds);
     std::filesystem::create_directories(run_out_dir);
     for (size_t i = 0; i < outs.size(); ++i) {
@@ -162,6 +165,8 @@ int run(int argc, char** argv) {
   bmodel->add_option("--input", bm_inputs, "NAME=FILE.npy; inputs not given are zeros of the model's shape");
   bmodel->add_option("--threads", bm_threads, "threads")->capture_default_str();
   bmodel->add_option("--tesa", tesa_path, tesa_help);
+  bool bm_dense = false;
+  bmodel->add_flag("--dense", bm_dense, dense_help);
   bmodel->add_option("--reps", bm_reps, "timed runs")->capture_default_str();
   bmodel->add_flag("--json", bm_json, "print one JSON object");
   bmodel->add_flag("--profile", bm_profile, "per-operator-type time of the median run, and its slowest nodes");
@@ -182,7 +187,7 @@ int run(int argc, char** argv) {
       for (auto& v : d) SPARTA_CHECK(v >= 0, "input '", in->name, "' has a dynamic shape ", in->shape_str(), "; give it with --input");
       feeds[in->name] = Tensor(*in->dtype, Shape(d));
     }
-    Session session(std::move(g), {.threads = bm_threads, .profile = true});
+    Session session(std::move(g), {.threads = bm_threads, .profile = true, .sparse = !bm_dense});
     const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const auto t1 = std::chrono::steady_clock::now();
     session.run(feeds);  // first run: prepacks weights, plans oneDNN primitives
@@ -228,6 +233,7 @@ int run(int argc, char** argv) {
     nlohmann::json j;
     j["model"] = bm_path;
     j["threads"] = bm_threads;
+    j["dense"] = bm_dense;
     j["reps"] = bm_reps;
     j["sparta_ms"] = med.ms;
     j["sparta_min_ms"] = runs.front().ms;

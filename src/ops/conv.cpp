@@ -119,7 +119,7 @@ std::shared_ptr<NodePlan> conv_plan(std::shared_ptr<OnednnConvKernel> kern) {
 // Ahead of the first run: a 2-D convolution with constant weights and a
 // statically shaped input gets its oneDNN primitive and packed weights
 // (what the op would build on its first call).
-std::string conv_plan_key(const Node& n, int) {
+std::string conv_plan_key(const Node& n, const PlanOptions&) {
   const bool ok = n.inputs.size() >= 2 && n.inputs[0] && n.inputs[1] && n.inputs[1]->is_constant() &&
                   n.inputs[1]->constant->dtype() == DType::f32 && n.inputs[1]->constant->rank() == 4 &&
                   (n.inputs.size() < 3 || !n.inputs[2] || n.inputs[2]->is_constant()) && n.inputs[0]->dims &&
@@ -128,8 +128,8 @@ std::string conv_plan_key(const Node& n, int) {
   return ok ? "conv" : "";  // no measured choice: one key, so all but the first are planned in parallel
 }
 
-std::shared_ptr<NodePlan> plan_conv(const Node& n, int threads) {
-  OpCall c{n, {}, {}, threads, 17, nullptr};
+std::shared_ptr<NodePlan> plan_conv(const Node& n, const PlanOptions& o) {
+  OpCall c{n, {}, {}, o.threads, 17, nullptr};
   const Tensor& wt = *n.inputs[1]->constant;
   const std::vector<int64_t>& xd = *n.inputs[0]->dims;
   const int64_t group = n.attr_int("group", 1);

@@ -37,14 +37,15 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
 // is at least half zeros (a pruned model), a sparse kernel for the pattern
 // its zeros form (blocks, N:M, tiles, rows x columns, or none), packed and
 // timed on this shape against the dense one; the faster runs.
-std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m, int threads) {
+std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse) {
   const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
   KernelOptions opt;
   opt.tune_m = std::max<int64_t>(1, m);
   opt.tune_threads = threads;
   const float* pb = B.data<float>();
+  if (!allow_sparse || B.numel() == 0) return make_dense(pb, n, k, !b_is_nk, opt);
   const int64_t zeros = std::count(pb, pb + B.numel(), 0.f);
-  if (B.numel() == 0 || zeros * 2 < B.numel()) return make_dense(pb, n, k, !b_is_nk, opt);
+  if (zeros * 2 < B.numel()) return make_dense(pb, n, k, !b_is_nk, opt);
   Tensor w(DType::f32, Shape{n, k}, Uninitialized{});  // [N, K], the formats' orientation
   weight_to_nk(pb, n, k, !b_is_nk, w.data<float>());
   const Tesa t = Tesa::from_zeros(w);
@@ -79,14 +80,14 @@ struct WeightPlan : NodePlan {
   std::string kernel() const override { return k->name(); }
 };
 
-std::shared_ptr<NodePlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads) {
+std::shared_ptr<NodePlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool sparse) {
   auto p = std::make_shared<WeightPlan>();
-  p->k = build_dense(B, b_is_nk, m, threads);
+  p->k = build_dense(B, b_is_nk, m, threads, sparse);
   return p;
 }
 
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {
-  const SpmmKernel& k = *c.plan_as<WeightPlan>([&] { return weight_plan(B, b_is_nk, m, c.threads); }).k;
+  const SpmmKernel& k = *c.plan_as<WeightPlan>([&] { return weight_plan(B, b_is_nk, m, c.threads, c.sparse); }).k;
   c.impl = k.name();
   return k;
 }
@@ -129,16 +130,16 @@ DensePlan dense_plan(const Node& n) {
   return p;
 }
 
-std::string weight_plan_key(const Node& n, int threads) {
+std::string weight_plan_key(const Node& n, const PlanOptions& o) {
   const DensePlan p = dense_plan(n);
   if (!p.w) return "";
   return "dense " + p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
-         std::to_string(threads);
+         std::to_string(o.threads);
 }
 
-std::shared_ptr<NodePlan> plan_weight(const Node& n, int threads) {
+std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {
   const DensePlan p = dense_plan(n);
-  return p.w ? weight_plan(*p.w, p.nk, p.m, threads) : nullptr;
+  return p.w ? weight_plan(*p.w, p.nk, p.m, o.threads, o.sparse) : nullptr;
 }
 
 // A x B with numpy matmul broadcasting, both operands known only at run

@@ -33,6 +33,13 @@ class NodePlan {
   virtual std::string kernel() const = 0;
 };
 
+// How nodes are planned: the thread count kernels are chosen (and run)
+// with, and whether a pruned weight may get a sparse kernel (--dense: no).
+struct PlanOptions {
+  int threads = 1;
+  bool sparse = true;
+};
+
 struct OpCall {
   const Node& node;
   std::vector<const Tensor*> in;  // nullptr for an omitted optional input
@@ -50,6 +57,7 @@ struct OpCall {
   // output), so an op may reuse its storage for an output when the storage
   // is not shared (see reusable()).
   std::vector<bool> last_use;
+  bool sparse = true;  // a lazily made plan may choose a sparse kernel (PlanOptions::sparse)
 
   const Tensor& input(size_t i) const;  // error naming the node if missing
   bool has_input(size_t i) const { return i < in.size() && in[i] != nullptr; }
@@ -146,8 +154,8 @@ struct OpDef {
   // plan_key names the kernel choice the plan measures ("" when the node
   // cannot be planned ahead: it then plans lazily on its first run); nodes
   // with a new key are planned one at a time, the rest in parallel.
-  std::function<std::string(const Node&, int threads)> plan_key;
-  std::function<std::shared_ptr<NodePlan>(const Node&, int threads)> plan;
+  std::function<std::string(const Node&, const PlanOptions&)> plan_key;
+  std::function<std::shared_ptr<NodePlan>(const Node&, const PlanOptions&)> plan;
 };
 
 // The definition of node n (default ONNX domain or sparta's own), or null.

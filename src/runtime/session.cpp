@@ -40,7 +40,7 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
     infer_shapes(g_);
     simplify(g_);
     infer_shapes(g_);  // folded constants settle more shapes
-    if (opt_.propagate) {
+    if (opt_.propagate && opt_.sparse) {
       const auto p0 = std::chrono::steady_clock::now();
       propagation_report_ = propagate_tesa(g_);
       shrink_report_ = shrink_channels(g_, propagation_report_);
@@ -75,13 +75,13 @@ void Session::prepare() {
   for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
     const OpDef* def = node_def_[ni];
     if (!def->plan_key) continue;
-    const std::string key = def->plan_key(*g_.nodes()[ni], opt_.threads);
+    const std::string key = def->plan_key(*g_.nodes()[ni], PlanOptions{opt_.threads, opt_.sparse});
     if (key.empty()) continue;
     (seen.insert(key).second ? first : rest).push_back(ni);
   }
   auto run = [&](size_t ni) {
     const Node& n = *g_.nodes()[ni];
-    node_plan_[ni] = node_def_[ni]->plan(n, opt_.threads);
+    node_plan_[ni] = node_def_[ni]->plan(n, PlanOptions{opt_.threads, opt_.sparse});
   };
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t ni : first) run(ni);
@@ -142,6 +142,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
     const auto& n = g_.nodes()[ni];
     OpCall call{*n, {}, {}, opt_.threads, opset, &node_plan_[ni]};
+    call.sparse = opt_.sparse;
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       const Value* in = n->inputs[i];
       call.in.push_back(get(in));

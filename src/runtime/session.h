@@ -23,6 +23,7 @@ struct SessionOptions {
   bool profile = false;   // record per-node times
   bool simplify = true;   // constant folding, dead-node removal, fusion and layout assignment first
   bool propagate = true;  // with simplify: TeSA propagation, then shrink, before fusion
+  bool sparse = true;     // false (--dense): no propagation, and every weight gets a dense kernel
   // Check on every run that the run-time values a TeSA spec annotated
   // (Value::tesa when the Session is made) are zero where it says pruned;
   // the first broken promise is an error naming the value and the element.

@@ -262,6 +262,8 @@ TesaRule move_by(SourceMap map, bool bijective = false) {
     if (t.in[0].all_var && t.in[0].max_bits == 32) return;  // nothing known moves: every output element varies
     const std::vector<std::vector<int64_t>> src = map(t.n, t.in);
     for (size_t o = 0; o < std::min(src.size(), t.out.size()); ++o)
+      SPARTA_CHECK(static_cast<int64_t>(src[o].size()) == t.out[o].numel(), "output ", o, " has another extent");
+    for (size_t o = 0; o < std::min(src.size(), t.out.size()); ++o)
       for (int64_t i = 0; i < t.out[o].numel(); ++i) {
         const int64_t s = src[o][static_cast<size_t>(i)];
         if (s < 0 || t.in[0].zero(s)) t.out[o].set(i, ElemCode::pruned);
@@ -273,6 +275,9 @@ TesaRule move_by(SourceMap map, bool bijective = false) {
     all_needed_if_any(b, 1);
     if (bijective && b.out_live.size() == 1 && all_live(b.out_live[0])) return b.in_live[0].fill();
     const std::vector<std::vector<int64_t>> src = map(b.n, b.in);
+    for (size_t o = 0; o < src.size(); ++o)
+      SPARTA_CHECK(o < b.out_live.size() && (!b.out_live[o] || b.out_live[o]->size() == static_cast<int64_t>(src[o].size())),
+                   "output ", o, " has another extent");
     for (size_t o = 0; o < src.size(); ++o)
       for (size_t i = 0; i < src[o].size(); ++i)
         if (src[o][i] >= 0 && live_at(b.out_live[o], static_cast<int64_t>(i))) b.in_live[0].set(src[o][i]);
@@ -317,7 +322,12 @@ std::vector<int64_t> constant_ints(const Facts& f) {
   return v;
 }
 
-int64_t norm_axis(int64_t a, int64_t r) { return a < 0 ? a + r : a; }
+// An axis in [-r, r), normalized; out of range, the rule gives up (the
+// engine then keeps everything).
+int64_t norm_axis(int64_t a, int64_t r) {
+  SPARTA_CHECK(a >= -r && a < r, "axis ", a, " outside rank ", r);
+  return a < 0 ? a + r : a;
+}
 
 }  // namespace
 
@@ -426,6 +436,7 @@ TesaRule concat() {
   };
   r.forward = [sources](TesaForward& t) {
     const auto src = sources(t.n, t.in);
+    SPARTA_CHECK(static_cast<int64_t>(src.size()) == t.out[0].numel(), "inputs do not add up to the output");
     for (size_t i = 0; i < src.size(); ++i) {
       const Facts& f = t.in[src[i].first];
       const int64_t s = src[i].second;
@@ -436,6 +447,7 @@ TesaRule concat() {
   };
   r.backward = [sources](TesaBackward& b) {
     const auto src = sources(b.n, b.in);
+    SPARTA_CHECK(!b.out_live[0] || b.out_live[0]->size() == static_cast<int64_t>(src.size()), "inputs do not add up to the output");
     for (size_t i = 0; i < src.size(); ++i)
       if (live_at(b.out_live[0], static_cast<int64_t>(i))) b.in_live[src[i].first].set(src[i].second);
   };
@@ -522,6 +534,8 @@ TesaRule rows(RowKind kind) {
         for (int64_t i : m) out.set_constant(i, static_cast<float>(std::exp(double(t.in[0].value(i)) - mx) / sum));
       } else {
         const size_t norm = m.size();
+        for (size_t q = 1; q < 3 && q < t.in.size(); ++q)
+          SPARTA_CHECK(!t.in[q].present || t.in[q].numel() > 0, "empty scale or bias");
         bool params_known = true;
         for (size_t j = 0; j < norm; ++j)
           for (size_t p = 1; p < 3 && p < t.in.size(); ++p)

@@ -378,7 +378,8 @@ TesaRule channels(ChannelKind kind) {
     }
     const Facts &w = t.in[1];
     const int64_t groups = std::max<int64_t>(1, t.n.attr_int("group", 1)), cig = w.dims[1];
-    const int64_t taps = w.numel() / std::max<int64_t>(1, w.dims[0] * cig), cog = y.c / groups;
+    SPARTA_CHECK(w.dims[0] == y.c && y.c % groups == 0 && x.c == cig * groups && y.n == x.n, "inconsistent channels");
+    const int64_t taps = w.numel() / std::max<int64_t>(1, w.dims[0] * cig), cog = std::max<int64_t>(1, y.c / groups);
     const bool has_bias = t.in.size() > 2 && t.in[2].present;
     for (int64_t n = 0; n < x.n; ++n)
       for (int64_t co = 0; co < y.c; ++co) {
@@ -407,7 +408,8 @@ TesaRule channels(ChannelKind kind) {
     }
     const Facts& w = b.in[1];
     const int64_t co_n = w.dims[0], cig = w.dims[1], groups = std::max<int64_t>(1, b.n.attr_int("group", 1));
-    const int64_t taps = w.numel() / std::max<int64_t>(1, co_n * cig), cog = co_n / groups;
+    SPARTA_CHECK(co_n % groups == 0 && x.c == cig * groups, "inconsistent channels");
+    const int64_t taps = w.numel() / std::max<int64_t>(1, co_n * cig), cog = std::max<int64_t>(1, co_n / groups);
     const int64_t y_plane = live ? static_cast<int64_t>(live->size()) / std::max<int64_t>(1, x.n * co_n) : 0;
     for (int64_t n = 0; n < x.n; ++n)
       for (int64_t co = 0; co < co_n; ++co) {

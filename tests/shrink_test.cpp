@@ -91,9 +91,8 @@ TEST(Shrink, CutsUnneededChannelsThroughElementwiseOps) {
 
 TEST(Shrink, FoldsConstantChannelsIntoTheNextBias) {
   // Channels 2 and 6 of W1 are zero, their biases kept: Relu(0.5 b) makes
-  // channel 2 the constant 0.4, read by W2 (its row is not zero), and
-  // channel 6 zero (so W2's row 6 is unneeded, made zero, and the channel
-  // dead); channel 4 is dead (W2's row 4 is zero).
+  // channel 2 the constant 0.4 and channel 6 the constant 0, both read by W2
+  // (their rows are not zero); channel 4 is dead (W2's row 4 is zero).
   auto biases = [](Mlp& m) {
     Tensor b = m.g.find("b1")->constant->clone();
     b.data<float>()[2] = 0.8f;
@@ -106,18 +105,38 @@ TEST(Shrink, FoldsConstantChannelsIntoTheNextBias) {
   biases(m);
   const ShrinkReport rep = shrink_channels(m.g, propagate_tesa(m.g));
   EXPECT_EQ(rep.channels, 3);
-  EXPECT_EQ(rep.constant_channels, 1);
+  EXPECT_EQ(rep.constant_channels, 2);
   EXPECT_EQ(*m.g.find("hr")->dims, (Dims{3, 5}));
   const Tensor a = run(std::move(ref.g), ref.x)[0], b = run(std::move(m.g), m.x)[0];
   ASSERT_EQ(a.shape(), b.shape());
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-5) << i;
-  // Without a bias after W2 the constant has nowhere to go: kept; the dead
-  // ones still go.
+  // Without a bias after W2 the constant 0.4 has nowhere to go: kept; the
+  // zero one and the dead one still go.
   Mlp nobias({4}, "", {2, 6});
   biases(nobias);
   const ShrinkReport r2 = shrink_channels(nobias.g, propagate_tesa(nobias.g));
   EXPECT_EQ(r2.channels, 2);
-  EXPECT_EQ(r2.constant_channels, 0);
+  EXPECT_EQ(r2.constant_channels, 1);
+}
+
+// W1 pruned in blocks of 4 channels (each block of columns shares its zeros):
+// channels go only in whole blocks, so W1 keeps the pattern its kernel runs.
+TEST(Shrink, CutsBlockPrunedChannelsOnlyInWholeBlocks) {
+  auto blocks = [](Mlp& m) {
+    Tensor w = m.g.find("W1")->constant->clone();
+    for (int64_t c = 0; c < 4; ++c) w.data<float>()[0 * 8 + c] = 0.f;  // k = 0 pruned in block 0
+    for (int64_t c = 4; c < 8; ++c) w.data<float>()[1 * 8 + c] = 0.f;  // k = 1 pruned in block 1
+    m.g.find("W1")->constant = w;
+  };
+  // Channels 4-7 (block 1) are all dead; of block 0 only channel 1 is.
+  Mlp ref({1, 4, 5, 6, 7}), m({1, 4, 5, 6, 7});
+  blocks(ref);
+  blocks(m);
+  const ShrinkReport rep = shrink_channels(m.g, propagate_tesa(m.g));
+  EXPECT_EQ(rep.channels, 4);
+  EXPECT_EQ(*m.g.find("hr")->dims, (Dims{3, 4}));
+  const Tensor a = run(std::move(ref.g), ref.x)[0], b = run(std::move(m.g), m.x)[0];
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-6) << i;
 }
 
 TEST(Shrink, LeavesRegionsItCannotCutThrough) {

@@ -227,7 +227,7 @@ class Engine {
       bool safe = true;
       for (const Node* c : v->consumers) {
         const OpDef* def = find_op_def(*c);
-        safe = safe && def && def->tesa && def->tesa.zero_safe;
+        safe = safe && def && def->tesa && def->tesa.zero_safe && def->tesa.zero_dead_constants;
       }
       if (!safe) continue;
       auto it = live_.find(v.get());

@@ -5,10 +5,11 @@
 // Forward, from the weights' zeros and the spec's promises on run-time
 // values, it proves elements of every value exactly zero (pruned) or exactly
 // a known constant (a pruned channel plus its bias). Backward, from the
-// graph outputs, it finds which elements some output needs. A weight
-// element that no output needs is made zero (it cannot change any output),
-// which can prune more downstream, so the two directions repeat until
-// nothing changes. An operator without a rule keeps everything, and is
+// graph outputs, it finds which elements some output needs. An element of a
+// constant vector (a bias, a scale) that no output needs is made zero (it
+// cannot change any output), which can prune more downstream, so the two
+// directions repeat until nothing changes; a product's weight matrix keeps
+// its unneeded elements for its kernel's pattern (shrink cuts them). An operator without a rule keeps everything, and is
 // named in the report. Values whose shape is not static get no facts.
 #pragma once
 

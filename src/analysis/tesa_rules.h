@@ -107,6 +107,12 @@ struct TesaRule {
   // unneeded inf times a zero is still NaN). Propagation zeroes a weight's
   // dead elements only where every consumer says yes.
   bool zero_safe = true;
+  // Whether a constant input's unneeded elements are made zero at all. A
+  // product's or convolution's weight keeps them: zeroing single elements
+  // would break the block pattern its kernel is chosen for, and shrink cuts
+  // whole unneeded channels by liveness anyway. Biases and other vectors
+  // are zeroed (a zero bias makes a dead head exactly zero downstream).
+  bool zero_dead_constants = true;
   explicit operator bool() const { return forward && backward; }
 };
 

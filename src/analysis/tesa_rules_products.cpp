@@ -136,6 +136,7 @@ float activation(const Node& n, ProductKind kind, float v) {
 
 TesaRule product(ProductKind kind) {
   TesaRule r;
+  r.zero_dead_constants = false;
   r.forward = [kind](TesaForward& t) {
     const Geometry g = geometry(t.n, t.in, kind);
     if (!g.ok) return;  // every output element kept
@@ -359,6 +360,7 @@ TesaRule batch_norm() {
 TesaRule channels(ChannelKind kind) {
   if (kind == ChannelKind::batch_norm) return batch_norm();
   TesaRule r;
+  r.zero_dead_constants = false;
   // Only the plain forms: a fused residual or activation (added by the
   // fusion passes, after propagation) keeps everything.
   auto plain = [kind](const Node& n, const std::vector<Facts>& in) {

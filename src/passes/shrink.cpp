@@ -166,6 +166,28 @@ Tensor keep_along(const Tensor& t, int axis, const std::vector<int64_t>& keep) {
   return out;
 }
 
+// How many consecutive channels W1 [K, N] prunes together: the largest r
+// (32 down to 2) such that every group of r channels shares one zero
+// pattern over K (a block-pruned weight: blocks of r output features), or
+// 1. Cutting part of a group would break the block pattern its kernel runs,
+// so channels are cut only in whole groups.
+int64_t channel_group(const Tensor& w1) {
+  const int64_t k = w1.dim(0), n = w1.dim(1);
+  const float* p = w1.data<float>();
+  if (std::find(p, p + w1.numel(), 0.f) == p + w1.numel()) return 1;  // dense: no pattern to keep
+  for (int64_t r : {32, 16, 8, 4, 2}) {
+    if (n % r) continue;
+    bool uniform = true;
+    for (int64_t kk = 0; kk < k && uniform; ++kk) {
+      const float* row = p + kk * n;
+      for (int64_t c0 = 0; c0 < n && uniform; c0 += r)
+        for (int64_t c = c0 + 1; c < c0 + r && uniform; ++c) uniform = (row[c] == 0.f) == (row[c0] == 0.f);
+    }
+    if (uniform) return r;
+  }
+  return 1;
+}
+
 // A new constant value for input `i` of node n, holding t.
 void replace_constant(Graph& g, Node* n, size_t i, Tensor t) {
   std::string name = n->inputs[i]->name + "/shrunk";
@@ -197,12 +219,22 @@ ShrinkReport shrink_channels(Graph& g, const PropagationReport& prop) {
     std::optional<Region> r = region_of(g, head);
     if (!r) continue;
     const std::vector<uint8_t> dead = dead_channels(*r, prop);
+    // Per channel: cut (dead, or a constant folded into the tails' biases) or kept.
+    std::vector<std::optional<std::vector<float>>> constant(static_cast<size_t>(r->n));
+    std::vector<uint8_t> cut_ok(static_cast<size_t>(r->n), 0);
+    for (int64_t c = 0; c < r->n; ++c) {
+      if (!dead[static_cast<size_t>(c)]) constant[static_cast<size_t>(c)] = constant_channel(*r, c);
+      cut_ok[static_cast<size_t>(c)] = dead[static_cast<size_t>(c)] || constant[static_cast<size_t>(c)].has_value();
+    }
+    const int64_t group = channel_group(*head->inputs[1]->constant);
     std::vector<int64_t> keep;
     std::vector<std::pair<int64_t, std::vector<float>>> folded;  // channel, its value per tail
-    for (int64_t c = 0; c < r->n; ++c) {
-      if (dead[static_cast<size_t>(c)]) continue;
-      if (auto vals = constant_channel(*r, c)) folded.emplace_back(c, std::move(*vals));
-      else keep.push_back(c);
+    for (int64_t c0 = 0; c0 < r->n; c0 += group) {
+      const bool whole = std::all_of(cut_ok.begin() + c0, cut_ok.begin() + c0 + group, [](uint8_t x) { return x != 0; });
+      for (int64_t c = c0; c < c0 + group; ++c) {
+        if (!whole) keep.push_back(c);
+        else if (constant[static_cast<size_t>(c)]) folded.emplace_back(c, *constant[static_cast<size_t>(c)]);
+      }
     }
     if (keep.size() == static_cast<size_t>(r->n) || keep.empty()) continue;
     const int64_t cut = r->n - static_cast<int64_t>(keep.size());

@@ -10,7 +10,9 @@
 // known constant in every row where W2 reads it (a pruned W1 column whose
 // bias was kept): value x W2's row is added to the bias that follows W2.
 // Regions whose values reach anything else (a graph output, a reshape, a
-// residual from another path) are left as they are.
+// residual from another path) are left as they are. Where W1 is pruned in
+// blocks of r consecutive channels, channels go only in whole blocks, so
+// that W1 keeps the pattern its sparse kernel runs.
 //
 // Attention heads (channels seen through a reshape) come later.
 #pragma once

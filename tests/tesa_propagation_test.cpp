@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <random>
 
 #include "analysis/shape_inference.h"
@@ -216,6 +217,90 @@ TEST(TesaPropagation, ConvChannelsAndBatchNormConstants) {
     EXPECT_NEAR(bn->tesa->constant_value(25 + i), shift.data<float>()[1] - mean.data<float>()[1] * a, 1e-6);
   }
   for (int64_t i = 0; i < 16; ++i) EXPECT_EQ(code(pooled, 16 + i), ElemCode::pruned);
+}
+
+// Builds the same model twice, propagates on one, and checks that both
+// compute the same outputs on the same input (unneeded elements that were
+// zeroed must not reach an output, not even as a NaN).
+void expect_outputs_unchanged(const std::function<void(Builder&, std::mt19937&)>& build, const Dims& in) {
+  Builder a, b;
+  std::mt19937 r1(9), r2(9), rx(10);
+  build(a, r1);
+  build(b, r2);
+  const Tensor x = filled(in, rx);
+  propagate_tesa(b.g);
+  const std::vector<Tensor> want = Session(std::move(a.g), {.simplify = false}).run({{"in0", x}});
+  const std::vector<Tensor> got = Session(std::move(b.g), {.simplify = false}).run({{"in0", x}});
+  for (size_t o = 0; o < want.size(); ++o)
+    for (int64_t i = 0; i < want[o].numel(); ++i) {
+      const float w = want[o].data<float>()[i], g = got[o].data<float>()[i];
+      ASSERT_TRUE(std::isfinite(g) == std::isfinite(w) && (!std::isfinite(w) || std::fabs(g - w) <= 1e-5f * (1 + std::fabs(w))))
+          << "output " << o << "[" << i << "]: " << g << " vs " << w;
+    }
+}
+
+// Two zeros that would each excuse the other: Mul(a, b) with a and b both
+// exactly 0 in column 1 (P + 3 - 3). If both were called unneeded, the 3s
+// (biases) would be zeroed and the product become 9.
+TEST(TesaPropagation, TwoZerosDoNotExcuseEachOther) {
+  expect_outputs_unchanged(
+      [](Builder& b, std::mt19937& rng) {
+        Value* x = b.input({2, 3});
+        Tensor w = filled({3, 4}, rng);
+        for (int64_t k = 0; k < 3; ++k) w.data<float>()[k * 4 + 1] = 0.f;
+        Tensor c(DType::f32, Shape{4}), s(DType::f32, Shape{1});
+        c.data<float>()[1] = 3.f;
+        s.data<float>()[0] = -3.f;
+        Value* p1 = b.op("MatMul", {x, b.constant(w)});
+        Value* p2 = b.op("MatMul", {x, b.constant(w)});
+        Value* a1 = b.op("Add", {b.op("Add", {p1, b.constant(c)}), b.constant(s)});
+        Value* a2 = b.op("Add", {b.op("Add", {p2, b.constant(c)}), b.constant(s)});
+        b.finish({b.op("Mul", {a1, a2})});
+      },
+      {2, 3});
+}
+
+// Div(a, b) with a exactly 0 in column 1 and b = P + c, c[1] = 1: b decides
+// nothing (the numerator's zero does, because b is non-zero), so c must
+// not be zeroed (0 / 0 is NaN); nor through a Reciprocal before a Mul.
+TEST(TesaPropagation, ADivisorStaysNeeded) {
+  for (bool reciprocal : {false, true})
+    expect_outputs_unchanged(
+        [reciprocal](Builder& b, std::mt19937& rng) {
+          Value* x = b.input({2, 3});
+          Tensor w = filled({3, 4}, rng), w2 = filled({3, 4}, rng);
+          for (int64_t k = 0; k < 3; ++k) w.data<float>()[k * 4 + 1] = w2.data<float>()[k * 4 + 1] = 0.f;
+          Tensor c = filled({4}, rng, 0.5f, 1.f);
+          Value* a = b.op("MatMul", {x, b.constant(w2)});
+          Value* d = b.op("Add", {b.op("MatMul", {x, b.constant(w)}), b.constant(c)});
+          b.finish({reciprocal ? b.op("Mul", {a, b.op("Reciprocal", {d})}) : b.op("Div", {a, d})});
+        },
+        {2, 3});
+}
+
+// Clip's bounds come from its inputs (opset 11+) or, in older models, its
+// min/max attributes: a pruned element clipped at 0.5 is the constant 0.5.
+TEST(TesaPropagation, ClipBoundsFromInputsOrAttributes) {
+  for (bool attrs : {false, true}) {
+    Builder b;
+    Value* x = b.input({2, 2});
+    Tesa promise(Shape{2, 2}, ElemCode::bits32);
+    promise.set(0, ElemCode::pruned);
+    x->tesa = promise;
+    Tensor lo(DType::f32, Shape{}), hi(DType::f32, Shape{});
+    lo.data<float>()[0] = 0.5f;
+    hi.data<float>()[0] = 2.f;
+    Node* c = attrs ? b.node("Clip", {x}) : b.node("Clip", {x, b.constant(lo), b.constant(hi)});
+    if (attrs) {
+      c->attrs["min"] = Attribute{Attribute::Kind::f, 0.5f};
+      c->attrs["max"] = Attribute{Attribute::Kind::f, 2.f};
+    }
+    b.finish({c->outputs[0]});
+    propagate_tesa(b.g);
+    EXPECT_EQ(code(c->outputs[0], 0), ElemCode::constant) << attrs;
+    EXPECT_EQ(c->outputs[0]->tesa->constant_value(0), 0.5f) << attrs;
+    EXPECT_EQ(code(c->outputs[0], 1), ElemCode::bits32) << attrs;
+  }
 }
 
 // A model that declares an output shape its operator does not produce

@@ -217,14 +217,34 @@ class Engine {
     }
   }
 
-  // Weight elements that no output needs become zero (in the weight's own
-  // copy); returns how many were not zero before.
+  // Values from which some path of run-time values reaches an operator
+  // that is not zero-safe (a divisor, Log, Reciprocal, Pow): a changed
+  // unneeded element there could become inf, and inf times an absorbing
+  // zero downstream is NaN. Constants that feed such values keep their
+  // unneeded elements.
+  std::set<const Value*> reaches_unsafe() const {
+    std::set<const Value*> unsafe;
+    for (auto it = g_.nodes().rbegin(); it != g_.nodes().rend(); ++it) {
+      const Node& n = **it;
+      const OpDef* def = find_op_def(n);
+      bool bad = !def || !def->tesa || !def->tesa.zero_safe;
+      for (const Value* o : n.outputs) bad = bad || (o && unsafe.count(o));
+      if (bad)
+        for (const Value* i : n.inputs)
+          if (i) unsafe.insert(i);
+    }
+    return unsafe;
+  }
+
+  // Elements of constant vectors that no output needs become zero (in the
+  // constant's own copy); returns how many were not zero before.
   int64_t zero_dead_weights() {
     int64_t zeroed = 0;
+    const std::set<const Value*> unsafe = reaches_unsafe();
     for (const auto& v : g_.values()) {
       if (!v->is_constant() || v->constant->dtype() != DType::f32 || v->consumers.empty() || g_.is_output(v.get()))
         continue;
-      bool safe = true;
+      bool safe = !unsafe.count(v.get());
       for (const Node* c : v->consumers) {
         const OpDef* def = find_op_def(*c);
         safe = safe && def && def->tesa && def->tesa.zero_safe && def->tesa.zero_dead_constants;

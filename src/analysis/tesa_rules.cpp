@@ -64,7 +64,7 @@ std::vector<uint8_t> LiveMask::bytes() const {
 void Facts::prepare() {
   values = nullptr;
   codes = nullptr;
-  all_var = any_zero = false;
+  all_var = any_zero = any_nonfinite = false;
   if (!present) return;
   const int64_t n = numel();
   if (constant) {
@@ -76,10 +76,14 @@ void Facts::prepare() {
       values = converted->data();
     }
     // Branch-free blocks, so that the scan vectorizes (weights are large).
-    for (int64_t b = 0; b < n && !any_zero; b += 1024) {
-      bool z = false;
-      for (int64_t i = b; i < std::min(n, b + 1024); ++i) z |= values[i] == 0.f;
-      any_zero = z;
+    for (int64_t b = 0; b < n && !(any_zero && any_nonfinite); b += 1024) {
+      bool z = false, nf = false;
+      for (int64_t i = b; i < std::min(n, b + 1024); ++i) {
+        z |= values[i] == 0.f;
+        nf |= !(std::fabs(values[i]) <= 3.4e38f);  // inf or NaN
+      }
+      any_zero = any_zero || z;
+      any_nonfinite = any_nonfinite || nf;
     }
     return;
   }
@@ -122,6 +126,7 @@ Operand expand(const Facts& f, const std::vector<int64_t>& out_dims, int64_t n) 
   Operand o;
   o.present = f.present;
   if (!f.present) return o;
+  SPARTA_CHECK(f.dims.size() <= out_dims.size(), "an operand of higher rank than the output");
   if (f.numel() != n || f.dims.size() != out_dims.size() || f.dims != out_dims) {
     std::vector<int64_t> st = broadcast_strides(f.dims, out_dims.size());
     o.src.resize(static_cast<size_t>(n));
@@ -158,13 +163,17 @@ Operand expand(const Facts& f, const std::vector<int64_t>& out_dims, int64_t n) 
 }  // namespace
 
 TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> absorb, bool zero_safe) {
-  // Whether operand j's zero at output element e decides the result.
-  auto absorbs = [absorb](const std::vector<Operand>& ops, int64_t e, size_t j) {
+  // Whether operand j's zero at output element e decides the result. Facts
+  // assume run-time values are finite; a partner known to be inf or NaN
+  // (0 x inf is NaN) does not let a zero decide.
+  auto absorbs = [absorb](const std::vector<Operand>& ops, const std::vector<Facts>& in, int64_t e, size_t j) {
     const Absorb a = j < absorb.size() ? absorb[j] : Absorb::never;
     if (a == Absorb::never || ops[j].code[e] != 0) return false;
-    if (a == Absorb::always) return true;
-    for (size_t o = 0; o < ops.size(); ++o)
-      if (o != j && ops[o].present && ops[o].code[e] != 0xFF) return false;  // others known non-zero
+    for (size_t o = 0; o < ops.size(); ++o) {
+      if (o == j || !ops[o].present) continue;
+      if (ops[o].code[e] == 0xFF && !std::isfinite(in[o].value(ops[o].at(e)))) return false;
+      if (a == Absorb::if_others_nonzero && ops[o].code[e] != 0xFF) return false;  // others known non-zero
+    }
     return true;
   };
   // Where some operand is a run-time value with no element known and no
@@ -204,7 +213,7 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
       for (size_t j = 0; j < ops.size(); ++j) {
         if (!ops[j].present) continue;
         const uint8_t c = ops[j].code[e];
-        absorbed = absorbed || absorbs(ops, e, j);
+        absorbed = absorbed || absorbs(ops, t.in, e, j);
         all_known = all_known && (c == 0 || c == 0xFF);
         if (c != 0 && c != 0xFF) bits = std::max<int>(bits, c);
       }
@@ -219,7 +228,7 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
       }
     }
   };
-  r.backward = [absorbs, all_vary, can_absorb](TesaBackward& b) {
+  r.backward = [absorbs, all_vary, can_absorb, absorb](TesaBackward& b) {
     const LiveMask* live = b.out_live[0];
     int widest = 32;
     if (all_live(live) && all_vary(b.in, &widest)) {  // every operand element reaches a needed output
@@ -238,13 +247,17 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
     for (const Facts& in : b.in) ops.push_back(expand(in, out_dims, n));
     for (int64_t e = 0; e < n; ++e) {
       if (!live_at(live, e)) continue;
-      for (size_t j = 0; j < ops.size(); ++j) {
-        if (!ops[j].present) continue;
-        bool absorbed = false;  // another operand's zero decides the result
-        for (size_t o = 0; can_absorb && o < ops.size() && !absorbed; ++o)
-          absorbed = o != j && ops[o].present && absorbs(ops, e, o);
-        if (!absorbed) b.in_live[j].set(ops[j].at(e));
-      }
+      // The first operand whose zero decides the result (Mul's) is needed
+      // and the others are not; Div's numerator decides only because the
+      // divisor is a known non-zero, so the divisor stays needed too. (One
+      // absorber, not each zero absorbing the others: two zeros that each
+      // excuse the other could both change.)
+      size_t absorber = ops.size();
+      for (size_t o = 0; can_absorb && o < ops.size() && absorber == ops.size(); ++o)
+        if (ops[o].present && absorbs(ops, b.in, e, o)) absorber = o;
+      const bool drops_others = absorber < ops.size() && absorber < absorb.size() && absorb[absorber] == Absorb::always;
+      for (size_t j = 0; j < ops.size(); ++j)
+        if (ops[j].present && (!drops_others || j == absorber)) b.in_live[j].set(ops[j].at(e));
     }
   };
   return r;

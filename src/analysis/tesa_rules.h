@@ -41,6 +41,7 @@ struct Facts {
   const uint8_t* codes = nullptr;  // the TeSA's codes
   bool all_var = false;            // a run-time value with no element known (the dense case)
   bool any_zero = false;           // some element is exactly zero
+  bool any_nonfinite = false;      // a constant with an inf or NaN
   int max_bits = 32;               // the widest kept, non-constant element's width
   std::shared_ptr<std::vector<float>> converted;
 

@@ -55,6 +55,9 @@ struct Geometry {
 Geometry geometry(const Node& n, const std::vector<Facts>& in, ProductKind kind) {
   Geometry g;
   if (in.size() < 2 || !in[0].present || !in[1].present) return g;
+  // A zero times inf is NaN: with a non-finite constant operand no product
+  // is proven zero (run-time operands are taken to be finite).
+  if (in[0].any_nonfinite || in[1].any_nonfinite) return g;
   const std::vector<int64_t>&ad = in[0].dims, &bd = in[1].dims;
   if (ad.size() < 2 || bd.size() < 2) return g;
   const bool ta = kind == ProductKind::gemm && n.attr_int("transA", 0) != 0;
@@ -248,6 +251,17 @@ TesaRule product(ProductKind kind) {
         if (uniform)
           for (int64_t i = 1; i < g.m; ++i) std::copy(need_a[0], need_a[0] + words, need_a[i]);
       }
+      // A's zeros are needed wherever its row is: a zero A[i, k] is what
+      // makes the term vanish (B[k, j] is then the one not needed). One
+      // absorber per term, not both: two zeros that excused each other could
+      // both change.
+      for (int64_t i = 0; i < g.m; ++i) {
+        bool row_live = every;
+        for (int64_t j = 0; j < g.n && !row_live; ++j) row_live = live_at(live, (bb * g.m + i) * g.n + j);
+        if (!row_live) continue;
+        for (int64_t w = 0; w < words; ++w) need_a[i][w] |= ~an[i][w];
+        if (g.k % 64) need_a[i][words - 1] &= (uint64_t{1} << (g.k % 64)) - 1;
+      }
       // Where every row (column) needs every k, the operand's part for this
       // batch is needed whole: filled at once (the dense case).
       BitRows full;
@@ -327,6 +341,8 @@ void mark(LiveMask& l, int64_t begin, int64_t count) { l.set_range(begin, begin 
 TesaRule batch_norm() {
   auto as_channels = [](std::vector<Facts> in) {
     if (in.size() != 5 || in[0].dims.size() < 2) return in;  // the rule then keeps everything
+    for (size_t i = 1; i < in.size(); ++i)
+      SPARTA_CHECK(in[i].present && in[i].numel() == in[0].dims[1], "a parameter without one value per channel");
     const size_t r = in[0].dims.size();
     for (size_t i = 1; i < in.size(); ++i)
       if (in[i].present) {
@@ -383,6 +399,7 @@ TesaRule channels(ChannelKind kind) {
     SPARTA_CHECK(w.dims[0] == y.c && y.c % groups == 0 && x.c == cig * groups && y.n == x.n, "inconsistent channels");
     const int64_t taps = w.numel() / std::max<int64_t>(1, w.dims[0] * cig), cog = std::max<int64_t>(1, y.c / groups);
     const bool has_bias = t.in.size() > 2 && t.in[2].present;
+    SPARTA_CHECK(!has_bias || t.in[2].numel() == y.c, "a bias without one value per output channel");
     for (int64_t n = 0; n < x.n; ++n)
       for (int64_t co = 0; co < y.c; ++co) {
         bool zero = true;
@@ -416,7 +433,10 @@ TesaRule channels(ChannelKind kind) {
     for (int64_t n = 0; n < x.n; ++n)
       for (int64_t co = 0; co < co_n; ++co) {
         if (live && !any_live(live, (n * co_n + co) * y_plane, y_plane)) continue;
-        if (b.in.size() > 2 && b.in[2].present) b.in_live[2].set(co);
+        if (b.in.size() > 2 && b.in[2].present) {
+          SPARTA_CHECK(b.in[2].numel() == co_n, "a bias without one value per output channel");
+          b.in_live[2].set(co);
+        }
         for (int64_t cl = 0; cl < cig; ++cl) {
           const int64_t ci = (co / cog) * cig + cl;
           const bool w_zero = zero_range(w, (co * cig + cl) * taps, taps);

@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "analysis/tesa_rules.h"
+#include "core/error.h"
 
 namespace sparta::tesa_rules {
 
 // Strides of `in` aligned right against an output of rank r, 0 where it
 // broadcasts.
 inline std::vector<int64_t> broadcast_strides(const std::vector<int64_t>& in, size_t r) {
+  SPARTA_CHECK(in.size() <= r, "an operand of higher rank than the output");
   std::vector<int64_t> st(r, 0);
   int64_t s = 1;
   for (size_t i = in.size(); i-- > 0;) {

@@ -266,6 +266,25 @@ TesaRule cast_rule() {
   return r;
 }
 
+// Clip on one element, its bounds from inputs 1 and 2 (opset 11+) or the
+// min/max attributes (older models); an absent bound is no bound.
+TesaRule clip_rule() {
+  auto bounded = [](float lo, float hi) {
+    return tesa_rules::elementwise([lo, hi](const float* v) {
+      float x = v[0];
+      const float l = std::isnan(v[1]) ? lo : v[1], h = std::isnan(v[2]) ? hi : v[2];
+      if (!std::isnan(l)) x = std::max(x, l);
+      if (!std::isnan(h)) x = std::min(x, h);
+      return x;
+    });
+  };
+  TesaRule r = bounded(NAN, NAN);  // its backward
+  r.forward = [bounded](TesaForward& t) {
+    bounded(t.n.attr_float("min", NAN), t.n.attr_float("max", NAN)).forward(t);
+  };
+  return r;
+}
+
 // Definitions shared by families of elementwise operators.
 OpDef same_shape(RunFn run) {
   return {.shape = same_shape_as_input, .run = std::move(run), .dims_kept = DimsKept::all, .elementwise = true};
@@ -359,12 +378,7 @@ void define_elementwise_ops() {
   define_op({"Neg"}, unary([](float v) { return -v; }));
   define_op({"Reciprocal"}, unary([](float v) { return 1.f / v; }, /*zero_safe=*/false));
   OpDef clip_def = same_shape(clip);
-  clip_def.tesa = tesa_rules::elementwise([](const float* v) {  // absent bounds read as NaN: no bound
-    float x = v[0];
-    if (!std::isnan(v[1])) x = std::max(x, v[1]);
-    if (!std::isnan(v[2])) x = std::min(x, v[2]);
-    return x;
-  });
+  clip_def.tesa = clip_rule();
   clip_def.layout = LayoutRole::passthrough;
   define_op({"Clip"}, clip_def);
   define_op({"Cast"}, {.shape =

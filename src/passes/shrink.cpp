@@ -34,7 +34,8 @@ Operand classify(const Value* c, int64_t n, size_t rank) {
   for (size_t i = 0; i + 1 < d.size(); ++i)
     if (d[i] != 1) return Operand::other;
   if (d.empty() || d.back() == 1) return Operand::scalar;
-  return d.back() == n ? Operand::per_channel : Operand::other;
+  // Sliced per channel: f32 only.
+  return d.back() == n && c->constant->dtype() == DType::f32 ? Operand::per_channel : Operand::other;
 }
 
 // The region that starts at `head`'s output, or nullopt where some value

@@ -98,8 +98,7 @@ int run(int argc, char** argv) {
     Graph g = load_model(model_path, tesa_path);
     if (inspect_plan) {
       const Session s(std::move(g), {.threads = 1});
-      std::printf("%s%s\n%s\n%s\n", s.graph().dump().c_str(), s.fuse_report().str().c_str(),
-                  s.propagation_report().str().c_str(), s.shrink_report().str().c_str());
+      std::printf("%spasses:\n%s", s.graph().dump().c_str(), s.pipeline().str().c_str());
       return;
     }
     const ShapeInferenceReport rep = infer_shapes(g);

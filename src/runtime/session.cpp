@@ -11,6 +11,7 @@
 #include "kernels/parallel.h"
 #include "analysis/shape_inference.h"
 #include "passes/fuse.h"
+#include "passes/pipeline.h"
 #include "passes/simplify.h"
 #include "ops/op_def.h"
 
@@ -29,26 +30,9 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
         v->tesa.reset();
       }
   if (opt_.simplify) {
-    // Shapes come from the inputs, not from the file's value_info: folding a
-    // Shape over a stale declared extent (a model whose input was made
-    // dynamic after export) would bake the wrong number into the graph.
-    for (const auto& v : g_.values())
-      if (v->producer) {
-        v->dims.reset();
-        v->dim_names.clear();
-      }
-    infer_shapes(g_);
-    simplify(g_);
-    infer_shapes(g_);  // folded constants settle more shapes
-    if (opt_.propagate && opt_.sparse) {
-      const auto p0 = std::chrono::steady_clock::now();
-      propagation_report_ = propagate_tesa(g_);
-      shrink_report_ = shrink_channels(g_, propagation_report_);
-      plan_times_.propagate_ms =
-          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - p0).count();
-    }
-    fuse_report_ = fuse_all(g_);
-    layout_report_ = assign_layouts(g_);
+    pipeline_ = run_pipeline(g_, {.propagate = opt_.propagate && opt_.sparse});
+    for (const PassLogEntry& e : pipeline_.log)
+      if (e.pass == "propagate" || e.pass == "shrink") plan_times_.propagate_ms += e.ms;
   }
   for (const auto& n : g_.nodes()) {
     SPARTA_CHECK(n->domain.empty() || n->domain == "sparta", "unsupported operator '", n->domain, ".", n->op_type,

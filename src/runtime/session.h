@@ -9,8 +9,7 @@
 #include <vector>
 
 #include "core/tensor.h"
-#include "analysis/tesa_propagation.h"
-#include "passes/shrink.h"
+#include "passes/pipeline.h"
 #include "ir/graph.h"
 #include "ops/op_def.h"
 #include "passes/fuse.h"
@@ -49,10 +48,12 @@ class Session {
     std::string impl;  // the kernel that ran, where the op chooses one
   };
   const std::vector<NodeTime>& profile() const { return profile_; }
-  const FuseReport& fuse_report() const { return fuse_report_; }
-  const LayoutReport& layout_report() const { return layout_report_; }
-  const PropagationReport& propagation_report() const { return propagation_report_; }
-  const ShrinkReport& shrink_report() const { return shrink_report_; }
+  // The graph passes that ran (passes/pipeline), with their reports and log.
+  const PipelineResult& pipeline() const { return pipeline_; }
+  const FuseReport& fuse_report() const { return pipeline_.fuse; }
+  const LayoutReport& layout_report() const { return pipeline_.layout; }
+  const PropagationReport& propagation_report() const { return pipeline_.propagation; }
+  const ShrinkReport& shrink_report() const { return pipeline_.shrink; }
   // Where the constructor's time went (ms): graph passes, then ahead-of-time
   // preparation: measuring kernel choices, and packing the other weights.
   struct PlanTimes {
@@ -66,10 +67,7 @@ class Session {
   Graph g_;
   SessionOptions opt_;
   std::vector<NodeTime> profile_;
-  FuseReport fuse_report_;
-  LayoutReport layout_report_;
-  PropagationReport propagation_report_;
-  ShrinkReport shrink_report_;
+  PipelineResult pipeline_;
   PlanTimes plan_times_;
   void check_promise(const Value* v, const Tensor& t) const;
   std::map<const Value*, Tesa> promises_;             // with check_tesa

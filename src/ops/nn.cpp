@@ -130,11 +130,19 @@ DensePlan dense_plan(const Node& n) {
   return p;
 }
 
+// The choice a weight's plan measures: per shape for a dense weight (one
+// timing serves every weight of that shape); per weight for a pruned one,
+// whose sparse kernel is timed for its own pattern, so that it is planned
+// alone and timed on the threads it will run with (not inside the parallel
+// packing of the others, on one thread, against a dense time taken on all).
 std::string weight_plan_key(const Node& n, const PlanOptions& o) {
   const DensePlan p = dense_plan(n);
   if (!p.w) return "";
-  return "dense " + p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
-         std::to_string(o.threads);
+  const std::string shape = p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
+                            std::to_string(o.threads);
+  const float* w = p.w->data<float>();
+  if (o.sparse && std::count(w, w + p.w->numel(), 0.f) * 2 >= p.w->numel()) return "sparse " + n.name + " " + shape;
+  return "dense " + shape;
 }
 
 std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {

@@ -110,6 +110,19 @@ def prune_structured(bert, head_frac=0.5, ffn_frac=0.5):
     return bert
 
 
+def prune_bottlenecks(resnet, frac=0.5):
+    """Prunes whole output channels of the first two convolutions of every
+    bottleneck, those of smallest L1 norm; BatchNorm kept (with its
+    initial statistics a pruned channel stays exactly zero after it)."""
+    with torch.no_grad():
+        for layer in (resnet.layer1, resnet.layer2, resnet.layer3, resnet.layer4):
+            for block in layer:
+                for conv in (block.conv1, block.conv2):
+                    norms = conv.weight.abs().sum(dim=(1, 2, 3))
+                    conv.weight[norms.argsort()[:int(conv.out_channels * frac)]] = 0
+    return resnet
+
+
 def mlp():
     return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10)), \
         {"x": torch.randn(1, 784)}
@@ -139,6 +152,7 @@ MODELS = {
     "bert-base-struct50": (lambda: (prune_structured(Bert(12, 768, 12, 3072)), bert_inputs(128)), False),
     "vit-small": (lambda: (Vit(224, 16, 12, 384, 6, 1536), {"image": torch.randn(1, 3, 224, 224)}), False),
     "resnet-50": (lambda: torchvision_model("resnet50", 224), False),
+    "resnet-50-struct50": (lambda: (lambda m, x: (prune_bottlenecks(m), x))(*torchvision_model("resnet50", 224)), False),
     "mobilenet-v2": (lambda: torchvision_model("mobilenet_v2", 224), False),
 }
 

@@ -139,6 +139,77 @@ TEST(Shrink, CutsBlockPrunedChannelsOnlyInWholeBlocks) {
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-6) << i;
 }
 
+// Convolutions: output channels of conv1 pruned whole, BN and Relu after it;
+// a channel whose BN shift is 0 stays exactly zero and is cut from conv1,
+// the BN parameters and conv2's input channels; one whose shift is not 0 is
+// a constant channel, which a padded conv2 sees differently at the borders,
+// so it stays.
+TEST(Shrink, CutsZeroChannelsBetweenConvolutions) {
+  auto build = [](Graph& g) {
+    std::mt19937 rng(11);
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    auto tensor = [&](const Dims& d) {
+      Tensor t(DType::f32, Shape(d));
+      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+      return t;
+    };
+    auto constant = [&](const std::string& name, Tensor t) {
+      Value* v = g.add_value(name);
+      v->dtype = DType::f32;
+      v->dims = t.shape().dims();
+      v->constant = std::move(t);
+      return v;
+    };
+    Value* x = g.add_value("x");
+    x->dtype = DType::f32;
+    x->dims = Dims{1, 3, 6, 6};
+    g.inputs.push_back(x);
+    Tensor w1 = tensor({8, 3, 3, 3});
+    for (int64_t c : {2, 5, 6})
+      for (int64_t i = 0; i < 27; ++i) w1.data<float>()[c * 27 + i] = 0.f;
+    Tensor scale(DType::f32, Shape{8}), shift(DType::f32, Shape{8}), mean(DType::f32, Shape{8}), var(DType::f32, Shape{8});
+    for (int64_t c = 0; c < 8; ++c) {
+      scale.data<float>()[c] = 1.f;
+      var.data<float>()[c] = 1.f;
+    }
+    shift.data<float>()[6] = 0.7f;  // channel 6: the constant relu(0.7)
+    auto node = [&](const std::string& op, std::vector<Value*> in, const std::string& out) {
+      Node* n = g.add_node(op, out);
+      n->inputs = std::move(in);
+      n->outputs = {g.add_value(out)};
+      return n;
+    };
+    Node* c1 = node("Conv", {x, constant("W1", w1)}, "c1");
+    Node* bn = node("BatchNormalization", {c1->outputs[0], constant("s", scale), constant("b", shift),
+                                            constant("m", mean), constant("v", var)}, "bn");
+    Node* relu = node("Relu", {bn->outputs[0]}, "r");
+    Node* c2 = node("Conv", {relu->outputs[0], constant("W2", tensor({4, 8, 3, 3}))}, "c2");
+    for (Node* c : {c1, c2}) {
+      Attribute pads;
+      pads.kind = Attribute::Kind::is;
+      pads.is = {1, 1, 1, 1};
+      c->attrs["pads"] = pads;
+    }
+    g.outputs = {c2->outputs[0]};
+    g.opsets[""] = 17;
+    g.link();
+    infer_shapes(g);
+  };
+  Graph ref, m;
+  build(ref);
+  build(m);
+  const ShrinkReport rep = shrink_channels(m, propagate_tesa(m));
+  EXPECT_EQ(rep.regions, 1);
+  EXPECT_EQ(rep.channels, 2);
+  EXPECT_EQ(*m.find("r")->dims, (Dims{1, 6, 6, 6}));
+  Tensor x(DType::f32, Shape{1, 3, 6, 6});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.01f * static_cast<float>(i % 37) - 0.2f;
+  const Tensor a = Session(std::move(ref), {.simplify = false}).run({{"x", x}})[0];
+  const Tensor b = Session(std::move(m), {.simplify = false}).run({{"x", x}})[0];
+  ASSERT_EQ(a.shape(), b.shape());
+  for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-5) << i;
+}
+
 TEST(Shrink, LeavesRegionsItCannotCutThrough) {
   for (const char* extra : {"output", "reshape"}) {
     Mlp m({1, 4, 5}, extra);

@@ -225,11 +225,11 @@ onnx::ModelProto fusion_guards_model() {
 // Runs the model with and without the passes on the same random input;
 // returns the session with the passes.
 std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const std::map<std::string, Shape>& inputs,
-                                     int threads) {
+                                     int threads, int layout_block = 0) {
   const std::string bytes = serialize(m);
   Session plain(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .simplify = false});
   auto keep = std::make_unique<Session>(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"),
-                                        SessionOptions{.threads = threads});
+                                        SessionOptions{.threads = threads, .layout_block = layout_block});
   std::map<std::string, Tensor> feeds;
   uint32_t seed = 99;
   for (const auto& [name, shape] : inputs) {
@@ -255,14 +255,17 @@ std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const std::map<s
   return keep;
 }
 
+// Blocks of 8 and of 16 channels (nChw8c, nChw16c), whatever the host's.
 TEST(Fusion, ConvBlocksMatchUnfused) {
-  for (int threads : {1, 2}) {
-    const auto s = expect_same(conv_model(), {{"x", Shape{1, 8, 10, 10}}}, threads);
-    EXPECT_EQ(s->fuse_report().conv_residual, 2);
-    EXPECT_EQ(s->fuse_report().conv_act, 1);
-    EXPECT_GE(s->layout_report().blocked, 4);
-    EXPECT_EQ(s->layout_report().reorders, 1);  // only for the Sigmoid; GlobalAveragePool reads blocked
-  }
+  for (int block : {8, 16})
+    for (int threads : {1, 2}) {
+      const auto s = expect_same(conv_model(), {{"x", Shape{1, 8, 10, 10}}}, threads, block);
+      EXPECT_EQ(s->fuse_report().conv_residual, 2);
+      EXPECT_EQ(s->fuse_report().conv_act, 1);
+      EXPECT_EQ(s->layout_report().block, block);
+      EXPECT_GE(s->layout_report().blocked, 4);
+      EXPECT_EQ(s->layout_report().reorders, 1);  // only for the Sigmoid; GlobalAveragePool reads blocked
+    }
 }
 
 TEST(Fusion, LinearEpilogueEdges) {

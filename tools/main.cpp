@@ -92,8 +92,8 @@ int run(int argc, char** argv) {
   inspect->add_option("--tesa", tesa_path, tesa_help);
   bool inspect_plan = false;
   inspect->add_flag("--plan", inspect_plan,
-                    "show the graph as it will run: after folding, fusion and layout assignment (outputs in nChw8c "
-                    "are marked @nChw8c)");
+                    "show the graph as it will run: after folding, fusion and layout assignment (blocked outputs "
+                    "are marked @nChw8c or @nChw16c)");
   inspect->callback([&] {
     Graph g = load_model(model_path, tesa_path);
     if (inspect_plan) {

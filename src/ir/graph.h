@@ -20,11 +20,13 @@ namespace sparta {
 class Node;
 
 // How a value's elements are laid out in memory. Shapes stay logical
-// (N, C, H, W); a layout pass (passes/layout) picks nChw8c, channels in
-// blocks of 8 innermost, between the convolutions that run faster on it,
+// (N, C, H, W); a layout pass (passes/layout) picks nChw8c or nChw16c,
+// channels in blocks of 8 or 16 innermost (the vector width of the host's
+// convolution kernels), between the convolutions that run faster on it,
 // and inserts reorders where an operator needs the plain layout.
-enum class Layout { plain, nchw8c };
+enum class Layout { plain, nchw8c, nchw16c };
 const char* layout_name(Layout l);
+inline int layout_block(Layout l) { return l == Layout::nchw8c ? 8 : l == Layout::nchw16c ? 16 : 1; }
 
 struct Value {
   std::string name;

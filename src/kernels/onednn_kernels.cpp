@@ -252,7 +252,9 @@ std::vector<int64_t> OnednnConvKernel::out_dims(const std::vector<int64_t>& x) c
 }
 
 namespace {
-tag conv_tag(ConvLayout l) { return l == ConvLayout::nchw8c ? tag::nChw8c : tag::nchw; }
+tag conv_tag(ConvLayout l) {
+  return l == ConvLayout::nchw8c ? tag::nChw8c : l == ConvLayout::nchw16c ? tag::nChw16c : tag::nchw;
+}
 }  // namespace
 
 const OnednnConvKernel::Plan& OnednnConvKernel::plan(const Key& key) const {

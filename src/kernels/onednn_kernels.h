@@ -83,8 +83,9 @@ struct ConvActivation {
   }
 };
 
-// Activations in plain NCHW or channel-blocked nChw8c (C a multiple of 8).
-enum class ConvLayout { nchw, nchw8c };
+// Activations in plain NCHW or channel-blocked nChw8c / nChw16c (C a
+// multiple of the block).
+enum class ConvLayout { nchw, nchw8c, nchw16c };
 
 class OnednnConvKernel {
  public:

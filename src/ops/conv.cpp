@@ -79,7 +79,8 @@ float apply(const ConvActivation& a, float v) {
 }
 
 ConvLayout to_conv_layout(const Value* v) {
-  return v && v->layout == Layout::nchw8c ? ConvLayout::nchw8c : ConvLayout::nchw;
+  if (!v || v->layout == Layout::plain) return ConvLayout::nchw;
+  return v->layout == Layout::nchw8c ? ConvLayout::nchw8c : ConvLayout::nchw16c;
 }
 ConvLayout layout_of(const OpCall& c, size_t i) {
   return i < c.node.inputs.size() ? to_conv_layout(c.node.inputs[i]) : ConvLayout::nchw;
@@ -203,7 +204,8 @@ void conv(OpCall& c) {
 }
 
 // 2-D pooling of one plane of L interleaved channels: L = 1 is an NCHW
-// plane, L = 8 an nChw8c block (8 channels side by side, one vector a tap).
+// plane, L = 8 or 16 an nChw8c / nChw16c block (L channels side by side,
+// one vector a tap).
 // count_include_pad counts explicit padding taps, not ceil-mode overhang.
 // Max pooling accumulates in float (exact), average pooling in double.
 template <int L, bool MAX>
@@ -242,7 +244,7 @@ void pool_plane(const float* x, float* y, const Window& w, bool is_max, bool cou
 }
 
 bool blocked_input(const OpCall& c, size_t i) {
-  return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->layout == Layout::nchw8c;
+  return i < c.node.inputs.size() && c.node.inputs[i] && c.node.inputs[i]->layout != Layout::plain;
 }
 
 void pool(OpCall& c, bool is_max) {
@@ -253,14 +255,19 @@ void pool(OpCall& c, bool is_max) {
   std::vector<int64_t> od = {x.dim(0), x.dim(1)};
   od.insert(od.end(), w.out.begin(), w.out.end());
   if (blocked_input(c, 0)) {
-    SPARTA_ASSERT(w.spatial() == 2 && x.dim(1) % 8 == 0 && c.node.outputs[0]->layout == Layout::nchw8c, "node '",
-                  c.node.name, "': blocked pooling needs 2-D windows, C % 8 == 0 and a blocked output");
+    const Layout l = c.node.inputs[0]->layout;
+    const int B = layout_block(l);
+    SPARTA_ASSERT(w.spatial() == 2 && x.dim(1) % B == 0 && c.node.outputs[0]->layout == l, "node '", c.node.name,
+                  "': blocked pooling needs 2-D windows, C a multiple of the block and the same layout out");
     Tensor y(DType::f32, Shape(od), Uninitialized{});
-    const int64_t blocks = x.dim(0) * (x.dim(1) / 8), in_sp = prod(w.in), out_sp = prod(w.out);
+    const int64_t blocks = x.dim(0) * (x.dim(1) / B), in_sp = prod(w.in), out_sp = prod(w.out);
     const float* px = x.data<float>();
     float* py = y.data<float>();
     parallel_for(c.threads, blocks, 1, [&](int64_t b0, int64_t b1) {
-      for (int64_t b = b0; b < b1; ++b) pool_plane<8>(px + b * in_sp * 8, py + b * out_sp * 8, w, is_max, count_pad);
+      for (int64_t b = b0; b < b1; ++b) {
+        if (B == 16) pool_plane<16>(px + b * in_sp * 16, py + b * out_sp * 16, w, is_max, count_pad);
+        else pool_plane<8>(px + b * in_sp * 8, py + b * out_sp * 8, w, is_max, count_pad);
+      }
     });
     return c.out.push_back(std::move(y));
   }
@@ -300,16 +307,17 @@ void global_average_pool(OpCall& c) {
   od.resize(static_cast<size_t>(x.rank()), 1);
   Tensor y(DType::f32, Shape(od));
   const int64_t planes = x.dim(0) * x.dim(1), sp = planes ? x.numel() / planes : 0;
-  if (blocked_input(c, 0)) {  // nChw8c in; the [N, C, 1, 1] result is the same in both layouts
-    SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % 8 == 0, "node '", c.node.name,
-                  "': a blocked input must be N x C x H x W with C % 8 == 0");
+  if (blocked_input(c, 0)) {  // blocked in; the [N, C, 1, 1] result is the same in every layout
+    const int B = layout_block(c.node.inputs[0]->layout);
+    SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % B == 0, "node '", c.node.name,
+                  "': a blocked input must be N x C x H x W with C a multiple of the block");
     const float* px = x.data<float>();
     float* py = y.data<float>();
-    for (int64_t b = 0; b < planes / 8; ++b) {
-      float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t b = 0; b < planes / B; ++b) {
+      float acc[16] = {};
       for (int64_t i = 0; i < sp; ++i)
-        for (int j = 0; j < 8; ++j) acc[j] += px[(b * sp + i) * 8 + j];
-      for (int j = 0; j < 8; ++j) py[b * 8 + j] = acc[j] / static_cast<float>(sp);
+        for (int j = 0; j < B; ++j) acc[j] += px[(b * sp + i) * B + j];
+      for (int j = 0; j < B; ++j) py[b * B + j] = acc[j] / static_cast<float>(sp);
     }
     return c.out.push_back(std::move(y));
   }
@@ -343,15 +351,16 @@ void batch_norm(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
-// sparta.Reorder (from passes/layout): nChw8c to plain NCHW.
+// sparta.Reorder (from passes/layout): nChw8c or nChw16c to plain NCHW.
 void reorder(OpCall& c) {
   const Tensor& x = c.input(0);
   const Attribute* to = c.node.attr("to");
   SPARTA_ASSERT(to && to->s == "plain" && blocked_input(c, 0), "node '", c.node.name,
-                "': only nChw8c to plain reorders exist");
-  SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % 8 == 0 && x.dtype() == DType::f32, "node '", c.node.name,
-                "': not an nChw8c tensor");
-  const int64_t N = x.dim(0), CB = x.dim(1) / 8, HW = x.dim(2) * x.dim(3);
+                "': only blocked to plain reorders exist");
+  const int B = layout_block(c.node.inputs[0]->layout);
+  SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % B == 0 && x.dtype() == DType::f32, "node '", c.node.name,
+                "': not a blocked tensor");
+  const int64_t N = x.dim(0), CB = x.dim(1) / B, HW = x.dim(2) * x.dim(3);
   if (HW == 1) return c.out.push_back(x);  // the same bytes in both layouts
   Tensor y(DType::f32, x.shape(), Uninitialized{});
   const float* px = x.data<float>();
@@ -359,7 +368,7 @@ void reorder(OpCall& c) {
   parallel_for(c.threads, N * CB, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
       for (int64_t i = 0; i < HW; ++i)
-        for (int j = 0; j < 8; ++j) py[(b * 8 + j) * HW + i] = px[(b * HW + i) * 8 + j];
+        for (int j = 0; j < B; ++j) py[(b * B + j) * HW + i] = px[(b * HW + i) * B + j];
   });
   c.out.push_back(std::move(y));
 }

@@ -2,6 +2,9 @@
 
 #include <map>
 
+#include "core/cpu.h"
+#include "core/error.h"
+
 #include "ops/op_def.h"
 
 namespace sparta {
@@ -30,8 +33,12 @@ bool accepts_layout(const Node& n, size_t i, Layout l) {
   return false;
 }
 
-LayoutReport assign_layouts(Graph& g) {
+LayoutReport assign_layouts(Graph& g, int block) {
   LayoutReport rep;
+  if (block == 0) block = host_isa() == Isa::avx512 ? 16 : 8;
+  SPARTA_CHECK(block == 8 || block == 16, "layout block must be 8 or 16, got ", block);
+  rep.block = block;
+  const Layout blocked_layout = block == 16 ? Layout::nchw16c : Layout::nchw8c;
   std::vector<Node*> order;
   for (const auto& n : g.nodes()) order.push_back(n.get());
   std::map<const Value*, Value*> plain_copy;  // blocked value -> its reordered copy
@@ -55,10 +62,10 @@ LayoutReport assign_layouts(Graph& g) {
     ++rep.reorders;
     return plain_copy[v] = out;
   };
-  auto blocked = [](const Value* v) { return v && v->layout == Layout::nchw8c; };
+  auto blocked = [](const Value* v) { return v && v->layout != Layout::plain; };
   for (Node* n : order) {
     Value* out = n->outputs.size() == 1 ? n->outputs[0] : nullptr;
-    const bool out_free = out && !g.is_output(out) && out->static_rank(4) && (*out->dims)[1] % 8 == 0;
+    const bool out_free = out && !g.is_output(out) && out->static_rank(4) && (*out->dims)[1] % block == 0;
     const LayoutRole role = role_of(*n);
     bool block_out = false;  // the output layout chosen for n
     if (out_free && role == LayoutRole::producer) {
@@ -75,13 +82,13 @@ LayoutReport assign_layouts(Graph& g) {
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       Value* v = n->inputs[i];
       if (!blocked(v)) continue;
-      bool keep = accepts_layout(*n, i, Layout::nchw8c);
+      bool keep = accepts_layout(*n, i, v->layout);
       if (role == LayoutRole::producer && i == 3) keep = block_out;  // residual: same as output
       if (role == LayoutRole::passthrough || role == LayoutRole::binary) keep = keep && block_out;
       if (!keep) n->inputs[i] = to_plain(v, n);
     }
     if (block_out) {
-      out->layout = Layout::nchw8c;
+      out->layout = blocked_layout;
       ++rep.blocked;
     }
   }

@@ -96,8 +96,8 @@ PipelineResult run_pipeline(Graph& g, const PipelineOptions& opt) {
                       return r.fuse.str();
                     }});
   passes.push_back({"layout", [&] {
-                      r.layout = assign_layouts(g);
-                      return std::to_string(r.layout.blocked) + " values in nChw8c, " +
+                      r.layout = assign_layouts(g, opt.layout_block);
+                      return std::to_string(r.layout.blocked) + " values in nChw" + std::to_string(r.layout.block) + "c, " +
                              std::to_string(r.layout.reorders) + " reorders";
                     }});
   for (const Pass& p : passes) {

@@ -22,6 +22,7 @@ namespace sparta {
 
 struct PipelineOptions {
   bool propagate = true;  // TeSA propagation and shrink (off: --dense)
+  int layout_block = 0;   // channels per block of blocked activations: 8, 16, or 0 for the host's
 };
 
 struct PassLogEntry {

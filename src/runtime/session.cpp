@@ -30,7 +30,7 @@ Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
         v->tesa.reset();
       }
   if (opt_.simplify) {
-    pipeline_ = run_pipeline(g_, {.propagate = opt_.propagate && opt_.sparse});
+    pipeline_ = run_pipeline(g_, {.propagate = opt_.propagate && opt_.sparse, .layout_block = opt_.layout_block});
     for (const PassLogEntry& e : pipeline_.log)
       if (e.pass == "propagate" || e.pass == "shrink") plan_times_.propagate_ms += e.ms;
   }

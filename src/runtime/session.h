@@ -23,6 +23,7 @@ struct SessionOptions {
   bool simplify = true;   // constant folding, dead-node removal, fusion and layout assignment first
   bool propagate = true;  // with simplify: TeSA propagation, then shrink, before fusion
   bool sparse = true;     // false (--dense): no propagation, and every weight gets a dense kernel
+  int layout_block = 0;   // blocked activations between convolutions: 8 or 16 channels, 0 for the host's
   // Check on every run that the run-time values a TeSA spec annotated
   // (Value::tesa when the Session is made) are zero where it says pruned;
   // the first broken promise is an error naming the value and the element.

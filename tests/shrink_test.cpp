@@ -15,6 +15,29 @@ namespace {
 
 using Dims = std::vector<int64_t>;
 
+// Builders shared by the models below.
+Tensor random_tensor(const Dims& d, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  Tensor t(DType::f32, Shape(d));
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
+  return t;
+}
+
+Value* add_constant(Graph& g, const std::string& name, Tensor t) {
+  Value* v = g.add_value(name);
+  v->dtype = t.dtype();
+  v->dims = t.shape().dims();
+  v->constant = std::move(t);
+  return v;
+}
+
+Node* add_op(Graph& g, const std::string& op, std::vector<Value*> in, const std::string& out) {
+  Node* n = g.add_node(op, out);
+  n->inputs = std::move(in);
+  n->outputs = {g.add_value(out)};
+  return n;
+}
+
 // x[3, 5] -> MatMul W1[5, 8] -> Add b1[8] -> Mul 0.5 -> Relu -> MatMul W2[8, 4]
 // (-> y), with rows `dead_rows` of W2 zero; `extra` adds a second reader of
 // the Relu output.
@@ -23,24 +46,10 @@ struct Mlp {
   Tensor x;
   Mlp(const std::vector<int64_t>& dead_rows, const std::string& extra = "", const std::vector<int64_t>& zero_cols = {}) {
     std::mt19937 rng(7);
-    std::uniform_real_distribution<float> u(-1.f, 1.f);
-    auto tensor = [&](const Dims& d) {
-      Tensor t(DType::f32, Shape(d));
-      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-      return t;
-    };
-    auto constant = [&](const std::string& name, Tensor t) {
-      Value* v = g.add_value(name);
-      v->dtype = DType::f32;
-      v->dims = t.shape().dims();
-      v->constant = std::move(t);
-      return v;
-    };
+    auto tensor = [&](const Dims& d) { return random_tensor(d, rng); };
+    auto constant = [&](const std::string& name, Tensor t) { return add_constant(g, name, std::move(t)); };
     auto node = [&](const std::string& op, std::vector<Value*> in, const std::string& out) {
-      Node* n = g.add_node(op, out);
-      n->inputs = std::move(in);
-      n->outputs = {g.add_value(out)};
-      return n->outputs[0];
+      return add_op(g, op, std::move(in), out)->outputs[0];
     };
     Value* in = g.add_value("x");
     in->dtype = DType::f32;
@@ -147,19 +156,8 @@ TEST(Shrink, CutsBlockPrunedChannelsOnlyInWholeBlocks) {
 TEST(Shrink, CutsZeroChannelsBetweenConvolutions) {
   auto build = [](Graph& g) {
     std::mt19937 rng(11);
-    std::uniform_real_distribution<float> u(-1.f, 1.f);
-    auto tensor = [&](const Dims& d) {
-      Tensor t(DType::f32, Shape(d));
-      for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-      return t;
-    };
-    auto constant = [&](const std::string& name, Tensor t) {
-      Value* v = g.add_value(name);
-      v->dtype = DType::f32;
-      v->dims = t.shape().dims();
-      v->constant = std::move(t);
-      return v;
-    };
+    auto tensor = [&](const Dims& d) { return random_tensor(d, rng); };
+    auto constant = [&](const std::string& name, Tensor t) { return add_constant(g, name, std::move(t)); };
     Value* x = g.add_value("x");
     x->dtype = DType::f32;
     x->dims = Dims{1, 3, 6, 6};
@@ -174,10 +172,7 @@ TEST(Shrink, CutsZeroChannelsBetweenConvolutions) {
     }
     shift.data<float>()[6] = 0.7f;  // channel 6: the constant relu(0.7)
     auto node = [&](const std::string& op, std::vector<Value*> in, const std::string& out) {
-      Node* n = g.add_node(op, out);
-      n->inputs = std::move(in);
-      n->outputs = {g.add_value(out)};
-      return n;
+      return add_op(g, op, std::move(in), out);
     };
     Node* c1 = node("Conv", {x, constant("W1", w1)}, "c1");
     Node* bn = node("BatchNormalization", {c1->outputs[0], constant("s", scale), constant("b", shift),

@@ -162,7 +162,12 @@ Operand expand(const Facts& f, const std::vector<int64_t>& out_dims, int64_t n) 
 
 }  // namespace
 
-TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> absorb, bool zero_safe) {
+TesaRule elementwise(ElementFn f, std::vector<Absorb> absorb, bool zero_safe) {
+  return elementwise_by_node([f](const Node&) { return f; }, std::move(absorb), zero_safe);
+}
+
+TesaRule elementwise_by_node(std::function<ElementFn(const Node&)> of_node, std::vector<Absorb> absorb,
+                             bool zero_safe) {
   // Whether operand j's zero at output element e decides the result. Facts
   // assume run-time values are finite; a partner known to be inf or NaN
   // (0 x inf is NaN) does not let a zero decide.
@@ -194,7 +199,7 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
   const bool can_absorb = std::any_of(absorb.begin(), absorb.end(), [](Absorb a) { return a != Absorb::never; });
   TesaRule r;
   r.zero_safe = zero_safe;
-  r.forward = [f, absorbs, all_vary](TesaForward& t) {
+  r.forward = [of_node, absorbs, all_vary](TesaForward& t) {
     Tesa& out = t.out[0];
     int widest = 32;
     if (all_vary(t.in, &widest)) {
@@ -205,6 +210,7 @@ TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> a
     const int64_t n = out.numel();
     std::vector<Operand> ops;
     for (const Facts& in : t.in) ops.push_back(expand(in, out.shape().dims(), n));
+    const ElementFn f = of_node(t.n);
     // Absent operands (and any an operator expects but the node lacks) read as NaN.
     std::vector<float> vals(std::max<size_t>(t.in.size(), 8), NAN);
     for (int64_t e = 0; e < n; ++e) {

@@ -125,7 +125,13 @@ namespace tesa_rules {
 // the others are: never, always (Mul), or when every other operand is a
 // known non-zero (Div's numerator).
 enum class Absorb : uint8_t { never, always, if_others_nonzero };
-TesaRule elementwise(std::function<float(const float*)> f, std::vector<Absorb> absorb = {}, bool zero_safe = true);
+using ElementFn = std::function<float(const float*)>;
+TesaRule elementwise(ElementFn f, std::vector<Absorb> absorb = {}, bool zero_safe = true);
+// The same where the element function depends on the node's attributes
+// (Cast's target type, Clip-6's bounds, BatchNormalization's epsilon): `f`
+// is asked once per node.
+TesaRule elementwise_by_node(std::function<ElementFn(const Node&)> f, std::vector<Absorb> absorb = {},
+                             bool zero_safe = true);
 // Data movement: output element i is input 0's element src[i] (-1: none,
 // a zero). The other inputs are arguments (shapes, indices, axes), needed
 // whole when any output element is.

@@ -351,17 +351,16 @@ TesaRule batch_norm() {
       }
     return in;
   };
-  TesaRule e = elementwise([](const float* v) {
-    return static_cast<float>((double(v[0]) - v[3]) / std::sqrt(double(v[4]) + 1e-5) * v[1] + v[2]);
+  const TesaRule e = elementwise_by_node([](const Node& n) -> ElementFn {
+    const double eps = n.attr_float("epsilon", 1e-5f);
+    return [eps](const float* v) {
+      return static_cast<float>((double(v[0]) - v[3]) / std::sqrt(double(v[4]) + eps) * v[1] + v[2]);
+    };
   });
   TesaRule r;
-  r.forward = [as_channels](TesaForward& t) {
-    const float eps = t.n.attr_float("epsilon", 1e-5f);
-    TesaRule with_eps = elementwise([eps](const float* v) {
-      return static_cast<float>((double(v[0]) - v[3]) / std::sqrt(double(v[4]) + eps) * v[1] + v[2]);
-    });
+  r.forward = [e, as_channels](TesaForward& t) {
     TesaForward f{t.n, t.opset, as_channels(t.in), t.out};
-    if (f.in.size() == 5 && f.in[0].dims.size() >= 2) with_eps.forward(f);
+    if (f.in.size() == 5 && f.in[0].dims.size() >= 2) e.forward(f);
   };
   r.backward = [e, as_channels](TesaBackward& b) {
     if (b.in.size() != 5 || b.in[0].dims.size() < 2) return all_needed_if_any(b, 0);

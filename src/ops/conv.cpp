@@ -427,18 +427,13 @@ void define_conv_ops() {
                        .can_block = blockable_conv,
                        .plan_key = conv_plan_key,
                        .plan = plan_conv});
-  define_op({"MaxPool"}, {.shape = [](const ShapeCtx& c) { window_shape(c, false); },
-                          .tesa = tesa_rules::channels(ChannelKind::pool),
-                          .run = [](OpCall& c) { pool(c, true); },
-                          .dims_kept = DimsKept::batch,
-                          .layout = LayoutRole::passthrough,
-                          .can_block = static_rank4_input});
-  define_op({"AveragePool"}, {.shape = [](const ShapeCtx& c) { window_shape(c, false); },
-                              .tesa = tesa_rules::channels(ChannelKind::pool),
-                              .run = [](OpCall& c) { pool(c, false); },
-                              .dims_kept = DimsKept::batch,
-                              .layout = LayoutRole::passthrough,
-                              .can_block = static_rank4_input});
+  for (bool is_max : {true, false})
+    define_op({is_max ? "MaxPool" : "AveragePool"}, {.shape = [](const ShapeCtx& c) { window_shape(c, false); },
+                                                    .tesa = tesa_rules::channels(ChannelKind::pool),
+                                                    .run = [is_max](OpCall& c) { pool(c, is_max); },
+                                                    .dims_kept = DimsKept::batch,
+                                                    .layout = LayoutRole::passthrough,
+                                                    .can_block = static_rank4_input});
   define_op({"GlobalAveragePool"}, {.shape =
                                         [](const ShapeCtx& c) {
                                           const ShapeCtx::Dims* x = c.dims(0);

@@ -253,36 +253,29 @@ void clip(OpCall& c) {
 // Cast on one element: zero stays zero; a known value converts as the
 // runtime converts it (truncation to integers, != 0 to bool).
 TesaRule cast_rule() {
-  TesaRule r = tesa_rules::elementwise([](const float* v) { return v[0]; });  // its backward
-  r.forward = [](TesaForward& t) {
-    const auto to = dtype_from_onnx(t.n.attr_int("to", 0));
-    auto convert = tesa_rules::elementwise([to](const float* v) {
+  return tesa_rules::elementwise_by_node([](const Node& n) -> tesa_rules::ElementFn {
+    const auto to = dtype_from_onnx(n.attr_int("to", 0));
+    return [to](const float* v) {
       if (to == DType::boolean) return v[0] != 0.f ? 1.f : 0.f;
       if (to == DType::f32 || to == DType::bf16) return v[0];
       return std::trunc(v[0]);
-    });
-    convert.forward(t);
-  };
-  return r;
+    };
+  });
 }
 
 // Clip on one element, its bounds from inputs 1 and 2 (opset 11+) or the
 // min/max attributes (older models); an absent bound is no bound.
 TesaRule clip_rule() {
-  auto bounded = [](float lo, float hi) {
-    return tesa_rules::elementwise([lo, hi](const float* v) {
+  return tesa_rules::elementwise_by_node([](const Node& n) -> tesa_rules::ElementFn {
+    const float lo = n.attr_float("min", NAN), hi = n.attr_float("max", NAN);
+    return [lo, hi](const float* v) {
       float x = v[0];
       const float l = std::isnan(v[1]) ? lo : v[1], h = std::isnan(v[2]) ? hi : v[2];
       if (!std::isnan(l)) x = std::max(x, l);
       if (!std::isnan(h)) x = std::min(x, h);
       return x;
-    });
-  };
-  TesaRule r = bounded(NAN, NAN);  // its backward
-  r.forward = [bounded](TesaForward& t) {
-    bounded(t.n.attr_float("min", NAN), t.n.attr_float("max", NAN)).forward(t);
-  };
-  return r;
+    };
+  });
 }
 
 // Definitions shared by families of elementwise operators.

@@ -84,7 +84,7 @@ json bench_spmm(const SpmmBenchConfig& c) {
   const auto sparse = make_spmm(f, kopt, &log);
   if (c.verbose)
     for (const auto& l : log) std::fprintf(stderr, "  %s\n", l.c_str());
-  OnednnDenseKernel dense(c.n, c.k, std::vector<float>(w.data<float>(), w.data<float>() + w.numel()));
+  OnednnDenseKernel dense(c.n, c.k, std::vector<float>(w.data<float>(), w.data<float>() + w.numel()), true);
   dense.prepare(c.m, c.bias, c.act);
 
   std::vector<float> x(static_cast<size_t>(c.m * c.k)), bias(static_cast<size_t>(c.n));
@@ -140,7 +140,7 @@ json bench_spmm(const SpmmBenchConfig& c) {
       SpmmArgs ap = ad;
       ap.y = y_plain.data();
       ap.ep = Epilogue{};
-      OnednnDenseKernel plain(c.n, c.k, std::vector<float>(w.data<float>(), w.data<float>() + w.numel()));
+      OnednnDenseKernel plain(c.n, c.k, std::vector<float>(w.data<float>(), w.data<float>() + w.numel()), false);
       plain.run(ap);
     }
     using Maker = std::unique_ptr<bench::Peer> (*)(const CsrMatrix&, int64_t, int);

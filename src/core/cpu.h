@@ -3,6 +3,7 @@
 // (for testing the lower paths on a bigger machine).
 #pragma once
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -16,5 +17,11 @@ Isa host_isa();
 bool host_supports(Isa isa);
 // All ISAs the host runs, lowest first (for tests that sweep every path).
 std::vector<Isa> host_isas();
+
+// The CPU model as kernel timings depend on it: vendor, family, model and
+// stepping from CPUID, then the brand string ("AuthenticAMD 26.2.1 AMD EPYC").
+const std::string& host_cpu_model();
+// oneDNN's version, "2.6.3".
+const std::string& onednn_version();
 
 }  // namespace sparta

@@ -80,6 +80,11 @@ using WeightFormat =
 std::string format_name(const WeightFormat& f);
 int64_t format_rows(const WeightFormat& f);
 int64_t format_cols(const WeightFormat& f);
+// The format with its shape parameters: "bsr 32x1", "nm 2:4", "tilewise g128".
+std::string format_label(const WeightFormat& f);
+// A digest of the kept positions and the format (not the values): what a
+// kernel's speed depends on, for kernel-choice keys. 0 for a dense matrix.
+uint64_t format_digest(const WeightFormat& f);
 // Stored (kept) elements, including explicit zeros kept inside blocks/tiles.
 int64_t format_stored(const WeightFormat& f);
 

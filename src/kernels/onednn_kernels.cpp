@@ -44,8 +44,9 @@ struct OnednnDenseKernel::Plan {
   memory weights;  // prepacked for this primitive
 };
 
-OnednnDenseKernel::OnednnDenseKernel(int64_t n, int64_t k, std::vector<float> w, std::string name)
-    : SpmmKernel(n, k), w_(std::move(w)), name_(std::move(name)) {}
+OnednnDenseKernel::OnednnDenseKernel(int64_t n, int64_t k, std::vector<float> w, bool prepacked, std::string name)
+    : SpmmKernel(n, k), w_(std::move(w)), prepacked_(prepacked),
+      name_(name.empty() ? (prepacked ? "dense_matmul_onednn" : "dense_matmul_onednn_plain") : std::move(name)) {}
 
 OnednnDenseKernel::~OnednnDenseKernel() = default;
 
@@ -57,7 +58,6 @@ const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, i
   if (it != plans_.end()) return *it->second;
   auto& eng = cpu_engine();
   memory::desc src_md({m, k_}, dt::f32, memory::dims{ldx, 1});
-  memory::desc wei_any({k_, n_}, dt::f32, tag::any);
   memory::desc bias_md = bias ? memory::desc({1, n_}, dt::f32, tag::ab) : memory::desc();
   memory::desc dst_md({m, n_}, dt::f32, memory::dims{ldy, 1});
   dnnl::post_ops po;
@@ -66,68 +66,25 @@ const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, i
   if (act == Activation::gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
-  // Candidate weight layouts: the one oneDNN prefers ("any", prepacked) and
-  // the user's own [N,K] order ("ba"). Where "any" resolves to a plain layout
-  // it can be much slower (AVX2 gemm:jit: 17.8 vs 9.7 ms at 128x768x3072), so
-  // each distinct candidate is timed once here and the faster one kept.
+  // The weight in the layout oneDNN prefers ("any", reordered once here),
+  // or in the user's [N, K] order as it is; which one runs faster is a
+  // measured choice between two kernels (see spmm_impls).
   memory::desc wei_user_md({k_, n_}, dt::f32, tag::ba);
+  const memory::desc wei_md = prepacked_ ? memory::desc({k_, n_}, dt::f32, tag::any) : wei_user_md;
   memory user(wei_user_md, eng, const_cast<float*>(w_.data()));
-  dnnl::stream s(eng);
-  std::unique_ptr<Plan> best;
-  double best_ms = 1e300;
-  memory::desc tried;
-  // The measured choice is remembered per problem shape for the whole
-  // process (a model repeats few shapes: BERT-base's 72 linear layers have 3).
-  static std::mutex choice_mu;
-  static std::map<Key, bool> choice_any;  // (m, k, n, bias, act, accumulate) -> "any" won
-  const Key shape_key{m, k_, n_, bias, static_cast<int>(act), accumulate};
-  std::optional<bool> known;
-  {
-    std::lock_guard<std::mutex> l(choice_mu);
-    auto c = choice_any.find(shape_key);
-    if (c != choice_any.end()) known = c->second;
-  }
-  // Inputs for timing, only when the choice is not known yet.
-  std::vector<float> xs, ys, bs;
-  if (!known) {
-    xs.resize(static_cast<size_t>(m * ldx));
-    ys.resize(static_cast<size_t>(m * ldy));
-    bs.resize(static_cast<size_t>(n_));
-  }
-  for (const memory::desc& wd : {wei_any, wei_user_md}) {
-    if (known && *known != (wd == wei_any)) continue;
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wd, bias_md, dst_md), attr, eng);
-    if (pd.weights_desc() == tried) continue;
-    tried = pd.weights_desc();
-    auto p = std::make_unique<Plan>();
-    p->prim = dnnl::matmul(pd);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md), attr, eng);
+  auto p = std::make_unique<Plan>();
+  p->prim = dnnl::matmul(pd);
+  if (pd.weights_desc() == wei_user_md) {
+    p->weights = user;
+  } else {
     p->weights = memory(pd.weights_desc(), eng);
+    dnnl::stream s(eng);
     dnnl::reorder(user, p->weights).execute(s, user, p->weights);
     s.wait();
-    double ms = 1e300;
-    if (!known) {
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, memory(src_md, eng, xs.data())},
-                                           {DNNL_ARG_WEIGHTS, p->weights},
-                                           {DNNL_ARG_DST, memory(dst_md, eng, ys.data())}};
-      if (bias) args.emplace(DNNL_ARG_BIAS, memory(bias_md, eng, bs.data()));
-      for (int rep = 0; rep < 2; ++rep) {
-        const auto t0 = std::chrono::steady_clock::now();
-        p->prim.execute(s, args);
-        s.wait();
-        ms = std::min(ms, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-      }
-    }
-    if (!best || ms < best_ms) {
-      best_ms = ms;
-      best = std::move(p);
-      impl_ = std::string(pd.impl_info_str()) + (wd == wei_any ? ":prepacked" : ":plain");
-      if (!known) {
-        std::lock_guard<std::mutex> l(choice_mu);
-        choice_any[shape_key] = wd == wei_any;
-      }
-    }
   }
-  return *plans_.emplace(key, std::move(best)).first->second;
+  impl_ = std::string(pd.impl_info_str()) + (prepacked_ ? ":prepacked" : ":plain");
+  return *plans_.emplace(key, std::move(p)).first->second;
 }
 
 void OnednnDenseKernel::prepare(int64_t m, bool bias, Activation act) const {
@@ -336,10 +293,10 @@ std::vector<Run> runs_of(const std::vector<int32_t>& idx) {
 
 class StructuredOnednnKernel final : public SpmmKernel {
  public:
-  explicit StructuredOnednnKernel(const StructuredMatrix& w)
-      : SpmmKernel(w.rows, w.cols), rows_(w.kept_rows), cols_(w.kept_cols) {
+  StructuredOnednnKernel(const StructuredMatrix& w, bool prepacked)
+      : SpmmKernel(w.rows, w.cols), rows_(w.kept_rows), cols_(w.kept_cols), prepacked_(prepacked) {
     const int64_t nk = static_cast<int64_t>(rows_.size()), kk = static_cast<int64_t>(cols_.size());
-    if (nk > 0 && kk > 0) inner_ = std::make_unique<OnednnDenseKernel>(nk, kk, w.values, "inner");
+    if (nk > 0 && kk > 0) inner_ = std::make_unique<OnednnDenseKernel>(nk, kk, w.values, prepacked, "inner");
     std::vector<int32_t> pruned;
     std::vector<uint8_t> kept(static_cast<size_t>(n_), 0);
     for (int32_t r : rows_) kept[static_cast<size_t>(r)] = 1;
@@ -351,7 +308,7 @@ class StructuredOnednnKernel final : public SpmmKernel {
     all_rows_ = nk == n_;
     all_cols_ = kk == k_;
   }
-  std::string name() const override { return "structured_spmm_onednn"; }
+  std::string name() const override { return prepacked_ ? "structured_spmm_onednn" : "structured_spmm_onednn_plain"; }
 
   void run(const SpmmArgs& a) const override {
     const int64_t nk = static_cast<int64_t>(rows_.size()), kk = static_cast<int64_t>(cols_.size());
@@ -416,13 +373,14 @@ class StructuredOnednnKernel final : public SpmmKernel {
   std::vector<int32_t> rows_, cols_;
   std::vector<Run> row_runs_, col_runs_, pruned_runs_;
   bool all_rows_ = false, all_cols_ = false;
+  bool prepacked_;
   std::unique_ptr<OnednnDenseKernel> inner_;
 };
 
 }  // namespace
 
-std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w) {
-  return std::make_unique<StructuredOnednnKernel>(w);
+std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w, bool prepacked) {
+  return std::make_unique<StructuredOnednnKernel>(w, prepacked);
 }
 
 }  // namespace sparta

@@ -13,10 +13,12 @@
 namespace sparta {
 
 // Dense Y = X W^T + bias (+ activation) with oneDNN matmul; the weight is
-// reordered once per call shape into oneDNN's preferred blocked layout.
+// either reordered once per call shape into oneDNN's preferred layout
+// (prepacked), or read in its plain [N, K] order.
 class OnednnDenseKernel final : public SpmmKernel {
  public:
-  OnednnDenseKernel(int64_t n, int64_t k, std::vector<float> w, std::string name = "dense_matmul_onednn");
+  // name "": "dense_matmul_onednn" or "dense_matmul_onednn_plain".
+  OnednnDenseKernel(int64_t n, int64_t k, std::vector<float> w, bool prepacked, std::string name = "");
   ~OnednnDenseKernel() override;
   std::string name() const override { return name_; }
   void run(const SpmmArgs& a) const override;
@@ -31,13 +33,16 @@ class OnednnDenseKernel final : public SpmmKernel {
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, int, bool>;
   const Plan& plan(int64_t m, int64_t ldx, int64_t ldy, bool bias, Activation act, bool accumulate) const;
   std::vector<float> w_;
+  bool prepacked_;
   std::string name_;
   mutable std::mutex mu_;
   mutable std::map<Key, std::unique_ptr<Plan>> plans_;
   mutable std::string impl_;
 };
 
-std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w);
+// Kept rows x kept columns as one compact oneDNN product (weight prepacked
+// or plain, as OnednnDenseKernel).
+std::unique_ptr<SpmmKernel> make_structured_onednn(const StructuredMatrix& w, bool prepacked);
 
 // A matrix (or batch of matrices) in memory: dims (batch..., rows, cols)
 // and element strides. A transposed tensor is a view with permuted strides,

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
+#include "tuning/choice_cache.h"
 
 namespace sparta {
 
@@ -81,13 +82,28 @@ SpmmImpl format_impl(const char* name, std::unique_ptr<SpmmKernel> (*make)(const
 }
 
 std::unique_ptr<SpmmKernel> make_dense_onednn(const DenseMatrix& d) {
-  return std::make_unique<OnednnDenseKernel>(d.rows, d.cols, d.values);
+  return std::make_unique<OnednnDenseKernel>(d.rows, d.cols, d.values, true);
+}
+std::unique_ptr<SpmmKernel> make_dense_onednn_plain(const DenseMatrix& d) {
+  return std::make_unique<OnednnDenseKernel>(d.rows, d.cols, d.values, false);
+}
+std::unique_ptr<SpmmKernel> make_structured_onednn_prepacked(const StructuredMatrix& w) {
+  return make_structured_onednn(w, true);
+}
+std::unique_ptr<SpmmKernel> make_structured_onednn_plain(const StructuredMatrix& w) {
+  return make_structured_onednn(w, false);
 }
 
 std::vector<SpmmImpl> build_impls() {
   std::vector<SpmmImpl> v;
+  // oneDNN with the weight in the layout it prefers (prepacked), and in the
+  // user's plain [N, K] order: where the preferred layout resolves to a
+  // plain one it can be much slower (AVX2 gemm:jit: 17.8 vs 9.7 ms at
+  // 128x768x3072), so both are candidates.
   v.push_back(format_impl<DenseMatrix>("dense_matmul_onednn", &make_dense_onednn));
-  v.push_back(format_impl<StructuredMatrix>("structured_spmm_onednn", &make_structured_onednn));
+  v.push_back(format_impl<DenseMatrix>("dense_matmul_onednn_plain", &make_dense_onednn_plain));
+  v.push_back(format_impl<StructuredMatrix>("structured_spmm_onednn", &make_structured_onednn_prepacked));
+  v.push_back(format_impl<StructuredMatrix>("structured_spmm_onednn_plain", &make_structured_onednn_plain));
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) {
     v.push_back(isa_impl<CsrMatrix>(isa, "csr_spmm_mvec", &IsaKernels::csr_mvec));
     v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_nvec", &IsaKernels::bsr_nvec));
@@ -130,40 +146,54 @@ double time_kernel(const SpmmKernel& k, int64_t m, int threads) {
   return ms[ms.size() / 2];
 }
 
-// For a dense weight only the shape matters, so a measured choice is
-// remembered per shape: a model with 72 same-shaped layers times once.
-using DenseKey = std::tuple<int64_t, int64_t, int64_t, int, int>;
-std::mutex dense_mu;
-std::map<DenseKey, std::string> dense_choice;
-std::map<DenseKey, double> dense_ms;  // the chosen kernel's measured time
+// The cache key of a tuned choice for w under opt.
+ChoiceKey choice_key(const WeightFormat& w, const KernelOptions& opt) {
+  return ChoiceKey{"spmm",
+                   format_label(w),
+                   format_digest(w),
+                   opt.tune_m,
+                   format_rows(w),
+                   format_cols(w),
+                   opt.tune_threads,
+                   std::string(isa_name(std::min(opt.max_isa, host_isa())))};
+}
+
+bool tuning(const KernelOptions& opt) { return opt.tune_m > 0 && opt.require.empty() && !opt.reference; }
 
 }  // namespace
 
-std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt_in, std::vector<std::string>* log) {
+std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt_in, std::vector<std::string>* log,
+                                      Choice* choice) {
   validate(w);
   SPARTA_CHECK(opt_in.tune_m >= 0 && opt_in.tune_threads >= 1, "kernel tuning needs tune_m >= 0 and tune_threads >= 1");
-  KernelOptions opt = opt_in;
-  std::optional<DenseKey> dense_key;
-  if (const auto* d = std::get_if<DenseMatrix>(&w); d && opt.tune_m > 0 && opt.require.empty() && !opt.reference) {
-    dense_key = DenseKey{d->rows, d->cols, opt.tune_m, opt.tune_threads, static_cast<int>(opt.max_isa)};
-    std::lock_guard<std::mutex> lock(dense_mu);
-    auto it = dense_choice.find(*dense_key);
-    if (it != dense_choice.end()) {
-      opt.require = it->second;
-      opt.tune_m = 0;
-      if (log) log->push_back(it->second + ": chosen earlier for this shape");
-      dense_key.reset();
+  // A choice measured before (in this process or an earlier one, see
+  // tuning/choice_cache.h) is taken as it is: nothing is timed again.
+  if (tuning(opt_in)) {
+    const ChoiceKey key = choice_key(w, opt_in);
+    if (std::optional<Choice> known = ChoiceCache::global().find(key)) {
+      for (const SpmmImpl& impl : spmm_impls()) {
+        if (impl.name != known->kernel) continue;
+        std::string why;
+        if (auto k = impl.make(w, opt_in, why)) {
+          if (log) log->push_back(known->kernel + ": chosen earlier (kernel-choice cache)");
+          if (choice) *choice = *known;
+          return k;
+        }
+      }
+      if (log) log->push_back(known->kernel + ": cached choice no longer accepts; timing again");
     }
   }
+  const KernelOptions& opt = opt_in;
   std::unique_ptr<SpmmKernel> best;
   double best_ms = 0;
   bool found_required = false;
+  std::vector<Candidate> timed;
   for (const SpmmImpl& impl : spmm_impls()) {
     if (!opt.require.empty() && impl.name != opt.require) continue;
     found_required = true;
     // When timing, lower-ISA builds of the same kernels are for hosts
     // without the higher ISA: not worth building or timing here.
-    if (opt.tune_m > 0 && opt.require.empty()) {
+    if (tuning(opt)) {
       const size_t sep = impl.name.rfind("__");
       if (sep != std::string::npos && impl.name.substr(sep + 2) != isa_name(std::min(opt.max_isa, host_isa())))
         continue;
@@ -179,10 +209,14 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
     }
     const bool reference = impl.name == "spmm_ref";
     if (opt.tune_m == 0 || reference) {
-      if (!best) return k;  // list order: first acceptor wins
-      break;                // tuning: the reference is only a last resort
+      if (!best) {  // list order: first acceptor wins
+        if (choice) *choice = Choice{k->name(), 0, {}};
+        return k;
+      }
+      break;  // tuning: the reference is only a last resort
     }
     const double ms = time_kernel(*k, opt.tune_m, opt.tune_threads);
+    timed.push_back({impl.name, ms});
     if (log) log->push_back(impl.name + ": " + std::to_string(ms) + " ms (tuning, M=" + std::to_string(opt.tune_m) + ")");
     if (!best || ms < best_ms) {
       best = std::move(k);
@@ -191,15 +225,9 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
   }
   SPARTA_CHECK(found_required, "no kernel named '", opt.require, "'");
   SPARTA_ASSERT(best != nullptr, "the reference kernel accepts every format");
-  if (dense_key) {
-    const std::string name = best->name();
-    std::lock_guard<std::mutex> lock(dense_mu);
-    for (const SpmmImpl& impl : spmm_impls())
-      if (impl.name == name) {
-        dense_choice[*dense_key] = name;
-        dense_ms[*dense_key] = best_ms;
-      }
-  }
+  Choice c{best->name(), best_ms, std::move(timed)};
+  if (tuning(opt)) ChoiceCache::global().store(choice_key(w, opt), c);
+  if (choice) *choice = std::move(c);
   return best;
 }
 
@@ -224,22 +252,20 @@ void weight_to_nk(const float* w, int64_t n, int64_t k, bool k_major, float* out
 }
 
 std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, bool k_major, const KernelOptions& opt,
-                                       std::vector<std::string>* log) {
+                                       std::vector<std::string>* log, Choice* choice) {
   SPARTA_CHECK(n > 0 && k > 0, "make_dense: empty weight [", n, ", ", k, "]");
-  if (opt.tune_m > 0 && opt.require.empty() && !opt.reference) {
-    std::string chosen;
-    {
-      std::lock_guard<std::mutex> lock(dense_mu);
-      auto it = dense_choice.find(DenseKey{n, k, opt.tune_m, opt.tune_threads, static_cast<int>(opt.max_isa)});
-      if (it != dense_choice.end()) chosen = it->second;
-    }
-    const Isa isa = std::min(opt.max_isa, host_isa());
-    if (chosen == "dense_gemm_nvec__" + std::string(isa_name(isa))) {
-      std::string why;
-      if (auto kern = isa_kernels(isa).dense_nvec_raw(w, n, k, k_major, why)) {
-        if (log) log->push_back(chosen + ": chosen earlier for this shape");
-        return kern;
-      }
+  // sparta's own dense kernel packs straight from the given order, without
+  // the [N, K] copy, when it is the choice (measured before, or required).
+  const Isa isa = std::min(opt.max_isa, host_isa());
+  const std::string own = "dense_gemm_nvec__" + std::string(isa_name(isa));
+  std::optional<Choice> known;
+  if (tuning(opt)) known = measured_dense_choice(n, k, opt);
+  if ((known && known->kernel == own) || opt.require == own) {
+    std::string why;
+    if (auto kern = isa_kernels(isa).dense_nvec_raw(w, n, k, k_major, why)) {
+      if (log) log->push_back(own + (known ? ": chosen earlier (kernel-choice cache)" : ": required"));
+      if (choice) *choice = known ? *known : Choice{own, 0, {}};
+      return kern;
     }
   }
   DenseMatrix d;
@@ -247,16 +273,17 @@ std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, boo
   d.cols = k;
   d.values.resize(static_cast<size_t>(n * k));
   weight_to_nk(w, n, k, k_major, d.values.data());
-  return make_spmm(d, opt, log);
+  return make_spmm(d, opt, log, choice);
 }
 
 double time_spmm(const SpmmKernel& k, int64_t m, int threads) { return time_kernel(k, m, threads); }
 
-std::optional<double> measured_dense_ms(int64_t n, int64_t k, const KernelOptions& opt) {
-  std::lock_guard<std::mutex> lock(dense_mu);
-  auto it = dense_ms.find(DenseKey{n, k, opt.tune_m, opt.tune_threads, static_cast<int>(opt.max_isa)});
-  if (it == dense_ms.end()) return std::nullopt;
-  return it->second;
+std::optional<Choice> measured_dense_choice(int64_t n, int64_t k, const KernelOptions& opt) {
+  if (!tuning(opt)) return std::nullopt;
+  DenseMatrix shape_only;  // the key needs the shape only
+  shape_only.rows = n;
+  shape_only.cols = k;
+  return ChoiceCache::global().find(choice_key(shape_only, opt));
 }
 
 void SpmmKernel::operator()(const Tensor& x, Tensor& y, const Tensor& bias, Activation act, int threads) const {

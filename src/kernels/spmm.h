@@ -17,6 +17,7 @@
 #include "core/cpu.h"
 #include "core/tensor.h"
 #include "formats/formats.h"
+#include "tuning/choice_cache.h"
 
 namespace sparta {
 
@@ -79,10 +80,13 @@ struct SpmmImpl {
 const std::vector<SpmmImpl>& spmm_impls();
 
 // The first implementation that accepts (or the fastest measured, see
-// KernelOptions::tune_m). `log`, when given, receives one line per rejected
-// candidate ("name: reason") and, when tuning, one per timed candidate.
+// KernelOptions::tune_m; a choice measured before, for the same key, is
+// taken from the kernel-choice cache without timing). `log`, when given,
+// receives one line per rejected candidate ("name: reason") and, when
+// tuning, one per timed candidate; `choice` the chosen kernel with its
+// measured time and every candidate's (ms 0 when nothing was timed).
 std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions& opt = {},
-                                      std::vector<std::string>* log = nullptr);
+                                      std::vector<std::string>* log = nullptr, Choice* choice = nullptr);
 
 // A dense W for the graph runtime, read from `w` as [K, N] (k_major: the
 // MatMul form) or [N, K] (Gemm with transB): the implementation measured
@@ -90,7 +94,7 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
 // make_spmm), packed straight from the given order when that choice is
 // known (no [N, K] copy for sparta's own kernel).
 std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, bool k_major, const KernelOptions& opt,
-                                       std::vector<std::string>* log = nullptr);
+                                       std::vector<std::string>* log = nullptr, Choice* choice = nullptr);
 
 // A weight given as [K, N] (k_major) or [N, K], written to out as [N, K].
 void weight_to_nk(const float* w, int64_t n, int64_t k, bool k_major, float* out);
@@ -99,9 +103,9 @@ void weight_to_nk(const float* w, int64_t n, int64_t k, bool k_major, float* out
 // `threads` threads: the measure behind every kernel choice.
 double time_spmm(const SpmmKernel& k, int64_t m, int threads);
 
-// The time measured when make_spmm / make_dense chose a kernel for a dense
-// [n, k] weight with these tuning options, if it has (ms).
-std::optional<double> measured_dense_ms(int64_t n, int64_t k, const KernelOptions& opt);
+// The choice measured (now or in an earlier process) for a dense [n, k]
+// weight with these tuning options, if there is one.
+std::optional<Choice> measured_dense_choice(int64_t n, int64_t k, const KernelOptions& opt);
 
 // The scalar reference kernel for any format: the oracle of every test.
 std::unique_ptr<SpmmKernel> make_spmm_reference(const WeightFormat& w);

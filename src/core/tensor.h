@@ -25,6 +25,9 @@ std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero = true);
 
 // Tag for a tensor whose contents the caller overwrites at once.
 struct Uninitialized {};
+// Tag for a tensor with a shape and no data: a weight of a compiled model
+// that lives only in its operator's packed form (reading it is a bug).
+struct Elided {};
 
 class Tensor {
  public:
@@ -34,6 +37,7 @@ class Tensor {
   // Wraps storage owned elsewhere (at least nbytes(), 16-byte aligned; a
   // model's weights adopted from the parsed file, not copied).
   Tensor(DType dtype, Shape shape, std::shared_ptr<void> storage);
+  Tensor(DType dtype, Shape shape, Elided) : dtype_(dtype), shape_(std::move(shape)) {}
 
   DType dtype() const { return dtype_; }
   const Shape& shape() const { return shape_; }
@@ -51,6 +55,7 @@ class Tensor {
   T* data() {
     SPARTA_CHECK(dtype_of<T>::value == dtype_, "tensor holds ", dtype_name(dtype_), ", not ",
                  dtype_name(dtype_of<T>::value));
+    SPARTA_ASSERT(data_ || numel() == 0, "read of an elided tensor ", shape_.str());
     return static_cast<T*>(data_.get());
   }
   template <typename T>

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <sstream>
 
 #include "core/pattern.h"
 #include "core/tesa.h"
@@ -29,60 +30,72 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
   }
 }
 
-// A product with a constant weight matrix: the weight is packed once per
-// node (kept in the node's state) for the kernel that measured fastest on
-// this call's shape (oneDNN's or sparta's own GEMM; the choice is remembered
-// per shape). W arrives [K, N], or [N, K] when b_is_nk.
-// The kernel for a constant weight: the dense choice, and for a weight that
-// is at least half zeros (a pruned model), a sparse kernel for the pattern
-// its zeros form (blocks, N:M, tiles, rows x columns, or none), packed and
-// timed on this shape against the dense one; the faster runs.
-std::shared_ptr<SpmmKernel> build_dense(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse) {
+// A product with a constant weight matrix W, given [K, N] (the MatMul form)
+// or [N, K] when b_is_nk: the dense kernel measured fastest for this shape
+// (oneDNN's or sparta's own GEMM), and for a weight that is at least half
+// zeros (a pruned model), a sparse kernel for the pattern its zeros form
+// (blocks, N:M, tiles, rows x columns, or none), packed and timed on this
+// shape against the dense one; the faster runs. Measured choices come from
+// the kernel-choice cache when they were measured before.
+struct WeightPlan : NodePlan {
+  std::shared_ptr<SpmmKernel> k;
+  PlanRecord rec;
+  std::string kernel() const override { return k->name(); }
+  std::optional<PlanRecord> record() const override { return rec; }
+};
+
+std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse) {
+  auto p = std::make_shared<WeightPlan>();
   const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
   KernelOptions opt;
   opt.tune_m = std::max<int64_t>(1, m);
   opt.tune_threads = threads;
   const float* pb = B.data<float>();
-  if (!allow_sparse || B.numel() == 0) return make_dense(pb, n, k, !b_is_nk, opt);
+  auto dense = [&] {
+    Choice c;
+    p->k = make_dense(pb, n, k, !b_is_nk, opt, nullptr, &c);
+    p->rec = PlanRecord{c.kernel, "", {}, c.ms, c.ms, c.candidates};
+    return p;
+  };
+  if (!allow_sparse || B.numel() == 0) return dense();
   const int64_t zeros = std::count(pb, pb + B.numel(), 0.f);
-  if (zeros * 2 < B.numel()) return make_dense(pb, n, k, !b_is_nk, opt);
+  if (zeros * 2 < B.numel()) return dense();
   Tensor w(DType::f32, Shape{n, k}, Uninitialized{});  // [N, K], the formats' orientation
   weight_to_nk(pb, n, k, !b_is_nk, w.data<float>());
   const Tesa t = Tesa::from_zeros(w);
-  const PatternReport p = analyze_pattern(t);
-  const char* format = p.best == PatternKind::block       ? "bsr"
-                       : p.best == PatternKind::nm        ? "nm"
-                       : p.best == PatternKind::tilewise  ? "tilewise"
-                       : p.best == PatternKind::structured ? "structured"
-                                                           : "csr";
+  const PatternReport pat = analyze_pattern(t);
+  const char* format = pat.best == PatternKind::block       ? "bsr"
+                       : pat.best == PatternKind::nm        ? "nm"
+                       : pat.best == PatternKind::tilewise  ? "tilewise"
+                       : pat.best == PatternKind::structured ? "structured"
+                                                             : "csr";
   PackOptions po;
-  po.block = p.best_block;
-  po.nm = p.best_nm;
-  if (p.best_tile > 0) po.tile = p.best_tile;
-  std::shared_ptr<SpmmKernel> sparse = make_spmm(pack(format, w, t, po), opt);
+  po.block = pat.best_block;
+  po.nm = pat.best_nm;
+  if (pat.best_tile > 0) po.tile = pat.best_tile;
+  const WeightFormat f = pack(format, w, t, po);
+  Choice sc;
+  std::shared_ptr<SpmmKernel> sparse = make_spmm(f, opt, nullptr, &sc);
   // The dense time for this shape is measured once (when its kernel is
   // first chosen); the dense weight is packed only if it wins.
-  std::shared_ptr<SpmmKernel> dense;
-  std::optional<double> dense_ms = measured_dense_ms(n, k, opt);
-  if (!dense_ms) {
-    dense = make_dense(pb, n, k, !b_is_nk, opt);
-    dense_ms = measured_dense_ms(n, k, opt);
-    if (!dense_ms) dense_ms = time_spmm(*dense, opt.tune_m, threads);
+  std::optional<Choice> dc = measured_dense_choice(n, k, opt);
+  if (!dc) {
+    dense();
+    dc = measured_dense_choice(n, k, opt);
+    if (!dc) dc = Choice{p->k->name(), time_spmm(*p->k, opt.tune_m, threads), {}};  // the cache is off
   }
-  if (time_spmm(*sparse, opt.tune_m, threads) < *dense_ms) return sparse;
-  return dense ? dense : make_dense(pb, n, k, !b_is_nk, opt);
-}
-
-// The plan of a product with a constant weight: the packed weight in the
-// kernel that measured fastest.
-struct WeightPlan : NodePlan {
-  std::shared_ptr<SpmmKernel> k;
-  std::string kernel() const override { return k->name(); }
-};
-
-std::shared_ptr<NodePlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool sparse) {
-  auto p = std::make_shared<WeightPlan>();
-  p->k = build_dense(B, b_is_nk, m, threads, sparse);
+  std::vector<Candidate> all = sc.candidates;
+  all.insert(all.end(), dc->candidates.begin(), dc->candidates.end());
+  if (sc.ms < dc->ms) {
+    std::ostringstream packed;
+    save(f, packed);
+    p->k = std::move(sparse);
+    p->rec = PlanRecord{sc.kernel, packed.str(), {1}, sc.ms, dc->ms, std::move(all)};
+    return p;
+  }
+  if (!p->k) dense();
+  p->rec.dense_ms = dc->ms;
+  p->rec.candidates = std::move(all);
   return p;
 }
 
@@ -147,7 +160,30 @@ std::string weight_plan_key(const Node& n, const PlanOptions& o) {
 
 std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {
   const DensePlan p = dense_plan(n);
-  return p.w ? weight_plan(*p.w, p.nk, p.m, o.threads, o.sparse) : nullptr;
+  if (!p.w) return nullptr;
+  return weight_plan(*p.w, p.nk, p.m, o.threads, o.sparse);
+}
+
+// A compiled model's plan: the saved sparse weight in its kernel, or the
+// node's dense weight packed for the dense kernel chosen; nothing timed.
+std::shared_ptr<NodePlan> load_weight_plan(const Node& n, const PlanRecord& r, const PlanOptions& o) {
+  const DensePlan p = dense_plan(n);
+  SPARTA_CHECK(p.w, "node '", n.name, "': a saved kernel choice for a node without a constant 2-D weight");
+  const int64_t rows = p.nk ? p.w->dim(0) : p.w->dim(1), cols = p.nk ? p.w->dim(1) : p.w->dim(0);
+  KernelOptions opt;
+  opt.require = r.kernel;
+  auto plan = std::make_shared<WeightPlan>();
+  plan->rec = r;
+  if (r.packed.empty()) {
+    plan->k = make_dense(p.w->data<float>(), rows, cols, !p.nk, opt);
+  } else {
+    std::istringstream is(r.packed);
+    const WeightFormat f = load(is);
+    SPARTA_CHECK(format_rows(f) == rows && format_cols(f) == cols, "node '", n.name, "': the saved weight is [",
+                 format_rows(f), ", ", format_cols(f), "], the node's [", rows, ", ", cols, "]");
+    plan->k = make_spmm(f, opt);
+  }
+  return plan;
 }
 
 // A x B with numpy matmul broadcasting, both operands known only at run
@@ -600,7 +636,8 @@ void define_nn_ops() {
                          .run = matmul,
                          .dims_kept = DimsKept::all_but_last,
                          .plan_key = weight_plan_key,
-                         .plan = plan_weight});
+                         .plan = plan_weight,
+                         .load_plan = load_weight_plan});
   define_op({"Gemm"}, {.shape = sr::gemm, .tesa = tesa_rules::product(tesa_rules::ProductKind::gemm), .run = gemm, .dims_kept = DimsKept::all_but_last});
   define_op({"Softmax"}, {.shape = same_shape_as_input, .tesa = tesa_rules::rows(tesa_rules::RowKind::softmax), .run = softmax, .dims_kept = DimsKept::all});
   define_op({"ReduceMean"}, {.shape = sr::reduce, .tesa = tesa_rules::rows(tesa_rules::RowKind::reduce_mean), .run = reduce_mean});
@@ -609,7 +646,8 @@ void define_nn_ops() {
                                 .run = linear,
                                 .dims_kept = DimsKept::all_but_last,
                                 .plan_key = weight_plan_key,
-                                .plan = plan_weight});
+                                .plan = plan_weight,
+                                .load_plan = load_weight_plan});
   define_op({"sparta.Softmax"}, {.run = masked_softmax, .dims_kept = DimsKept::all});
   define_op({"sparta.BatchMatMul"}, {.run = batch_matmul});
   define_op({"sparta.Gelu"}, {.shape = same_shape_as_input,

@@ -20,6 +20,7 @@
 #include "analysis/onnx_rules.h"
 #include "analysis/tesa_rules.h"
 #include "ir/graph.h"
+#include "tuning/choice_cache.h"
 
 namespace sparta {
 
@@ -27,10 +28,32 @@ namespace sparta {
 // (a packed weight with its kernel, a oneDNN primitive), or what run()
 // builds on its first call where shapes are known only then. Typed per op
 // family (ops downcast with OpCall::plan_as); kernel() names the choice.
+class NodePlan;
+
+// A plan as a compiled model stores it (compile/artifact): the chosen
+// implementation and, for a sparse choice, the packed weight, so that
+// loading measures nothing and analyses nothing. Measured times ride along
+// for the report.
+struct PlanRecord {
+  std::string kernel;  // the implementation chosen ("bsr_spmm_nvec__avx512")
+  // The packed weight (formats/ serialization), or "" when the plan is made
+  // again from the node's constant input (a dense choice).
+  std::string packed;
+  // Inputs whose data only the plan needs (the packed weight replaces
+  // them): a compiled model stores their shape, not their data.
+  std::vector<int> held_inputs;
+  double ms = 0, dense_ms = 0;         // the choice's measured time and the dense one's (0: not timed)
+  std::vector<Candidate> candidates;  // every alternative timed
+};
+
 class NodePlan {
  public:
   virtual ~NodePlan() = default;
   virtual std::string kernel() const = 0;
+  // What a compiled model stores of this plan; nullopt when loading simply
+  // plans the node again (no measured choice in it, e.g. a convolution's
+  // oneDNN primitive).
+  virtual std::optional<PlanRecord> record() const { return std::nullopt; }
 };
 
 // How nodes are planned: the thread count kernels are chosen (and run)
@@ -156,6 +179,10 @@ struct OpDef {
   // with a new key are planned one at a time, the rest in parallel.
   std::function<std::string(const Node&, const PlanOptions&)> plan_key;
   std::function<std::shared_ptr<NodePlan>(const Node&, const PlanOptions&)> plan;
+  // The plan again from what record() saved, without measuring (a
+  // compiled model's load). Throws sparta::Error when the record does not
+  // fit the node.
+  std::function<std::shared_ptr<NodePlan>(const Node&, const PlanRecord&, const PlanOptions&)> load_plan;
 };
 
 // The definition of node n (default ONNX domain or sparta's own), or null.

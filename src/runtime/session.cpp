@@ -17,88 +17,33 @@
 
 namespace sparta {
 
-Session::Session(Graph g, SessionOptions opt) : g_(std::move(g)), opt_(opt) {
-  SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
-  const auto t0 = std::chrono::steady_clock::now();
-  // Checked promises are not used: a transformation that trusted one could
-  // make it come true (the weights that only feed a promised zero are made
-  // zero), and the check would prove nothing.
-  if (opt_.check_tesa)
-    for (const auto& v : g_.values())
-      if (!v->is_constant() && v->tesa) {
-        promises_[v.get()] = *v->tesa;
-        v->tesa.reset();
-      }
-  if (opt_.simplify) {
-    pipeline_ = run_pipeline(g_, {.propagate = opt_.propagate && opt_.sparse, .layout_block = opt_.layout_block});
-    for (const PassLogEntry& e : pipeline_.log)
-      if (e.pass == "propagate" || e.pass == "shrink") plan_times_.propagate_ms += e.ms;
-  }
-  for (const auto& n : g_.nodes()) {
-    SPARTA_CHECK(n->domain.empty() || n->domain == "sparta", "unsupported operator '", n->domain, ".", n->op_type,
-                 "' (node '", n->name, "'): only the default ONNX domain is supported");
-    for (size_t i = 0; i < n->inputs.size(); ++i)
-      SPARTA_ASSERT(!n->inputs[i] || accepts_layout(*n, i, n->inputs[i]->layout), "node '", n->name,
-                    "' cannot read input ", i, " in layout ", layout_name(n->inputs[i]->layout));
-    const OpDef* def = find_op_def(*n);
-    SPARTA_CHECK(def && def->run, "unsupported operator '", n->op_type, "' (node '", n->name,
-                 "', opset ", g_.default_opset(), ")");
-    node_def_.push_back(def);
-  }
-  node_plan_.resize(g_.nodes().size());
-  plan_times_.passes_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  prepare();
-}
+Session::Session(Graph g, SessionOptions opt)
+    : Session(compile_model(std::move(g),
+                            CompileOptions{.threads = opt.threads,
+                                           .simplify = opt.simplify,
+                                           .sparse = opt.sparse,
+                                           .propagate = opt.propagate,
+                                           .layout_block = opt.layout_block,
+                                           .keep_promises = opt.check_tesa}),
+              opt) {}
 
-void Session::prepare() {
-  // Nodes whose kernel choice is new are prepared one at a time (their
-  // timing must not share the machine), then the rest on opt_.threads
-  // threads: packing BERT-base's weights is most of its load time.
-  std::vector<size_t> first, rest;
-  std::set<std::string> seen;
-  for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
-    const OpDef* def = node_def_[ni];
-    if (!def->plan_key) continue;
-    const std::string key = def->plan_key(*g_.nodes()[ni], PlanOptions{opt_.threads, opt_.sparse});
-    if (key.empty()) continue;
-    (seen.insert(key).second ? first : rest).push_back(ni);
-  }
-  auto run = [&](size_t ni) {
-    const Node& n = *g_.nodes()[ni];
-    node_plan_[ni] = node_def_[ni]->plan(n, PlanOptions{opt_.threads, opt_.sparse});
-  };
-  const auto t0 = std::chrono::steady_clock::now();
-  for (size_t ni : first) run(ni);
-  const auto t1 = std::chrono::steady_clock::now();
-  std::atomic<size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mu;
-  parallel_run(std::min<int>(opt_.threads, static_cast<int>(rest.size())), [&](int, int) {
-    for (size_t i; (i = next++) < rest.size();) {
-      try {
-        run(rest[i]);
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(error_mu);
-        if (!error) error = std::current_exception();
-      }
-    }
-  });
-  if (error) std::rethrow_exception(error);
-  plan_times_.tune_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
-  plan_times_.pack_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
+Session::Session(CompiledModel m, SessionOptions opt) : m_(std::move(m)), opt_(opt) {
+  SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
+  SPARTA_ASSERT(m_.defs.size() == m_.graph.nodes().size() && m_.plans.size() == m_.graph.nodes().size(),
+                "a compiled model has one definition and one plan slot per node");
 }
 
 std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   std::unordered_map<const Value*, Tensor> live;
   std::unordered_map<const Value*, int> pending;  // consumers still to run
-  for (const auto& v : g_.values()) pending[v.get()] = static_cast<int>(v->consumers.size());
+  for (const auto& v : m_.graph.values()) pending[v.get()] = static_cast<int>(v->consumers.size());
   for (const auto& [name, t] : inputs) {
-    const Value* v = g_.find(name);
+    const Value* v = m_.graph.find(name);
     bool is_input = false;
-    for (const Value* in : g_.inputs) is_input |= in == v;
+    for (const Value* in : m_.graph.inputs) is_input |= in == v;
     SPARTA_CHECK(is_input, "'", name, "' is not an input of the model");
   }
-  for (const Value* in : g_.inputs) {
+  for (const Value* in : m_.graph.inputs) {
     auto it = inputs.find(in->name);
     SPARTA_CHECK(it != inputs.end(), "missing input '", in->name, "' (", in->dtype ? dtype_name(*in->dtype) : "?",
                  in->shape_str(), ")");
@@ -112,7 +57,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
       SPARTA_CHECK(ok, "input '", in->name, "' must have shape ", in->shape_str(), ", got ", t.shape().str());
     }
     live[in] = t;
-    if (auto p = promises_.find(in); p != promises_.end()) check_promise(in, t);
+    if (auto p = m_.promises.find(in); p != m_.promises.end()) check_promise(in, t);
   }
   auto get = [&](const Value* v) -> const Tensor* {
     if (!v) return nullptr;
@@ -122,20 +67,20 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
     return &it->second;
   };
   profile_.clear();
-  const int64_t opset = g_.default_opset();
-  for (size_t ni = 0; ni < g_.nodes().size(); ++ni) {
-    const auto& n = g_.nodes()[ni];
-    OpCall call{*n, {}, {}, opt_.threads, opset, &node_plan_[ni]};
-    call.sparse = opt_.sparse;
+  const int64_t opset = m_.graph.default_opset();
+  for (size_t ni = 0; ni < m_.graph.nodes().size(); ++ni) {
+    const auto& n = m_.graph.nodes()[ni];
+    OpCall call{*n, {}, {}, opt_.threads, opset, &m_.plans[ni]};
+    call.sparse = m_.options.sparse;
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       const Value* in = n->inputs[i];
       call.in.push_back(get(in));
       // pending counts one per read, so 1 means this is the only read left.
-      const bool last = in && !in->constant && pending[in] == 1 && !g_.is_output(in);
+      const bool last = in && !in->constant && pending[in] == 1 && !m_.graph.is_output(in);
       call.last_use.push_back(last);
     }
     const auto t0 = std::chrono::steady_clock::now();
-    node_def_[ni]->run(call);
+    m_.defs[ni]->run(call);
     if (opt_.profile)
       profile_.push_back({n->name, n->op_type,
                           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(),
@@ -145,21 +90,21 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
       SPARTA_CHECK(i < call.out.size(), "node '", n->name, "' (", n->op_type, "): output ", i, " ('",
                    n->outputs[i]->name, "') is not supported");
       live[n->outputs[i]] = std::move(call.out[i]);
-      if (auto p = promises_.find(n->outputs[i]); p != promises_.end()) check_promise(n->outputs[i], live[n->outputs[i]]);
+      if (auto p = m_.promises.find(n->outputs[i]); p != m_.promises.end()) check_promise(n->outputs[i], live[n->outputs[i]]);
     }
     // Release inputs whose last consumer this was (graph outputs stay).
     for (const Value* in : n->inputs)
       if (in && !in->constant && --pending[in] == 0) {
-        if (!g_.is_output(in)) live.erase(in);
+        if (!m_.graph.is_output(in)) live.erase(in);
       }
   }
   std::vector<Tensor> out;
-  for (const Value* o : g_.outputs) out.push_back(*get(o));
+  for (const Value* o : m_.graph.outputs) out.push_back(*get(o));
   return out;
 }
 
 void Session::check_promise(const Value* v, const Tensor& t) const {
-  const Tesa& p = promises_.at(v);
+  const Tesa& p = m_.promises.at(v);
   // Values the passes put in a blocked layout or fused away are not seen.
   if (v->layout != Layout::plain || t.shape() != p.shape()) return;
   const uint8_t* raw = static_cast<const uint8_t*>(t.raw());

@@ -10,6 +10,7 @@
 
 #include "core/tensor.h"
 #include "passes/pipeline.h"
+#include "runtime/compiled_model.h"
 #include "ir/graph.h"
 #include "ops/op_def.h"
 #include "passes/fuse.h"
@@ -31,13 +32,20 @@ struct SessionOptions {
   bool check_tesa = false;
 };
 
+// A Session executes a compiled model (runtime/compiled_model.h) on named
+// input tensors.
 class Session {
  public:
-  // Takes the graph. Throws sparta::Error naming the first unsupported
-  // operator, its node and the opset.
+  // Compiles the graph first (compile_model with the options' threads,
+  // sparsity, layout and promises). Throws sparta::Error naming the first
+  // unsupported operator, its node and the opset.
   explicit Session(Graph g, SessionOptions opt = {});
+  // Runs a compiled (or loaded) model; opt.threads is the run's thread
+  // count, opt.profile and opt.check_tesa apply, the rest was compiled in.
+  Session(CompiledModel m, SessionOptions opt);
 
-  const Graph& graph() const { return g_; }
+  const Graph& graph() const { return m_.graph; }
+  const CompiledModel& model() const { return m_; }
   // Inputs by graph-input name; returns the graph outputs in order. Throws
   // sparta::Error for a missing or unknown input, or a dtype or shape that
   // contradicts the model.
@@ -50,30 +58,21 @@ class Session {
   };
   const std::vector<NodeTime>& profile() const { return profile_; }
   // The graph passes that ran (passes/pipeline), with their reports and log.
-  const PipelineResult& pipeline() const { return pipeline_; }
-  const FuseReport& fuse_report() const { return pipeline_.fuse; }
-  const LayoutReport& layout_report() const { return pipeline_.layout; }
-  const PropagationReport& propagation_report() const { return pipeline_.propagation; }
-  const ShrinkReport& shrink_report() const { return pipeline_.shrink; }
-  // Where the constructor's time went (ms): graph passes, then ahead-of-time
-  // preparation: measuring kernel choices, and packing the other weights.
-  struct PlanTimes {
-    double passes_ms = 0, propagate_ms = 0, tune_ms = 0, pack_ms = 0;  // propagate_ms is part of passes_ms
-  };
-  const PlanTimes& plan_times() const { return plan_times_; }
+  const PipelineResult& pipeline() const { return m_.pipeline; }
+  const FuseReport& fuse_report() const { return m_.pipeline.fuse; }
+  const LayoutReport& layout_report() const { return m_.pipeline.layout; }
+  const PropagationReport& propagation_report() const { return m_.pipeline.propagation; }
+  const ShrinkReport& shrink_report() const { return m_.pipeline.shrink; }
+  // Where compiling took its time (ms): graph passes, then ahead-of-time
+  // plans: measuring kernel choices, and packing the other weights.
+  const CompileTimes& plan_times() const { return m_.times; }
 
  private:
-  void prepare();  // ahead-of-time node plans (packed weights), see ops/op_def.h
+  void check_promise(const Value* v, const Tensor& t) const;
 
-  Graph g_;
+  CompiledModel m_;
   SessionOptions opt_;
   std::vector<NodeTime> profile_;
-  PipelineResult pipeline_;
-  PlanTimes plan_times_;
-  void check_promise(const Value* v, const Tensor& t) const;
-  std::map<const Value*, Tesa> promises_;             // with check_tesa
-  std::vector<const OpDef*> node_def_;                 // each node's definition
-  std::vector<std::shared_ptr<NodePlan>> node_plan_;  // one slot per node
 };
 
 }  // namespace sparta

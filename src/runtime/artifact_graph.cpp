@@ -1,0 +1,353 @@
+// The graph of a `.sparta` file as JSON, tensors as references into the
+// data section; reading checks every index, name, shape and reference.
+#include <algorithm>
+#include <set>
+
+#include "core/error.h"
+#include "passes/pipeline.h"
+#include "runtime/artifact_format.h"
+
+namespace sparta::artifact {
+
+using nlohmann::json;
+
+uint64_t DataWriter::add(const void* p, size_t bytes) {
+  const uint64_t off = (size_ + 63) / 64 * 64;
+  parts_.push_back({off, p, bytes});
+  size_ = off + bytes;
+  return off;
+}
+
+uint64_t DataWriter::add(std::string bytes) {
+  owned_.push_back(std::make_unique<std::string>(std::move(bytes)));
+  return add(owned_.back()->data(), owned_.back()->size());
+}
+
+const uint8_t* DataView::at(uint64_t offset, uint64_t bytes, const std::string& what) const {
+  SPARTA_CHECK(offset <= size && bytes <= size - offset, what, ": data reference [", offset, ", +", bytes,
+               ") lies outside the data section (", size, " bytes)");
+  return base + offset;
+}
+
+namespace {
+
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+
+const char* kind_name(Attribute::Kind k) {
+  switch (k) {
+    case Attribute::Kind::f: return "f";
+    case Attribute::Kind::i: return "i";
+    case Attribute::Kind::s: return "s";
+    case Attribute::Kind::t: return "t";
+    case Attribute::Kind::fs: return "fs";
+    case Attribute::Kind::is: return "is";
+    case Attribute::Kind::ss: return "ss";
+  }
+  return "?";
+}
+
+DType parse_dtype(const std::string& s, const std::string& what) {
+  for (DType t : {DType::f32, DType::i8, DType::i32, DType::bf16, DType::i64, DType::u8, DType::boolean})
+    if (dtype_name(t) == s) return t;
+  throw Error(what + ": unknown dtype '" + s + "'");
+}
+
+Layout parse_layout(const std::string& s, const std::string& what) {
+  for (Layout l : {Layout::plain, Layout::nchw8c, Layout::nchw16c})
+    if (layout_name(l) == s) return l;
+  throw Error(what + ": unknown layout '" + s + "'");
+}
+
+std::vector<int64_t> parse_dims(const json& j, bool allow_unknown, const std::string& what) {
+  std::vector<int64_t> d = j.get<std::vector<int64_t>>();
+  SPARTA_CHECK(d.size() <= 16, what, ": rank ", d.size(), " is too large");
+  int64_t n = 1;
+  for (int64_t v : d) {
+    SPARTA_CHECK(v >= 0 || (allow_unknown && v == -1), what, ": bad extent ", v);
+    if (v < 0) continue;
+    SPARTA_CHECK(v <= kMaxElements && (v == 0 || n <= kMaxElements / v), what, ": too many elements");
+    n *= v;
+  }
+  return d;
+}
+
+json tensor_ref(const Tensor& t, DataWriter& data, bool elide) {
+  json j{{"dtype", std::string(dtype_name(t.dtype()))}, {"dims", t.shape().dims()}};
+  if (elide) j["elided"] = true;
+  else j["offset"] = data.add(t.raw(), t.nbytes());
+  return j;
+}
+
+Tensor read_tensor(const json& j, const DataView& data, const std::string& what) {
+  const DType dt = parse_dtype(j.at("dtype").get<std::string>(), what);
+  Shape shape(parse_dims(j.at("dims"), false, what));
+  if (j.value("elided", false)) return Tensor(dt, shape, Elided{});
+  const uint64_t off = j.at("offset").get<uint64_t>();
+  const uint64_t bytes = static_cast<uint64_t>(shape.numel()) * dtype_size(dt);
+  const uint8_t* p = data.at(off, bytes, what);
+  SPARTA_CHECK(off % 64 == 0, what, ": data reference not 64-byte aligned");
+  if (bytes == 0) return Tensor(dt, shape);
+  // The tensor uses the mapped file in place; the mapping lives as long as it.
+  return Tensor(dt, shape, std::shared_ptr<void>(data.owner, const_cast<uint8_t*>(p)));
+}
+
+std::string read_bytes(const json& j, const DataView& data, const std::string& what) {
+  const uint64_t off = j.at("offset").get<uint64_t>(), n = j.at("bytes").get<uint64_t>();
+  const uint8_t* p = data.at(off, n, what);
+  return std::string(reinterpret_cast<const char*>(p), n);
+}
+
+json attr_json(const Attribute& a, DataWriter& data) {
+  json j{{"k", kind_name(a.kind)}};
+  switch (a.kind) {
+    case Attribute::Kind::f: j["v"] = a.f; break;
+    case Attribute::Kind::i: j["v"] = a.i; break;
+    case Attribute::Kind::s: j["v"] = json::binary(std::vector<uint8_t>(a.s.begin(), a.s.end())); break;
+    case Attribute::Kind::t: j["v"] = tensor_ref(a.t, data, false); break;
+    case Attribute::Kind::fs: j["v"] = a.fs; break;
+    case Attribute::Kind::is: j["v"] = a.is; break;
+    case Attribute::Kind::ss: j["v"] = a.ss; break;
+  }
+  return j;
+}
+
+Attribute read_attr(const json& j, const DataView& data, const std::string& what) {
+  Attribute a;
+  const std::string k = j.at("k").get<std::string>();
+  const json& v = j.at("v");
+  if (k == "f") a.kind = Attribute::Kind::f, a.f = v.get<float>();
+  else if (k == "i") a.kind = Attribute::Kind::i, a.i = v.get<int64_t>();
+  else if (k == "s") {
+    a.kind = Attribute::Kind::s;
+    const auto& b = v.get_binary();
+    a.s.assign(b.begin(), b.end());
+  } else if (k == "t") a.kind = Attribute::Kind::t, a.t = read_tensor(v, data, what);
+  else if (k == "fs") a.kind = Attribute::Kind::fs, a.fs = v.get<std::vector<float>>();
+  else if (k == "is") a.kind = Attribute::Kind::is, a.is = v.get<std::vector<int64_t>>();
+  else if (k == "ss") a.kind = Attribute::Kind::ss, a.ss = v.get<std::vector<std::string>>();
+  else throw Error(what + ": unknown attribute kind '" + k + "'");
+  return a;
+}
+
+// A TeSA that says more than "every element kept, 32 bits": stored as its
+// codes (and constants' values).
+bool worth_storing(const Tesa& t) {
+  const uint8_t* c = t.codes();
+  return std::any_of(c, c + t.numel(), [](uint8_t x) { return x != static_cast<uint8_t>(ElemCode::bits32); });
+}
+
+json tesa_json(const Tesa& t, DataWriter& data) {
+  json j{{"dims", t.shape().dims()}, {"codes", data.add(t.codes(), static_cast<size_t>(t.numel()))}};
+  json constants = json::array();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (t.is_constant(i)) constants.push_back({i, t.constant_value(i)});
+  if (!constants.empty()) j["constants"] = constants;
+  return j;
+}
+
+Tesa read_tesa(const json& j, const DataView& data, const std::string& what) {
+  Shape shape(parse_dims(j.at("dims"), false, what));
+  const uint8_t* codes = data.at(j.at("codes").get<uint64_t>(), static_cast<uint64_t>(shape.numel()), what);
+  Tesa t(shape, ElemCode::bits32);
+  for (int64_t i = 0; i < shape.numel(); ++i) {
+    SPARTA_CHECK(is_valid_code(codes[i]), what, ": bad TeSA code ", int(codes[i]));
+    if (codes[i] != static_cast<uint8_t>(ElemCode::constant)) t.set(i, static_cast<ElemCode>(codes[i]));
+  }
+  std::vector<bool> given(static_cast<size_t>(shape.numel()), false);
+  if (j.contains("constants"))
+    for (const json& c : j.at("constants")) {
+      const int64_t i = c.at(0).get<int64_t>();
+      SPARTA_CHECK(i >= 0 && i < shape.numel() && codes[i] == static_cast<uint8_t>(ElemCode::constant), what,
+                   ": TeSA constant at a bad element ", i);
+      t.set_constant(i, c.at(1).get<float>());
+      given[static_cast<size_t>(i)] = true;
+    }
+  for (int64_t i = 0; i < shape.numel(); ++i)
+    SPARTA_CHECK(codes[i] != static_cast<uint8_t>(ElemCode::constant) || given[static_cast<size_t>(i)], what,
+                 ": TeSA constant without a value at element ", i);
+  return t;
+}
+
+json plan_json(const PlanRecord& r, DataWriter& data) {
+  json j{{"kernel", r.kernel}, {"held", r.held_inputs}, {"ms", r.ms}, {"dense_ms", r.dense_ms}};
+  if (!r.packed.empty()) j["packed"] = {{"offset", data.add(r.packed)}, {"bytes", r.packed.size()}};
+  json c = json::array();
+  for (const Candidate& cd : r.candidates) c.push_back({cd.kernel, cd.ms});
+  j["candidates"] = c;
+  return j;
+}
+
+PlanRecord read_plan(const json& j, const DataView& data, const std::string& what) {
+  PlanRecord r;
+  r.kernel = j.at("kernel").get<std::string>();
+  r.held_inputs = j.at("held").get<std::vector<int>>();
+  r.ms = j.at("ms").get<double>();
+  r.dense_ms = j.at("dense_ms").get<double>();
+  if (j.contains("packed")) r.packed = read_bytes(j.at("packed"), data, what);
+  for (const json& c : j.at("candidates")) r.candidates.push_back({c.at(0).get<std::string>(), c.at(1).get<double>()});
+  return r;
+}
+
+}  // namespace
+
+json graph_to_json(const CompiledModel& m, DataWriter& data) {
+  const Graph& g = m.graph;
+  std::map<const Value*, size_t> index;
+  for (size_t i = 0; i < g.values().size(); ++i) index[g.values()[i].get()] = i;
+  std::vector<std::optional<PlanRecord>> records(g.nodes().size());
+  std::map<const Node*, size_t> node_index;
+  for (size_t ni = 0; ni < g.nodes().size(); ++ni) {
+    node_index[g.nodes()[ni].get()] = ni;
+    if (m.plans[ni]) records[ni] = m.plans[ni]->record();
+  }
+  // A constant only plans read (their packed form replaces it) is stored
+  // as its shape alone.
+  auto held_only = [&](const Value* v) {
+    if (v->consumers.empty() || g.is_output(v)) return false;
+    for (const Node* n : v->consumers) {
+      const auto& r = records[node_index.at(n)];
+      if (!r) return false;
+      for (size_t i = 0; i < n->inputs.size(); ++i)
+        if (n->inputs[i] == v && std::find(r->held_inputs.begin(), r->held_inputs.end(), static_cast<int>(i)) == r->held_inputs.end())
+          return false;
+    }
+    return true;
+  };
+  auto ref = [&](const Value* v) -> int64_t { return v ? static_cast<int64_t>(index.at(v)) : -1; };
+  json values = json::array();
+  for (const auto& vp : g.values()) {
+    const Value& v = *vp;
+    json j{{"name", v.name}, {"layout", layout_name(v.layout)}};
+    if (v.dtype) j["dtype"] = std::string(dtype_name(*v.dtype));
+    if (v.dims) j["dims"] = *v.dims;
+    if (!v.dim_names.empty()) j["dim_names"] = v.dim_names;
+    if (v.constant) j["constant"] = tensor_ref(*v.constant, data, held_only(&v));
+    else if (v.tesa && worth_storing(*v.tesa)) j["tesa"] = tesa_json(*v.tesa, data);
+    if (auto p = m.promises.find(&v); p != m.promises.end()) j["promise"] = tesa_json(p->second, data);
+    values.push_back(std::move(j));
+  }
+  json nodes = json::array();
+  for (size_t ni = 0; ni < g.nodes().size(); ++ni) {
+    const Node& n = *g.nodes()[ni];
+    json ins = json::array(), outs = json::array(), attrs = json::object();
+    for (const Value* v : n.inputs) ins.push_back(ref(v));
+    for (const Value* v : n.outputs) outs.push_back(ref(v));
+    for (const auto& [k, a] : n.attrs) attrs[k] = attr_json(a, data);
+    json j{{"name", n.name}, {"op", n.op_type}, {"domain", n.domain}, {"inputs", ins}, {"outputs", outs}, {"attrs", attrs}};
+    if (records[ni]) j["plan"] = plan_json(*records[ni], data);
+    else if (m.plans[ni]) j["replan"] = true;
+    nodes.push_back(std::move(j));
+  }
+  json inputs = json::array(), outputs = json::array();
+  for (const Value* v : g.inputs) inputs.push_back(ref(v));
+  for (const Value* v : g.outputs) outputs.push_back(ref(v));
+  return {{"name", g.name}, {"producer", g.producer}, {"opsets", g.opsets}, {"values", values},
+          {"nodes", nodes}, {"inputs", inputs}, {"outputs", outputs}};
+}
+
+void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int threads) {
+  Graph& g = m.graph;
+  g.name = j.at("name").get<std::string>();
+  g.producer = j.at("producer").get<std::string>();
+  g.opsets = j.at("opsets").get<std::map<std::string, int64_t>>();
+  std::vector<Value*> values;
+  for (const json& vj : j.at("values")) {
+    Value* v = g.add_value(vj.at("name").get<std::string>());
+    const std::string what = "value '" + v->name + "'";
+    v->layout = parse_layout(vj.at("layout").get<std::string>(), what);
+    if (vj.contains("dtype")) v->dtype = parse_dtype(vj.at("dtype").get<std::string>(), what);
+    if (vj.contains("dims")) v->dims = parse_dims(vj.at("dims"), true, what);
+    if (vj.contains("dim_names")) {
+      v->dim_names = vj.at("dim_names").get<std::vector<std::string>>();
+      SPARTA_CHECK(v->dims && v->dim_names.size() == v->dims->size(), what, ": dim names do not match its rank");
+    }
+    if (vj.contains("constant")) {
+      v->constant = read_tensor(vj.at("constant"), data, what);
+      SPARTA_CHECK(!v->dims || *v->dims == v->constant->shape().dims(), what, ": constant shape differs from its dims");
+      SPARTA_CHECK(!v->dtype || *v->dtype == v->constant->dtype(), what, ": constant dtype differs from its dtype");
+    }
+    if (vj.contains("tesa")) v->tesa = read_tesa(vj.at("tesa"), data, what);
+    if (v->layout != Layout::plain)
+      SPARTA_CHECK(v->static_rank(4) && (*v->dims)[1] % layout_block(v->layout) == 0, what, ": layout ",
+                   layout_name(v->layout), " needs static 4-D dims with channels a multiple of ", layout_block(v->layout));
+    values.push_back(v);
+  }
+  auto value_at = [&](const json& r, const std::string& what) -> Value* {
+    const int64_t i = r.get<int64_t>();
+    if (i == -1) return nullptr;
+    SPARTA_CHECK(i >= 0 && i < static_cast<int64_t>(values.size()), what, ": value index ", i, " out of range");
+    return values[static_cast<size_t>(i)];
+  };
+  size_t vi = 0;
+  for (const json& vj : j.at("values")) {
+    if (vj.contains("promise")) m.promises[values[vi]] = read_tesa(vj.at("promise"), data, "promise of '" + values[vi]->name + "'");
+    ++vi;
+  }
+  for (const json& r : j.at("inputs")) {
+    Value* v = value_at(r, "graph input");
+    SPARTA_CHECK(v && !v->is_constant(), "graph input: not a run-time value");
+    g.inputs.push_back(v);
+  }
+  for (const json& r : j.at("outputs")) {
+    Value* v = value_at(r, "graph output");
+    SPARTA_CHECK(v, "graph output: missing");
+    g.outputs.push_back(v);
+  }
+  std::vector<const json*> plan_json_of;
+  for (const json& nj : j.at("nodes")) {
+    Node* n = g.add_node(nj.at("op").get<std::string>(), nj.at("name").get<std::string>());
+    const std::string what = "node '" + n->name + "'";
+    n->domain = nj.at("domain").get<std::string>();
+    for (const json& r : nj.at("inputs")) n->inputs.push_back(value_at(r, what));
+    for (const json& r : nj.at("outputs")) n->outputs.push_back(value_at(r, what));
+    for (const auto& [k, a] : nj.at("attrs").items()) n->attrs[k] = read_attr(a, data, what + " attribute '" + k + "'");
+    plan_json_of.push_back(&nj);
+  }
+  g.link();
+  const std::string broken = verify_graph(g);
+  SPARTA_CHECK(broken.empty(), "the graph is inconsistent: ", broken);
+  bind_op_defs(m);
+
+  // Plans: each node's saved record loaded (nothing measured), or planned
+  // again where the plan holds no measured choice.
+  const PlanOptions po{threads, m.options.sparse};
+  std::vector<PlanRecord> records(g.nodes().size());
+  std::vector<size_t> todo;
+  for (size_t ni = 0; ni < g.nodes().size(); ++ni) {
+    const json& nj = *plan_json_of[ni];
+    const Node& n = *g.nodes()[ni];
+    const std::string what = "node '" + n.name + "'";
+    if (nj.contains("plan")) {
+      records[ni] = read_plan(nj.at("plan"), data, what);
+      SPARTA_CHECK(m.defs[ni]->load_plan, what, ": a saved plan for ", n.op_type, ", which has none");
+      for (int i : records[ni].held_inputs)
+        SPARTA_CHECK(i >= 0 && static_cast<size_t>(i) < n.inputs.size() && n.inputs[i] && n.inputs[i]->is_constant(),
+                     what, ": its plan holds input ", i, ", which is not a constant input");
+      todo.push_back(ni);
+    } else if (nj.value("replan", false)) {
+      SPARTA_CHECK(m.defs[ni]->plan, what, ": marked for planning, but ", n.op_type, " has no plan");
+      todo.push_back(ni);
+    }
+  }
+  // An elided constant is read only by plans that hold it.
+  for (const auto& v : g.values()) {
+    if (!v->constant || v->constant->defined() || v->constant->numel() == 0) continue;
+    SPARTA_CHECK(!g.is_output(v.get()) && !v->consumers.empty(), "value '", v->name, "': stored without data but not held by a plan");
+    for (const Node* n : v->consumers) {
+      size_t ni = 0;
+      while (g.nodes()[ni].get() != n) ++ni;
+      const bool saved = plan_json_of[ni]->contains("plan");
+      for (size_t i = 0; i < n->inputs.size(); ++i)
+        if (n->inputs[i] == v.get())
+          SPARTA_CHECK(saved && std::count(records[ni].held_inputs.begin(), records[ni].held_inputs.end(), static_cast<int>(i)),
+                       "value '", v->name, "': stored without data, but node '", n->name, "' reads it");
+    }
+  }
+  parallel_each(threads, todo.size(), [&](size_t t) {
+    const size_t ni = todo[t];
+    const Node& n = *g.nodes()[ni];
+    m.plans[ni] = plan_json_of[ni]->contains("plan") ? m.defs[ni]->load_plan(n, records[ni], po) : m.defs[ni]->plan(n, po);
+  });
+}
+
+}  // namespace sparta::artifact

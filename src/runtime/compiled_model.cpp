@@ -1,0 +1,107 @@
+#include "runtime/compiled_model.h"
+
+#include <atomic>
+#include <chrono>
+#include <exception>
+#include <mutex>
+#include <set>
+
+#include "core/error.h"
+#include "kernels/parallel.h"
+#include "passes/layout.h"
+
+namespace sparta {
+namespace {
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Nodes whose kernel choice is new are planned one at a time (their timing
+// must not share the machine), then the rest on opt.threads threads:
+// packing BERT-base's weights is most of its compile time.
+void plan_nodes(CompiledModel& m) {
+  const PlanOptions po{m.options.threads, m.options.sparse};
+  std::vector<size_t> first, rest;
+  std::set<std::string> seen;
+  const auto& nodes = m.graph.nodes();
+  for (size_t ni = 0; ni < nodes.size(); ++ni) {
+    const OpDef* def = m.defs[ni];
+    if (!def->plan_key) continue;
+    const std::string key = def->plan_key(*nodes[ni], po);
+    if (key.empty()) continue;
+    (seen.insert(key).second ? first : rest).push_back(ni);
+  }
+  auto plan = [&](size_t ni) { m.plans[ni] = m.defs[ni]->plan(*nodes[ni], po); };
+  const auto t0 = std::chrono::steady_clock::now();
+  for (size_t ni : first) plan(ni);
+  m.times.tune_ms = ms_since(t0);
+  const auto t1 = std::chrono::steady_clock::now();
+  parallel_each(m.options.threads, rest.size(), [&](size_t i) { plan(rest[i]); });
+  m.times.pack_ms = ms_since(t1);
+}
+
+}  // namespace
+
+void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f) {
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mu;
+  parallel_run(std::min<int>(threads, static_cast<int>(n)), [&](int, int) {
+    for (size_t i; (i = next++) < n;) {
+      try {
+        f(i);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mu);
+        if (!error) error = std::current_exception();
+      }
+    }
+  });
+  if (error) std::rethrow_exception(error);
+}
+
+void bind_op_defs(CompiledModel& m) {
+  m.defs.clear();
+  const Graph& g = m.graph;
+  for (const auto& n : g.nodes()) {
+    SPARTA_CHECK(n->domain.empty() || n->domain == "sparta", "unsupported operator '", n->domain, ".", n->op_type,
+                 "' (node '", n->name, "'): only the default ONNX domain is supported");
+    for (size_t i = 0; i < n->inputs.size(); ++i)
+      SPARTA_CHECK(!n->inputs[i] || accepts_layout(*n, i, n->inputs[i]->layout), "node '", n->name,
+                   "' cannot read input ", i, " in layout ", layout_name(n->inputs[i]->layout));
+    const OpDef* def = find_op_def(*n);
+    SPARTA_CHECK(def && def->run, "unsupported operator '", n->op_type, "' (node '", n->name, "', opset ",
+                 g.default_opset(), ")");
+    m.defs.push_back(def);
+  }
+  m.plans.assign(g.nodes().size(), nullptr);
+}
+
+CompiledModel compile_model(Graph g, const CompileOptions& opt, std::string source) {
+  SPARTA_CHECK(opt.threads >= 1, "threads must be >= 1");
+  CompiledModel m;
+  m.graph = std::move(g);
+  m.options = opt;
+  m.source = std::move(source);
+  const auto t0 = std::chrono::steady_clock::now();
+  // Checked promises are not used: a transformation that trusted one could
+  // make it come true (the weights that only feed a promised zero are made
+  // zero), and the check would prove nothing.
+  if (opt.keep_promises)
+    for (const auto& v : m.graph.values())
+      if (!v->is_constant() && v->tesa) {
+        m.promises[v.get()] = *v->tesa;
+        v->tesa.reset();
+      }
+  if (opt.simplify) {
+    m.pipeline = run_pipeline(m.graph, {.propagate = opt.sparse && opt.propagate, .layout_block = opt.layout_block});
+    for (const PassLogEntry& e : m.pipeline.log)
+      if (e.pass == "propagate" || e.pass == "shrink") m.times.propagate_ms += e.ms;
+  }
+  bind_op_defs(m);
+  m.times.passes_ms = ms_since(t0);
+  plan_nodes(m);
+  return m;
+}
+
+}  // namespace sparta

@@ -20,6 +20,7 @@
 #include "core/npy.h"
 #include "frontend/onnx_import.h"
 #include "frontend/tesa_spec.h"
+#include "runtime/artifact.h"
 #include "runtime/session.h"
 #include "tools/bench_spmm.h"
 
@@ -73,6 +74,19 @@ Graph load_model(const std::string& path, const std::string& tesa_path) {
   return g;
 }
 
+// A model to run: a `.sparta` file loaded as it was compiled, or an ONNX
+// model (with its TeSA spec) compiled now.
+CompiledModel open_model(const std::string& path, const std::string& tesa_path, const CompileOptions& opt) {
+  if (is_compiled_model_file(path)) {
+    SPARTA_CHECK(tesa_path.empty(), "--tesa applies to ONNX models; ", path, " is compiled (give the spec to sparta compile)");
+    CompiledModel m = load_compiled(path, opt.threads);
+    SPARTA_CHECK(opt.sparse || !m.options.sparse, "--dense: ", path, " was compiled with sparsity on (compile it with --dense)");
+    SPARTA_CHECK(!opt.keep_promises, "--check-tesa applies to ONNX models with --tesa; ", path, " is compiled");
+    return m;
+  }
+  return compile_model(load_model(path, tesa_path), opt, path);
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"sparta: pruned and quantized models, fast on CPUs"};
   app.require_subcommand(1);
@@ -86,7 +100,7 @@ int run(int argc, char** argv) {
 
   auto* inspect = app.add_subcommand("inspect", "Show a model's nodes, shapes, parameters and weight sparsity");
   std::string model_path;
-  inspect->add_option("model", model_path, "an ONNX model")->required();
+  inspect->add_option("model", model_path, "an ONNX model or a compiled .sparta model")->required();
   std::string tesa_path;
   const char* tesa_help = "a TeSA spec (JSON): masks and bit-widths per tensor";
   inspect->add_option("--tesa", tesa_path, tesa_help);
@@ -95,12 +109,15 @@ int run(int argc, char** argv) {
                     "show the graph as it will run: after folding, fusion and layout assignment (blocked outputs "
                     "are marked @nChw8c or @nChw16c)");
   inspect->callback([&] {
-    Graph g = load_model(model_path, tesa_path);
-    if (inspect_plan) {
-      const Session s(std::move(g), {.threads = 1});
-      std::printf("%spasses:\n%s", s.graph().dump().c_str(), s.pipeline().str().c_str());
+    if (inspect_plan || is_compiled_model_file(model_path)) {
+      const CompiledModel m = open_model(model_path, tesa_path, {.threads = 1});
+      std::printf("%spasses:\n%s", m.graph.dump().c_str(), m.pipeline.str().c_str());
+      std::printf("kernels:\n");
+      for (size_t i = 0; i < m.plans.size(); ++i)
+        if (m.plans[i]) std::printf("  %s: %s\n", m.graph.nodes()[i]->name.c_str(), m.plans[i]->kernel().c_str());
       return;
     }
+    Graph g = load_model(model_path, tesa_path);
     const ShapeInferenceReport rep = infer_shapes(g);
     std::printf("%s", g.dump().c_str());
     if (!rep.unknown_ops.empty()) {
@@ -110,12 +127,47 @@ int run(int argc, char** argv) {
     }
   });
 
+  auto* compile = app.add_subcommand(
+      "compile", "Compile a model: passes, kernels chosen by measurement, packed weights; write a .sparta file");
+  std::string compile_out;
+  int compile_threads = 1;
+  bool compile_dense = false;
+  compile->add_option("model", model_path, "an ONNX model")->required();
+  compile->add_option("-o,--output", compile_out, "the compiled model (.sparta)")->required();
+  compile->add_option("--tesa", tesa_path, tesa_help);
+  compile->add_option("--threads", compile_threads, "threads the kernels are chosen for")->capture_default_str();
+  compile->add_flag("--dense", compile_dense, "sparsity off: no TeSA propagation, a dense kernel for every weight");
+  compile->callback([&] {
+    SPARTA_CHECK(compile_threads >= 1 && compile_threads <= 256, "--threads ", compile_threads, " must be in [1, 256]");
+    SPARTA_CHECK(!is_compiled_model_file(model_path), model_path, " is already compiled");
+    const auto t0 = std::chrono::steady_clock::now();
+    ChoiceCache::global().reset_stats();
+    // Progress on a terminal only: a pipe or a log gets the summary line.
+    const bool progress = ::isatty(2);
+    if (progress) std::fprintf(stderr, "compile: %s: importing\n", model_path.c_str());
+    Graph g = load_model(model_path, tesa_path);
+    if (progress) std::fprintf(stderr, "compile: passes and kernel choice (%d thread(s))\n", compile_threads);
+    const CompiledModel m = compile_model(std::move(g), {.threads = compile_threads, .sparse = !compile_dense}, model_path);
+    if (progress) std::fprintf(stderr, "compile: writing %s\n", compile_out.c_str());
+    save_compiled(m, compile_out);
+    const ChoiceCache::Stats st = ChoiceCache::global().stats();
+    int planned = 0;
+    for (const auto& p : m.plans) planned += p != nullptr;
+    std::printf("%s -> %s: %zu nodes, %d with a prepared kernel; passes %.0f ms (propagation %.0f), kernel choice "
+                "%.0f ms, packing %.0f ms; kernel choices measured %lld, from the cache %lld; %.1f MB, %.0f ms in all\n",
+                model_path.c_str(), compile_out.c_str(), m.graph.nodes().size(), planned, m.times.passes_ms,
+                m.times.propagate_ms, m.times.tune_ms, m.times.pack_ms, static_cast<long long>(st.measured),
+                static_cast<long long>(st.hits_memory + st.hits_disk),
+                std::filesystem::file_size(compile_out) / 1e6,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  });
+
   auto* run_cmd = app.add_subcommand("run", "Run a model on .npy (or ONNX .pb) inputs; write every output as .npy");
   std::vector<std::string> run_inputs;
   std::string run_out_dir = "out";
   int run_threads = 1;
   bool run_profile = false;
-  run_cmd->add_option("model", model_path, "an ONNX model")->required();
+  run_cmd->add_option("model", model_path, "an ONNX model or a compiled .sparta model")->required();
   run_cmd->add_option("--input", run_inputs, "NAME=FILE.npy (or FILE.pb), once per graph input");
   run_cmd->add_option("--tesa", tesa_path, tesa_help);
   bool run_check_tesa = false, run_dense = false;
@@ -129,11 +181,11 @@ int run(int argc, char** argv) {
   run_cmd->callback([&] {
     SPARTA_CHECK(run_threads >= 1 && run_threads <= 256, "--threads ", run_threads, " must be in [1, 256]");
     std::map<std::string, Tensor> feeds = read_feeds(run_inputs);
-    Graph g = load_model(model_path, tesa_path);
+    Session session(open_model(model_path, tesa_path,
+                               {.threads = run_threads, .sparse = !run_dense, .keep_promises = run_check_tesa}),
+                    {.threads = run_threads, .profile = run_profile, .check_tesa = run_check_tesa});
     std::vector<std::string> names;
-    for (const Value* v : g.outputs) names.push_back(v->name);
-    Session session(std::move(g), {.threads = run_threads, .profile = run_profile, .sparse = !run_dense,
-                                   .check_tesa = run_check_tesa});
+    for (const Value* v : session.graph().outputs) names.push_back(v->name);
     const std::vector<Tensor> outs = session.run(feeds);
     std::filesystem::create_directories(run_out_dir);
     for (size_t i = 0; i < outs.size(); ++i) {
@@ -160,7 +212,7 @@ int run(int argc, char** argv) {
   bool bm_json = false, bm_profile = false, bm_peers = false;
   int bm_top = 15;
   std::string bm_python = std::string(SPARTA_SOURCE_DIR) + "/.venv/bin/python";
-  bmodel->add_option("model", bm_path, "an ONNX model")->required();
+  bmodel->add_option("model", bm_path, "an ONNX model or a compiled .sparta model")->required();
   bmodel->add_option("--input", bm_inputs, "NAME=FILE.npy; inputs not given are zeros of the model's shape");
   bmodel->add_option("--threads", bm_threads, "threads")->capture_default_str();
   bmodel->add_option("--tesa", tesa_path, tesa_help);
@@ -177,17 +229,17 @@ int run(int argc, char** argv) {
     SPARTA_CHECK(bm_reps >= 1, "--reps must be >= 1");
     omp_set_num_threads(bm_threads);
     const auto t0 = std::chrono::steady_clock::now();
-    Graph g = load_model(bm_path, tesa_path);
+    Session session(open_model(bm_path, tesa_path, {.threads = bm_threads, .sparse = !bm_dense}),
+                    {.threads = bm_threads, .profile = true});
+    const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
-    for (const Value* in : g.inputs) {
+    for (const Value* in : session.graph().inputs) {
       if (feeds.count(in->name)) continue;
       SPARTA_CHECK(in->dtype && in->dims, "input '", in->name, "' has no static type; give it with --input");
       std::vector<int64_t> d = *in->dims;
       for (auto& v : d) SPARTA_CHECK(v >= 0, "input '", in->name, "' has a dynamic shape ", in->shape_str(), "; give it with --input");
       feeds[in->name] = Tensor(*in->dtype, Shape(d));
     }
-    Session session(std::move(g), {.threads = bm_threads, .profile = true, .sparse = !bm_dense});
-    const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     const auto t1 = std::chrono::steady_clock::now();
     session.run(feeds);  // first run: prepacks weights, plans oneDNN primitives
     const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
@@ -236,7 +288,9 @@ int run(int argc, char** argv) {
     j["reps"] = bm_reps;
     j["sparta_ms"] = med.ms;
     j["sparta_min_ms"] = runs.front().ms;
-    j["import_ms"] = import_ms;  // file to ready session: parse, passes, packed weights
+    j["import_ms"] = import_ms;  // file to ready session: parse (or map), passes, packed weights
+    j["compiled"] = is_compiled_model_file(bm_path);
+    j["load_ms"] = session.plan_times().load_ms;
     j["plan_ms"] = session.plan_times().passes_ms + session.plan_times().tune_ms + session.plan_times().pack_ms;
     j["plan_tune_ms"] = session.plan_times().tune_ms;
     j["plan_propagate_ms"] = session.plan_times().propagate_ms;

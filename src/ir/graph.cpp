@@ -195,6 +195,11 @@ std::string Graph::dump() const {
   os << "weights (elements, density):\n";
   for (const auto& v : values_) {
     if (!v->is_constant() || v->constant->numel() < 2) continue;
+    if (!v->constant->defined()) {  // a compiled model's weight held only in packed form
+      os << "  " << v->name << " " << dtype_name(v->constant->dtype()) << v->constant->shape().str() << "  "
+         << v->constant->numel() << ", packed by its operator\n";
+      continue;
+    }
     const double density = Tesa::from_zeros(*v->constant).density();
     char buf[64];
     std::snprintf(buf, sizeof buf, "%lld, %.3f", static_cast<long long>(v->constant->numel()), density);

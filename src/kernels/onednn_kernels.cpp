@@ -41,14 +41,88 @@ class OmpThreads {
 
 struct OnednnDenseKernel::Plan {
   dnnl::matmul prim;
-  memory weights;  // prepacked for this primitive
+  memory weights;  // prepacked for this primitive (or the source itself)
 };
 
+struct OnednnDenseKernel::Source {
+  std::vector<float> plain;     // the user's [N, K], until a packed copy replaces it
+  memory mem;                   // plain, packed, or in a compiled model's mapped file
+  Bytes keep;                   // owner of mapped bytes
+  bool packed = false;          // mem is in oneDNN's preferred layout, chosen for M = packed_m
+  int64_t packed_m = 0;
+};
+
+namespace {
+
+memory::desc weights_any_or_plain(int64_t k, int64_t n, bool prepacked) {
+  return prepacked ? memory::desc({k, n}, dt::f32, tag::any) : memory::desc({k, n}, dt::f32, tag::ba);
+}
+
+dnnl::matmul::primitive_desc matmul_pd(int64_t m, int64_t k, int64_t n, int64_t ldx, int64_t ldy, bool prepacked,
+                                       bool bias, Activation act, bool accumulate) {
+  memory::desc src_md({m, k}, dt::f32, memory::dims{ldx, 1});
+  memory::desc bias_md = bias ? memory::desc({1, n}, dt::f32, tag::ab) : memory::desc();
+  memory::desc dst_md({m, n}, dt::f32, memory::dims{ldy, 1});
+  dnnl::post_ops po;
+  if (accumulate) po.append_sum(1.f);
+  if (act == Activation::relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+  if (act == Activation::gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
+  dnnl::primitive_attr attr;
+  attr.set_post_ops(po);
+  return dnnl::matmul::primitive_desc(
+      dnnl::matmul::desc(src_md, weights_any_or_plain(k, n, prepacked), bias_md, dst_md), attr, cpu_engine());
+}
+
+}  // namespace
+
 OnednnDenseKernel::OnednnDenseKernel(int64_t n, int64_t k, std::vector<float> w, bool prepacked, std::string name)
-    : SpmmKernel(n, k), w_(std::move(w)), prepacked_(prepacked),
-      name_(name.empty() ? (prepacked ? "dense_matmul_onednn" : "dense_matmul_onednn_plain") : std::move(name)) {}
+    : SpmmKernel(n, k), src_(std::make_unique<Source>()), prepacked_(prepacked),
+      name_(name.empty() ? (prepacked ? "dense_matmul_onednn" : "dense_matmul_onednn_plain") : std::move(name)) {
+  src_->plain = std::move(w);
+  src_->mem = memory(memory::desc({k_, n_}, dt::f32, tag::ba), cpu_engine(), src_->plain.data());
+}
 
 OnednnDenseKernel::~OnednnDenseKernel() = default;
+
+// The saved parameters: the M the layout was chosen for, then oneDNN's
+// memory descriptor as it is in memory (a plain C struct in oneDNN 2.x).
+std::optional<PackedWeight> OnednnDenseKernel::packed_weight() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const dnnl_memory_desc_t& d = src_->mem.get_desc().data;
+  std::string params(sizeof(int64_t) + sizeof d, '\0');
+  const int64_t m = src_->packed ? src_->packed_m : 0;
+  std::memcpy(params.data(), &m, sizeof(int64_t));
+  std::memcpy(params.data() + sizeof(int64_t), &d, sizeof d);
+  const size_t bytes = src_->mem.get_desc().get_size();
+  auto keep = src_->keep.owner;
+  return PackedWeight{params, Bytes::view(keep, src_->mem.get_data_handle(), bytes)};
+}
+
+std::unique_ptr<OnednnDenseKernel> OnednnDenseKernel::from_packed(int64_t n, int64_t k, bool prepacked,
+                                                                  const PackedWeight& w) {
+  dnnl_memory_desc_t d;
+  int64_t m = 0;
+  SPARTA_CHECK(w.params.size() == sizeof(int64_t) + sizeof d,
+               "a packed oneDNN weight from another oneDNN build (descriptor size differs): compile the model again");
+  std::memcpy(&m, w.params.data(), sizeof m);
+  std::memcpy(&d, w.params.data() + sizeof m, sizeof d);
+  SPARTA_CHECK(m >= 0 && m <= (int64_t{1} << 32) && n >= 1 && k >= 1 && (prepacked || m == 0),
+               "a packed oneDNN weight with bad sizes");
+  // Trusted only if it is exactly the descriptor this host's oneDNN makes
+  // for the same problem (M = 0: the plain [N, K] order).
+  const memory::desc want = m > 0 ? matmul_pd(m, k, n, k, n, true, false, Activation::none, false).weights_desc()
+                                  : memory::desc({k, n}, dt::f32, tag::ba);
+  SPARTA_CHECK(std::memcmp(&want.data, &d, sizeof d) == 0,
+               "a packed oneDNN weight in a layout this host's oneDNN does not choose: compile the model again");
+  SPARTA_CHECK(want.get_size() == w.data.size, "a packed oneDNN weight of ", w.data.size, " bytes, expected ",
+               want.get_size());
+  auto kern = std::unique_ptr<OnednnDenseKernel>(new OnednnDenseKernel(n, k, {}, prepacked));
+  kern->src_->mem = memory(want, cpu_engine(), const_cast<uint8_t*>(w.data.data));
+  kern->src_->keep = w.data;
+  kern->src_->packed = m > 0;
+  kern->src_->packed_m = m;
+  return kern;
+}
 
 const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, int64_t ldy, bool bias, Activation act,
                                                        bool accumulate) const {
@@ -56,32 +130,26 @@ const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, i
   std::lock_guard<std::mutex> lock(mu_);
   auto it = plans_.find(key);
   if (it != plans_.end()) return *it->second;
-  auto& eng = cpu_engine();
-  memory::desc src_md({m, k_}, dt::f32, memory::dims{ldx, 1});
-  memory::desc bias_md = bias ? memory::desc({1, n_}, dt::f32, tag::ab) : memory::desc();
-  memory::desc dst_md({m, n_}, dt::f32, memory::dims{ldy, 1});
-  dnnl::post_ops po;
-  if (accumulate) po.append_sum(1.f);
-  if (act == Activation::relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  if (act == Activation::gelu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
-  dnnl::primitive_attr attr;
-  attr.set_post_ops(po);
-  // The weight in the layout oneDNN prefers ("any", reordered once here),
-  // or in the user's [N, K] order as it is; which one runs faster is a
-  // measured choice between two kernels (see spmm_impls).
-  memory::desc wei_user_md({k_, n_}, dt::f32, tag::ba);
-  const memory::desc wei_md = prepacked_ ? memory::desc({k_, n_}, dt::f32, tag::any) : wei_user_md;
-  memory user(wei_user_md, eng, const_cast<float*>(w_.data()));
-  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md), attr, eng);
+  // The weight in the layout oneDNN prefers ("any"), or in the user's
+  // [N, K] order as it is; which one runs faster is a measured choice
+  // between two kernels (see spmm_impls).
+  const dnnl::matmul::primitive_desc pd = matmul_pd(m, k_, n_, ldx, ldy, prepacked_, bias, act, accumulate);
   auto p = std::make_unique<Plan>();
   p->prim = dnnl::matmul(pd);
-  if (pd.weights_desc() == wei_user_md) {
-    p->weights = user;
+  if (pd.weights_desc() == src_->mem.get_desc()) {
+    p->weights = src_->mem;
   } else {
-    p->weights = memory(pd.weights_desc(), eng);
-    dnnl::stream s(eng);
-    dnnl::reorder(user, p->weights).execute(s, user, p->weights);
+    p->weights = memory(pd.weights_desc(), cpu_engine());
+    dnnl::stream s(cpu_engine());
+    dnnl::reorder(src_->mem, p->weights).execute(s, src_->mem, p->weights);
     s.wait();
+    if (prepacked_ && !src_->packed) {  // the packed copy becomes the source; the plain one goes
+      src_->mem = p->weights;
+      src_->plain = {};
+      src_->keep = {};
+      src_->packed = true;
+      src_->packed_m = m;
+    }
   }
   impl_ = std::string(pd.impl_info_str()) + (prepacked_ ? ":prepacked" : ":plain");
   return *plans_.emplace(key, std::move(p)).first->second;

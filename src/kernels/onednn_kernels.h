@@ -19,9 +19,15 @@ class OnednnDenseKernel final : public SpmmKernel {
  public:
   // name "": "dense_matmul_onednn" or "dense_matmul_onednn_plain".
   OnednnDenseKernel(int64_t n, int64_t k, std::vector<float> w, bool prepacked, std::string name = "");
+  // From a packed_weight() of the same kernel: the bytes are used in place
+  // when this host's oneDNN packs the same way for the saved M (its
+  // descriptor is compared), else it is an error.
+  static std::unique_ptr<OnednnDenseKernel> from_packed(int64_t n, int64_t k, bool prepacked, const PackedWeight& w);
   ~OnednnDenseKernel() override;
   std::string name() const override { return name_; }
   void run(const SpmmArgs& a) const override;
+  std::optional<PackedWeight> packed_weight() const override;
+  void prepare_rows(int64_t m) const override { prepare(m, false, Activation::none); }
   // Builds the primitive and prepacks the weight for a contiguous call of M
   // rows, so that a benchmark times execution only.
   void prepare(int64_t m, bool bias, Activation act) const;
@@ -32,7 +38,11 @@ class OnednnDenseKernel final : public SpmmKernel {
   struct Plan;
   using Key = std::tuple<int64_t, int64_t, int64_t, bool, int, bool>;
   const Plan& plan(int64_t m, int64_t ldx, int64_t ldy, bool bias, Activation act, bool accumulate) const;
-  std::vector<float> w_;
+  // The weight: the user's [N, K] at first; after the first plan of a
+  // prepacked kernel, that plan's packed copy (the plain one is freed).
+  // Plans whose layout differs reorder from it; equal layouts share it.
+  struct Source;
+  std::unique_ptr<Source> src_;
   bool prepacked_;
   std::string name_;
   mutable std::mutex mu_;

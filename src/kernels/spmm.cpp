@@ -276,6 +276,12 @@ std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, boo
   return make_spmm(d, opt, log, choice);
 }
 
+std::unique_ptr<SpmmKernel> load_packed_kernel(const std::string& name, int64_t n, int64_t k, const PackedWeight& w) {
+  if (name == "dense_matmul_onednn" || name == "dense_matmul_onednn_plain")
+    return OnednnDenseKernel::from_packed(n, k, name == "dense_matmul_onednn", w);
+  throw Error("kernel '" + name + "' has no packed form to load");
+}
+
 double time_spmm(const SpmmKernel& k, int64_t m, int threads) { return time_kernel(k, m, threads); }
 
 std::optional<Choice> measured_dense_choice(int64_t n, int64_t k, const KernelOptions& opt) {

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bytes.h"
 #include "core/cpu.h"
 #include "core/tensor.h"
 #include "formats/formats.h"
@@ -43,11 +44,24 @@ struct SpmmArgs {
   int threads = 1;
 };
 
+// A kernel's weight in its own packed form, as a compiled model saves it
+// (see load_packed_kernel): small parameters and the packed bytes.
+struct PackedWeight {
+  std::string params;
+  Bytes data;
+};
+
 class SpmmKernel {
  public:
   virtual ~SpmmKernel() = default;
   virtual std::string name() const = 0;
   virtual void run(const SpmmArgs& a) const = 0;
+  // The weight as this kernel packed it, for kernels that can be made
+  // again from it (load_packed_kernel); nullopt for the others.
+  virtual std::optional<PackedWeight> packed_weight() const { return std::nullopt; }
+  // Prepares for calls of M rows ahead of the first (packs the weight
+  // where the kernel packs per call shape); a no-op for most.
+  virtual void prepare_rows(int64_t m) const {}
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
 
@@ -95,6 +109,12 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
 // known (no [N, K] copy for sparta's own kernel).
 std::unique_ptr<SpmmKernel> make_dense(const float* w, int64_t n, int64_t k, bool k_major, const KernelOptions& opt,
                                        std::vector<std::string>* log = nullptr, Choice* choice = nullptr);
+
+// The kernel `name` for an [n, k] weight again from its packed_weight(),
+// without repacking where the host packs the same way. Throws
+// sparta::Error when the kernel has no packed form or the data does not
+// fit (a corrupt file, another library version).
+std::unique_ptr<SpmmKernel> load_packed_kernel(const std::string& name, int64_t n, int64_t k, const PackedWeight& w);
 
 // A weight given as [K, N] (k_major) or [N, K], written to out as [N, K].
 void weight_to_nk(const float* w, int64_t n, int64_t k, bool k_major, float* out);

@@ -41,7 +41,19 @@ struct WeightPlan : NodePlan {
   std::shared_ptr<SpmmKernel> k;
   PlanRecord rec;
   std::string kernel() const override { return k->name(); }
-  std::optional<PlanRecord> record() const override { return rec; }
+  // A dense kernel with a packed form of its own saves that (oneDNN's
+  // layout, so that loading does not repack); a sparse one its format.
+  std::optional<PlanRecord> record() const override {
+    PlanRecord r = rec;
+    if (r.packed_kind == PlanRecord::Packed::none)
+      if (std::optional<PackedWeight> pw = k->packed_weight()) {
+        r.packed_kind = PlanRecord::Packed::kernel;
+        r.packed = pw->data;
+        r.params = pw->params;
+        r.held_inputs = {1};
+      }
+    return r;
+  }
 };
 
 std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse) {
@@ -54,7 +66,8 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
   auto dense = [&] {
     Choice c;
     p->k = make_dense(pb, n, k, !b_is_nk, opt, nullptr, &c);
-    p->rec = PlanRecord{c.kernel, "", {}, c.ms, c.ms, c.candidates};
+    p->k->prepare_rows(opt.tune_m);
+    p->rec = PlanRecord{.kernel = c.kernel, .ms = c.ms, .dense_ms = c.ms, .candidates = c.candidates};
     return p;
   };
   if (!allow_sparse || B.numel() == 0) return dense();
@@ -90,7 +103,13 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
     std::ostringstream packed;
     save(f, packed);
     p->k = std::move(sparse);
-    p->rec = PlanRecord{sc.kernel, packed.str(), {1}, sc.ms, dc->ms, std::move(all)};
+    p->rec = PlanRecord{.kernel = sc.kernel,
+                        .packed_kind = PlanRecord::Packed::format,
+                        .packed = Bytes::of(packed.str()),
+                        .held_inputs = {1},
+                        .ms = sc.ms,
+                        .dense_ms = dc->ms,
+                        .candidates = std::move(all)};
     return p;
   }
   if (!p->k) dense();
@@ -174,14 +193,22 @@ std::shared_ptr<NodePlan> load_weight_plan(const Node& n, const PlanRecord& r, c
   opt.require = r.kernel;
   auto plan = std::make_shared<WeightPlan>();
   plan->rec = r;
-  if (r.packed.empty()) {
-    plan->k = make_dense(p.w->data<float>(), rows, cols, !p.nk, opt);
-  } else {
-    std::istringstream is(r.packed);
-    const WeightFormat f = load(is);
-    SPARTA_CHECK(format_rows(f) == rows && format_cols(f) == cols, "node '", n.name, "': the saved weight is [",
-                 format_rows(f), ", ", format_cols(f), "], the node's [", rows, ", ", cols, "]");
-    plan->k = make_spmm(f, opt);
+  switch (r.packed_kind) {
+    case PlanRecord::Packed::none:
+      SPARTA_CHECK(p.w->defined(), "node '", n.name, "': its weight was saved without data and without a packed form");
+      plan->k = make_dense(p.w->data<float>(), rows, cols, !p.nk, opt);
+      break;
+    case PlanRecord::Packed::format: {
+      std::istringstream is(r.packed.str());
+      const WeightFormat f = load(is);
+      SPARTA_CHECK(format_rows(f) == rows && format_cols(f) == cols, "node '", n.name, "': the saved weight is [",
+                   format_rows(f), ", ", format_cols(f), "], the node's [", rows, ", ", cols, "]");
+      plan->k = make_spmm(f, opt);
+      break;
+    }
+    case PlanRecord::Packed::kernel:
+      plan->k = load_packed_kernel(r.kernel, rows, cols, PackedWeight{r.params, r.packed});
+      break;
   }
   return plan;
 }

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bytes.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "analysis/onnx_rules.h"
@@ -36,9 +37,13 @@ class NodePlan;
 // for the report.
 struct PlanRecord {
   std::string kernel;  // the implementation chosen ("bsr_spmm_nvec__avx512")
-  // The packed weight (formats/ serialization), or "" when the plan is made
-  // again from the node's constant input (a dense choice).
-  std::string packed;
+  // The packed weight, or nothing when the plan is made again from the
+  // node's constant input: a sparse format (formats/ serialization), or
+  // the kernel's own packed form (SpmmKernel::packed_weight) with its
+  // parameters. A loaded model's packed bytes stay in the mapped file.
+  enum class Packed : uint8_t { none, format, kernel } packed_kind = Packed::none;
+  Bytes packed;
+  std::string params;
   // Inputs whose data only the plan needs (the packed weight replaces
   // them): a compiled model stores their shape, not their data.
   std::vector<int> held_inputs;

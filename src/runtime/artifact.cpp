@@ -107,7 +107,8 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
   for (const PassLogEntry& e : m.pipeline.log) log.push_back({{"pass", e.pass}, {"ms", e.ms}, {"summary", e.summary}});
   meta["log"] = log;
   meta["graph"] = artifact::graph_to_json(m, data);
-  std::string text = meta.dump();
+  // Names are UTF-8 in every model seen; other bytes are replaced, not an error.
+  std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
   Header h;
   h.meta_offset = kHeaderBytes;

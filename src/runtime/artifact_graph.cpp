@@ -1,6 +1,7 @@
 // The graph of a `.sparta` file as JSON, tensors as references into the
 // data section; reading checks every index, name, shape and reference.
 #include <algorithm>
+#include <cstring>
 #include <set>
 
 #include "core/error.h"
@@ -102,11 +103,14 @@ json attr_json(const Attribute& a, DataWriter& data) {
   switch (a.kind) {
     case Attribute::Kind::f: j["v"] = a.f; break;
     case Attribute::Kind::i: j["v"] = a.i; break;
-    case Attribute::Kind::s: j["v"] = json::binary(std::vector<uint8_t>(a.s.begin(), a.s.end())); break;
+    case Attribute::Kind::s: j["v"] = {{"offset", data.add(a.s)}, {"bytes", a.s.size()}}; break;  // any bytes
     case Attribute::Kind::t: j["v"] = tensor_ref(a.t, data, false); break;
     case Attribute::Kind::fs: j["v"] = a.fs; break;
     case Attribute::Kind::is: j["v"] = a.is; break;
-    case Attribute::Kind::ss: j["v"] = a.ss; break;
+    case Attribute::Kind::ss:
+      j["v"] = json::array();
+      for (const std::string& e : a.ss) j["v"].push_back({{"offset", data.add(e)}, {"bytes", e.size()}});
+      break;
   }
   return j;
 }
@@ -117,14 +121,14 @@ Attribute read_attr(const json& j, const DataView& data, const std::string& what
   const json& v = j.at("v");
   if (k == "f") a.kind = Attribute::Kind::f, a.f = v.get<float>();
   else if (k == "i") a.kind = Attribute::Kind::i, a.i = v.get<int64_t>();
-  else if (k == "s") {
-    a.kind = Attribute::Kind::s;
-    const auto& b = v.get_binary();
-    a.s.assign(b.begin(), b.end());
-  } else if (k == "t") a.kind = Attribute::Kind::t, a.t = read_tensor(v, data, what);
+  else if (k == "s") a.kind = Attribute::Kind::s, a.s = read_bytes(v, data, what);
+  else if (k == "t") a.kind = Attribute::Kind::t, a.t = read_tensor(v, data, what);
   else if (k == "fs") a.kind = Attribute::Kind::fs, a.fs = v.get<std::vector<float>>();
   else if (k == "is") a.kind = Attribute::Kind::is, a.is = v.get<std::vector<int64_t>>();
-  else if (k == "ss") a.kind = Attribute::Kind::ss, a.ss = v.get<std::vector<std::string>>();
+  else if (k == "ss") {
+    a.kind = Attribute::Kind::ss;
+    for (const json& e : v) a.ss.push_back(read_bytes(e, data, what));
+  }
   else throw Error(what + ": unknown attribute kind '" + k + "'");
   return a;
 }
@@ -136,41 +140,56 @@ bool worth_storing(const Tesa& t) {
   return std::any_of(c, c + t.numel(), [](uint8_t x) { return x != static_cast<uint8_t>(ElemCode::bits32); });
 }
 
+// A TeSA as its codes (one byte an element) and, in element order, the
+// values of the elements coded constant.
 json tesa_json(const Tesa& t, DataWriter& data) {
   json j{{"dims", t.shape().dims()}, {"codes", data.add(t.codes(), static_cast<size_t>(t.numel()))}};
-  json constants = json::array();
+  std::vector<float> values;
   for (int64_t i = 0; i < t.numel(); ++i)
-    if (t.is_constant(i)) constants.push_back({i, t.constant_value(i)});
-  if (!constants.empty()) j["constants"] = constants;
+    if (t.is_constant(i)) values.push_back(t.constant_value(i));
+  if (!values.empty()) {
+    std::string bytes(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
+    j["constants"] = {{"offset", data.add(std::move(bytes))}, {"count", values.size()}};
+  }
   return j;
 }
 
 Tesa read_tesa(const json& j, const DataView& data, const std::string& what) {
   Shape shape(parse_dims(j.at("dims"), false, what));
   const uint8_t* codes = data.at(j.at("codes").get<uint64_t>(), static_cast<uint64_t>(shape.numel()), what);
+  const uint8_t constant = static_cast<uint8_t>(ElemCode::constant);
+  const int64_t nconst = std::count(codes, codes + shape.numel(), constant);
+  const float* values = nullptr;
+  if (nconst > 0) {
+    const json& c = j.at("constants");
+    SPARTA_CHECK(c.at("count").get<int64_t>() == nconst, what, ": TeSA has ", nconst, " constant elements, but ",
+                 c.at("count").get<int64_t>(), " values");
+    values = reinterpret_cast<const float*>(
+        data.at(c.at("offset").get<uint64_t>(), static_cast<uint64_t>(nconst) * sizeof(float), what));
+  }
   Tesa t(shape, ElemCode::bits32);
+  int64_t next = 0;
   for (int64_t i = 0; i < shape.numel(); ++i) {
     SPARTA_CHECK(is_valid_code(codes[i]), what, ": bad TeSA code ", int(codes[i]));
-    if (codes[i] != static_cast<uint8_t>(ElemCode::constant)) t.set(i, static_cast<ElemCode>(codes[i]));
-  }
-  std::vector<bool> given(static_cast<size_t>(shape.numel()), false);
-  if (j.contains("constants"))
-    for (const json& c : j.at("constants")) {
-      const int64_t i = c.at(0).get<int64_t>();
-      SPARTA_CHECK(i >= 0 && i < shape.numel() && codes[i] == static_cast<uint8_t>(ElemCode::constant), what,
-                   ": TeSA constant at a bad element ", i);
-      t.set_constant(i, c.at(1).get<float>());
-      given[static_cast<size_t>(i)] = true;
+    if (codes[i] != constant) {
+      t.set(i, static_cast<ElemCode>(codes[i]));
+      continue;
     }
-  for (int64_t i = 0; i < shape.numel(); ++i)
-    SPARTA_CHECK(codes[i] != static_cast<uint8_t>(ElemCode::constant) || given[static_cast<size_t>(i)], what,
-                 ": TeSA constant without a value at element ", i);
+    float v;
+    std::memcpy(&v, values + next++, sizeof v);
+    t.set_constant(i, v);
+  }
   return t;
 }
 
 json plan_json(const PlanRecord& r, DataWriter& data) {
   json j{{"kernel", r.kernel}, {"held", r.held_inputs}, {"ms", r.ms}, {"dense_ms", r.dense_ms}};
-  if (!r.packed.empty()) j["packed"] = {{"offset", data.add(r.packed)}, {"bytes", r.packed.size()}};
+  if (r.packed_kind != PlanRecord::Packed::none) {
+    j["packed"] = {{"kind", r.packed_kind == PlanRecord::Packed::format ? "format" : "kernel"},
+                   {"offset", data.add(r.packed.data, r.packed.size)},
+                   {"bytes", r.packed.size}};
+    j["params"] = {{"offset", data.add(r.params)}, {"bytes", r.params.size()}};
+  }
   json c = json::array();
   for (const Candidate& cd : r.candidates) c.push_back({cd.kernel, cd.ms});
   j["candidates"] = c;
@@ -183,7 +202,15 @@ PlanRecord read_plan(const json& j, const DataView& data, const std::string& wha
   r.held_inputs = j.at("held").get<std::vector<int>>();
   r.ms = j.at("ms").get<double>();
   r.dense_ms = j.at("dense_ms").get<double>();
-  if (j.contains("packed")) r.packed = read_bytes(j.at("packed"), data, what);
+  if (j.contains("packed")) {
+    const json& p = j.at("packed");
+    const std::string kind = p.at("kind").get<std::string>();
+    SPARTA_CHECK(kind == "format" || kind == "kernel", what, ": unknown packed weight kind '", kind, "'");
+    r.packed_kind = kind == "format" ? PlanRecord::Packed::format : PlanRecord::Packed::kernel;
+    const uint64_t off = p.at("offset").get<uint64_t>(), n = p.at("bytes").get<uint64_t>();
+    r.packed = Bytes::view(data.owner, data.at(off, n, what), n);
+    r.params = read_bytes(j.at("params"), data, what);
+  }
   for (const json& c : j.at("candidates")) r.candidates.push_back({c.at(0).get<std::string>(), c.at(1).get<double>()});
   return r;
 }

@@ -86,6 +86,7 @@ void ChoiceCache::store(const ChoiceKey& key, const Choice& c) {
   const std::string k = key.str();
   std::lock_guard<std::mutex> lock(mu_);
   memory_[k] = c;
+  ++stats_.measured;
   if (dir_.empty()) return;
   nlohmann::json j;
   j["version"] = kEntryVersion;
@@ -124,6 +125,11 @@ ChoiceCache::Stats ChoiceCache::stats() {
 void ChoiceCache::reset_stats() {
   std::lock_guard<std::mutex> lock(mu_);
   stats_ = {};
+}
+
+void ChoiceCache::set_folder(std::string dir) {
+  std::lock_guard<std::mutex> lock(mu_);
+  dir_ = std::move(dir);
 }
 
 void ChoiceCache::clear_memory() {

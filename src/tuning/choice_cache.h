@@ -56,12 +56,15 @@ class ChoiceCache {
   // Counters since the process started (or reset_stats()).
   struct Stats {
     int64_t hits_memory = 0, hits_disk = 0, misses = 0, ignored = 0, written = 0;
+    int64_t measured = 0;  // choices stored after timing
   };
   Stats stats();
   void reset_stats();
   std::string folder() const { return dir_; }  // "" when the disk cache is off
   // Drops the in-memory entries (tests: the disk alone must answer).
   void clear_memory();
+  // Another folder ("" for memory only), e.g. a test's own.
+  void set_folder(std::string dir);
 
  private:
   ChoiceCache();

@@ -5,7 +5,7 @@
 # the operator definitions, whose kernels (never run by it) come
 # uninstrumented from the main build's core library, since the per-ISA
 # kernel sources compile only with GCC.
-# Usage: run_fuzz.sh TARGET BUILD_DIR CORE_LIB [SECONDS]   (TARGET: onnx_import, tesa_spec)
+# Usage: run_fuzz.sh TARGET BUILD_DIR CORE_LIB [SECONDS]   (TARGET: onnx_import, tesa_spec, artifact)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../../src" && pwd)
@@ -22,6 +22,11 @@ case "$target" in
              "$src"/analysis/tesa_*.cpp
              "${core[@]}" "$src"/ops/*.cpp)
     libs=("$core_lib" -ldnnl -lgomp -lonnx -lonnx_proto -lprotobuf) ;;
+  artifact)
+    sources=("$src"/runtime/artifact*.cpp "$src/runtime/compiled_model.cpp" "$src"/passes/*.cpp
+             "$src/analysis/shape_inference.cpp" "$src/analysis/onnx_rules.cpp" "$src"/analysis/tesa_*.cpp
+             "${core[@]}" "$src"/ops/*.cpp)
+    libs=("$core_lib" -ldnnl -lgomp) ;;
   tesa_spec)
     sources=("$src/frontend/tesa_spec.cpp" "$src/core/npy.cpp" "${core[@]}")
     libs=() ;;

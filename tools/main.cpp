@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <dnnl.hpp>
 #include <iostream>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <regex>
 
@@ -21,6 +23,7 @@
 #include "frontend/onnx_import.h"
 #include "frontend/tesa_spec.h"
 #include "runtime/artifact.h"
+#include "runtime/report.h"
 #include "runtime/session.h"
 #include "tools/bench_spmm.h"
 
@@ -87,6 +90,26 @@ CompiledModel open_model(const std::string& path, const std::string& tesa_path, 
   return compile_model(load_model(path, tesa_path), opt, path);
 }
 
+// Writes text to path through a temporary name (nothing half-written).
+void write_text_file(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << text;
+    if (!f.flush()) {
+      std::error_code ec;
+      std::filesystem::remove(tmp, ec);
+      throw Error("cannot write " + path + " (" + std::strerror(errno) + ")");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::filesystem::remove(tmp, ec);
+    throw Error("cannot write " + path + " (" + ec.message() + ")");
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"sparta: pruned and quantized models, fast on CPUs"};
   app.require_subcommand(1);
@@ -137,6 +160,8 @@ int run(int argc, char** argv) {
   compile->add_option("--tesa", tesa_path, tesa_help);
   compile->add_option("--threads", compile_threads, "threads the kernels are chosen for")->capture_default_str();
   compile->add_flag("--dense", compile_dense, "sparsity off: no TeSA propagation, a dense kernel for every weight");
+  std::string compile_report;
+  compile->add_option("--report", compile_report, "also write the compile report (JSON) to this file");
   compile->callback([&] {
     SPARTA_CHECK(compile_threads >= 1 && compile_threads <= 256, "--threads ", compile_threads, " must be in [1, 256]");
     SPARTA_CHECK(!is_compiled_model_file(model_path), model_path, " is already compiled");
@@ -150,6 +175,7 @@ int run(int argc, char** argv) {
     const CompiledModel m = compile_model(std::move(g), {.threads = compile_threads, .sparse = !compile_dense}, model_path);
     if (progress) std::fprintf(stderr, "compile: writing %s\n", compile_out.c_str());
     save_compiled(m, compile_out);
+    if (!compile_report.empty()) write_text_file(compile_report, m.report + "\n");
     const ChoiceCache::Stats st = ChoiceCache::global().stats();
     int planned = 0;
     for (const auto& p : m.plans) planned += p != nullptr;
@@ -160,6 +186,40 @@ int run(int argc, char** argv) {
                 static_cast<long long>(st.hits_memory + st.hits_disk),
                 std::filesystem::file_size(compile_out) / 1e6,
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  });
+
+  auto* report = app.add_subcommand(
+      "report", "Per layer: density and shape before and after propagation, pattern, kernel, measured times");
+  std::string report_html_path;
+  bool report_json = false;
+  report->add_option("model", model_path, "a compiled .sparta model (or an ONNX model, compiled now)")->required();
+  report->add_option("--tesa", tesa_path, tesa_help);
+  report->add_flag("--json", report_json, "print the report as one JSON object");
+  report->add_option("--html", report_html_path, "write the report as one self-contained HTML page");
+  report->callback([&] {
+    const CompiledModel m = open_model(model_path, tesa_path, {.threads = 1});
+    if (!report_html_path.empty()) write_text_file(report_html_path, report_html(m.report));
+    if (report_json) {
+      std::printf("%s\n", m.report.c_str());
+      return;
+    }
+    const nlohmann::json r = nlohmann::json::parse(m.report);
+    std::printf("%-40s %-14s %9s %9s %-16s %-30s %9s %9s\n", "layer", "shape after", "density", "after", "pattern",
+                "kernel", "ms", "dense ms");
+    for (const auto& l : r["layers"]) {
+      std::string shape;
+      for (const auto& d : l["shape_after"]) shape += (shape.empty() ? "" : "x") + std::to_string(d.get<int64_t>());
+      auto ms = [&](const char* k) { return l.contains(k) && l[k].is_number() ? l[k].get<double>() : -1.0; };
+      std::printf("%-40s %-14s %9.3f %9.3f %-16s %-30s %9.3f %9.3f\n", l.value("name", "").c_str(), shape.c_str(),
+                  l.value("density_before", 0.0), l.value("density_after", 0.0), l.value("pattern", "").c_str(),
+                  l.value("kernel", "").c_str(), ms("ms"), ms("dense_ms"));
+    }
+    const auto& t = r["totals"];
+    std::printf("parameters %.2f M -> %.2f M, FLOPs %.2f G -> %.2f G; measured kernels %.2f ms vs %.2f ms dense\n",
+                t.value("parameters_before", 0.0) / 1e6, t.value("parameters_after", 0.0) / 1e6,
+                t.value("flops_before", 0.0) / 1e9, t.value("flops_after", 0.0) / 1e9, t.value("measured_ms", 0.0),
+                t.value("measured_dense_ms", 0.0));
+    if (!report_html_path.empty()) std::printf("wrote %s\n", report_html_path.c_str());
   });
 
   auto* run_cmd = app.add_subcommand("run", "Run a model on .npy (or ONNX .pb) inputs; write every output as .npy");

@@ -107,6 +107,7 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
                         .packed_kind = PlanRecord::Packed::format,
                         .packed = Bytes::of(packed.str()),
                         .held_inputs = {1},
+                        .pattern = format_label(f),
                         .ms = sc.ms,
                         .dense_ms = dc->ms,
                         .candidates = std::move(all)};

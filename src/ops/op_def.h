@@ -47,6 +47,7 @@ struct PlanRecord {
   // Inputs whose data only the plan needs (the packed weight replaces
   // them): a compiled model stores their shape, not their data.
   std::vector<int> held_inputs;
+  std::string pattern;                 // the packed pattern ("bsr 32x1"), "" for a dense weight
   double ms = 0, dense_ms = 0;         // the choice's measured time and the dense one's (0: not timed)
   std::vector<Candidate> candidates;  // every alternative timed
 };

@@ -107,6 +107,7 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
   for (const PassLogEntry& e : m.pipeline.log) log.push_back({{"pass", e.pass}, {"ms", e.ms}, {"summary", e.summary}});
   meta["log"] = log;
   meta["graph"] = artifact::graph_to_json(m, data);
+  meta["report"] = m.report;
   // Names are UTF-8 in every model seen; other bytes are replaced, not an error.
   std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
@@ -244,6 +245,7 @@ CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8
     if (m.options.threads < 1 || m.options.threads > 1024) throw bad("bad thread count in its options");
     if (threads > 0) m.options.threads = threads;
     m.source = meta.at("source").get<std::string>();
+    m.report = meta.at("report").get<std::string>();
     const auto& t = meta.at("times");
     m.times.passes_ms = t.at("passes_ms").get<double>();
     m.times.propagate_ms = t.at("propagate_ms").get<double>();

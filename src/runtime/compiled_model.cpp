@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "kernels/parallel.h"
 #include "passes/layout.h"
+#include "runtime/report.h"
 
 namespace sparta {
 namespace {
@@ -93,6 +94,7 @@ CompiledModel compile_model(Graph g, const CompileOptions& opt, std::string sour
         m.promises[v.get()] = *v->tesa;
         v->tesa.reset();
       }
+  const std::vector<WeightBefore> before = weights_before(m.graph);
   if (opt.simplify) {
     m.pipeline = run_pipeline(m.graph, {.propagate = opt.sparse && opt.propagate, .layout_block = opt.layout_block});
     for (const PassLogEntry& e : m.pipeline.log)
@@ -101,6 +103,7 @@ CompiledModel compile_model(Graph g, const CompileOptions& opt, std::string sour
   bind_op_defs(m);
   m.times.passes_ms = ms_since(t0);
   plan_nodes(m);
+  m.report = build_report(m, before);
   return m;
 }
 

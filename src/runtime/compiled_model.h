@@ -43,6 +43,7 @@ struct CompiledModel {
   CompileTimes times;
   std::map<const Value*, Tesa> promises;  // with keep_promises
   std::string source;  // the model it was compiled from, as given
+  std::string report;  // runtime/report.h, JSON
 };
 
 // Runs the pass pipeline and plans every node. Throws sparta::Error naming

@@ -23,7 +23,7 @@ case "$target" in
              "${core[@]}" "$src"/ops/*.cpp)
     libs=("$core_lib" -ldnnl -lgomp -lonnx -lonnx_proto -lprotobuf) ;;
   artifact)
-    sources=("$src"/runtime/artifact*.cpp "$src/runtime/compiled_model.cpp" "$src"/passes/*.cpp
+    sources=("$src"/runtime/artifact*.cpp "$src/runtime/compiled_model.cpp" "$src/runtime/report.cpp" "$src"/passes/*.cpp
              "$src/analysis/shape_inference.cpp" "$src/analysis/onnx_rules.cpp" "$src"/analysis/tesa_*.cpp
              "${core[@]}" "$src"/ops/*.cpp)
     libs=("$core_lib" -ldnnl -lgomp) ;;

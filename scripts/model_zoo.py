@@ -157,15 +157,28 @@ MODELS = {
 }
 
 
-def export(name, out):
+def dynamic_axes(inputs):
+    """Batch (and a BERT's sequence) axes left symbolic, as the usual export does."""
+    axes = {}
+    for k, v in inputs.items():
+        axes[k] = {0: "batch", 1: "sequence"} if v.dim() == 2 and not v.is_floating_point() else {0: "batch"}
+    axes["output"] = {0: "batch", 1: "sequence"} if any(not v.is_floating_point() for v in inputs.values()) else {0: "batch"}
+    return axes
+
+
+def export(name, out, dynamic=False):
     torch.manual_seed(0)
     model, inputs = MODELS[name][0]()
     model.eval()
-    path = os.path.join(out, name + ".onnx")
+    path = os.path.join(out, name + ("-dyn" if dynamic else "") + ".onnx")
     t0 = time.time()
     with torch.no_grad():
         torch.onnx.export(model, tuple(inputs.values()), path, opset_version=OPSET,
-                          input_names=list(inputs), output_names=["output"], do_constant_folding=True)
+                          input_names=list(inputs), output_names=["output"], do_constant_folding=True,
+                          dynamic_axes=dynamic_axes(inputs) if dynamic else None)
+        if dynamic:
+            print(f"{name}: dynamic axes -> {path}", flush=True)
+            return
         # TorchScript beside the ONNX file: the PyTorch peer of `sparta bench model`.
         torch.jit.trace(model, tuple(inputs.values()), check_trace=False).save(os.path.join(out, name + ".pt"))
     for k, v in inputs.items():
@@ -179,6 +192,8 @@ def main():
     ap.add_argument("--out", default="models")
     ap.add_argument("--small", action="store_true", help="only the CI-sized models")
     ap.add_argument("--only", nargs="*", help="these models only")
+    ap.add_argument("--dynamic", action="store_true",
+                    help="export with symbolic batch (and sequence) axes, as NAME-dyn.onnx")
     a = ap.parse_args()
     names = a.only or [n for n, (_, small) in MODELS.items() if small or not a.small]
     for n in names:
@@ -186,7 +201,7 @@ def main():
             sys.exit(f"model_zoo: unknown model '{n}' (known: {', '.join(MODELS)})")
     os.makedirs(a.out, exist_ok=True)
     for n in names:
-        export(n, a.out)
+        export(n, a.out, a.dynamic)
 
 
 if __name__ == "__main__":

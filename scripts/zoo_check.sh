@@ -12,4 +12,8 @@ if [ -f "$DIR/bert-tiny.onnx" ] && [ ! -f "$DIR/bert-tiny-block90.onnx" ]; then
   /usr/bin/python3 scripts/prune_onnx.py "$DIR/bert-tiny.onnx" "$DIR/bert-tiny-block90.onnx" --density 0.1 --block 32 >/dev/null
   for f in "$DIR"/bert-tiny.in.*.npy; do cp "$f" "${f/bert-tiny./bert-tiny-block90.}"; done
 fi
+# Dynamic exports (symbolic batch and sequence), checked at several shapes.
+if [ -f "$DIR/bert-tiny.onnx" ] && [ ! -f "$DIR/bert-tiny-dyn.onnx" ]; then
+  /usr/bin/python3 scripts/model_zoo.py --out "$DIR" --only bert-tiny vit-tiny mobilenet-v2-96 --dynamic 2>&1 | grep -v -i warn
+fi
 exec .venv/bin/python scripts/check_models.py "$BIN" "$DIR"

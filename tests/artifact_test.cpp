@@ -269,6 +269,63 @@ TEST(Artifact, SavedSparseChoiceLoadsAsThatKernel) {
   EXPECT_THROW(def->load_plan(n, r, {}), Error);
 }
 
+// x[batch, 6] -> MatMul W[6, 8] -> h; Reshape(h, Concat(Shape(h)[0:1], [2, 4]))
+// -> y[batch, 2, 4]: the usual shape arithmetic of a dynamic export.
+Graph dynamic_model() {
+  Graph g;
+  std::mt19937 rng(8);
+  Value* x = input(g, "x", {-1, 6});
+  x->dim_names = {"batch", ""};
+  Value* h = op(g, "MatMul", {x, constant(g, "W", random_tensor({6, 8}, rng, 0.3))}, "h");
+  Value* shape = op(g, "Shape", {h}, "shape");
+  Tensor starts(DType::i64, Shape{1}), ends(DType::i64, Shape{1}), tail(DType::i64, Shape{2});
+  ends.data<int64_t>()[0] = 1;
+  tail.data<int64_t>()[0] = 2;
+  tail.data<int64_t>()[1] = 4;
+  Value* lead = op(g, "Slice", {shape, constant(g, "s0", starts), constant(g, "s1", ends)}, "lead");
+  Node* cat = g.add_node("Concat", "target");
+  cat->inputs = {lead, constant(g, "tail", tail)};
+  cat->outputs = {g.add_value("target")};
+  Attribute axis;
+  axis.kind = Attribute::Kind::i;
+  cat->attrs["axis"] = axis;
+  g.outputs = {op(g, "Reshape", {h, cat->outputs[0]}, "y")};
+  g.opsets[""] = 17;
+  g.link();
+  return g;
+}
+
+TEST(Artifact, BoundShapesPlanAndStillRunAtOtherShapes) {
+  ChoiceCache::global().set_folder("");
+  CompiledModel m = compile_model(dynamic_model(), {.shapes = {{"x", {4, 6}}}}, "dyn");
+  EXPECT_EQ(m.compiled_shapes.at("x"), (Dims{4, 6}));
+  EXPECT_EQ(*m.graph.find("x")->dims, (Dims{-1, 6}));  // symbolic again
+  EXPECT_EQ(m.graph.find("x")->dim_names[0], "batch");
+  int shape_nodes = 0, planned = 0;
+  for (size_t i = 0; i < m.graph.nodes().size(); ++i) {
+    shape_nodes += m.graph.nodes()[i]->op_type == "Shape";
+    planned += m.plans[i] != nullptr;
+  }
+  EXPECT_EQ(shape_nodes, 1) << "shape arithmetic folded into a constant";
+  EXPECT_EQ(planned, 1) << "the product was not planned at the bound shape";
+  EXPECT_EQ(*m.graph.find("y")->dims, (Dims{4, 2, 4}));  // known to the passes
+  const std::string path = temp_path("dyn.sparta");
+  save_compiled(m, path);
+  Session s(load_compiled(path), {});
+  std::mt19937 rng(9);
+  for (int64_t batch : {4, 1, 7}) {
+    const Tensor x = random_tensor({batch, 6}, rng);
+    const std::vector<Tensor> y = s.run({{"x", x}});
+    ASSERT_EQ(y[0].shape(), Shape({batch, 2, 4}));
+    const Tensor want = Session(dynamic_model(), {.simplify = false}).run({{"x", x}})[0];
+    for (int64_t i = 0; i < want.numel(); ++i) EXPECT_NEAR(y[0].data<float>()[i], want.data<float>()[i], 1e-5);
+  }
+  std::filesystem::remove(path);
+  testing::expect_error([] { compile_model(dynamic_model(), {.shapes = {{"z", {1, 6}}}}); }, {"'z' is not an input"});
+  testing::expect_error([] { compile_model(dynamic_model(), {.shapes = {{"x", {1, 6, 1}}}}); }, {"rank 2"});
+  testing::expect_error([] { compile_model(dynamic_model(), {.shapes = {{"x", {1, 5}}}}); }, {"extent 6 in dim 1"});
+}
+
 class ArtifactBytes : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -15,6 +15,7 @@
 #include <fstream>
 #include <map>
 #include <regex>
+#include <sstream>
 
 #include "core/cpu.h"
 #include "core/error.h"
@@ -77,9 +78,47 @@ Graph load_model(const std::string& path, const std::string& tesa_path) {
   return g;
 }
 
+// Bindings for a dynamic model's symbolic input dims from the inputs a run
+// is given (inputs that do not fit the model are left to the session's
+// check, which names them).
+std::map<std::string, std::vector<int64_t>> feed_shapes(const Graph& g, const std::map<std::string, Tensor>* feeds) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  if (!feeds) return shapes;
+  for (const Value* in : g.inputs) {
+    auto it = feeds->find(in->name);
+    if (it == feeds->end() || !in->dims) continue;
+    const std::vector<int64_t>& d = *in->dims;
+    const std::vector<int64_t> f = it->second.shape().dims();
+    bool symbolic = false, fits = d.size() == f.size();
+    for (size_t i = 0; fits && i < d.size(); ++i) {
+      symbolic |= d[i] < 0;
+      fits = (d[i] < 0 || d[i] == f[i]) && f[i] >= 1;
+    }
+    if (symbolic && fits) shapes[in->name] = f;
+  }
+  return shapes;
+}
+
+// --shape NAME=D0,D1,... options.
+std::map<std::string, std::vector<int64_t>> parse_shapes(const std::vector<std::string>& specs) {
+  std::map<std::string, std::vector<int64_t>> shapes;
+  for (const std::string& spec : specs) {
+    std::smatch m;
+    SPARTA_CHECK(std::regex_match(spec, m, std::regex(R"(([^=]+)=(\d{1,9}(,\d{1,9})*))")), "--shape '", spec,
+                 "' must look like NAME=D0,D1,... (e.g. input_ids=1,128)");
+    std::vector<int64_t> d;
+    std::stringstream ss(m[2].str());
+    for (std::string part; std::getline(ss, part, ',');) d.push_back(std::stoll(part));
+    SPARTA_CHECK(shapes.emplace(m[1].str(), d).second, "--shape: '", m[1].str(), "' given twice");
+  }
+  return shapes;
+}
+
 // A model to run: a `.sparta` file loaded as it was compiled, or an ONNX
-// model (with its TeSA spec) compiled now.
-CompiledModel open_model(const std::string& path, const std::string& tesa_path, const CompileOptions& opt) {
+// model (with its TeSA spec) compiled now, its symbolic input dims bound to
+// the shapes of `feeds` when given.
+CompiledModel open_model(const std::string& path, const std::string& tesa_path, CompileOptions opt,
+                         const std::map<std::string, Tensor>* feeds = nullptr) {
   if (is_compiled_model_file(path)) {
     SPARTA_CHECK(tesa_path.empty(), "--tesa applies to ONNX models; ", path, " is compiled (give the spec to sparta compile)");
     CompiledModel m = load_compiled(path, opt.threads);
@@ -87,7 +126,9 @@ CompiledModel open_model(const std::string& path, const std::string& tesa_path, 
     SPARTA_CHECK(!opt.keep_promises, "--check-tesa applies to ONNX models with --tesa; ", path, " is compiled");
     return m;
   }
-  return compile_model(load_model(path, tesa_path), opt, path);
+  Graph g = load_model(path, tesa_path);
+  if (opt.shapes.empty()) opt.shapes = feed_shapes(g, feeds);
+  return compile_model(std::move(g), opt, path);
 }
 
 // Writes text to path through a temporary name (nothing half-written).
@@ -161,6 +202,10 @@ int run(int argc, char** argv) {
   compile->add_option("--threads", compile_threads, "threads the kernels are chosen for")->capture_default_str();
   compile->add_flag("--dense", compile_dense, "sparsity off: no TeSA propagation, a dense kernel for every weight");
   std::string compile_report;
+  std::vector<std::string> compile_shapes;
+  compile->add_option("--shape", compile_shapes,
+                      "NAME=D0,D1,...: extents for an input's symbolic dims; kernels are chosen at these shapes, and "
+                      "the model still runs at any other");
   compile->add_option("--report", compile_report, "also write the compile report (JSON) to this file");
   compile->callback([&] {
     SPARTA_CHECK(compile_threads >= 1 && compile_threads <= 256, "--threads ", compile_threads, " must be in [1, 256]");
@@ -172,7 +217,13 @@ int run(int argc, char** argv) {
     if (progress) std::fprintf(stderr, "compile: %s: importing\n", model_path.c_str());
     Graph g = load_model(model_path, tesa_path);
     if (progress) std::fprintf(stderr, "compile: passes and kernel choice (%d thread(s))\n", compile_threads);
-    const CompiledModel m = compile_model(std::move(g), {.threads = compile_threads, .sparse = !compile_dense}, model_path);
+    const CompiledModel m = compile_model(
+        std::move(g), {.threads = compile_threads, .sparse = !compile_dense, .shapes = parse_shapes(compile_shapes)},
+        model_path);
+    for (const Value* in : m.graph.inputs)
+      if (!m.compiled_shapes.count(in->name))
+        std::fprintf(stderr, "sparta: note: input '%s' %s has symbolic dims: its kernels are chosen on the first run "
+                     "(give --shape %s=...)\n", in->name.c_str(), in->shape_str().c_str(), in->name.c_str());
     if (progress) std::fprintf(stderr, "compile: writing %s\n", compile_out.c_str());
     save_compiled(m, compile_out);
     if (!compile_report.empty()) write_text_file(compile_report, m.report + "\n");
@@ -242,7 +293,7 @@ int run(int argc, char** argv) {
     SPARTA_CHECK(run_threads >= 1 && run_threads <= 256, "--threads ", run_threads, " must be in [1, 256]");
     std::map<std::string, Tensor> feeds = read_feeds(run_inputs);
     Session session(open_model(model_path, tesa_path,
-                               {.threads = run_threads, .sparse = !run_dense, .keep_promises = run_check_tesa}),
+                               {.threads = run_threads, .sparse = !run_dense, .keep_promises = run_check_tesa}, &feeds),
                     {.threads = run_threads, .profile = run_profile, .check_tesa = run_check_tesa});
     std::vector<std::string> names;
     for (const Value* v : session.graph().outputs) names.push_back(v->name);
@@ -289,12 +340,17 @@ int run(int argc, char** argv) {
     SPARTA_CHECK(bm_reps >= 1, "--reps must be >= 1");
     omp_set_num_threads(bm_threads);
     const auto t0 = std::chrono::steady_clock::now();
-    Session session(open_model(bm_path, tesa_path, {.threads = bm_threads, .sparse = !bm_dense}),
+    std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
+    Session session(open_model(bm_path, tesa_path, {.threads = bm_threads, .sparse = !bm_dense}, &feeds),
                     {.threads = bm_threads, .profile = true});
     const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
     for (const Value* in : session.graph().inputs) {
       if (feeds.count(in->name)) continue;
+      // A compiled dynamic model: zeros of the shape it was compiled for.
+      if (auto c = session.model().compiled_shapes.find(in->name); c != session.model().compiled_shapes.end() && in->dtype) {
+        feeds[in->name] = Tensor(*in->dtype, Shape(c->second));
+        continue;
+      }
       SPARTA_CHECK(in->dtype && in->dims, "input '", in->name, "' has no static type; give it with --input");
       std::vector<int64_t> d = *in->dims;
       for (auto& v : d) SPARTA_CHECK(v >= 0, "input '", in->name, "' has a dynamic shape ", in->shape_str(), "; give it with --input");

@@ -1,6 +1,10 @@
 #include "analysis/shape_inference.h"
 
+#include <algorithm>
 #include <map>
+
+#include "analysis/onnx_rules.h"
+#include "core/error.h"
 
 #include "ops/op_def.h"
 
@@ -35,6 +39,50 @@ void propagate_dim_names(Node& n, DimsKept kept) {
   }
 }
 
+// Shape arithmetic under bound shapes: a Shape of a value whose dims are
+// known, and then any small integer (or boolean) computation whose inputs are all
+// constants or such values, is evaluated here (by the op's own run) into
+// Value::shape_value, so that the Reshapes and Expands it feeds get known
+// extents while the nodes stay in the graph for run time.
+constexpr int64_t kMaxShapeValue = 64;
+
+void evaluate_shape_value(Node& n, const OpDef& def, int64_t opset) {
+  if (n.outputs.size() != 1 || !n.outputs[0] || n.outputs[0]->constant || n.outputs[0]->shape_value) return;
+  Value* out = n.outputs[0];
+  if (n.domain.empty() && n.op_type == "Shape") {
+    const Value* x = n.inputs.empty() ? nullptr : n.inputs[0];
+    if (!x || !x->dims || std::any_of(x->dims->begin(), x->dims->end(), [](int64_t d) { return d < 0; })) return;
+    const std::vector<int64_t> d = shape_op_dims(n, *x->dims);
+    Tensor t(DType::i64, Shape{static_cast<int64_t>(d.size())});
+    std::copy(d.begin(), d.end(), t.data<int64_t>());
+    out->shape_value = t;
+    return;
+  }
+  if (!def.run || !n.domain.empty()) return;
+  bool any_shape = false;
+  for (const Value* in : n.inputs) {
+    if (!in) continue;
+    if (!in->constant && !in->shape_value) return;
+    const Tensor& t = in->constant ? *in->constant : *in->shape_value;
+    if (t.numel() > kMaxShapeValue) return;
+    any_shape |= in->shape_value.has_value();
+  }
+  if (!any_shape) return;
+  OpCall call{n, {}, {}, 1, opset, nullptr};
+  for (const Value* in : n.inputs) call.in.push_back(in ? (in->constant ? &*in->constant : &*in->shape_value) : nullptr);
+  try {
+    def.run(call);
+  } catch (const Error&) {
+    return;  // reported at run time, in context
+  }
+  if (call.out.size() != 1 || call.out[0].numel() > kMaxShapeValue ||
+      (call.out[0].dtype() != DType::i64 && call.out[0].dtype() != DType::i32 && call.out[0].dtype() != DType::boolean))
+    return;
+  out->shape_value = call.out[0].clone();
+  if (!out->dims) out->dims = out->shape_value->shape().dims();
+  if (!out->dtype) out->dtype = out->shape_value->dtype();
+}
+
 }  // namespace
 
 ShapeInferenceReport infer_shapes(Graph& g) {
@@ -48,6 +96,7 @@ ShapeInferenceReport infer_shapes(Graph& g) {
       unknown[n->op_type] = true;
       continue;
     }
+    if (g.shapes_bound) evaluate_shape_value(*n, *def, g.default_opset());
     def->shape(ShapeCtx{*n});
     propagate_dim_names(*n, def->dims_kept);
     for (size_t i = 0; i < n->outputs.size(); ++i)

@@ -34,6 +34,11 @@ struct Value {
   std::optional<std::vector<int64_t>> dims;   // rank known; an extent of -1 is unknown
   std::vector<std::string> dim_names;         // symbolic names ("batch"), parallel to dims, may be empty
   std::optional<Tensor> constant;             // initializer or folded constant
+  // A small integer value (shape arithmetic) that analysis computed from the
+  // input shapes a compile is bound to (Graph::shapes_bound): known to
+  // passes, but computed again at run time, so that the model still runs
+  // at other shapes. Never a constant of the graph.
+  std::optional<Tensor> shape_value;
   std::optional<Tesa> tesa;                   // sparsity attribute, attached by analysis
   Layout layout = Layout::plain;              // memory layout at run time
   Node* producer = nullptr;
@@ -81,6 +86,10 @@ class Graph {
   std::map<std::string, int64_t> opsets;  // domain -> version
   std::vector<Value*> inputs;   // runtime inputs (not initializers)
   std::vector<Value*> outputs;
+  // Graph inputs' symbolic dims were given extents for this compile (see
+  // runtime/compiled_model.h, CompileOptions::shapes): shape arithmetic is
+  // analysed (Value::shape_value) but not folded into constants.
+  bool shapes_bound = false;
 
   Value* add_value(const std::string& name);   // error if the name exists
   Value* find(const std::string& name) const;  // or null

@@ -187,8 +187,14 @@ std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {
 // A compiled model's plan: the saved sparse weight in its kernel, or the
 // node's dense weight packed for the dense kernel chosen; nothing timed.
 std::shared_ptr<NodePlan> load_weight_plan(const Node& n, const PlanRecord& r, const PlanOptions& o) {
-  const DensePlan p = dense_plan(n);
-  SPARTA_CHECK(p.w, "node '", n.name, "': a saved kernel choice for a node without a constant 2-D weight");
+  // The weight alone (X may have symbolic dims: the kernel runs any M).
+  DensePlan p;
+  if (n.inputs.size() >= 2 && n.inputs[1] && n.inputs[1]->is_constant() && n.inputs[1]->constant->dtype() == DType::f32 &&
+      n.inputs[1]->constant->rank() == 2) {
+    p.w = &*n.inputs[1]->constant;
+    p.nk = n.domain == "sparta" && n.attr_int("trans_w", 0) != 0;
+  }
+  SPARTA_CHECK(p.w && p.w->numel() > 0, "node '", n.name, "': a saved kernel choice for a node without a constant 2-D weight");
   const int64_t rows = p.nk ? p.w->dim(0) : p.w->dim(1), cols = p.nk ? p.w->dim(1) : p.w->dim(0);
   KernelOptions opt;
   opt.require = r.kernel;

@@ -40,8 +40,8 @@ void OpCall::fail(const std::string& msg) const {
 
 std::optional<ShapeCtx::Dims> ShapeCtx::ints(int i) const {
   Value* v = in(i);
-  if (!v || !v->constant) return std::nullopt;
-  const Tensor& t = *v->constant;
+  if (!v || (!v->constant && !v->shape_value)) return std::nullopt;
+  const Tensor& t = v->constant ? *v->constant : *v->shape_value;
   Dims out(static_cast<size_t>(t.numel()));
   if (t.dtype() == DType::i64) std::copy(t.data<int64_t>(), t.data<int64_t>() + t.numel(), out.begin());
   else if (t.dtype() == DType::i32) std::copy(t.data<int32_t>(), t.data<int32_t>() + t.numel(), out.begin());

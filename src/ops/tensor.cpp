@@ -1,6 +1,8 @@
 // Data-movement operators: shape manipulation, indexing and constants. All
 // work on any dtype by element size.
 #include <algorithm>
+#include <functional>
+#include <cmath>
 #include <cstring>
 #include <numeric>
 
@@ -210,6 +212,40 @@ void constant_of_shape(OpCall& c) {
     for (int64_t i = 0; i < y.numel(); ++i) std::memcpy(py + i * static_cast<int64_t>(es), a->t.raw(), es);
   }
   c.out.push_back(std::move(y));
+}
+
+// Range(start, limit, delta): scalars of one numeric type; the output has
+// max(ceil((limit - start) / delta), 0) elements start, start + delta, ...
+int64_t range_count(double start, double limit, double delta, const std::function<void(const std::string&)>& fail) {
+  if (delta == 0 || !std::isfinite(start) || !std::isfinite(limit) || !std::isfinite(delta))
+    fail("delta must be non-zero and the bounds finite");
+  const double n = std::ceil((limit - start) / delta);
+  if (n > double(int64_t{1} << 32)) fail("would have " + std::to_string(n) + " elements");
+  return n > 0 ? static_cast<int64_t>(n) : 0;
+}
+
+void range(OpCall& c) {
+  const DType t = c.input(0).dtype();
+  for (int i = 0; i < 3; ++i) {
+    if (c.input(static_cast<size_t>(i)).dtype() != t) c.fail("start, limit and delta must have one type");
+    if (c.input(static_cast<size_t>(i)).numel() != 1) c.fail("start, limit and delta must be scalars");
+  }
+  auto fail = [&c](const std::string& m) { c.fail(m); };
+  auto fill = [&](auto tag) {
+    using T = decltype(tag);
+    const T s = c.input(0).data<T>()[0], l = c.input(1).data<T>()[0], d = c.input(2).data<T>()[0];
+    const int64_t n = range_count(double(s), double(l), double(d), fail);
+    Tensor y(t, Shape{n}, Uninitialized{});
+    T* p = y.data<T>();
+    for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(s + static_cast<T>(i) * d);
+    c.out.push_back(std::move(y));
+  };
+  switch (t) {
+    case DType::i64: return fill(int64_t{});
+    case DType::i32: return fill(int32_t{});
+    case DType::f32: return fill(float{});
+    default: c.fail("supports int64, int32 and float");
+  }
 }
 
 void expand(OpCall& c) {
@@ -446,6 +482,13 @@ void constant_of_shape(const ShapeCtx& c) {
   c.set(0, c.ints(0), v && v->kind == Attribute::Kind::t ? std::optional<DType>(v->t.dtype()) : DType::f32);
 }
 
+void range(const ShapeCtx& c) {
+  const auto s = c.ints(0), l = c.ints(1), d = c.ints(2);
+  if (!s || !l || !d || s->size() != 1 || l->size() != 1 || d->size() != 1) return c.set(0, Dims{-1}, c.dtype(0));
+  c.set(0, Dims{range_count(double((*s)[0]), double((*l)[0]), double((*d)[0]), [&c](const std::string& m) { c.require(false, m); })},
+        c.dtype(0));
+}
+
 void expand(const ShapeCtx& c) {
   const auto target = c.ints(1);
   if (!target || !c.dims(0)) return c.set(0, std::nullopt, c.dtype(0));
@@ -498,6 +541,7 @@ void define_tensor_ops() {
   define_op({"Shape"}, {.shape = sr::shape_node, .run = shape});
   define_op({"Constant"}, {.shape = sr::constant_node, .run = constant});
   define_op({"ConstantOfShape"}, {.shape = sr::constant_of_shape, .run = constant_of_shape});
+  define_op({"Range"}, {.shape = sr::range, .run = range});
   define_op({"Expand"}, {.shape = sr::expand, .tesa = tesa_rules::expand(), .run = expand});
   define_op({"Identity"}, {.shape = same_shape_as_input, .tesa = tesa_rules::same_order(), .run = identity, .dims_kept = DimsKept::all});
   define_op({"Dropout"}, {.shape = sr::dropout, .tesa = tesa_rules::same_order(), .run = identity, .dims_kept = DimsKept::all});

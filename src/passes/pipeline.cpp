@@ -70,6 +70,7 @@ PipelineResult run_pipeline(Graph& g, const PipelineOptions& opt) {
            if (v->producer) {
              v->dims.reset();
              v->dim_names.clear();
+             v->shape_value.reset();
              ++n;
            }
          return std::to_string(n) + " computed values";

@@ -30,7 +30,10 @@ SimplifyReport simplify(Graph& g, int64_t max_fold_elements) {
   for (const auto& n : g.nodes()) {
     // Shape of a value whose dims are all known is a constant: the shape
     // arithmetic exporters emit (Shape, Slice, Concat, Reshape) then folds.
-    if (n->domain.empty() && n->op_type == "Shape" && n->inputs.size() == 1 && n->inputs[0] && n->inputs[0]->dims &&
+    // Not when the shapes are bound for a compile: the model must still run
+    // at other shapes (the value is then a shape_value, see infer_shapes).
+    if (!g.shapes_bound && n->domain.empty() && n->op_type == "Shape" && n->inputs.size() == 1 && n->inputs[0] &&
+        n->inputs[0]->dims &&
         n->outputs.size() == 1 && n->outputs[0] &&
         std::all_of(n->inputs[0]->dims->begin(), n->inputs[0]->dims->end(), [](int64_t d) { return d >= 0; })) {
       const std::vector<int64_t> d = shape_op_dims(*n, *n->inputs[0]->dims);

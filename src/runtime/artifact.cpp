@@ -108,6 +108,7 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
   meta["log"] = log;
   meta["graph"] = artifact::graph_to_json(m, data);
   meta["report"] = m.report;
+  meta["compiled_shapes"] = m.compiled_shapes;
   // Names are UTF-8 in every model seen; other bytes are replaced, not an error.
   std::string text = meta.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
@@ -246,6 +247,7 @@ CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8
     if (threads > 0) m.options.threads = threads;
     m.source = meta.at("source").get<std::string>();
     m.report = meta.at("report").get<std::string>();
+    m.compiled_shapes = meta.at("compiled_shapes").get<std::map<std::string, std::vector<int64_t>>>();
     const auto& t = meta.at("times");
     m.times.passes_ms = t.at("passes_ms").get<double>();
     m.times.propagate_ms = t.at("propagate_ms").get<double>();

@@ -352,8 +352,11 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
                      what, ": its plan holds input ", i, ", which is not a constant input");
       todo.push_back(ni);
     } else if (nj.value("replan", false)) {
-      SPARTA_CHECK(m.defs[ni]->plan, what, ": marked for planning, but ", n.op_type, " has no plan");
-      todo.push_back(ni);
+      SPARTA_CHECK(m.defs[ni]->plan && m.defs[ni]->plan_key, what, ": marked for planning, but ", n.op_type,
+                   " has no plan");
+      // Planned ahead only where its inputs' shapes allow (not one that
+      // reads a graph input with symbolic dims: that plans on its first run).
+      if (!m.defs[ni]->plan_key(n, po).empty()) todo.push_back(ni);
     }
   }
   // An elided constant is read only by plans that hold it.
@@ -373,7 +376,13 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
   parallel_each(threads, todo.size(), [&](size_t t) {
     const size_t ni = todo[t];
     const Node& n = *g.nodes()[ni];
-    m.plans[ni] = plan_json_of[ni]->contains("plan") ? m.defs[ni]->load_plan(n, records[ni], po) : m.defs[ni]->plan(n, po);
+    try {
+      m.plans[ni] = plan_json_of[ni]->contains("plan") ? m.defs[ni]->load_plan(n, records[ni], po) : m.defs[ni]->plan(n, po);
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {  // a library's own (oneDNN's) on a node the file describes wrongly
+      throw Error("node '" + n.name + "': cannot prepare its kernel (" + e.what() + ")");
+    }
   });
 }
 

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <exception>
 #include <mutex>
+#include <algorithm>
 #include <set>
 
 #include "core/error.h"
@@ -78,6 +79,35 @@ void bind_op_defs(CompiledModel& m) {
   m.plans.assign(g.nodes().size(), nullptr);
 }
 
+namespace {
+
+// Gives the graph inputs the extents of opt.shapes for the compile; returns
+// their dims as they were, to restore after.
+std::map<Value*, std::pair<std::optional<std::vector<int64_t>>, std::vector<std::string>>> bind_shapes(
+    Graph& g, const std::map<std::string, std::vector<int64_t>>& shapes) {
+  std::map<Value*, std::pair<std::optional<std::vector<int64_t>>, std::vector<std::string>>> saved;
+  for (const auto& [name, dims] : shapes) {
+    Value* in = nullptr;
+    for (Value* v : g.inputs) in = v->name == name ? v : in;
+    SPARTA_CHECK(in, "--shape: '", name, "' is not an input of the model");
+    if (in->dims) {
+      SPARTA_CHECK(in->dims->size() == dims.size(), "--shape: input '", name, "' has rank ", in->dims->size(), ", not ",
+                   dims.size());
+      for (size_t i = 0; i < dims.size(); ++i)
+        SPARTA_CHECK((*in->dims)[i] < 0 || (*in->dims)[i] == dims[i], "--shape: input '", name, "' has extent ",
+                     (*in->dims)[i], " in dim ", i, ", not ", dims[i]);
+    }
+    for (int64_t d : dims) SPARTA_CHECK(d >= 1 && d <= (int64_t{1} << 31), "--shape: input '", name, "' extent ", d, " out of range");
+    saved[in] = {in->dims, in->dim_names};
+    in->dims = dims;
+    in->dim_names.clear();
+  }
+  if (!saved.empty()) g.shapes_bound = true;
+  return saved;
+}
+
+}  // namespace
+
 CompiledModel compile_model(Graph g, const CompileOptions& opt, std::string source) {
   SPARTA_CHECK(opt.threads >= 1, "threads must be >= 1");
   CompiledModel m;
@@ -85,6 +115,7 @@ CompiledModel compile_model(Graph g, const CompileOptions& opt, std::string sour
   m.options = opt;
   m.source = std::move(source);
   const auto t0 = std::chrono::steady_clock::now();
+  const auto unbound = bind_shapes(m.graph, opt.shapes);
   // Checked promises are not used: a transformation that trusted one could
   // make it come true (the weights that only feed a promised zero are made
   // zero), and the check would prove nothing.
@@ -104,6 +135,16 @@ CompiledModel compile_model(Graph g, const CompileOptions& opt, std::string sour
   m.times.passes_ms = ms_since(t0);
   plan_nodes(m);
   m.report = build_report(m, before);
+  for (const Value* in : m.graph.inputs)
+    if (in->dims && std::all_of(in->dims->begin(), in->dims->end(), [](int64_t d) { return d >= 0; }))
+      m.compiled_shapes[in->name] = *in->dims;
+  // The inputs take their symbolic dims back: the compiled model runs at
+  // any shape (intermediate values keep the compile-time extents, for
+  // reading; nothing at run time checks them).
+  for (auto& [v, d] : unbound) {
+    v->dims = d.first;
+    v->dim_names = d.second;
+  }
   return m;
 }
 

@@ -26,6 +26,12 @@ struct CompileOptions {
   // Run-time TeSAs from a spec are kept as promises to check on every run
   // (SessionOptions::check_tesa) instead of being used by propagation.
   bool keep_promises = false;
+  // Extents for graph inputs with symbolic dims ("input_ids" -> {1, 128}):
+  // the passes analyse and the kernels are chosen at these shapes, and the
+  // compiled model still runs at every shape the model allows (shape
+  // arithmetic stays in it). Inputs not named keep their symbolic dims;
+  // their nodes are planned on the first run.
+  std::map<std::string, std::vector<int64_t>> shapes;
 };
 
 // Where compiling (or loading) took its time, ms.
@@ -44,6 +50,9 @@ struct CompiledModel {
   std::map<const Value*, Tesa> promises;  // with keep_promises
   std::string source;  // the model it was compiled from, as given
   std::string report;  // runtime/report.h, JSON
+  // Every graph input's extents at compile time (options.shapes, or its
+  // static dims); absent for inputs left symbolic.
+  std::map<std::string, std::vector<int64_t>> compiled_shapes;
 };
 
 // Runs the pass pipeline and plans every node. Throws sparta::Error naming

@@ -17,7 +17,7 @@
 #include "kernels/onednn_kernels.h"
 #include "ops/op_def.h"
 #include "runtime/artifact.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 #include "test_util.h"
 
 namespace sparta {
@@ -147,7 +147,7 @@ void round_trip(Graph g, const std::map<std::string, Tensor>& feeds, int layout_
   save_compiled(m, path);
   std::vector<std::string> kernels;
   for (const auto& p : m.plans) kernels.push_back(p ? p->kernel() : "");
-  Session compiled(std::move(m), {});
+  Executor compiled(std::move(m), {});
   const std::vector<Tensor> want = compiled.run(feeds);
 
   ChoiceCache::global().reset_stats();
@@ -166,7 +166,7 @@ void round_trip(Graph g, const std::map<std::string, Tensor>& feeds, int layout_
         ASSERT_TRUE(l.plans[ni]->record()) << v->name;
       }
     }
-  Session loaded(std::move(l), {});
+  Executor loaded(std::move(l), {});
   expect_same(want, loaded.run(feeds));
   // Twice: plans made on the first run are reused.
   expect_same(want, loaded.run(feeds));
@@ -210,7 +210,7 @@ TEST(Artifact, PromisesSurviveAndAreChecked) {
   CompiledModel m = compile_model(std::move(g), {.keep_promises = true}, "test");
   const std::string path = temp_path("promise.sparta");
   save_compiled(m, path);
-  Session s(load_compiled(path), {.check_tesa = true});
+  Executor s(load_compiled(path), {.check_tesa = true});
   std::mt19937 rng(3);
   Tensor x = random_tensor({8, 64}, rng);
   for (int64_t i = 0; i < 8; ++i) x.data<float>()[i * 64 + 3] = 0.f;
@@ -311,13 +311,13 @@ TEST(Artifact, BoundShapesPlanAndStillRunAtOtherShapes) {
   EXPECT_EQ(*m.graph.find("y")->dims, (Dims{4, 2, 4}));  // known to the passes
   const std::string path = temp_path("dyn.sparta");
   save_compiled(m, path);
-  Session s(load_compiled(path), {});
+  Executor s(load_compiled(path), {});
   std::mt19937 rng(9);
   for (int64_t batch : {4, 1, 7}) {
     const Tensor x = random_tensor({batch, 6}, rng);
     const std::vector<Tensor> y = s.run({{"x", x}});
     ASSERT_EQ(y[0].shape(), Shape({batch, 2, 4}));
-    const Tensor want = Session(dynamic_model(), {.simplify = false}).run({{"x", x}})[0];
+    const Tensor want = Executor(dynamic_model(), {.simplify = false}).run({{"x", x}})[0];
     for (int64_t i = 0; i < want.numel(); ++i) EXPECT_NEAR(y[0].data<float>()[i], want.data<float>()[i], 1e-5);
   }
   std::filesystem::remove(path);

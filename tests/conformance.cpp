@@ -22,7 +22,7 @@
 #include "core/error.h"
 #include "frontend/onnx_import.h"
 #include "ops/op_def.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 
 namespace fs = std::filesystem;
 using namespace sparta;
@@ -86,7 +86,7 @@ std::string run_test(const fs::path& dir) {
   std::vector<std::string> in_names, out_names;
   for (const Value* v : g.inputs) in_names.push_back(v->name);
   for (const Value* v : g.outputs) out_names.push_back(v->name);
-  Session s(std::move(g));
+  Executor s(std::move(g));
   std::vector<fs::path> sets;
   for (const auto& e : fs::directory_iterator(dir))
     if (e.is_directory() && e.path().filename().string().rfind("test_data_set_", 0) == 0) sets.push_back(e.path());

@@ -1,5 +1,5 @@
 // Fusion and layout passes end to end: a model run with the passes must give
-// what the same model gives op by op (SessionOptions::simplify = false), and
+// what the same model gives op by op (ExecutorOptions::simplify = false), and
 // the passes must have fired where the patterns are.
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 
 #include "frontend/onnx_import.h"
 #include "onnx_models.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 
 namespace sparta {
 namespace {
@@ -224,12 +224,12 @@ onnx::ModelProto fusion_guards_model() {
 
 // Runs the model with and without the passes on the same random input;
 // returns the session with the passes.
-std::unique_ptr<Session> expect_same(const onnx::ModelProto& m, const std::map<std::string, Shape>& inputs,
+std::unique_ptr<Executor> expect_same(const onnx::ModelProto& m, const std::map<std::string, Shape>& inputs,
                                      int threads, int layout_block = 0) {
   const std::string bytes = serialize(m);
-  Session plain(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .simplify = false});
-  auto keep = std::make_unique<Session>(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"),
-                                        SessionOptions{.threads = threads, .layout_block = layout_block});
+  Executor plain(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .simplify = false});
+  auto keep = std::make_unique<Executor>(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"),
+                                        ExecutorOptions{.threads = threads, .layout_block = layout_block});
   std::map<std::string, Tensor> feeds;
   uint32_t seed = 99;
   for (const auto& [name, shape] : inputs) {
@@ -317,7 +317,7 @@ TEST(Elementwise, ThreadedBroadcastPatternsMatch) {
   const float *a = feeds["a"].data<float>(), *b = feeds["b"].data<float>(), *row = feeds["row"].data<float>(),
               *col = feeds["col"].data<float>(), s = feeds["s"].data<float>()[0];
   for (int threads : {1, 2}) {
-    Session sess(import_onnx_bytes(bytes.data(), bytes.size(), "binary.onnx"), {.threads = threads});
+    Executor sess(import_onnx_bytes(bytes.data(), bytes.size(), "binary.onnx"), {.threads = threads});
     const auto out = sess.run(feeds);
     ASSERT_EQ(out.size(), 4u);
     for (int64_t i = 0; i < 67 * 1000; ++i) {
@@ -352,7 +352,7 @@ TEST(Fusion, PrunedLinearRunsSparse) {
   tensor_value(g->add_output(), "y", {"64", "512"});
   const auto s = expect_same(m, {{"x", Shape{64, 512}}}, 1);
   const std::string bytes = serialize(m);
-  Session prof(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .profile = true});
+  Executor prof(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.threads = 1, .profile = true});
   Tensor x(DType::f32, Shape{64, 512});
   prof.run({{"x", x}});
   ASSERT_EQ(prof.profile().size(), 1u);

@@ -6,7 +6,7 @@
 #include "frontend/onnx_import.h"
 #include "onnx_models.h"
 #include "ops/op_def.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 #include "test_util.h"
 
 namespace sparta {
@@ -151,7 +151,7 @@ TEST(ShapeInference, PoolingExtentsAgreeWithTheRuntime) {
     const std::optional<Dims> inferred = t.out();
     ASSERT_TRUE(inferred.has_value());
     t.g.outputs.push_back(t.n->outputs[0]);
-    Session s(std::move(t.g), {.simplify = false});
+    Executor s(std::move(t.g), {.simplify = false});
     const std::vector<Tensor> y = s.run({{"in0", Tensor(DType::f32, Shape{1, 1, k.in, k.in})}});
     EXPECT_EQ(*inferred, y[0].shape().dims()) << k.op << " in " << k.in << " k " << k.k << " stride " << k.stride
                                               << " pads " << k.pad_begin << "," << k.pad_end << " ceil " << k.ceil;

@@ -8,7 +8,7 @@
 #include "analysis/shape_inference.h"
 #include "analysis/tesa_propagation.h"
 #include "passes/shrink.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 
 namespace sparta {
 namespace {
@@ -79,7 +79,7 @@ struct Mlp {
   }
 };
 
-std::vector<Tensor> run(Graph g, const Tensor& x) { return Session(std::move(g), {.simplify = false}).run({{"x", x}}); }
+std::vector<Tensor> run(Graph g, const Tensor& x) { return Executor(std::move(g), {.simplify = false}).run({{"x", x}}); }
 
 TEST(Shrink, CutsUnneededChannelsThroughElementwiseOps) {
   Mlp ref({1, 4, 5}), m({1, 4, 5});
@@ -199,8 +199,8 @@ TEST(Shrink, CutsZeroChannelsBetweenConvolutions) {
   EXPECT_EQ(*m.find("r")->dims, (Dims{1, 6, 6, 6}));
   Tensor x(DType::f32, Shape{1, 3, 6, 6});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.01f * static_cast<float>(i % 37) - 0.2f;
-  const Tensor a = Session(std::move(ref), {.simplify = false}).run({{"x", x}})[0];
-  const Tensor b = Session(std::move(m), {.simplify = false}).run({{"x", x}})[0];
+  const Tensor a = Executor(std::move(ref), {.simplify = false}).run({{"x", x}})[0];
+  const Tensor b = Executor(std::move(m), {.simplify = false}).run({{"x", x}})[0];
   ASSERT_EQ(a.shape(), b.shape());
   for (int64_t i = 0; i < a.numel(); ++i) EXPECT_NEAR(a.data<float>()[i], b.data<float>()[i], 1e-5) << i;
 }

@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "passes/simplify.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 
 namespace sparta {
 namespace {
@@ -49,7 +49,7 @@ TEST(Simplify, FoldsConstantChainsAndRemovesDeadNodes) {
   EXPECT_EQ(shape->constant->data<int64_t>()[0], 3);
   EXPECT_EQ(shape->constant->data<int64_t>()[1], 4);
   // The simplified graph still runs.
-  Session s(std::move(g), {.simplify = false});
+  Executor s(std::move(g), {.simplify = false});
   Tensor in(DType::f32, Shape{2, 6});
   EXPECT_EQ(s.run({{"x", in}})[0].shape(), (Shape{3, 4}));
 }

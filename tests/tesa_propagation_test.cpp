@@ -12,7 +12,7 @@
 #include "analysis/shape_inference.h"
 #include "analysis/tesa_propagation.h"
 #include "passes/shrink.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 
 namespace sparta {
 namespace {
@@ -229,8 +229,8 @@ void expect_outputs_unchanged(const std::function<void(Builder&, std::mt19937&)>
   build(b, r2);
   const Tensor x = filled(in, rx);
   propagate_tesa(b.g);
-  const std::vector<Tensor> want = Session(std::move(a.g), {.simplify = false}).run({{"in0", x}});
-  const std::vector<Tensor> got = Session(std::move(b.g), {.simplify = false}).run({{"in0", x}});
+  const std::vector<Tensor> want = Executor(std::move(a.g), {.simplify = false}).run({{"in0", x}});
+  const std::vector<Tensor> got = Executor(std::move(b.g), {.simplify = false}).run({{"in0", x}});
   for (size_t o = 0; o < want.size(); ++o)
     for (int64_t i = 0; i < want[o].numel(); ++i) {
       const float w = want[o].data<float>()[i], g = got[o].data<float>()[i];
@@ -426,7 +426,7 @@ TEST(TesaPropagation, PropertyPrunedIsZeroConstantsAreExactAndOutputsUnchanged) 
   int64_t pruned = 0, constants = 0, dead = 0, shrunk = 0, folded = 0;
   for (uint32_t seed = 0; seed < 150; ++seed) {
     RandomModel ref(seed), m(seed);
-    const std::vector<Tensor> want = Session(std::move(ref.b.g), {.simplify = false}).run({{"in0", ref.input}});
+    const std::vector<Tensor> want = Executor(std::move(ref.b.g), {.simplify = false}).run({{"in0", ref.input}});
     const PropagationReport rep = propagate_tesa(m.b.g);
     ASSERT_TRUE(rep.no_rule.empty()) << rep.str();
     const ShrinkReport sr = shrink_channels(m.b.g, rep);  // the outputs below must not change
@@ -441,7 +441,7 @@ TEST(TesaPropagation, PropertyPrunedIsZeroConstantsAreExactAndOutputsUnchanged) 
     for (const auto& v : m.b.g.values())
       if (!v->is_constant() && v->tesa && v->producer && !m.b.g.is_output(v.get())) m.b.g.outputs.push_back(v.get());
     const std::vector<const Value*> order(m.b.g.outputs.begin(), m.b.g.outputs.end());
-    Session session(std::move(m.b.g), {.simplify = false});  // keeps the values `order` points to
+    Executor session(std::move(m.b.g), {.simplify = false});  // keeps the values `order` points to
     const std::vector<Tensor> got = session.run({{"in0", m.input}});
     for (size_t o = 0; o < got.size(); ++o) {
       const Value* v = order[o];

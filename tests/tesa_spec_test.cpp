@@ -11,7 +11,7 @@
 #include "frontend/onnx_import.h"
 #include "frontend/tesa_spec.h"
 #include "onnx_models.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 #include "test_util.h"
 
 namespace sparta {
@@ -113,7 +113,7 @@ TEST(TesaSpec, RunMatchesHandZeroedWeights) {
   b.find("W2")->constant = w2;
   Tensor x(DType::f32, Shape{3, 8});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.1f * static_cast<float>(i % 11) - 0.4f;
-  Session sa(std::move(a)), sb(std::move(b));
+  Executor sa(std::move(a)), sb(std::move(b));
   const Tensor ya = sa.run({{"x", x}})[0], yb = sb.run({{"x", x}})[0];
   ASSERT_EQ(ya.shape(), yb.shape());
   for (int64_t i = 0; i < ya.numel(); ++i) EXPECT_EQ(ya.data<float>()[i], yb.data<float>()[i]) << i;
@@ -128,7 +128,7 @@ TEST(TesaSpec, CheckedPromises) {
   // What the model computes for h2 (Relu output): its zeros are a true promise.
   Graph probe = mlp();
   probe.outputs.push_back(probe.find("h2"));
-  const Tensor h2 = Session(std::move(probe), {.simplify = false}).run({{"x", x}})[1];
+  const Tensor h2 = Executor(std::move(probe), {.simplify = false}).run({{"x", x}})[1];
   Tensor truth(DType::boolean, h2.shape()), lie(DType::boolean, h2.shape());
   int zeros = 0;
   for (int64_t i = 0; i < h2.numel(); ++i) {
@@ -143,7 +143,7 @@ TEST(TesaSpec, CheckedPromises) {
     Graph g = mlp();
     const std::string spec = std::string("{\"version\": 1, \"tensors\": {\"h2\": {\"mask\": \"") + mask + "\"}}}";
     apply_tesa_spec(g, read_tesa_spec(d.write("s.json", spec)));
-    Session s(std::move(g), {.check_tesa = true});
+    Executor s(std::move(g), {.check_tesa = true});
     if (std::string(mask) == "truth.npy") EXPECT_NO_THROW(s.run({{"x", x}}));
     else expect_error([&] { s.run({{"x", x}}); }, {"--check-tesa", "'h2'", "not zero", "pruned"});
   }

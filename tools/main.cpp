@@ -25,7 +25,7 @@
 #include "frontend/tesa_spec.h"
 #include "runtime/artifact.h"
 #include "runtime/report.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 #include "tools/bench_spmm.h"
 
 namespace {
@@ -117,7 +117,7 @@ std::map<std::string, std::vector<int64_t>> parse_shapes(const std::vector<std::
 // A model to run: a `.sparta` file loaded as it was compiled, or an ONNX
 // model (with its TeSA spec) compiled now, its symbolic input dims bound to
 // the shapes of `feeds` when given.
-CompiledModel open_model(const std::string& path, const std::string& tesa_path, CompileOptions opt,
+CompiledModel open_model(const std::string& path, const std::string& tesa_path, CompileConfig opt,
                          const std::map<std::string, Tensor>* feeds = nullptr) {
   if (is_compiled_model_file(path)) {
     SPARTA_CHECK(tesa_path.empty(), "--tesa applies to ONNX models; ", path, " is compiled (give the spec to sparta compile)");
@@ -292,7 +292,7 @@ int run(int argc, char** argv) {
   run_cmd->callback([&] {
     SPARTA_CHECK(run_threads >= 1 && run_threads <= 256, "--threads ", run_threads, " must be in [1, 256]");
     std::map<std::string, Tensor> feeds = read_feeds(run_inputs);
-    Session session(open_model(model_path, tesa_path,
+    Executor session(open_model(model_path, tesa_path,
                                {.threads = run_threads, .sparse = !run_dense, .keep_promises = run_check_tesa}, &feeds),
                     {.threads = run_threads, .profile = run_profile, .check_tesa = run_check_tesa});
     std::vector<std::string> names;
@@ -341,7 +341,7 @@ int run(int argc, char** argv) {
     omp_set_num_threads(bm_threads);
     const auto t0 = std::chrono::steady_clock::now();
     std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
-    Session session(open_model(bm_path, tesa_path, {.threads = bm_threads, .sparse = !bm_dense}, &feeds),
+    Executor session(open_model(bm_path, tesa_path, {.threads = bm_threads, .sparse = !bm_dense}, &feeds),
                     {.threads = bm_threads, .profile = true});
     const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     for (const Value* in : session.graph().inputs) {
@@ -363,7 +363,7 @@ int run(int argc, char** argv) {
     struct Rep {
       double ms;
       std::map<std::string, double> by_op;
-      std::vector<Session::NodeTime> nodes;
+      std::vector<Executor::NodeTime> nodes;
     };
     std::vector<Rep> runs;
     std::map<std::string, int> kernels;  // "op: impl" -> nodes
@@ -393,7 +393,7 @@ int run(int argc, char** argv) {
       std::map<std::string, double> by_op;
       for (const auto& p : session.profile()) by_op[p.op] += p.ms;
       runs.push_back({std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count(), by_op,
-                      bm_profile ? session.profile() : std::vector<Session::NodeTime>{}});
+                      bm_profile ? session.profile() : std::vector<Executor::NodeTime>{}});
     }
     std::sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.ms < b.ms; });
     const auto& med = runs[runs.size() / 2];
@@ -448,7 +448,7 @@ int run(int argc, char** argv) {
       std::sort(ops.rbegin(), ops.rend());
       for (const auto& [ms, op] : ops) std::printf("  %9.3f ms  %s\n", ms, op.c_str());
       for (const auto& [k, count] : kernels) std::printf("  %4d x %s\n", count, k.c_str());
-      std::vector<Session::NodeTime> top = med.nodes;
+      std::vector<Executor::NodeTime> top = med.nodes;
       std::sort(top.begin(), top.end(), [](const auto& a, const auto& b) { return a.ms > b.ms; });
       if (top.size() > static_cast<size_t>(bm_top)) top.resize(static_cast<size_t>(bm_top));
       std::printf("  slowest nodes:\n");

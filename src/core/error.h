@@ -11,12 +11,9 @@
 #include <stdexcept>
 #include <string>
 
-namespace sparta {
+#include "sparta/error.h"
 
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& msg) : std::runtime_error(msg) {}
-};
+namespace sparta {
 
 namespace detail {
 [[noreturn]] void assert_fail(const char* expr, const char* file, int line, const std::string& msg);

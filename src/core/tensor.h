@@ -48,6 +48,9 @@ class Tensor {
   bool empty() const { return numel() == 0; }
   bool defined() const { return data_ != nullptr; }
 
+  // The storage handle (shared with every copy), for wrapping elsewhere.
+  const std::shared_ptr<void>& storage() const { return data_; }
+
   void* raw() { return data_.get(); }
   const void* raw() const { return data_.get(); }
 

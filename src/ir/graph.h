@@ -87,7 +87,7 @@ class Graph {
   std::vector<Value*> inputs;   // runtime inputs (not initializers)
   std::vector<Value*> outputs;
   // Graph inputs' symbolic dims were given extents for this compile (see
-  // runtime/compiled_model.h, CompileOptions::shapes): shape arithmetic is
+  // runtime/compiled_model.h, CompileConfig::shapes): shape arithmetic is
   // analysed (Value::shape_value) but not folded into constants.
   bool shapes_bound = false;
 

@@ -386,7 +386,7 @@ void define_elementwise_ops() {
                        .dims_kept = DimsKept::all,
                        .elementwise = true});
   // Known shapes without a kernel yet: shape inference (sparta inspect)
-  // follows them; the Session names them as unsupported.
+  // follows them; the Executor names them as unsupported.
   define_op({"Gelu", "HardSigmoid", "HardSwish", "LeakyRelu"}, same_shape(nullptr));
   define_op({"LogSoftmax"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});
   define_op({"Max", "Min", "Sum", "Mean"}, broadcast(nullptr, false));

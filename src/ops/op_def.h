@@ -4,7 +4,7 @@
 // (analysis/tesa_rules.h), how output dims keep the
 // positions (and symbolic names) of input dims, which memory layouts it reads
 // and writes, its ahead-of-time plan (the chosen kernel and its packed data)
-// and run(). Graph passes, shape inference and the Session ask the registry;
+// and run(). Graph passes, shape inference and the Executor ask the registry;
 // nothing else keys behaviour by op-name strings.
 #pragma once
 
@@ -75,7 +75,7 @@ struct OpCall {
   std::vector<Tensor> out;        // one per node output, filled by the op
   int threads = 1;
   int64_t opset = 17;  // the graph's default-domain opset (some ops changed meaning)
-  // The node's plan, living as long as the Session; null where the caller
+  // The node's plan, living as long as the Executor; null where the caller
   // keeps none (constant folding). An op may fill an empty one on its first
   // call and reuse it after.
   std::shared_ptr<NodePlan>* plan = nullptr;

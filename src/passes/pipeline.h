@@ -5,7 +5,7 @@
 //   re-derive shapes -> fold constants -> shapes again -> propagate TeSAs
 //   -> shrink -> fuse -> assign layouts
 //
-// The Session runs it before planning kernels; `sparta inspect --plan`
+// The Executor runs it before planning kernels; `sparta inspect --plan`
 // prints its log.
 #pragma once
 

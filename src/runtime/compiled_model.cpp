@@ -108,7 +108,7 @@ std::map<Value*, std::pair<std::optional<std::vector<int64_t>>, std::vector<std:
 
 }  // namespace
 
-CompiledModel compile_model(Graph g, const CompileOptions& opt, std::string source) {
+CompiledModel compile_model(Graph g, const CompileConfig& opt, std::string source) {
   SPARTA_CHECK(opt.threads >= 1, "threads must be >= 1");
   CompiledModel m;
   m.graph = std::move(g);

@@ -2,7 +2,7 @@
 // plan per node (the kernel chosen by measurement and its packed weight).
 // compile_model() makes one from an imported graph; save_compiled() and
 // load_compiled() (runtime/artifact.h) move it through a `.sparta` file, so
-// that loading analyses and measures nothing; a Session executes one.
+// that loading analyses and measures nothing; a Executor executes one.
 #pragma once
 
 #include <functional>
@@ -17,14 +17,14 @@
 
 namespace sparta {
 
-struct CompileOptions {
+struct CompileConfig {
   int threads = 1;        // kernels are chosen (timed) for this many threads
   bool simplify = true;   // the pass pipeline (folding, propagation, shrink, fusion, layouts)
   bool sparse = true;     // false (--dense): no propagation, a dense kernel for every weight
   bool propagate = true;  // with sparse: TeSA propagation and shrink
   int layout_block = 0;   // blocked activations between convolutions: 8 or 16 channels, 0 for the host's
   // Run-time TeSAs from a spec are kept as promises to check on every run
-  // (SessionOptions::check_tesa) instead of being used by propagation.
+  // (ExecutorOptions::check_tesa) instead of being used by propagation.
   bool keep_promises = false;
   // Extents for graph inputs with symbolic dims ("input_ids" -> {1, 128}):
   // the passes analyse and the kernels are chosen at these shapes, and the
@@ -44,7 +44,7 @@ struct CompiledModel {
   Graph graph;
   std::vector<const OpDef*> defs;                // per node
   std::vector<std::shared_ptr<NodePlan>> plans;  // per node; null: planned on its first run
-  CompileOptions options;
+  CompileConfig options;
   PipelineResult pipeline;  // the passes' reports (a loaded model keeps only their log)
   CompileTimes times;
   std::map<const Value*, Tesa> promises;  // with keep_promises
@@ -57,7 +57,7 @@ struct CompiledModel {
 
 // Runs the pass pipeline and plans every node. Throws sparta::Error naming
 // the first unsupported operator, its node and the opset.
-CompiledModel compile_model(Graph g, const CompileOptions& opt = {}, std::string source = "");
+CompiledModel compile_model(Graph g, const CompileConfig& opt = {}, std::string source = "");
 
 // Looks up every node's OpDef and checks that it can run (the operator is
 // known, its inputs' layouts are ones it reads); empties the plans.

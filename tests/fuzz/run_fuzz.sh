@@ -33,7 +33,7 @@ case "$target" in
   *) echo "run_fuzz.sh: unknown target '$target'" >&2; exit 2 ;;
 esac
 clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -DONNX_NAMESPACE=onnx -DONNX_ML=1 -I"$src" "$here/${target}_fuzzer.cpp" "${sources[@]}" "${libs[@]}" -o "$bin"
+  -DONNX_NAMESPACE=onnx -DONNX_ML=1 -I"$src" -I"$src/../include" "$here/${target}_fuzzer.cpp" "${sources[@]}" "${libs[@]}" -o "$bin"
 work="$out/corpus_$target"
 mkdir -p "$work"
 cp -n "$here/corpus_$target"/* "$work"/ 2>/dev/null || true

@@ -1,4 +1,4 @@
-#include "runtime/session.h"
+#include "runtime/executor.h"
 
 #include <atomic>
 #include <chrono>
@@ -17,9 +17,9 @@
 
 namespace sparta {
 
-Session::Session(Graph g, SessionOptions opt)
-    : Session(compile_model(std::move(g),
-                            CompileOptions{.threads = opt.threads,
+Executor::Executor(Graph g, ExecutorOptions opt)
+    : Executor(compile_model(std::move(g),
+                            CompileConfig{.threads = opt.threads,
                                            .simplify = opt.simplify,
                                            .sparse = opt.sparse,
                                            .propagate = opt.propagate,
@@ -27,13 +27,13 @@ Session::Session(Graph g, SessionOptions opt)
                                            .keep_promises = opt.check_tesa}),
               opt) {}
 
-Session::Session(CompiledModel m, SessionOptions opt) : m_(std::move(m)), opt_(opt) {
+Executor::Executor(CompiledModel m, ExecutorOptions opt) : m_(std::move(m)), opt_(opt) {
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
   SPARTA_ASSERT(m_.defs.size() == m_.graph.nodes().size() && m_.plans.size() == m_.graph.nodes().size(),
                 "a compiled model has one definition and one plan slot per node");
 }
 
-std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
+std::vector<Tensor> Executor::run(const std::map<std::string, Tensor>& inputs) {
   std::unordered_map<const Value*, Tensor> live;
   std::unordered_map<const Value*, int> pending;  // consumers still to run
   for (const auto& v : m_.graph.values()) pending[v.get()] = static_cast<int>(v->consumers.size());
@@ -103,7 +103,7 @@ std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) {
   return out;
 }
 
-void Session::check_promise(const Value* v, const Tensor& t) const {
+void Executor::check_promise(const Value* v, const Tensor& t) const {
   const Tesa& p = m_.promises.at(v);
   // Values the passes put in a blocked layout or fused away are not seen.
   if (v->layout != Layout::plain || t.shape() != p.shape()) return;

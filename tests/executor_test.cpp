@@ -6,7 +6,7 @@
 #include "frontend/onnx_import.h"
 #include "onnx_models.h"
 #include "ops/op_def.h"
-#include "runtime/session.h"
+#include "runtime/executor.h"
 #include "test_util.h"
 
 namespace sparta {
@@ -19,11 +19,11 @@ Graph mlp_graph() {
   return import_onnx_bytes(bytes.data(), bytes.size(), "mlp.onnx");
 }
 
-TEST(Session, MlpMatchesAHandComputation) {
+TEST(Executor, MlpMatchesAHandComputation) {
   Graph g = mlp_graph();
   const Tensor w1 = *g.find("W1")->constant, b1 = *g.find("b1")->constant, w2 = *g.find("W2")->constant;
-  Session plain(mlp_graph(), {.threads = 1, .profile = true, .simplify = false});
-  Session s(std::move(g), {.threads = 1, .profile = true});
+  Executor plain(mlp_graph(), {.threads = 1, .profile = true, .simplify = false});
+  Executor s(std::move(g), {.threads = 1, .profile = true});
   Tensor x(DType::f32, Shape{3, 8});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.1f * static_cast<float>(i % 11) - 0.4f;
   const std::vector<Tensor> out = s.run({{"x", x}});
@@ -50,8 +50,8 @@ TEST(Session, MlpMatchesAHandComputation) {
   EXPECT_EQ(s.fuse_report().linear, 2);
 }
 
-TEST(Session, BadInputsAreOneClearError) {
-  Session s(mlp_graph());
+TEST(Executor, BadInputsAreOneClearError) {
+  Executor s(mlp_graph());
   Tensor x(DType::f32, Shape{2, 8});
   expect_error([&] { s.run({}); }, {"missing input 'x'", "[batch, 8]"});
   expect_error([&] { s.run({{"x", x}, {"extra", x}}); }, {"'extra' is not an input"});
@@ -60,28 +60,28 @@ TEST(Session, BadInputsAreOneClearError) {
   EXPECT_NO_THROW(s.run({{"x", x}}));
 }
 
-TEST(Session, UnsupportedOperatorNamesOpNodeAndOpset) {
+TEST(Executor, UnsupportedOperatorNamesOpNodeAndOpset) {
   auto m = testing::mlp_model();
   m.mutable_graph()->mutable_node(2)->set_op_type("FancyRelu");
   const std::string bytes = testing::serialize(m);
-  expect_error([&] { Session s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx")); },
+  expect_error([&] { Executor s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx")); },
                {"unsupported operator 'FancyRelu'", "node 'relu1'", "opset 13"});
 }
 
-TEST(Session, OpErrorsNameTheNode) {
+TEST(Executor, OpErrorsNameTheNode) {
   auto m = testing::mlp_model();
   // W2 replaced by a [15, 4] weight: the MatMul's inner dimensions disagree,
   // which shape inference finds when the session is made.
   *m.mutable_graph()->mutable_initializer(2) = testing::f32_tensor("W2", {15, 4}, std::vector<float>(60, 0.f));
   const std::string bytes = testing::serialize(m);
-  expect_error([&] { Session s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx")); },
+  expect_error([&] { Executor s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx")); },
                {"node 'fc2' (MatMul)", "16 vs 15"});
   // Unchecked until run time (no passes): the fused kernel is not involved.
-  Session s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.simplify = false});
+  Executor s(import_onnx_bytes(bytes.data(), bytes.size(), "m.onnx"), {.simplify = false});
   expect_error([&] { s.run({{"x", Tensor(DType::f32, Shape{1, 8})}}); }, {"node 'fc2' (MatMul)", "16 vs 15"});
 }
 
-TEST(Session, StaleDeclaredShapesAreNotTrusted) {
+TEST(Executor, StaleDeclaredShapesAreNotTrusted) {
   // x[batch, 8] -> Relu -> h; Reshape(h, Shape(h)) -> y, with value_info
   // still declaring h as [1, 8] (the input was made dynamic after export).
   onnx::ModelProto m;
@@ -98,7 +98,7 @@ TEST(Session, StaleDeclaredShapesAreNotTrusted) {
   testing::tensor_value(g->add_value_info(), "h", {"1", "8"});
   testing::tensor_value(g->add_output(), "y", {"batch", "8"});
   const std::string bytes = testing::serialize(m);
-  Session s(import_onnx_bytes(bytes.data(), bytes.size(), "stale.onnx"));
+  Executor s(import_onnx_bytes(bytes.data(), bytes.size(), "stale.onnx"));
   Tensor x(DType::f32, Shape{3, 8});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = static_cast<float>(i) - 10.f;
   const auto out = s.run({{"x", x}});
@@ -109,7 +109,7 @@ TEST(Session, StaleDeclaredShapesAreNotTrusted) {
 // A weight 98% zeros in 32x1 blocks gets a sparse kernel (it measures far
 // faster); with sparse = false (--dense) every weight gets a dense one and
 // nothing is propagated or shrunk.
-TEST(Session, DenseTurnsSparsityOff) {
+TEST(Executor, DenseTurnsSparsityOff) {
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1.f, 1.f);
   for (bool sparse : {true, false}) {
@@ -134,7 +134,7 @@ TEST(Session, DenseTurnsSparsityOff) {
     g.outputs = {n->outputs[0]};
     g.opsets[""] = 17;
     g.link();
-    Session s(std::move(g), {.profile = true, .sparse = sparse});
+    Executor s(std::move(g), {.profile = true, .sparse = sparse});
     s.run({{"x", Tensor(DType::f32, Shape{64, 512})}});
     ASSERT_EQ(s.profile().size(), 1u);
     EXPECT_EQ(s.profile()[0].impl.find("spmm") != std::string::npos, sparse) << s.profile()[0].impl;
@@ -142,7 +142,7 @@ TEST(Session, DenseTurnsSparsityOff) {
   }
 }
 
-TEST(Session, EveryRegisteredOpIsListed) {
+TEST(Executor, EveryRegisteredOpIsListed) {
   const auto ops = supported_ops();
   for (const char* op : {"MatMul", "Gemm", "Add", "Relu", "Softmax", "Reshape", "Transpose", "Gather", "Where",
                          "LayerNormalization", "Erf", "Cast", "Concat", "Constant"})

@@ -1,4 +1,4 @@
-// The graph runtime: a Session checks once that every operator of a graph
+// The graph runtime: a Executor checks once that every operator of a graph
 // has an implementation, then runs it on named input tensors. Intermediate
 // tensors are released as soon as their last consumer has run.
 #pragma once
@@ -18,7 +18,7 @@
 
 namespace sparta {
 
-struct SessionOptions {
+struct ExecutorOptions {
   int threads = 1;
   bool profile = false;   // record per-node times
   bool simplify = true;   // constant folding, dead-node removal, fusion and layout assignment first
@@ -26,23 +26,23 @@ struct SessionOptions {
   bool sparse = true;     // false (--dense): no propagation, and every weight gets a dense kernel
   int layout_block = 0;   // blocked activations between convolutions: 8 or 16 channels, 0 for the host's
   // Check on every run that the run-time values a TeSA spec annotated
-  // (Value::tesa when the Session is made) are zero where it says pruned;
+  // (Value::tesa when the Executor is made) are zero where it says pruned;
   // the first broken promise is an error naming the value and the element.
   // The promises are then not used for propagation (weights still are).
   bool check_tesa = false;
 };
 
-// A Session executes a compiled model (runtime/compiled_model.h) on named
+// A Executor executes a compiled model (runtime/compiled_model.h) on named
 // input tensors.
-class Session {
+class Executor {
  public:
   // Compiles the graph first (compile_model with the options' threads,
   // sparsity, layout and promises). Throws sparta::Error naming the first
   // unsupported operator, its node and the opset.
-  explicit Session(Graph g, SessionOptions opt = {});
+  explicit Executor(Graph g, ExecutorOptions opt = {});
   // Runs a compiled (or loaded) model; opt.threads is the run's thread
   // count, opt.profile and opt.check_tesa apply, the rest was compiled in.
-  Session(CompiledModel m, SessionOptions opt);
+  Executor(CompiledModel m, ExecutorOptions opt);
 
   const Graph& graph() const { return m_.graph; }
   const CompiledModel& model() const { return m_; }
@@ -71,7 +71,7 @@ class Session {
   void check_promise(const Value* v, const Tensor& t) const;
 
   CompiledModel m_;
-  SessionOptions opt_;
+  ExecutorOptions opt_;
   std::vector<NodeTime> profile_;
 };
 

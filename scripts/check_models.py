@@ -52,7 +52,7 @@ def run_sparta(sparta, model, feeds, out, tmp):
 
 
 def check_dynamic(sparta, path, name):
-    opts = ort.ExecutorOptions()
+    opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
     worst, problems = 0.0, []
@@ -103,7 +103,7 @@ def main():
                   f"{DYN_SHAPES[0]}: max_rel_err_vs_ort {err:.2e}" + "".join("\n     " + p for p in problems))
             continue
         inputs = {f.split(".in.", 1)[1][:-4]: f for f in glob.glob(os.path.join(models, name + ".in.*.npy"))}
-        opts = ort.ExecutorOptions()
+        opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         want = sess.run(None, {k: np.load(v) for k, v in inputs.items()})

@@ -60,7 +60,7 @@ def main():
         feeds[name] = np.load(path)
     out = {}
     import onnxruntime as ort
-    opts = ort.ExecutorOptions()
+    opts = ort.SessionOptions()
     opts.intra_op_num_threads = a.threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

@@ -152,6 +152,7 @@ MODELS = {
     "bert-base-struct50": (lambda: (prune_structured(Bert(12, 768, 12, 3072)), bert_inputs(128)), False),
     "vit-small": (lambda: (Vit(224, 16, 12, 384, 6, 1536), {"image": torch.randn(1, 3, 224, 224)}), False),
     "resnet-50": (lambda: torchvision_model("resnet50", 224), False),
+    "resnet-18-160": (lambda: torchvision_model("resnet18", 160), False),
     "resnet-50-struct50": (lambda: (lambda m, x: (prune_bottlenecks(m), x))(*torchvision_model("resnet50", 224)), False),
     "mobilenet-v2": (lambda: torchvision_model("mobilenet_v2", 224), False),
 }

@@ -64,7 +64,9 @@ def main():
     opts.intra_op_num_threads = a.threads
     opts.inter_op_num_threads = 1
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    t0 = time.perf_counter()
     sess = ort.InferenceSession(a.model, opts, providers=["CPUExecutionProvider"])
+    out["ort_load_ms"] = (time.perf_counter() - t0) * 1e3
     missing = [i.name for i in sess.get_inputs() if i.name not in feeds]
     for i in sess.get_inputs():  # zeros for inputs not given, as sparta does
         if i.name in missing:
@@ -81,9 +83,11 @@ def main():
         ov = None
     if ov is not None:
         core = ov.Core()
+        t0 = time.perf_counter()
         compiled = core.compile_model(a.model, "CPU", {
             "INFERENCE_NUM_THREADS": a.threads, "NUM_STREAMS": 1,
             "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+        out["openvino_load_ms"] = (time.perf_counter() - t0) * 1e3
         req = compiled.create_infer_request()
         ov_feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
         out["openvino_ms"] = timed(lambda: req.infer(ov_feeds), a.reps)

@@ -151,3 +151,57 @@ TEST(Executor, EveryRegisteredOpIsListed) {
 
 }  // namespace
 }  // namespace sparta
+
+namespace sparta {
+namespace {
+
+// A weight pruned in 32x1 blocks plus a sprinkle of single elements (a
+// fine-tuned block-pruned model) is unstructured to pattern analysis; its
+// plan also measures decompositions (block cover + remainder, threshold
+// from measured costs) and runs whichever is fastest, correctly.
+TEST(Executor, MixedPatternWeightsMeasureDecompositions) {
+  std::mt19937 rng(12);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::bernoulli_distribution block(0.15), extra(0.01);
+  const int64_t m = 16, k = 128, n = 256;
+  Tensor w(DType::f32, Shape{k, n});  // MatMul's [K, N]: blocks of 32 outputs x 1 input
+  for (int64_t kk = 0; kk < k; ++kk)
+    for (int64_t b = 0; b < n; b += 32) {
+      const bool keep = block(rng);
+      for (int64_t j = b; j < b + 32; ++j)
+        if (keep || extra(rng)) w.data<float>()[kk * n + j] = u(rng);
+    }
+  Graph g;
+  Value* x = g.add_value("x");
+  x->dtype = DType::f32;
+  x->dims = std::vector<int64_t>{m, k};
+  g.inputs.push_back(x);
+  Value* wv = g.add_value("W");
+  wv->dtype = DType::f32;
+  wv->dims = std::vector<int64_t>{k, n};
+  wv->constant = w;
+  Node* mm = g.add_node("MatMul", "mm");
+  mm->inputs = {x, wv};
+  mm->outputs = {g.add_value("y")};
+  g.outputs = {mm->outputs[0]};
+  g.opsets[""] = 17;
+  g.link();
+  Executor e(std::move(g), {});
+  const std::optional<PlanRecord> r = e.model().plans[0]->record();
+  ASSERT_TRUE(r);
+  bool decomposed = false;
+  for (const Candidate& c : r->candidates) decomposed |= c.kernel.rfind("decomposed bsr 32x1 + csr", 0) == 0;
+  EXPECT_TRUE(decomposed) << "no decomposition measured";
+  Tensor xt(DType::f32, Shape{m, k});
+  for (int64_t i = 0; i < xt.numel(); ++i) xt.data<float>()[i] = u(rng);
+  const Tensor y = e.run({{"x", xt}})[0];
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double want = 0;
+      for (int64_t kk = 0; kk < k; ++kk) want += double(xt.data<float>()[i * k + kk]) * w.data<float>()[kk * n + j];
+      ASSERT_NEAR(y.data<float>()[i * n + j], want, 1e-4) << r->kernel;
+    }
+}
+
+}  // namespace
+}  // namespace sparta

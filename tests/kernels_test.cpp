@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <random>
+#include <sstream>
 
 #include "core/error.h"
 #include "formats/formats.h"
@@ -31,6 +32,7 @@ std::string describe(const Problem& p) {
   if (p.format == "bsr") s += " " + p.opt.block.str();
   if (p.format == "nm") s += " " + p.opt.nm.str();
   if (p.format == "tilewise") s += " G=" + std::to_string(p.opt.tile);
+  if (p.format == "decomposed") s += " " + p.opt.main + " " + (p.opt.main == "bsr" ? p.opt.block.str() : p.opt.nm.str());
   return s + " M=" + std::to_string(p.m) + " N=" + std::to_string(p.n) + " K=" + std::to_string(p.k) +
          " density=" + std::to_string(p.density);
 }
@@ -46,7 +48,22 @@ Tensor make_weight(const Problem& p, std::mt19937& rng) {
     float v = val(rng);
     d[r * p.k + c] = v == 0.f ? 0.5f : v;
   };
-  if (p.format == "bsr") {
+  if (p.format == "decomposed" && p.opt.main == "bsr") {
+    // Blocks, some full and some thin (below the main part's threshold),
+    // plus unstructured elements for the remainder.
+    const int br = p.opt.block.r, bc = p.opt.block.c;
+    std::bernoulli_distribution thin(0.3), in_block(0.85), extra(p.density * 0.1);
+    for (int64_t r0 = 0; r0 < p.n; r0 += br)
+      for (int64_t c0 = 0; c0 < p.k; c0 += bc) {
+        if (!keep(rng)) continue;
+        const bool t = thin(rng);
+        for (int i = 0; i < br; ++i)
+          for (int j = 0; j < bc; ++j)
+            if (t ? (i + j == 0) : in_block(rng)) set(r0 + i, c0 + j);
+      }
+    for (int64_t i = 0; i < p.n * p.k; ++i)
+      if (extra(rng) && d[i] == 0.f) set(i / p.k, i % p.k);
+  } else if (p.format == "bsr") {
     const int br = p.opt.block.r, bc = p.opt.block.c;
     for (int64_t r0 = 0; r0 < p.n; r0 += br)
       for (int64_t c0 = 0; c0 < p.k; c0 += bc)
@@ -229,6 +246,55 @@ TEST(Kernels, Tilewise) {
 }
 
 TEST(Kernels, Structured) { sweep("structured", {}, {1, 17, 40}, {1, 13, 64}, 50); }
+
+TEST(Kernels, Decomposed) {
+  uint32_t seed = 60;
+  for (BlockShape b : std::vector<BlockShape>{{4, 1}, {16, 1}, {1, 4}}) {
+    PackOptions o;
+    o.main = "bsr";
+    o.block = b;
+    SCOPED_TRACE("decomposed bsr " + b.str());
+    sweep("decomposed", o, {int64_t{b.r}, int64_t{b.r} * 5, int64_t{b.r} * 9}, {int64_t{b.c}, int64_t{b.c} * 7, int64_t{b.c} * 20}, seed++);
+    if (HasFatalFailure()) return;
+  }
+  for (NmShape nm : std::vector<NmShape>{{2, 4}, {1, 4}}) {
+    PackOptions o;
+    o.main = "nm";
+    o.nm = nm;
+    SCOPED_TRACE("decomposed nm " + nm.str());
+    sweep("decomposed", o, {1, 17, 40}, {int64_t{nm.m}, int64_t{nm.m} * 3, int64_t{nm.m} * 20}, seed++);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// The parts are disjoint and together exactly the weight; the main part
+// takes blocks by their kept fraction.
+TEST(Kernels, DecomposedSplitsExactly) {
+  std::mt19937 rng(5);
+  Problem p{"decomposed", {}, 1, 64, 48, 0.4};
+  p.opt.block = {4, 1};
+  const Tensor w = make_weight(p, rng);
+  for (double t : {0.0, 0.5, 1.0}) {
+    p.opt.min_block_density = t;
+    const WeightFormat f = pack("decomposed", w, Tesa::from_zeros(w), p.opt);
+    const Tensor back = unpack(f);
+    for (int64_t i = 0; i < w.numel(); ++i) ASSERT_EQ(back.data<float>()[i], w.data<float>()[i]) << i;
+    const auto& d = std::get<DecomposedMatrix>(f);
+    const auto& blocks = std::get<BsrMatrix>(d.main);
+    // every stored block of the main part holds at least t of its 4 elements
+    for (int64_t b = 0; b < blocks.nblocks(); ++b) {
+      int kept = 0;
+      for (int e = 0; e < 4; ++e) kept += blocks.values[static_cast<size_t>(b * 4 + e)] != 0.f;
+      EXPECT_GE(kept, t * 4) << "block " << b;
+    }
+    if (t == 0.0) EXPECT_EQ(d.remainder.nnz(), 0);
+    std::ostringstream os;
+    save(f, os);
+    std::istringstream is(os.str());
+    const Tensor again = unpack(load(is));
+    for (int64_t i = 0; i < w.numel(); ++i) ASSERT_EQ(again.data<float>()[i], w.data<float>()[i]) << i;
+  }
+}
 
 // Rows only or columns only, in runs: the kernel reads X or writes Y in place
 // on the side that keeps everything, and copies runs on the other.

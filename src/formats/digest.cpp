@@ -41,6 +41,12 @@ struct Digest {
     feed(h, m.kept_rows);
     feed(h, m.kept_cols);
   }
+  void operator()(const DecomposedMatrix& m) const {
+    const int64_t kind = static_cast<int64_t>(m.main.index());
+    h.feed(&kind, sizeof kind);
+    std::visit(*this, m.main);
+    (*this)(m.remainder);
+  }
 };
 
 }  // namespace
@@ -59,6 +65,7 @@ std::string format_label(const WeightFormat& f) {
   if (const auto* b = std::get_if<BsrMatrix>(&f)) s += " " + b->block.str();
   if (const auto* n = std::get_if<NmMatrix>(&f)) s += " " + n->nm.str();
   if (const auto* t = std::get_if<TilewiseMatrix>(&f)) s += " g" + std::to_string(t->g);
+  if (const auto* d = std::get_if<DecomposedMatrix>(&f)) s += " " + format_label(main_part(*d)) + " + csr";
   return s;
 }
 

@@ -67,6 +67,16 @@ struct StructuredMatrix {
   std::vector<float> values;       // kept_rows x kept_cols, row-major
 };
 
+// A weight that mixes patterns, as the sum of two parts: a regular main
+// part (the blocks of a BSR cover dense enough to pay, or the elements an
+// N:M pattern holds) and the unstructured remainder in CSR. Kernels run
+// the main part, then add the remainder.
+struct DecomposedMatrix {
+  int64_t rows = 0, cols = 0;
+  std::variant<BsrMatrix, NmMatrix> main;
+  CsrMatrix remainder;
+};
+
 // A dense W, for uniform handling in kernels and benchmarks.
 struct DenseMatrix {
   int64_t rows = 0, cols = 0;
@@ -74,9 +84,9 @@ struct DenseMatrix {
 };
 
 using WeightFormat =
-    std::variant<DenseMatrix, CsrMatrix, BsrMatrix, NmMatrix, TilewiseMatrix, StructuredMatrix>;
+    std::variant<DenseMatrix, CsrMatrix, BsrMatrix, NmMatrix, TilewiseMatrix, StructuredMatrix, DecomposedMatrix>;
 
-// "dense", "csr", "bsr", "nm", "tilewise", "structured".
+// "dense", "csr", "bsr", "nm", "tilewise", "structured", "decomposed".
 std::string format_name(const WeightFormat& f);
 int64_t format_rows(const WeightFormat& f);
 int64_t format_cols(const WeightFormat& f);
@@ -95,6 +105,11 @@ struct PackOptions {
   // Tile-wise: a column is kept for a tile when at least this fraction of the
   // tile's rows keep it; other kept elements go to the remainder.
   double tile_keep_fraction = 0.5;
+  // Decomposed: the main part's format ("bsr" with `block`, or "nm" with
+  // `nm`), and for "bsr" the least fraction of kept elements a block needs
+  // to go to the main part (the rest of its elements go to the remainder).
+  std::string main = "bsr";
+  double min_block_density = 0.5;
 };
 
 DenseMatrix pack_dense(const Tensor& w, const Tesa& t);
@@ -103,7 +118,10 @@ BsrMatrix pack_bsr(const Tensor& w, const Tesa& t, BlockShape block);
 NmMatrix pack_nm(const Tensor& w, const Tesa& t, NmShape nm);
 TilewiseMatrix pack_tilewise(const Tensor& w, const Tesa& t, int g, double keep_fraction = 0.5);
 StructuredMatrix pack_structured(const Tensor& w, const Tesa& t);
-// By name: "dense", "csr", "bsr", "nm", "tilewise", "structured".
+DecomposedMatrix pack_decomposed(const Tensor& w, const Tesa& t, const PackOptions& opt);
+// The decomposed matrix's main part as a format of its own (for kernels).
+WeightFormat main_part(const DecomposedMatrix& d);
+// By name: "dense", "csr", "bsr", "nm", "tilewise", "structured", "decomposed".
 WeightFormat pack(const std::string& format, const Tensor& w, const Tesa& t, const PackOptions& opt = {});
 
 Tensor unpack(const WeightFormat& f);

@@ -188,7 +188,62 @@ WeightFormat pack(const std::string& format, const Tensor& w, const Tesa& t, con
   if (format == "nm") return pack_nm(w, t, opt.nm);
   if (format == "tilewise") return pack_tilewise(w, t, opt.tile, opt.tile_keep_fraction);
   if (format == "structured") return pack_structured(w, t);
-  throw Error("unknown format '" + format + "' (expected one of dense, csr, bsr, nm, tilewise, structured)");
+  if (format == "decomposed") return pack_decomposed(w, t, opt);
+  throw Error("unknown format '" + format + "' (expected one of dense, csr, bsr, nm, tilewise, structured, decomposed)");
+}
+
+// The regular part: for "bsr", every block whose kept fraction reaches
+// min_block_density (its pruned elements stored as zeros); for "nm", in
+// each group of M along K the N kept elements of largest magnitude. The
+// remainder holds every other kept element.
+DecomposedMatrix pack_decomposed(const Tensor& w, const Tesa& t, const PackOptions& opt) {
+  Dense2D d = view(w, t, "decomposed");
+  DecomposedMatrix m;
+  m.rows = d.rows;
+  m.cols = d.cols;
+  Tesa main_t(Shape{d.rows, d.cols}, ElemCode::pruned), rest_t(Shape{d.rows, d.cols}, ElemCode::pruned);
+  auto keep = [&](Tesa& x, int64_t r, int64_t c) { x.set(r * d.cols + c, ElemCode::bits32); };
+  if (opt.main == "bsr") {
+    const BlockShape b = opt.block;
+    SPARTA_CHECK(b.r > 0 && b.c > 0 && d.rows % b.r == 0 && d.cols % b.c == 0, "decomposed: block ", b.str(),
+                 " does not divide ", d.rows, "x", d.cols);
+    SPARTA_CHECK(opt.min_block_density >= 0 && opt.min_block_density <= 1, "decomposed: min block density ",
+                 opt.min_block_density, " outside [0, 1]");
+    for (int64_t br = 0; br < d.rows; br += b.r)
+      for (int64_t bc = 0; bc < d.cols; bc += b.c) {
+        int64_t kept = 0;
+        for (int i = 0; i < b.r; ++i)
+          for (int j = 0; j < b.c; ++j) kept += d.kept(br + i, bc + j);
+        const bool dense_enough = kept > 0 && double(kept) >= opt.min_block_density * b.r * b.c;
+        for (int i = 0; i < b.r; ++i)
+          for (int j = 0; j < b.c; ++j)
+            if (d.kept(br + i, bc + j)) keep(dense_enough ? main_t : rest_t, br + i, bc + j);
+      }
+    m.main = pack_bsr(w, main_t, b);
+  } else if (opt.main == "nm") {
+    const NmShape nm = opt.nm;
+    SPARTA_CHECK(nm.m > 0 && nm.n > 0 && nm.n <= nm.m && d.cols % nm.m == 0, "decomposed: N:M ", nm.str(),
+                 " does not fit K=", d.cols);
+    std::vector<int64_t> idx;
+    for (int64_t r = 0; r < d.rows; ++r)
+      for (int64_t g = 0; g < d.cols; g += nm.m) {
+        idx.clear();
+        for (int64_t j = g; j < g + nm.m; ++j)
+          if (d.kept(r, j)) idx.push_back(j);
+        std::stable_sort(idx.begin(), idx.end(),
+                         [&](int64_t a, int64_t b2) { return std::fabs(d.at(r, a)) > std::fabs(d.at(r, b2)); });
+        for (size_t i = 0; i < idx.size(); ++i) keep(static_cast<int>(i) < nm.n ? main_t : rest_t, r, idx[i]);
+      }
+    m.main = pack_nm(w, main_t, nm);
+  } else {
+    throw Error("decomposed: the main part must be bsr or nm, not '" + opt.main + "'");
+  }
+  m.remainder = pack_csr(w, rest_t);
+  return m;
+}
+
+WeightFormat main_part(const DecomposedMatrix& d) {
+  return std::visit([](const auto& p) -> WeightFormat { return p; }, d.main);
 }
 
 namespace {
@@ -243,6 +298,10 @@ struct Unpacker {
     for (int32_t r : m.kept_rows)
       for (int32_t c : m.kept_cols) y[r * m.cols + c] = m.values[s++];
   }
+  void operator()(const DecomposedMatrix& m) const {
+    std::visit(*this, m.main);  // first: an N:M part writes zeros into its padding slots
+    unpack_csr_into(m.remainder, y);
+  }
 };
 
 }  // namespace
@@ -254,7 +313,7 @@ Tensor unpack(const WeightFormat& f) {
 }
 
 std::string format_name(const WeightFormat& f) {
-  static const char* names[] = {"dense", "csr", "bsr", "nm", "tilewise", "structured"};
+  static const char* names[] = {"dense", "csr", "bsr", "nm", "tilewise", "structured", "decomposed"};
   return names[f.index()];
 }
 
@@ -276,6 +335,9 @@ int64_t format_stored(const WeightFormat& f) {
       return static_cast<int64_t>(m.values.size()) + m.remainder.nnz();
     }
     int64_t operator()(const StructuredMatrix& m) const { return static_cast<int64_t>(m.values.size()); }
+    int64_t operator()(const DecomposedMatrix& m) const {
+      return std::visit([this](const auto& p) { return (*this)(p); }, m.main) + m.remainder.nnz();
+    }
   };
   return std::visit(V{}, f);
 }

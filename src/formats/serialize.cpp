@@ -103,6 +103,17 @@ struct Validator {
                  m.remainder.rows, "x", m.remainder.cols, ", expected ", m.rows, "x", m.cols);
     validate_csr(m.remainder);
   }
+  void operator()(const DecomposedMatrix& m) const {
+    check_dims(m.rows, m.cols);
+    std::visit([&](const auto& p) {
+      (*this)(p);
+      SPARTA_CHECK(p.rows == m.rows && p.cols == m.cols, "decomposed: main part is ", p.rows, "x", p.cols,
+                   ", expected ", m.rows, "x", m.cols);
+    }, m.main);
+    SPARTA_CHECK(m.remainder.rows == m.rows && m.remainder.cols == m.cols, "decomposed: remainder is ",
+                 m.remainder.rows, "x", m.remainder.cols, ", expected ", m.rows, "x", m.cols);
+    validate_csr(m.remainder);
+  }
   void operator()(const StructuredMatrix& m) const {
     check_dims(m.rows, m.cols);
     check_sorted_index(m.kept_rows.data(), static_cast<int64_t>(m.kept_rows.size()), m.rows, "structured row");
@@ -235,6 +246,20 @@ void fields(IO& io, StructuredMatrix& m) {
   io.array(m.kept_rows);
   io.array(m.kept_cols);
   io.array(m.values);
+}
+
+template <class IO>
+void fields(IO& io, DecomposedMatrix& m) {
+  io.dims(m.rows, m.cols);
+  int kind = static_cast<int>(m.main.index());
+  io.small(kind, "decomposed main kind");
+  SPARTA_CHECK(kind <= 1, "weight file has a corrupt decomposed main kind ", kind);
+  if (kind != static_cast<int>(m.main.index())) {  // reading
+    if (kind == 0) m.main = BsrMatrix{};
+    else m.main = NmMatrix{};
+  }
+  std::visit([&io](auto& p) { fields(io, p); }, m.main);
+  fields(io, m.remainder);
 }
 
 // The variant alternative with index `kind`, read from r.

@@ -94,6 +94,69 @@ std::unique_ptr<SpmmKernel> make_structured_onednn_plain(const StructuredMatrix&
   return make_structured_onednn(w, false);
 }
 
+// A decomposed weight: the main part's kernel, then the remainder's in
+// accumulate mode, which adds the bias and applies the activation last.
+class DecomposedKernel final : public SpmmKernel {
+ public:
+  DecomposedKernel(std::string name, int64_t n, int64_t k, std::unique_ptr<SpmmKernel> main,
+                   std::unique_ptr<SpmmKernel> rest)
+      : SpmmKernel(n, k), name_(std::move(name)), main_(std::move(main)), rest_(std::move(rest)) {}
+  std::string name() const override { return name_; }
+  void run(const SpmmArgs& a) const override {
+    if (!rest_) return main_->run(a);
+    SpmmArgs first = a;
+    first.ep = Epilogue{};
+    first.ep.accumulate = a.ep.accumulate;
+    main_->run(first);
+    SpmmArgs second = a;
+    second.ep.accumulate = true;
+    rest_->run(second);
+  }
+
+ private:
+  std::string name_;
+  std::unique_ptr<SpmmKernel> main_, rest_;
+};
+
+// "decomposed_<main kernel>+csr_spmm_mvec__<isa>": the parts' kernels are
+// part of the name, so that a measured choice names all of it.
+SpmmImpl decomposed_impl(Isa isa, const std::string& main) {
+  const std::string suffix = "__" + std::string(isa_name(isa));
+  const std::string name = "decomposed_" + main + "+csr_spmm_mvec" + suffix;
+  return {name, [=](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+            const auto* d = std::get_if<DecomposedMatrix>(&w);
+            if (!d) return nullptr;
+            if (opt.reference) {
+              why = "reference requested";
+              return nullptr;
+            }
+            if (isa > opt.max_isa || !host_supports(isa)) {
+              why = "host or options do not allow " + std::string(isa_name(isa));
+              return nullptr;
+            }
+            const bool bsr_main = d->main.index() == 0;
+            if (bsr_main != (main.rfind("bsr_", 0) == 0)) {
+              why = "the main part is " + format_name(main_part(*d));
+              return nullptr;
+            }
+            KernelOptions sub = opt;
+            sub.tune_m = 0;
+            try {
+              sub.require = main + suffix;
+              auto mk = make_spmm(main_part(*d), sub);
+              std::unique_ptr<SpmmKernel> rk;
+              if (d->remainder.nnz() > 0) {
+                sub.require = "csr_spmm_mvec" + suffix;
+                rk = make_spmm(d->remainder, sub);
+              }
+              return std::make_unique<DecomposedKernel>(name, d->rows, d->cols, std::move(mk), std::move(rk));
+            } catch (const Error& e) {
+              why = e.what();
+              return nullptr;
+            }
+          }};
+}
+
 std::vector<SpmmImpl> build_impls() {
   std::vector<SpmmImpl> v;
   // oneDNN with the weight in the layout it prefers (prepacked), and in the
@@ -112,6 +175,8 @@ std::vector<SpmmImpl> build_impls() {
     v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_mvec", &IsaKernels::nm_mvec));
     v.push_back(isa_impl<TilewiseMatrix>(isa, "tilewise_spmm_nvec", &IsaKernels::tilewise_nvec));
     v.push_back(isa_impl<DenseMatrix>(isa, "dense_gemm_nvec", &IsaKernels::dense_nvec));
+    for (const char* main : {"bsr_spmm_nvec", "bsr_spmm_mvec", "nm_spmm_nvec", "nm_spmm_mvec"})
+      v.push_back(decomposed_impl(isa, main));
   }
   v.push_back({"spmm_ref", [](const WeightFormat& w, const KernelOptions&, std::string&) {
                  return make_spmm_reference(w);
@@ -185,6 +250,7 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
   }
   const KernelOptions& opt = opt_in;
   std::unique_ptr<SpmmKernel> best;
+  std::string best_impl;  // its name in the list (a composite kernel's own name says more)
   double best_ms = 0;
   bool found_required = false;
   std::vector<Candidate> timed;
@@ -210,7 +276,7 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
     const bool reference = impl.name == "spmm_ref";
     if (opt.tune_m == 0 || reference) {
       if (!best) {  // list order: first acceptor wins
-        if (choice) *choice = Choice{k->name(), 0, {}};
+        if (choice) *choice = Choice{impl.name, 0, {}};
         return k;
       }
       break;  // tuning: the reference is only a last resort
@@ -220,12 +286,13 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
     if (log) log->push_back(impl.name + ": " + std::to_string(ms) + " ms (tuning, M=" + std::to_string(opt.tune_m) + ")");
     if (!best || ms < best_ms) {
       best = std::move(k);
+      best_impl = impl.name;
       best_ms = ms;
     }
   }
   SPARTA_CHECK(found_required, "no kernel named '", opt.require, "'");
   SPARTA_ASSERT(best != nullptr, "the reference kernel accepts every format");
-  Choice c{best->name(), best_ms, std::move(timed)};
+  Choice c{best_impl, best_ms, std::move(timed)};
   if (tuning(opt)) ChoiceCache::global().store(choice_key(w, opt), c);
   if (choice) *choice = std::move(c);
   return best;

@@ -56,6 +56,62 @@ struct WeightPlan : NodePlan {
   }
 };
 
+// The least kept fraction among a decomposed weight's main blocks (its
+// threshold, as packed), for labels.
+double po_threshold(const DecomposedMatrix& d) {
+  const auto& b = std::get<BsrMatrix>(d.main);
+  const int64_t area = int64_t{b.block.r} * b.block.c;
+  double least = 1.0;
+  for (int64_t i = 0; i < b.nblocks(); ++i) {
+    int64_t kept = 0;
+    for (int64_t e = 0; e < area; ++e) kept += b.values[static_cast<size_t>(i * area + e)] != 0.f;
+    least = std::min(least, double(kept) / double(area));
+  }
+  return least;
+}
+
+// Decompositions of an unstructured weight w [N, K] worth measuring: a BSR
+// cover of 32x1 (or 16x1) blocks when at least a third of the kept elements
+// lie in blocks at least half full, and a 2:4 part when the weight is dense
+// enough for it. The BSR cover's threshold comes from measured costs: the
+// whole cover's time per stored element against CSR's time per kept element
+// (csr_ms): a block goes to the main part when its kept fraction is above
+// their ratio (a weighted block cover, as SparTA does).
+template <typename Add, typename Cands>
+void add_decompositions(const Tensor& w, const Tesa& t, const KernelOptions& opt, double csr_ms, Add add, Cands& cands) {
+  const int64_t n = w.dim(0), k = w.dim(1), kept = t.count_kept();
+  if (kept == 0 || csr_ms <= 0) return;
+  for (BlockShape b : {BlockShape{32, 1}, BlockShape{16, 1}}) {
+    if (n % b.r || k % b.c) continue;
+    int64_t in_dense_blocks = 0, blocks = 0;
+    for (int64_t r0 = 0; r0 < n; r0 += b.r)
+      for (int64_t c0 = 0; c0 < k; c0 += b.c) {
+        int64_t c = 0;
+        for (int i = 0; i < b.r; ++i)
+          for (int j = 0; j < b.c; ++j) c += t.kept((r0 + i) * k + c0 + j);
+        if (c * 2 >= b.r * b.c) in_dense_blocks += c;
+        blocks += c > 0;
+      }
+    if (in_dense_blocks * 3 < kept) continue;
+    PackOptions po;
+    po.main = "bsr";
+    po.block = b;
+    po.min_block_density = 0;  // the whole cover: a candidate itself, and the cost per stored element
+    const size_t whole = add(pack_decomposed(w, t, po));
+    const double per_block_elem = cands[whole].c.ms / double(std::max<int64_t>(1, blocks * b.r * b.c));
+    const double per_kept = csr_ms / double(kept);
+    po.min_block_density = std::clamp(per_block_elem / per_kept, 0.05, 1.0);
+    add(pack_decomposed(w, t, po));
+    break;  // one block shape is enough
+  }
+  if (k % 4 == 0 && kept * 10 >= n * k * 4) {  // at least 40% kept: 2:4 holds much of it
+    PackOptions po;
+    po.main = "nm";
+    po.nm = {2, 4};
+    add(pack_decomposed(w, t, po));
+  }
+}
+
 std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse) {
   auto p = std::make_shared<WeightPlan>();
   const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
@@ -86,9 +142,27 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
   po.block = pat.best_block;
   po.nm = pat.best_nm;
   if (pat.best_tile > 0) po.tile = pat.best_tile;
-  const WeightFormat f = pack(format, w, t, po);
-  Choice sc;
-  std::shared_ptr<SpmmKernel> sparse = make_spmm(f, opt, nullptr, &sc);
+  // The sparse candidates: the format of the weight's pattern and, for an
+  // unstructured one, its decompositions (a regular part plus a remainder).
+  struct Sparse {
+    WeightFormat f;
+    std::shared_ptr<SpmmKernel> k;
+    Choice c;
+  };
+  std::vector<Sparse> cands;
+  auto add = [&](WeightFormat f) {
+    Sparse s{std::move(f), nullptr, {}};
+    s.k = make_spmm(s.f, opt, nullptr, &s.c);
+    // Candidates as the report shows them: on which packing each was timed.
+    std::string label = format_label(s.f);
+    if (const auto* d = std::get_if<DecomposedMatrix>(&s.f); d && d->main.index() == 0 && d->remainder.nnz() > 0)
+      label += " (blocks at least " + std::to_string(int(100 * po_threshold(*d) + 0.5)) + "% kept)";
+    for (Candidate& c : s.c.candidates) c.kernel = label + ": " + c.kernel;
+    cands.push_back(std::move(s));
+    return cands.size() - 1;
+  };
+  add(pack(format, w, t, po));
+  if (pat.best == PatternKind::unstructured) add_decompositions(w, t, opt, cands.front().c.ms, add, cands);
   // The dense time for this shape is measured once (when its kernel is
   // first chosen); the dense weight is packed only if it wins.
   std::optional<Choice> dc = measured_dense_choice(n, k, opt);
@@ -97,18 +171,24 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
     dc = measured_dense_choice(n, k, opt);
     if (!dc) dc = Choice{p->k->name(), time_spmm(*p->k, opt.tune_m, threads), {}};  // the cache is off
   }
-  std::vector<Candidate> all = sc.candidates;
+  std::vector<Candidate> all;
+  size_t best = 0;
+  for (size_t i = 0; i < cands.size(); ++i) {
+    all.insert(all.end(), cands[i].c.candidates.begin(), cands[i].c.candidates.end());
+    if (cands[i].c.ms < cands[best].c.ms) best = i;
+  }
   all.insert(all.end(), dc->candidates.begin(), dc->candidates.end());
-  if (sc.ms < dc->ms) {
+  if (cands[best].c.ms < dc->ms) {
+    Sparse& s = cands[best];
     std::ostringstream packed;
-    save(f, packed);
-    p->k = std::move(sparse);
-    p->rec = PlanRecord{.kernel = sc.kernel,
+    save(s.f, packed);
+    p->k = std::move(s.k);
+    p->rec = PlanRecord{.kernel = s.c.kernel,
                         .packed_kind = PlanRecord::Packed::format,
                         .packed = Bytes::of(packed.str()),
                         .held_inputs = {1},
-                        .pattern = format_label(f),
-                        .ms = sc.ms,
+                        .pattern = format_label(s.f),
+                        .ms = s.c.ms,
                         .dense_ms = dc->ms,
                         .candidates = std::move(all)};
     return p;

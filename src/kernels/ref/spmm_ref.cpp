@@ -67,6 +67,10 @@ class RefKernel final : public SpmmKernel {
     }
     row(w.remainder, x, acc);
   }
+  static void row(const DecomposedMatrix& w, const float* x, double* acc) {
+    std::visit([&](const auto& p) { row(p, x, acc); }, w.main);
+    row(w.remainder, x, acc);
+  }
   static void row(const StructuredMatrix& w, const float* x, double* acc) {
     size_t s = 0;
     for (int32_t n : w.kept_rows)

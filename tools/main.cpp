@@ -373,8 +373,16 @@ int run(int argc, char** argv) {
     const std::string peer_dir = (std::filesystem::temp_directory_path() / ("sparta_peers_" + std::to_string(::getpid()))).string();
     // Peers run between two halves of sparta's repetitions, so that drift of
     // a shared machine touches both alike.
+    // The peers run the ONNX model; for a compiled model, the one it was
+    // compiled from.
+    std::string peer_model = bm_path;
+    if (bm_peers && is_compiled_model_file(bm_path)) {
+      peer_model = session.model().source;
+      SPARTA_CHECK(std::filesystem::exists(peer_model), "--peers: ", bm_path, " was compiled from ", peer_model,
+                   ", which is not there for the peers to run");
+    }
     auto run_peers = [&] {
-      std::string cmd = bm_python + " " + SPARTA_SOURCE_DIR + "/scripts/peer_bench.py '" + bm_path + "' --threads " +
+      std::string cmd = bm_python + " " + SPARTA_SOURCE_DIR + "/scripts/peer_bench.py '" + peer_model + "' --threads " +
                         std::to_string(bm_threads) + " --reps " + std::to_string(bm_reps) + " --out-dir " + peer_dir;
       for (const auto& spec : bm_inputs) cmd += " --input '" + spec + "'";
       FILE* p = popen(cmd.c_str(), "r");

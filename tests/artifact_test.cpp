@@ -181,7 +181,7 @@ TEST(Artifact, MlpRoundTripsBitExactly) {
 TEST(Artifact, ConvNetRoundTripsInEveryLayout) {
   std::mt19937 rng(2);
   const Tensor x = random_tensor({1, 16, 8, 8}, rng);
-  for (int block : {8, 16}) round_trip(convnet(), {{"x", x}}, block);
+  for (int block : {8, 16, -1}) round_trip(convnet(), {{"x", x}}, block);
 }
 
 TEST(Artifact, ElidesWeightsHeldByTheirPlans) {

@@ -255,16 +255,19 @@ std::unique_ptr<Executor> expect_same(const onnx::ModelProto& m, const std::map<
   return keep;
 }
 
-// Blocks of 8 and of 16 channels (nChw8c, nChw16c), whatever the host's.
+// Blocks of 8 and of 16 channels (nChw8c, nChw16c) and channels last
+// (NHWC), whatever the host's.
 TEST(Fusion, ConvBlocksMatchUnfused) {
-  for (int block : {8, 16})
+  for (int block : {8, 16, -1})
     for (int threads : {1, 2}) {
       const auto s = expect_same(conv_model(), {{"x", Shape{1, 8, 10, 10}}}, threads, block);
       EXPECT_EQ(s->fuse_report().conv_residual, 2);
       EXPECT_EQ(s->fuse_report().conv_act, 1);
-      EXPECT_EQ(s->layout_report().block, block);
+      EXPECT_EQ(s->layout_report().layout, block == 8 ? Layout::nchw8c : block == 16 ? Layout::nchw16c : Layout::nhwc);
       EXPECT_GE(s->layout_report().blocked, 4);
-      EXPECT_EQ(s->layout_report().reorders, 1);  // only for the Sigmoid; GlobalAveragePool reads blocked
+      // only for the Sigmoid (GlobalAveragePool reads blocked); NHWC also
+      // reorders the plain input of the first convolution
+      EXPECT_EQ(s->layout_report().reorders, block == -1 ? 2 : 1);
     }
 }
 

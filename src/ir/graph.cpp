@@ -117,7 +117,7 @@ Node* Graph::insert_node(const Node* before, std::string op_type, std::string na
 bool Graph::is_output(const Value* v) const { return std::find(outputs.begin(), outputs.end(), v) != outputs.end(); }
 
 const char* layout_name(Layout l) {
-  return l == Layout::nchw8c ? "nChw8c" : l == Layout::nchw16c ? "nChw16c" : "plain";
+  return l == Layout::nchw8c ? "nChw8c" : l == Layout::nchw16c ? "nChw16c" : l == Layout::nhwc ? "nhwc" : "plain";
 }
 
 int64_t Graph::default_opset() const {

@@ -20,13 +20,18 @@ namespace sparta {
 class Node;
 
 // How a value's elements are laid out in memory. Shapes stay logical
-// (N, C, H, W); a layout pass (passes/layout) picks nChw8c or nChw16c,
-// channels in blocks of 8 or 16 innermost (the vector width of the host's
-// convolution kernels), between the convolutions that run faster on it,
-// and inserts reorders where an operator needs the plain layout.
-enum class Layout { plain, nchw8c, nchw16c };
+// (N, C, H, W); a layout pass (passes/layout) picks nChw8c or nChw16c
+// (channels in blocks of 8 or 16 innermost, the vector width of the host's
+// convolution kernels) or NHWC between the convolutions that run faster on
+// it, and inserts reorders where an operator needs the plain layout.
+// nhwc (channels last, where oneDNN's brgemm convolutions run) is the
+// limit case of blocking: one block of all C channels.
+enum class Layout { plain, nchw8c, nchw16c, nhwc };
 const char* layout_name(Layout l);
-inline int layout_block(Layout l) { return l == Layout::nchw8c ? 8 : l == Layout::nchw16c ? 16 : 1; }
+// Channels per block of a value of `channels` channels in layout l.
+inline int64_t layout_block(Layout l, int64_t channels) {
+  return l == Layout::nchw8c ? 8 : l == Layout::nchw16c ? 16 : l == Layout::nhwc ? channels : 1;
+}
 
 struct Value {
   std::string name;

@@ -278,7 +278,7 @@ std::vector<int64_t> OnednnConvKernel::out_dims(const std::vector<int64_t>& x) c
 
 namespace {
 tag conv_tag(ConvLayout l) {
-  return l == ConvLayout::nchw8c ? tag::nChw8c : l == ConvLayout::nchw16c ? tag::nChw16c : tag::nchw;
+  return l == ConvLayout::nchw8c ? tag::nChw8c : l == ConvLayout::nchw16c ? tag::nChw16c : l == ConvLayout::nhwc ? tag::nhwc : tag::nchw;
 }
 }  // namespace
 

@@ -98,9 +98,9 @@ struct ConvActivation {
   }
 };
 
-// Activations in plain NCHW or channel-blocked nChw8c / nChw16c (C a
-// multiple of the block).
-enum class ConvLayout { nchw, nchw8c, nchw16c };
+// Activations in plain NCHW, channel-blocked nChw8c / nChw16c (C a
+// multiple of the block) or channels-last NHWC.
+enum class ConvLayout { nchw, nchw8c, nchw16c, nhwc };
 
 class OnednnConvKernel {
  public:

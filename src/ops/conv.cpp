@@ -80,6 +80,7 @@ float apply(const ConvActivation& a, float v) {
 
 ConvLayout to_conv_layout(const Value* v) {
   if (!v || v->layout == Layout::plain) return ConvLayout::nchw;
+  if (v->layout == Layout::nhwc) return ConvLayout::nhwc;
   return v->layout == Layout::nchw8c ? ConvLayout::nchw8c : ConvLayout::nchw16c;
 }
 ConvLayout layout_of(const OpCall& c, size_t i) {
@@ -237,6 +238,35 @@ void pool_plane_t(const float* x, float* y, const Window& w, bool count_pad) {
     }
 }
 
+// Channels-last pooling of one image: C channels innermost, the window's
+// taps accumulated a row of C at a time.
+template <bool MAX>
+void pool_nhwc_t(const float* x, float* y, const Window& w, int64_t C, bool count_pad, std::vector<double>& acc) {
+  const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
+  acc.resize(static_cast<size_t>(C));
+  for (int64_t oh = 0; oh < OH; ++oh)
+    for (int64_t ow = 0; ow < OW; ++ow) {
+      std::fill(acc.begin(), acc.end(), MAX ? -INFINITY : 0.0);
+      int64_t count = 0, pad_count = 0;
+      for (int64_t kh = 0; kh < w.k[0]; ++kh) {
+        const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
+        for (int64_t kw = 0; kw < w.k[1]; ++kw) {
+          const int64_t iw = ow * w.stride[1] - w.pad_begin[1] + kw * w.dil[1];
+          if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
+            ++pad_count;
+            continue;
+          }
+          const float* v = x + (ih * W + iw) * C;
+          for (int64_t j = 0; j < C; ++j) acc[static_cast<size_t>(j)] = MAX ? std::max(acc[static_cast<size_t>(j)], double(v[j])) : acc[static_cast<size_t>(j)] + v[j];
+          ++count;
+        }
+      }
+      float* o = y + (oh * OW + ow) * C;
+      const double div = MAX ? 1.0 : double(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
+      for (int64_t j = 0; j < C; ++j) o[j] = static_cast<float>(MAX ? acc[static_cast<size_t>(j)] : acc[static_cast<size_t>(j)] / div);
+    }
+}
+
 template <int L>
 void pool_plane(const float* x, float* y, const Window& w, bool is_max, bool count_pad) {
   if (is_max) pool_plane_t<L, true>(x, y, w, count_pad);
@@ -254,9 +284,25 @@ void pool(OpCall& c, bool is_max) {
   const bool count_pad = c.node.attr_int("count_include_pad", 0) != 0;
   std::vector<int64_t> od = {x.dim(0), x.dim(1)};
   od.insert(od.end(), w.out.begin(), w.out.end());
+  if (blocked_input(c, 0) && c.node.inputs[0]->layout == Layout::nhwc) {
+    SPARTA_ASSERT(w.spatial() == 2 && c.node.outputs[0]->layout == Layout::nhwc, "node '", c.node.name,
+                  "': channels-last pooling needs 2-D windows and the same layout out");
+    Tensor y(DType::f32, Shape(od), Uninitialized{});
+    const int64_t C = x.dim(1), in_sp = prod(w.in), out_sp = prod(w.out);
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    parallel_for(c.threads, x.dim(0), 1, [&](int64_t n0, int64_t n1) {
+      std::vector<double> acc;
+      for (int64_t n = n0; n < n1; ++n) {
+        if (is_max) pool_nhwc_t<true>(px + n * in_sp * C, py + n * out_sp * C, w, C, count_pad, acc);
+        else pool_nhwc_t<false>(px + n * in_sp * C, py + n * out_sp * C, w, C, count_pad, acc);
+      }
+    });
+    return c.out.push_back(std::move(y));
+  }
   if (blocked_input(c, 0)) {
     const Layout l = c.node.inputs[0]->layout;
-    const int B = layout_block(l);
+    const int64_t B = layout_block(l, x.dim(1));
     SPARTA_ASSERT(w.spatial() == 2 && x.dim(1) % B == 0 && c.node.outputs[0]->layout == l, "node '", c.node.name,
                   "': blocked pooling needs 2-D windows, C a multiple of the block and the same layout out");
     Tensor y(DType::f32, Shape(od), Uninitialized{});
@@ -308,16 +354,17 @@ void global_average_pool(OpCall& c) {
   Tensor y(DType::f32, Shape(od));
   const int64_t planes = x.dim(0) * x.dim(1), sp = planes ? x.numel() / planes : 0;
   if (blocked_input(c, 0)) {  // blocked in; the [N, C, 1, 1] result is the same in every layout
-    const int B = layout_block(c.node.inputs[0]->layout);
-    SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % B == 0, "node '", c.node.name,
+    const int64_t B = layout_block(c.node.inputs[0]->layout, x.dim(1));
+    SPARTA_ASSERT(x.rank() == 4 && B > 0 && x.dim(1) % B == 0, "node '", c.node.name,
                   "': a blocked input must be N x C x H x W with C a multiple of the block");
     const float* px = x.data<float>();
     float* py = y.data<float>();
+    std::vector<float> acc(static_cast<size_t>(B));
     for (int64_t b = 0; b < planes / B; ++b) {
-      float acc[16] = {};
+      std::fill(acc.begin(), acc.end(), 0.f);
       for (int64_t i = 0; i < sp; ++i)
-        for (int j = 0; j < B; ++j) acc[j] += px[(b * sp + i) * B + j];
-      for (int j = 0; j < B; ++j) py[b * B + j] = acc[j] / static_cast<float>(sp);
+        for (int64_t j = 0; j < B; ++j) acc[static_cast<size_t>(j)] += px[(b * sp + i) * B + j];
+      for (int64_t j = 0; j < B; ++j) py[b * B + j] = acc[static_cast<size_t>(j)] / static_cast<float>(sp);
     }
     return c.out.push_back(std::move(y));
   }
@@ -351,24 +398,32 @@ void batch_norm(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
-// sparta.Reorder (from passes/layout): nChw8c or nChw16c to plain NCHW.
+// sparta.Reorder (from passes/layout): nChw8c, nChw16c or NHWC to plain
+// NCHW (to="plain"), or plain to NHWC (to="nhwc", before a channels-last
+// convolution).
 void reorder(OpCall& c) {
   const Tensor& x = c.input(0);
   const Attribute* to = c.node.attr("to");
-  SPARTA_ASSERT(to && to->s == "plain" && blocked_input(c, 0), "node '", c.node.name,
-                "': only blocked to plain reorders exist");
-  const int B = layout_block(c.node.inputs[0]->layout);
-  SPARTA_ASSERT(x.rank() == 4 && x.dim(1) % B == 0 && x.dtype() == DType::f32, "node '", c.node.name,
+  const bool to_nhwc = to && to->s == "nhwc";
+  SPARTA_ASSERT(to && (to->s == "plain" ? blocked_input(c, 0) : to_nhwc && !blocked_input(c, 0) &&
+                                                                   c.node.outputs[0]->layout == Layout::nhwc),
+                "node '", c.node.name, "': only blocked to plain and plain to nhwc reorders exist");
+  const int64_t B = to_nhwc ? x.dim(1) : layout_block(c.node.inputs[0]->layout, x.dim(1));
+  SPARTA_ASSERT(x.rank() == 4 && B > 0 && x.dim(1) % B == 0 && x.dtype() == DType::f32, "node '", c.node.name,
                 "': not a blocked tensor");
   const int64_t N = x.dim(0), CB = x.dim(1) / B, HW = x.dim(2) * x.dim(3);
-  if (HW == 1) return c.out.push_back(x);  // the same bytes in both layouts
+  if (HW == 1 || (B == 1 && !to_nhwc)) return c.out.push_back(x);  // the same bytes in both layouts
   Tensor y(DType::f32, x.shape(), Uninitialized{});
   const float* px = x.data<float>();
   float* py = y.data<float>();
   parallel_for(c.threads, N * CB, 1, [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b)
       for (int64_t i = 0; i < HW; ++i)
-        for (int j = 0; j < B; ++j) py[(b * B + j) * HW + i] = px[(b * HW + i) * B + j];
+        for (int64_t j = 0; j < B; ++j) {
+          const int64_t plain = (b * B + j) * HW + i, blocked = (b * HW + i) * B + j;
+          if (to_nhwc) py[blocked] = px[plain];
+          else py[plain] = px[blocked];
+        }
   });
   c.out.push_back(std::move(y));
 }

@@ -35,37 +35,42 @@ bool accepts_layout(const Node& n, size_t i, Layout l) {
 
 LayoutReport assign_layouts(Graph& g, int block) {
   LayoutReport rep;
-  if (block == 0) block = host_isa() == Isa::avx512 ? 16 : 8;
-  SPARTA_CHECK(block == 8 || block == 16, "layout block must be 8 or 16, got ", block);
-  rep.block = block;
-  const Layout blocked_layout = block == 16 ? Layout::nchw16c : Layout::nchw8c;
+  if (block == 0) block = host_isa() == Isa::avx512 ? -1 : 8;
+  SPARTA_CHECK(block == 8 || block == 16 || block == -1, "layout block must be 8, 16 or -1 (nhwc), got ", block);
+  const Layout blocked_layout = block == 16 ? Layout::nchw16c : block == 8 ? Layout::nchw8c : Layout::nhwc;
+  rep.layout = blocked_layout;
+  const bool nhwc = blocked_layout == Layout::nhwc;
   std::vector<Node*> order;
   for (const auto& n : g.nodes()) order.push_back(n.get());
   std::map<const Value*, Value*> plain_copy;  // blocked value -> its reordered copy
-  auto to_plain = [&](Value* v, Node* before) -> Value* {
-    auto it = plain_copy.find(v);
-    if (it != plain_copy.end()) return it->second;
-    std::string name = v->name + "/plain";
+  std::map<const Value*, Value*> nhwc_copy;   // plain value -> its channels-last copy
+  auto reorder = [&](Value* v, Node* before, bool to_nhwc) -> Value* {
+    auto& copies = to_nhwc ? nhwc_copy : plain_copy;
+    auto it = copies.find(v);
+    if (it != copies.end()) return it->second;
+    std::string name = v->name + (to_nhwc ? "/nhwc" : "/plain");
     while (g.find(name)) name += "_";
     Value* out = g.add_value(name);
     out->dtype = v->dtype;
     out->dims = v->dims;
     out->dim_names = v->dim_names;
+    if (to_nhwc) out->layout = Layout::nhwc;
     Node* r = g.insert_node(before, "Reorder", name);
     r->domain = "sparta";
     r->inputs = {v};
     r->outputs = {out};
     Attribute to;
     to.kind = Attribute::Kind::s;
-    to.s = "plain";
+    to.s = to_nhwc ? "nhwc" : "plain";
     r->attrs["to"] = to;
     ++rep.reorders;
-    return plain_copy[v] = out;
+    return copies[v] = out;
   };
+  auto to_plain = [&](Value* v, Node* before) { return reorder(v, before, false); };
   auto blocked = [](const Value* v) { return v && v->layout != Layout::plain; };
   for (Node* n : order) {
     Value* out = n->outputs.size() == 1 ? n->outputs[0] : nullptr;
-    const bool out_free = out && !g.is_output(out) && out->static_rank(4) && (*out->dims)[1] % block == 0;
+    const bool out_free = out && !g.is_output(out) && out->static_rank(4) && (nhwc || (*out->dims)[1] % block == 0);
     const LayoutRole role = role_of(*n);
     bool block_out = false;  // the output layout chosen for n
     if (out_free && role == LayoutRole::producer) {
@@ -87,6 +92,13 @@ LayoutReport assign_layouts(Graph& g, int block) {
       if (role == LayoutRole::passthrough || role == LayoutRole::binary) keep = keep && block_out;
       if (!keep) n->inputs[i] = to_plain(v, n);
     }
+    // A channels-last convolution reads its input channels-last too (a
+    // plain one is reordered first): oneDNN has no fast NCHW-in, NHWC-out
+    // convolution.
+    if (block_out && nhwc && role == LayoutRole::producer && !blocked(n->inputs[0]) && n->inputs[0]->static_rank(4))
+      n->inputs[0] = reorder(n->inputs[0], n, true);
+    else if (block_out && nhwc && role == LayoutRole::producer && !blocked(n->inputs[0]))
+      block_out = false;
     if (block_out) {
       out->layout = blocked_layout;
       ++rep.blocked;

@@ -98,7 +98,7 @@ PipelineResult run_pipeline(Graph& g, const PipelineOptions& opt) {
                     }});
   passes.push_back({"layout", [&] {
                       r.layout = assign_layouts(g, opt.layout_block);
-                      return std::to_string(r.layout.blocked) + " values in nChw" + std::to_string(r.layout.block) + "c, " +
+                      return std::to_string(r.layout.blocked) + " values in " + layout_name(r.layout.layout) + ", " +
                              std::to_string(r.layout.reorders) + " reorders";
                     }});
   for (const Pass& p : passes) {

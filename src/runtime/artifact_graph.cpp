@@ -54,7 +54,7 @@ DType parse_dtype(const std::string& s, const std::string& what) {
 }
 
 Layout parse_layout(const std::string& s, const std::string& what) {
-  for (Layout l : {Layout::plain, Layout::nchw8c, Layout::nchw16c})
+  for (Layout l : {Layout::plain, Layout::nchw8c, Layout::nchw16c, Layout::nhwc})
     if (layout_name(l) == s) return l;
   throw Error(what + ": unknown layout '" + s + "'");
 }
@@ -295,8 +295,8 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
     }
     if (vj.contains("tesa")) v->tesa = read_tesa(vj.at("tesa"), data, what);
     if (v->layout != Layout::plain)
-      SPARTA_CHECK(v->static_rank(4) && (*v->dims)[1] % layout_block(v->layout) == 0, what, ": layout ",
-                   layout_name(v->layout), " needs static 4-D dims with channels a multiple of ", layout_block(v->layout));
+      SPARTA_CHECK(v->static_rank(4) && (*v->dims)[1] % layout_block(v->layout, (*v->dims)[1]) == 0, what, ": layout ",
+                   layout_name(v->layout), " needs static 4-D dims with channels a multiple of its block");
     values.push_back(v);
   }
   auto value_at = [&](const json& r, const std::string& what) -> Value* {

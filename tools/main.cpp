@@ -99,6 +99,15 @@ std::map<std::string, std::vector<int64_t>> feed_shapes(const Graph& g, const st
   return shapes;
 }
 
+// --layout: the layout pass's block (passes/layout.h).
+int parse_layout(const std::string& s) {
+  if (s == "auto") return 0;
+  if (s == "nchw8c") return 8;
+  if (s == "nchw16c") return 16;
+  if (s == "nhwc") return -1;
+  throw Error("--layout '" + s + "' is not one of auto, nchw8c, nchw16c, nhwc");
+}
+
 // --shape NAME=D0,D1,... options.
 std::map<std::string, std::vector<int64_t>> parse_shapes(const std::vector<std::string>& specs) {
   std::map<std::string, std::vector<int64_t>> shapes;
@@ -124,6 +133,7 @@ CompiledModel open_model(const std::string& path, const std::string& tesa_path, 
     CompiledModel m = load_compiled(path, opt.threads);
     SPARTA_CHECK(opt.sparse || !m.options.sparse, "--dense: ", path, " was compiled with sparsity on (compile it with --dense)");
     SPARTA_CHECK(!opt.keep_promises, "--check-tesa applies to ONNX models with --tesa; ", path, " is compiled");
+    SPARTA_CHECK(opt.layout_block == 0, "--layout applies to ONNX models; ", path, " is compiled (give it to sparta compile)");
     return m;
   }
   Graph g = load_model(path, tesa_path);
@@ -201,6 +211,9 @@ int run(int argc, char** argv) {
   compile->add_option("--tesa", tesa_path, tesa_help);
   compile->add_option("--threads", compile_threads, "threads the kernels are chosen for")->capture_default_str();
   compile->add_flag("--dense", compile_dense, "sparsity off: no TeSA propagation, a dense kernel for every weight");
+  std::string compile_layout = "auto";
+  const char* layout_help = "activation layout between convolutions: auto (the host's), nchw8c, nchw16c, nhwc";
+  compile->add_option("--layout", compile_layout, layout_help)->capture_default_str();
   std::string compile_report;
   std::vector<std::string> compile_shapes;
   compile->add_option("--shape", compile_shapes,
@@ -218,7 +231,8 @@ int run(int argc, char** argv) {
     Graph g = load_model(model_path, tesa_path);
     if (progress) std::fprintf(stderr, "compile: passes and kernel choice (%d thread(s))\n", compile_threads);
     const CompiledModel m = compile_model(
-        std::move(g), {.threads = compile_threads, .sparse = !compile_dense, .shapes = parse_shapes(compile_shapes)},
+        std::move(g), {.threads = compile_threads, .sparse = !compile_dense, .layout_block = parse_layout(compile_layout),
+                       .shapes = parse_shapes(compile_shapes)},
         model_path);
     for (const Value* in : m.graph.inputs)
       if (!m.compiled_shapes.count(in->name))
@@ -329,6 +343,8 @@ int run(int argc, char** argv) {
   bmodel->add_option("--tesa", tesa_path, tesa_help);
   bool bm_dense = false;
   bmodel->add_flag("--dense", bm_dense, dense_help);
+  std::string bm_layout = "auto";
+  bmodel->add_option("--layout", bm_layout, layout_help)->capture_default_str();
   bmodel->add_option("--reps", bm_reps, "timed runs")->capture_default_str();
   bmodel->add_flag("--json", bm_json, "print one JSON object");
   bmodel->add_flag("--profile", bm_profile, "per-operator-type time of the median run, and its slowest nodes");
@@ -341,7 +357,8 @@ int run(int argc, char** argv) {
     omp_set_num_threads(bm_threads);
     const auto t0 = std::chrono::steady_clock::now();
     std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
-    Executor session(open_model(bm_path, tesa_path, {.threads = bm_threads, .sparse = !bm_dense}, &feeds),
+    Executor session(open_model(bm_path, tesa_path,
+                                {.threads = bm_threads, .sparse = !bm_dense, .layout_block = parse_layout(bm_layout)}, &feeds),
                     {.threads = bm_threads, .profile = true});
     const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     for (const Value* in : session.graph().inputs) {

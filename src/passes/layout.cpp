@@ -77,11 +77,11 @@ LayoutReport assign_layouts(Graph& g, int block) {
       const Value* res = n->inputs.size() >= 4 ? n->inputs[3] : nullptr;
       // The residual is summed in place, so it must share the output's layout.
       block_out = !res || blocked(res);
-      // oneDNN's blocked convolutions read plain NCHW only with a few input
-      // channels (an image); otherwise it would fall back to its reference
-      // code (a 24-channel MobileNetV2 layer under nChw16c: 200 ms).
+      // oneDNN's blocked convolutions read plain NCHW only with fewer input
+      // channels than the block (an image); otherwise they fall back to the
+      // reference code (a 24-channel MobileNetV2 layer under nChw16c: 200 ms).
       const Value* in = n->inputs[0];
-      if (!nhwc && !blocked(in) && (!in->static_rank(4) || (*in->dims)[1] > 4)) block_out = false;
+      if (!nhwc && !blocked(in) && (!in->static_rank(4) || (*in->dims)[1] >= block)) block_out = false;
     } else if (out_free && role == LayoutRole::passthrough) {
       block_out = blocked(n->inputs[0]);
     } else if (out_free && role == LayoutRole::binary) {
@@ -96,7 +96,7 @@ LayoutReport assign_layouts(Graph& g, int block) {
       if (role == LayoutRole::producer && i == 3) keep = block_out;  // residual: same as output
       // A blocked convolution writes blocked: blocked in, plain out would
       // also leave oneDNN on its reference code.
-      if (role == LayoutRole::producer && i == 0 && !nhwc) keep = keep && block_out;
+      if (role == LayoutRole::producer && i == 0) keep = keep && block_out;
       if (role == LayoutRole::passthrough || role == LayoutRole::binary) keep = keep && block_out;
       if (!keep) n->inputs[i] = to_plain(v, n);
     }

@@ -19,7 +19,7 @@ scripts/build.sh
 BIN=${SPARTA_BUILD_DIR:-build}/tools/sparta
 mkdir -p models out/demo
 if [ ! -f models/bert-base.onnx ]; then
-  step "building BERT-base from its definition (about a minute)"
+  step "building BERT-base from its definition (under a minute)"
   /usr/bin/python3 scripts/model_zoo.py --out models --only bert-base 2>&1 | grep -v -i warn
 fi
 if [ ! -f models/bert-base-block90.onnx ]; then

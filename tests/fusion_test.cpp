@@ -422,5 +422,30 @@ TEST(Fusion, TransformerLayerMatchesUnfused) {
   }
 }
 
+// A pruned head (its rows of the output projection zero) is cut from Q, K,
+// V, both attention products, the softmax and O, through the reshapes;
+// the layer computes what it computed.
+TEST(Fusion, PrunedAttentionHeadsAreCut) {
+  auto m = transformer_model();
+  for (auto& t : *m.mutable_graph()->mutable_initializer()) {
+    if (t.name() != "Wo") continue;
+    std::string raw = t.raw_data();
+    float* w = reinterpret_cast<float*>(raw.data());
+    for (int r = 0; r < 8; ++r)  // head 0: input features 0-7 of O
+      for (int c = 0; c < 16; ++c) w[r * 16 + c] = 0.f;
+    t.set_raw_data(raw);
+  }
+  for (int threads : {1, 2}) {
+    const auto s = expect_same(m, {{"x", Shape{2, 4, 16}}}, threads);
+    EXPECT_EQ(s->pipeline().heads.attentions, 1);
+    EXPECT_EQ(s->pipeline().heads.heads, 1);
+    for (const auto& n : s->graph().nodes())
+      if (n->op_type == "Linear" && (n->name == "q/MatMul" || n->name == "k/MatMul" || n->name == "v/MatMul"))
+        EXPECT_EQ(n->inputs[1]->constant->shape(), Shape({16, 8})) << n->name;
+  }
+  // Every head alive: nothing is cut.
+  EXPECT_EQ(expect_same(transformer_model(), {{"x", Shape{2, 4, 16}}}, 1)->pipeline().heads.attentions, 0);
+}
+
 }  // namespace
 }  // namespace sparta

@@ -96,6 +96,11 @@ PipelineResult run_pipeline(Graph& g, const PipelineOptions& opt) {
                       r.fuse = fuse_all(g);
                       return r.fuse.str();
                     }});
+  if (opt.propagate)
+    passes.push_back({"shrink-heads", [&] {
+                        r.heads = shrink_heads(g);
+                        return r.heads.str();
+                      }});
   passes.push_back({"layout", [&] {
                       r.layout = assign_layouts(g, opt.layout_block);
                       return std::to_string(r.layout.blocked) + " values in " + layout_name(r.layout.layout) + ", " +

@@ -3,7 +3,7 @@
 // graph is a bug, and the check names the pass and what is wrong):
 //
 //   re-derive shapes -> fold constants -> shapes again -> propagate TeSAs
-//   -> shrink -> fuse -> assign layouts
+//   -> shrink -> fuse -> shrink attention heads -> assign layouts
 //
 // The Executor runs it before planning kernels; `sparta inspect --plan`
 // prints its log.
@@ -17,6 +17,7 @@
 #include "passes/fuse.h"
 #include "passes/layout.h"
 #include "passes/shrink.h"
+#include "passes/shrink_heads.h"
 
 namespace sparta {
 
@@ -34,6 +35,7 @@ struct PassLogEntry {
 struct PipelineResult {
   PropagationReport propagation;
   ShrinkReport shrink;
+  HeadsReport heads;
   FuseReport fuse;
   LayoutReport layout;
   std::vector<PassLogEntry> log;

@@ -1,0 +1,203 @@
+#include "passes/shrink_heads.h"
+
+#include <algorithm>
+#include <optional>
+#include <sstream>
+#include <vector>
+
+#include "core/error.h"
+
+namespace sparta {
+namespace {
+
+Node* sole_reader(const Graph& g, const Value* v) {
+  if (!v || v->consumers.size() != 1 || g.is_output(v)) return nullptr;
+  return v->consumers[0];
+}
+
+bool is(const Node* n, const char* domain, const char* op) {
+  return n && n->domain == domain && n->op_type == op && !n->outputs.empty() && n->outputs[0];
+}
+
+// A sparta.Linear with a constant 2-D f32 weight; its output channels.
+std::optional<int64_t> linear_outputs(const Node* n) {
+  if (!is(n, "sparta", "Linear") || n->inputs.size() < 2 || !n->inputs[1] || !n->inputs[1]->is_constant()) return {};
+  const Tensor& w = *n->inputs[1]->constant;
+  if (w.dtype() != DType::f32 || w.rank() != 2 || !w.defined()) return {};
+  if (n->inputs.size() > 2 && n->inputs[2] && (!n->inputs[2]->is_constant() || n->inputs[2]->constant->dtype() != DType::f32))
+    return {};
+  return n->attr_int("trans_w", 0) ? w.dim(0) : w.dim(1);
+}
+
+std::optional<std::vector<int64_t>> int_constant(const Value* v) {
+  if (!v || !v->is_constant() || v->constant->dtype() != DType::i64 || !v->constant->defined()) return {};
+  const Tensor& t = *v->constant;
+  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+}
+
+bool perm_is(const Node* n, const char* key, std::vector<int64_t> want) {
+  return n->attr(key) ? n->attr_ints(key) == want : want.empty();
+}
+
+Tensor keep_along(const Tensor& t, int axis, const std::vector<int64_t>& keep) {
+  std::vector<int64_t> d = t.shape().dims();
+  const int64_t old = d[static_cast<size_t>(axis)];
+  d[static_cast<size_t>(axis)] = static_cast<int64_t>(keep.size());
+  Tensor out(t.dtype(), Shape(d), Uninitialized{});
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= t.dim(i);
+  for (int i = axis + 1; i < t.rank(); ++i) inner *= t.dim(i);
+  const float* src = t.data<float>();
+  float* dst = out.data<float>();
+  for (int64_t o = 0; o < outer; ++o)
+    for (size_t k = 0; k < keep.size(); ++k)
+      std::copy(src + (o * old + keep[k]) * inner, src + (o * old + keep[k] + 1) * inner,
+                dst + (o * static_cast<int64_t>(keep.size()) + static_cast<int64_t>(k)) * inner);
+  return out;
+}
+
+void set_input(Graph& g, Node* n, size_t i, Tensor t, const std::string& suffix) {
+  std::string name = n->inputs[i]->name + suffix;
+  while (g.find(name)) name += "_";
+  Value* v = g.add_value(name);
+  v->dtype = t.dtype();
+  v->dims = t.shape().dims();
+  v->constant = std::move(t);
+  n->inputs[i] = v;
+}
+
+Tensor ints(const std::vector<int64_t>& v) {
+  Tensor t(DType::i64, Shape{static_cast<int64_t>(v.size())});
+  std::copy(v.begin(), v.end(), t.data<int64_t>());
+  return t;
+}
+
+// One attention block, matched from its output projection.
+struct Attention {
+  Node *q, *k, *v, *rq, *rk, *rv, *scores, *softmax, *context, *merge, *o;
+  int64_t heads, dim;
+};
+
+std::optional<Attention> match(const Graph& g, Node* o) {
+  Attention a{};
+  a.o = o;
+  if (!linear_outputs(o) || !o->inputs[0]) return {};
+  a.merge = o->inputs[0]->producer;
+  if (!is(a.merge, "", "Reshape") || sole_reader(g, a.merge->outputs[0]) != o || !a.merge->inputs[0]) return {};
+  a.context = a.merge->inputs[0]->producer;
+  if (!is(a.context, "sparta", "BatchMatMul") || sole_reader(g, a.context->outputs[0]) != a.merge) return {};
+  if (!perm_is(a.context, "perm_a", {}) || !perm_is(a.context, "perm_b", {0, 2, 1, 3}) ||
+      !perm_is(a.context, "perm_y", {0, 2, 1, 3}) || a.context->attr_float("scale", 1.f) != 1.f ||
+      a.context->inputs.size() != 2)
+    return {};
+  const Value* ctx = a.context->outputs[0];
+  if (!ctx->static_rank(4)) return {};
+  a.heads = (*ctx->dims)[2];
+  a.dim = (*ctx->dims)[3];
+  a.softmax = a.context->inputs[0] ? a.context->inputs[0]->producer : nullptr;
+  a.rv = a.context->inputs[1] ? a.context->inputs[1]->producer : nullptr;
+  const bool softmax = is(a.softmax, "sparta", "Softmax") || (is(a.softmax, "", "Softmax") && a.softmax->attr_int("axis", -1) == -1);
+  if (!softmax || sole_reader(g, a.softmax->outputs[0]) != a.context || !a.softmax->inputs[0]) return {};
+  a.scores = a.softmax->inputs[0]->producer;
+  if (!is(a.scores, "sparta", "BatchMatMul") || sole_reader(g, a.scores->outputs[0]) != a.softmax ||
+      a.scores->inputs.size() != 2 || !perm_is(a.scores, "perm_a", {0, 2, 1, 3}) ||
+      !perm_is(a.scores, "perm_b", {0, 2, 3, 1}) || !perm_is(a.scores, "perm_y", {}))
+    return {};
+  a.rq = a.scores->inputs[0] ? a.scores->inputs[0]->producer : nullptr;
+  a.rk = a.scores->inputs[1] ? a.scores->inputs[1]->producer : nullptr;
+  // The splits: Reshape(Linear output, [.., H, D]), each the sole reader.
+  Node* const splits[3] = {a.rq, a.rk, a.rv};
+  Node* const readers[3] = {a.scores, a.scores, a.context};
+  Node* lins[3] = {};
+  for (int i = 0; i < 3; ++i) {
+    Node* r = splits[i];
+    if (!is(r, "", "Reshape") || r->inputs.size() != 2 || !r->inputs[0] || sole_reader(g, r->outputs[0]) != readers[i])
+      return {};
+    const auto target = int_constant(r->inputs[1]);
+    if (!target || target->size() != 4 || (*target)[2] != a.heads || (*target)[3] != a.dim) return {};
+    lins[i] = r->inputs[0]->producer;
+    const auto n = linear_outputs(lins[i]);
+    if (!n || *n != a.heads * a.dim || sole_reader(g, lins[i]->outputs[0]) != r) return {};
+  }
+  if (a.rq == a.rk) return {};
+  a.q = lins[0];
+  a.k = lins[1];
+  a.v = lins[2];
+  const auto merged = int_constant(a.merge->inputs.size() == 2 ? a.merge->inputs[1] : nullptr);
+  if (!merged || merged->empty() || (merged->back() != a.heads * a.dim && merged->back() != -1)) return {};
+  const int64_t k_o = o->attr_int("trans_w", 0) ? o->inputs[1]->constant->dim(1) : o->inputs[1]->constant->dim(0);
+  if (k_o != a.heads * a.dim) return {};
+  return a;
+}
+
+// Heads whose rows of O's weight (its input features) are not all zero.
+std::vector<int64_t> live_heads(const Attention& a) {
+  const Tensor& w = *a.o->inputs[1]->constant;
+  const bool nk = a.o->attr_int("trans_w", 0) != 0;  // [N, K]: input features are columns
+  const int64_t rows = w.dim(0), cols = w.dim(1);
+  const float* p = w.data<float>();
+  std::vector<int64_t> live;
+  for (int64_t h = 0; h < a.heads; ++h) {
+    bool any = false;
+    for (int64_t f = h * a.dim; f < (h + 1) * a.dim && !any; ++f)
+      for (int64_t j = 0; j < (nk ? rows : cols) && !any; ++j) any = (nk ? p[j * cols + f] : p[f * cols + j]) != 0.f;
+    if (any) live.push_back(h);
+  }
+  return live;
+}
+
+}  // namespace
+
+std::string HeadsReport::str() const {
+  std::ostringstream os;
+  os << "shrink heads: " << heads << " attention head(s) removed in " << attentions << " attention block(s)";
+  return os.str();
+}
+
+HeadsReport shrink_heads(Graph& g) {
+  HeadsReport rep;
+  std::vector<Node*> outs;
+  for (const auto& n : g.nodes())
+    if (is(n.get(), "sparta", "Linear")) outs.push_back(n.get());
+  for (Node* o : outs) {
+    const std::optional<Attention> a = match(g, o);
+    if (!a) continue;
+    const std::vector<int64_t> live = live_heads(*a);
+    const int64_t h2 = static_cast<int64_t>(live.size());
+    if (h2 == 0 || h2 == a->heads) continue;
+    std::vector<int64_t> keep;  // the kept features: every dim of every live head
+    for (int64_t h : live)
+      for (int64_t d = 0; d < a->dim; ++d) keep.push_back(h * a->dim + d);
+    for (Node* lin : {a->q, a->k, a->v}) {
+      const bool nk = lin->attr_int("trans_w", 0) != 0;
+      set_input(g, lin, 1, keep_along(*lin->inputs[1]->constant, nk ? 0 : 1, keep), "/heads");
+      if (lin->inputs.size() > 2 && lin->inputs[2]) set_input(g, lin, 2, keep_along(*lin->inputs[2]->constant, 0, keep), "/heads");
+      Value* out = lin->outputs[0];
+      if (out->dims) out->dims->back() = h2 * a->dim;
+    }
+    for (Node* r : {a->rq, a->rk, a->rv}) {
+      std::vector<int64_t> t = *int_constant(r->inputs[1]);
+      t[2] = h2;
+      set_input(g, r, 1, ints(t), "/heads");
+      if (r->outputs[0]->dims) (*r->outputs[0]->dims)[2] = h2;
+    }
+    for (Node* n : {a->scores, a->softmax})
+      if (n->outputs[0]->dims && n->outputs[0]->dims->size() == 4) (*n->outputs[0]->dims)[1] = h2;
+    (*a->context->outputs[0]->dims)[2] = h2;
+    std::vector<int64_t> m = *int_constant(a->merge->inputs[1]);
+    if (m.back() != -1) m.back() = h2 * a->dim;
+    set_input(g, a->merge, 1, ints(m), "/heads");
+    if (a->merge->outputs[0]->dims) a->merge->outputs[0]->dims->back() = h2 * a->dim;
+    const bool nk = a->o->attr_int("trans_w", 0) != 0;
+    set_input(g, a->o, 1, keep_along(*a->o->inputs[1]->constant, nk ? 1 : 0, keep), "/heads");
+    // The TeSAs of the values whose shapes changed no longer fit.
+    for (Node* n : {a->q, a->k, a->v, a->rq, a->rk, a->rv, a->scores, a->softmax, a->context, a->merge})
+      n->outputs[0]->tesa.reset();
+    ++rep.attentions;
+    rep.heads += a->heads - h2;
+  }
+  if (rep.attentions) g.link();
+  return rep;
+}
+
+}  // namespace sparta

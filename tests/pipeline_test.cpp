@@ -24,7 +24,7 @@ TEST(Pipeline, PassesRunInOrderAndAreLogged) {
   Graph g = mlp();
   const PipelineResult r = run_pipeline(g);
   EXPECT_EQ(names(r), (std::vector<std::string>{"reset-shapes", "infer-shapes", "fold", "infer-shapes", "propagate",
-                                                "shrink", "fuse", "layout"}));
+                                                "shrink", "fuse", "shrink-heads", "layout"}));
   EXPECT_EQ(r.fuse.linear, 2);
   EXPECT_NE(r.str().find("pass propagate"), std::string::npos);
   EXPECT_EQ(verify_graph(g), "");

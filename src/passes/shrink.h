@@ -18,7 +18,7 @@
 // blocks of r consecutive channels, channels go only in whole blocks, so
 // that W1 keeps the pattern its sparse kernel runs.
 //
-// Attention heads (channels seen through a reshape) come later.
+// Attention heads (channels seen through a reshape): passes/shrink_heads.
 #pragma once
 
 #include <cstdint>

@@ -18,6 +18,7 @@
 #include "ops/op_def.h"
 #include "runtime/artifact.h"
 #include "runtime/executor.h"
+#include "graph_builders.h"
 #include "test_util.h"
 
 namespace sparta {
@@ -25,36 +26,16 @@ namespace {
 
 using Dims = std::vector<int64_t>;
 
-Tensor random_tensor(const Dims& d, std::mt19937& rng, double keep = 1.0) {
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  std::bernoulli_distribution k(keep);
-  Tensor t(DType::f32, Shape(d));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = k(rng) ? u(rng) : 0.f;
-  return t;
-}
+using testing::add_constant;
+using testing::add_input;
+using testing::add_op;
+using testing::random_tensor;
 
-Value* constant(Graph& g, const std::string& name, Tensor t) {
-  Value* v = g.add_value(name);
-  v->dtype = t.dtype();
-  v->dims = t.shape().dims();
-  v->constant = std::move(t);
-  return v;
-}
-
+Value* constant(Graph& g, const std::string& name, Tensor t) { return add_constant(g, name, std::move(t)); }
 Value* op(Graph& g, const std::string& type, std::vector<Value*> in, const std::string& out) {
-  Node* n = g.add_node(type, out);
-  n->inputs = std::move(in);
-  n->outputs = {g.add_value(out)};
-  return n->outputs[0];
+  return add_op(g, type, std::move(in), out)->outputs[0];
 }
-
-Value* input(Graph& g, const std::string& name, Dims d) {
-  Value* v = g.add_value(name);
-  v->dtype = DType::f32;
-  v->dims = std::move(d);
-  g.inputs.push_back(v);
-  return v;
-}
+Value* input(Graph& g, const std::string& name, Dims d) { return add_input(g, name, std::move(d)); }
 
 // x[8, 64] -> MatMul W1 (90% of its 32x1 blocks zero) -> Add b1 -> Relu
 // -> MatMul W2 (unstructured, 70% zero) -> Add b2 -> MatMul W3 (dense)

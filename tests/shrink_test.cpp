@@ -9,34 +9,16 @@
 #include "analysis/tesa_propagation.h"
 #include "passes/shrink.h"
 #include "runtime/executor.h"
+#include "graph_builders.h"
 
 namespace sparta {
 namespace {
 
 using Dims = std::vector<int64_t>;
 
-// Builders shared by the models below.
-Tensor random_tensor(const Dims& d, std::mt19937& rng) {
-  std::uniform_real_distribution<float> u(-1.f, 1.f);
-  Tensor t(DType::f32, Shape(d));
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = u(rng);
-  return t;
-}
-
-Value* add_constant(Graph& g, const std::string& name, Tensor t) {
-  Value* v = g.add_value(name);
-  v->dtype = t.dtype();
-  v->dims = t.shape().dims();
-  v->constant = std::move(t);
-  return v;
-}
-
-Node* add_op(Graph& g, const std::string& op, std::vector<Value*> in, const std::string& out) {
-  Node* n = g.add_node(op, out);
-  n->inputs = std::move(in);
-  n->outputs = {g.add_value(out)};
-  return n;
-}
+using testing::add_constant;
+using testing::add_op;
+using testing::random_tensor;
 
 // x[3, 5] -> MatMul W1[5, 8] -> Add b1[8] -> Mul 0.5 -> Relu -> MatMul W2[8, 4]
 // (-> y), with rows `dead_rows` of W2 zero; `extra` adds a second reader of

@@ -17,6 +17,7 @@
 #include <regex>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/cpu.h"
 #include "core/error.h"
 #include "analysis/shape_inference.h"
@@ -143,22 +144,9 @@ CompiledModel open_model(const std::string& path, const std::string& tesa_path, 
 
 // Writes text to path through a temporary name (nothing half-written).
 void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << text;
-    if (!f.flush()) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw Error("cannot write " + path + " (" + std::strerror(errno) + ")");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error("cannot write " + path + " (" + ec.message() + ")");
-  }
+  AtomicFile f(path);
+  f.stream() << text;
+  f.commit();
 }
 
 int run(int argc, char** argv) {

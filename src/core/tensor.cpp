@@ -124,4 +124,24 @@ Tensor Tensor::reshape(Shape shape) const {
   return t;
 }
 
+Tensor select_along(const Tensor& t, int axis, const std::vector<int64_t>& index) {
+  SPARTA_CHECK(axis >= 0 && axis < t.rank(), "select_along: axis ", axis, " of a rank-", t.rank(), " tensor");
+  std::vector<int64_t> d = t.shape().dims();
+  const int64_t old = d[static_cast<size_t>(axis)];
+  for (int64_t i : index) SPARTA_CHECK(i >= 0 && i < old, "select_along: index ", i, " outside [0, ", old, ")");
+  d[static_cast<size_t>(axis)] = static_cast<int64_t>(index.size());
+  Tensor out(t.dtype(), Shape(d), Uninitialized{});
+  int64_t outer = 1, inner = 1;
+  for (int i = 0; i < axis; ++i) outer *= t.dim(i);
+  for (int i = axis + 1; i < t.rank(); ++i) inner *= t.dim(i);
+  const size_t row = static_cast<size_t>(inner) * dtype_size(t.dtype());
+  const auto* src = static_cast<const char*>(t.raw());
+  auto* dst = static_cast<char*>(out.raw());
+  for (int64_t o = 0; o < outer; ++o)
+    for (size_t k = 0; k < index.size(); ++k)
+      std::memcpy(dst + (static_cast<size_t>(o) * index.size() + k) * row,
+                  src + static_cast<size_t>(o * old + index[k]) * row, row);
+  return out;
+}
+
 }  // namespace sparta

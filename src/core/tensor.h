@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "core/dtype.h"
 #include "core/error.h"
@@ -79,5 +80,9 @@ class Tensor {
   Shape shape_;
   std::shared_ptr<void> data_;
 };
+
+// The slices of t at the given indices along `axis`, in that order (any
+// dtype): what shrinking keeps of a weight.
+Tensor select_along(const Tensor& t, int axis, const std::vector<int64_t>& index);
 
 }  // namespace sparta

@@ -91,6 +91,16 @@ Value* Graph::add_value(const std::string& name) {
   return v;
 }
 
+Value* Graph::add_constant(const std::string& base, Tensor t) {
+  std::string name = base;
+  while (find(name)) name += "_";
+  Value* v = add_value(name);
+  v->dtype = t.dtype();
+  v->dims = t.shape().dims();
+  v->constant = std::move(t);
+  return v;
+}
+
 Value* Graph::find(const std::string& name) const {
   auto it = by_name_.find(name);
   return it == by_name_.end() ? nullptr : it->second;

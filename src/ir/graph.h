@@ -97,6 +97,8 @@ class Graph {
   bool shapes_bound = false;
 
   Value* add_value(const std::string& name);   // error if the name exists
+  // A new constant value holding t, named `base` (made unique with "_").
+  Value* add_constant(const std::string& base, Tensor t);
   Value* find(const std::string& name) const;  // or null
   bool is_output(const Value* v) const;        // one of the graph's outputs
   Node* add_node(std::string op_type, std::string name = "");

@@ -49,20 +49,25 @@ const RowOps& row_ops() {
 
 namespace {
 
+// Whether an implementation for `isa` may run under opt (else why not).
+bool isa_allowed(Isa isa, const KernelOptions& opt, std::string& why) {
+  if (opt.reference) {
+    why = "reference requested";
+    return false;
+  }
+  if (isa > opt.max_isa || !host_supports(isa)) {
+    why = "host or options do not allow " + std::string(isa_name(isa));
+    return false;
+  }
+  return true;
+}
+
 template <class F, class Maker>
 SpmmImpl isa_impl(Isa isa, const char* family, Maker IsaKernels::*maker) {
   return {std::string(family) + "__" + std::string(isa_name(isa)),
           [isa, maker](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
             const F* f = std::get_if<F>(&w);
-            if (!f) return nullptr;
-            if (opt.reference) {
-              why = "reference requested";
-              return nullptr;
-            }
-            if (isa > opt.max_isa || !host_supports(isa)) {
-              why = "host or options do not allow " + std::string(isa_name(isa));
-              return nullptr;
-            }
+            if (!f || !isa_allowed(isa, opt, why)) return nullptr;
             return (isa_kernels(isa).*maker)(*f, why);
           }};
 }
@@ -125,15 +130,7 @@ SpmmImpl decomposed_impl(Isa isa, const std::string& main) {
   const std::string name = "decomposed_" + main + "+csr_spmm_mvec" + suffix;
   return {name, [=](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
             const auto* d = std::get_if<DecomposedMatrix>(&w);
-            if (!d) return nullptr;
-            if (opt.reference) {
-              why = "reference requested";
-              return nullptr;
-            }
-            if (isa > opt.max_isa || !host_supports(isa)) {
-              why = "host or options do not allow " + std::string(isa_name(isa));
-              return nullptr;
-            }
+            if (!d || !isa_allowed(isa, opt, why)) return nullptr;
             const bool bsr_main = d->main.index() == 0;
             if (bsr_main != (main.rfind("bsr_", 0) == 0)) {
               why = "the main part is " + format_name(main_part(*d));

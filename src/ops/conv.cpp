@@ -208,16 +208,19 @@ void conv(OpCall& c) {
 // plane, L = 8 or 16 an nChw8c / nChw16c block (L channels side by side,
 // one vector a tap).
 // count_include_pad counts explicit padding taps, not ceil-mode overhang.
-// Max pooling accumulates in float (exact), average pooling in double.
+// One image plane (L = 1), one channel block (L = 8, 16) or all C channels
+// of an image (channels last: L = 0, `lanes` = C) through the window, `acc`
+// holding `lanes` accumulators. Max pooling accumulates in float (exact),
+// average pooling in double.
 template <int L, bool MAX>
-void pool_plane_t(const float* x, float* y, const Window& w, bool count_pad) {
+void pool_lanes(const float* x, float* y, const Window& w, bool count_pad, int64_t lanes,
+                std::conditional_t<MAX, float, double>* acc) {
   using Acc = std::conditional_t<MAX, float, double>;
-  constexpr bool is_max = MAX;
+  const int64_t n = L > 0 ? L : lanes;
   const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
   for (int64_t oh = 0; oh < OH; ++oh)
     for (int64_t ow = 0; ow < OW; ++ow) {
-      Acc acc[L];
-      for (Acc& a : acc) a = is_max ? -INFINITY : Acc(0);
+      for (int64_t j = 0; j < n; ++j) acc[j] = MAX ? -INFINITY : Acc(0);
       int64_t count = 0, pad_count = 0;
       for (int64_t kh = 0; kh < w.k[0]; ++kh) {
         const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
@@ -227,50 +230,23 @@ void pool_plane_t(const float* x, float* y, const Window& w, bool count_pad) {
             ++pad_count;
             continue;
           }
-          const float* v = x + (ih * W + iw) * L;
-          for (int j = 0; j < L; ++j) acc[j] = is_max ? std::max(acc[j], Acc(v[j])) : acc[j] + Acc(v[j]);
+          const float* v = x + (ih * W + iw) * n;
+          for (int64_t j = 0; j < n; ++j) acc[j] = MAX ? std::max(acc[j], Acc(v[j])) : acc[j] + Acc(v[j]);
           ++count;
         }
       }
-      float* o = y + (oh * OW + ow) * L;
-      const Acc div = is_max ? Acc(1) : Acc(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
-      for (int j = 0; j < L; ++j) o[j] = static_cast<float>(is_max ? acc[j] : acc[j] / div);
-    }
-}
-
-// Channels-last pooling of one image: C channels innermost, the window's
-// taps accumulated a row of C at a time.
-template <bool MAX>
-void pool_nhwc_t(const float* x, float* y, const Window& w, int64_t C, bool count_pad, std::vector<double>& acc) {
-  const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
-  acc.resize(static_cast<size_t>(C));
-  for (int64_t oh = 0; oh < OH; ++oh)
-    for (int64_t ow = 0; ow < OW; ++ow) {
-      std::fill(acc.begin(), acc.end(), MAX ? -INFINITY : 0.0);
-      int64_t count = 0, pad_count = 0;
-      for (int64_t kh = 0; kh < w.k[0]; ++kh) {
-        const int64_t ih = oh * w.stride[0] - w.pad_begin[0] + kh * w.dil[0];
-        for (int64_t kw = 0; kw < w.k[1]; ++kw) {
-          const int64_t iw = ow * w.stride[1] - w.pad_begin[1] + kw * w.dil[1];
-          if (ih < 0 || ih >= H || iw < 0 || iw >= W) {
-            ++pad_count;
-            continue;
-          }
-          const float* v = x + (ih * W + iw) * C;
-          for (int64_t j = 0; j < C; ++j) acc[static_cast<size_t>(j)] = MAX ? std::max(acc[static_cast<size_t>(j)], double(v[j])) : acc[static_cast<size_t>(j)] + v[j];
-          ++count;
-        }
-      }
-      float* o = y + (oh * OW + ow) * C;
-      const double div = MAX ? 1.0 : double(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
-      for (int64_t j = 0; j < C; ++j) o[j] = static_cast<float>(MAX ? acc[static_cast<size_t>(j)] : acc[static_cast<size_t>(j)] / div);
+      float* o = y + (oh * OW + ow) * n;
+      const Acc div = MAX ? Acc(1) : Acc(count_pad ? count + pad_count : std::max<int64_t>(count, 1));
+      for (int64_t j = 0; j < n; ++j) o[j] = static_cast<float>(MAX ? acc[j] : acc[j] / div);
     }
 }
 
 template <int L>
 void pool_plane(const float* x, float* y, const Window& w, bool is_max, bool count_pad) {
-  if (is_max) pool_plane_t<L, true>(x, y, w, count_pad);
-  else pool_plane_t<L, false>(x, y, w, count_pad);
+  float fa[L];
+  double da[L];
+  if (is_max) pool_lanes<L, true>(x, y, w, count_pad, L, fa);
+  else pool_lanes<L, false>(x, y, w, count_pad, L, da);
 }
 
 bool blocked_input(const OpCall& c, size_t i) {
@@ -292,10 +268,11 @@ void pool(OpCall& c, bool is_max) {
     const float* px = x.data<float>();
     float* py = y.data<float>();
     parallel_for(c.threads, x.dim(0), 1, [&](int64_t n0, int64_t n1) {
-      std::vector<double> acc;
+      std::vector<float> fa(static_cast<size_t>(C));
+      std::vector<double> da(static_cast<size_t>(C));
       for (int64_t n = n0; n < n1; ++n) {
-        if (is_max) pool_nhwc_t<true>(px + n * in_sp * C, py + n * out_sp * C, w, C, count_pad, acc);
-        else pool_nhwc_t<false>(px + n * in_sp * C, py + n * out_sp * C, w, C, count_pad, acc);
+        if (is_max) pool_lanes<0, true>(px + n * in_sp * C, py + n * out_sp * C, w, count_pad, C, fa.data());
+        else pool_lanes<0, false>(px + n * in_sp * C, py + n * out_sp * C, w, count_pad, C, da.data());
       }
     });
     return c.out.push_back(std::move(y));

@@ -208,17 +208,8 @@ int fold_conv_batchnorm(Graph& g) {
       for (int64_t i = 0; i < per; ++i) wo[i] *= a;
       bf.data<float>()[o] = ((b ? b->constant->data<float>()[o] : 0.f) - mean[o]) * a + beta[o];
     }
-    auto constant_value = [&g](const std::string& base, Tensor t) {
-      std::string name = base;
-      while (g.find(name)) name += "_";
-      Value* v = g.add_value(name);
-      v->dtype = DType::f32;
-      v->dims = t.shape().dims();
-      v->constant = std::move(t);
-      return v;
-    };
-    Value* wv = constant_value(cv->name + "/bn_folded_weight", std::move(wf));
-    Value* bv = constant_value(cv->name + "/bn_folded_bias", std::move(bf));
+    Value* wv = g.add_constant(cv->name + "/bn_folded_weight", std::move(wf));
+    Value* bv = g.add_constant(cv->name + "/bn_folded_bias", std::move(bf));
     const std::string name = cv->name;
     bn->outputs.resize(1);
     replace(g, bn, name, "", "Conv", {cv->inputs[0], wv, bv}, cv->attrs, {cv});

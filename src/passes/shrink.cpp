@@ -188,23 +188,6 @@ std::vector<uint8_t> dead_channels(const Region& r, const PropagationReport& pro
 }
 
 // t sliced along `axis` to the kept indices.
-Tensor keep_along(const Tensor& t, int axis, const std::vector<int64_t>& keep) {
-  std::vector<int64_t> d = t.shape().dims();
-  const int64_t old = d[static_cast<size_t>(axis)];
-  d[static_cast<size_t>(axis)] = static_cast<int64_t>(keep.size());
-  Tensor out(t.dtype(), Shape(d), Uninitialized{});
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= t.dim(i);
-  for (int i = axis + 1; i < t.rank(); ++i) inner *= t.dim(i);
-  const float* src = t.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t o = 0; o < outer; ++o)
-    for (size_t k = 0; k < keep.size(); ++k)
-      std::copy(src + (o * old + keep[k]) * inner, src + (o * old + keep[k] + 1) * inner,
-                dst + (o * static_cast<int64_t>(keep.size()) + static_cast<int64_t>(k)) * inner);
-  return out;
-}
-
 // How many consecutive channels W1 [K, N] prunes together: the largest r
 // (32 down to 2) such that every group of r channels shares one zero
 // pattern over K (a block-pruned weight: blocks of r output features), or
@@ -229,13 +212,7 @@ int64_t channel_group(const Tensor& w1) {
 
 // A new constant value for input `i` of node n, holding t.
 void replace_constant(Graph& g, Node* n, size_t i, Tensor t) {
-  std::string name = n->inputs[i]->name + "/shrunk";
-  while (g.find(name)) name += "_";
-  Value* v = g.add_value(name);
-  v->dtype = t.dtype();
-  v->dims = t.shape().dims();
-  v->constant = std::move(t);
-  n->inputs[i] = v;
+  n->inputs[i] = g.add_constant(n->inputs[i]->name + "/shrunk", std::move(t));
 }
 
 }  // namespace
@@ -297,14 +274,14 @@ ShrinkReport shrink_channels(Graph& g, const PropagationReport& prop) {
     rep.constant_channels += static_cast<int64_t>(folded.size());
     const Tensor& w1 = *head->inputs[1]->constant;
     rep.weight_elements += w1.numel() / r->n * cut;
-    replace_constant(g, head, 1, keep_along(w1, r->conv ? 0 : 1, keep));  // [N, C, kh, kw] or [K, N]
+    replace_constant(g, head, 1, select_along(w1, r->conv ? 0 : 1, keep));  // [N, C, kh, kw] or [K, N]
     if (r->conv && head->inputs.size() > 2 && head->inputs[2])
-      replace_constant(g, head, 2, keep_along(*head->inputs[2]->constant, 0, keep));
-    for (auto [node, i, axis] : r->vectors) replace_constant(g, node, i, keep_along(*node->inputs[i]->constant, axis, keep));
+      replace_constant(g, head, 2, select_along(*head->inputs[2]->constant, 0, keep));
+    for (auto [node, i, axis] : r->vectors) replace_constant(g, node, i, select_along(*node->inputs[i]->constant, axis, keep));
     for (Node* tail : r->tails) {
       const Tensor& w2 = *tail->inputs[1]->constant;
       rep.weight_elements += w2.numel() / r->n * cut;
-      replace_constant(g, tail, 1, keep_along(w2, r->conv ? 1 : 0, keep));  // [K2, N, kh, kw] or [N, K2]
+      replace_constant(g, tail, 1, select_along(w2, r->conv ? 1 : 0, keep));  // [K2, N, kh, kw] or [N, K2]
     }
     for (Value* v : r->values) {
       (*v->dims)[static_cast<size_t>(r->axis)] = static_cast<int64_t>(keep.size());

@@ -39,32 +39,7 @@ bool perm_is(const Node* n, const char* key, std::vector<int64_t> want) {
   return n->attr(key) ? n->attr_ints(key) == want : want.empty();
 }
 
-Tensor keep_along(const Tensor& t, int axis, const std::vector<int64_t>& keep) {
-  std::vector<int64_t> d = t.shape().dims();
-  const int64_t old = d[static_cast<size_t>(axis)];
-  d[static_cast<size_t>(axis)] = static_cast<int64_t>(keep.size());
-  Tensor out(t.dtype(), Shape(d), Uninitialized{});
-  int64_t outer = 1, inner = 1;
-  for (int i = 0; i < axis; ++i) outer *= t.dim(i);
-  for (int i = axis + 1; i < t.rank(); ++i) inner *= t.dim(i);
-  const float* src = t.data<float>();
-  float* dst = out.data<float>();
-  for (int64_t o = 0; o < outer; ++o)
-    for (size_t k = 0; k < keep.size(); ++k)
-      std::copy(src + (o * old + keep[k]) * inner, src + (o * old + keep[k] + 1) * inner,
-                dst + (o * static_cast<int64_t>(keep.size()) + static_cast<int64_t>(k)) * inner);
-  return out;
-}
-
-void set_input(Graph& g, Node* n, size_t i, Tensor t, const std::string& suffix) {
-  std::string name = n->inputs[i]->name + suffix;
-  while (g.find(name)) name += "_";
-  Value* v = g.add_value(name);
-  v->dtype = t.dtype();
-  v->dims = t.shape().dims();
-  v->constant = std::move(t);
-  n->inputs[i] = v;
-}
+void set_input(Graph& g, Node* n, size_t i, Tensor t) { n->inputs[i] = g.add_constant(n->inputs[i]->name + "/heads", std::move(t)); }
 
 Tensor ints(const std::vector<int64_t>& v) {
   Tensor t(DType::i64, Shape{static_cast<int64_t>(v.size())});
@@ -170,15 +145,15 @@ HeadsReport shrink_heads(Graph& g) {
       for (int64_t d = 0; d < a->dim; ++d) keep.push_back(h * a->dim + d);
     for (Node* lin : {a->q, a->k, a->v}) {
       const bool nk = lin->attr_int("trans_w", 0) != 0;
-      set_input(g, lin, 1, keep_along(*lin->inputs[1]->constant, nk ? 0 : 1, keep), "/heads");
-      if (lin->inputs.size() > 2 && lin->inputs[2]) set_input(g, lin, 2, keep_along(*lin->inputs[2]->constant, 0, keep), "/heads");
+      set_input(g, lin, 1, select_along(*lin->inputs[1]->constant, nk ? 0 : 1, keep));
+      if (lin->inputs.size() > 2 && lin->inputs[2]) set_input(g, lin, 2, select_along(*lin->inputs[2]->constant, 0, keep));
       Value* out = lin->outputs[0];
       if (out->dims) out->dims->back() = h2 * a->dim;
     }
     for (Node* r : {a->rq, a->rk, a->rv}) {
       std::vector<int64_t> t = *int_constant(r->inputs[1]);
       t[2] = h2;
-      set_input(g, r, 1, ints(t), "/heads");
+      set_input(g, r, 1, ints(t));
       if (r->outputs[0]->dims) (*r->outputs[0]->dims)[2] = h2;
     }
     for (Node* n : {a->scores, a->softmax})
@@ -186,10 +161,10 @@ HeadsReport shrink_heads(Graph& g) {
     (*a->context->outputs[0]->dims)[2] = h2;
     std::vector<int64_t> m = *int_constant(a->merge->inputs[1]);
     if (m.back() != -1) m.back() = h2 * a->dim;
-    set_input(g, a->merge, 1, ints(m), "/heads");
+    set_input(g, a->merge, 1, ints(m));
     if (a->merge->outputs[0]->dims) a->merge->outputs[0]->dims->back() = h2 * a->dim;
     const bool nk = a->o->attr_int("trans_w", 0) != 0;
-    set_input(g, a->o, 1, keep_along(*a->o->inputs[1]->constant, nk ? 1 : 0, keep), "/heads");
+    set_input(g, a->o, 1, select_along(*a->o->inputs[1]->constant, nk ? 1 : 0, keep));
     // The TeSAs of the values whose shapes changed no longer fit.
     for (Node* n : {a->q, a->k, a->v, a->rq, a->rk, a->rv, a->scores, a->softmax, a->context, a->merge})
       n->outputs[0]->tesa.reset();

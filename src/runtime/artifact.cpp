@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/atomic_file.h"
 #include "core/cpu.h"
 #include "core/error.h"
 #include "core/hash.h"
@@ -127,9 +128,8 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
   Hasher hs(0x2e737061727461ull);
   hs.feed(head, kHeaderBytes);
   hs.feed(text.data(), text.size());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-  SPARTA_CHECK(f.good(), "cannot write ", path, " (", std::strerror(errno), ")");
+  AtomicFile file(path);
+  std::ofstream& f = file.stream();
   f.write(reinterpret_cast<const char*>(head), kHeaderBytes);
   f.write(text.data(), static_cast<std::streamsize>(text.size()));
   // Data parts are 64-byte aligned; the hasher wants whole 32-byte steps
@@ -160,18 +160,7 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
   write_header(head, h);
   f.seekp(0);
   f.write(reinterpret_cast<const char*>(head), kHeaderBytes);
-  f.close();
-  if (!f) {
-    std::error_code ec;
-    std::filesystem::remove(tmp, ec);
-    throw Error("cannot write " + path + " (" + std::strerror(errno) + ")");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw Error("cannot write " + path + " (" + ec.message() + ")");
-  }
+  file.commit();
 }
 
 void reseal_artifact(uint8_t* data, size_t size) {

@@ -9,7 +9,9 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "core/atomic_file.h"
 #include "core/cpu.h"
+#include "core/error.h"
 #include "core/hash.h"
 #include "core/version.h"
 
@@ -97,24 +99,18 @@ void ChoiceCache::store(const ChoiceKey& key, const Choice& c) {
   for (const Candidate& cd : c.candidates) j["candidates"].push_back({cd.kernel, cd.ms});
   // Written to a temporary name and renamed: a reader sees a whole entry
   // or none, even with several compiles at once.
-  const std::string path = path_of(k);
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   std::error_code ec;
   std::filesystem::create_directories(dir_ + "/choices", ec);
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    f << j.dump() << "\n";
-    if (!f.flush()) {
-      static bool warned = false;
-      if (!warned) warn("cannot write the kernel-choice cache in " + dir_ + " (choices kept in memory only)");
-      warned = true;
-      std::filesystem::remove(tmp, ec);
-      return;
-    }
+  try {
+    AtomicFile f(path_of(k));
+    f.stream() << j.dump() << "\n";
+    f.commit();
+    ++stats_.written;
+  } catch (const Error&) {
+    static bool warned = false;
+    if (!warned) warn("cannot write the kernel-choice cache in " + dir_ + " (choices kept in memory only)");
+    warned = true;
   }
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) std::filesystem::remove(tmp, ec);
-  else ++stats_.written;
 }
 
 ChoiceCache::Stats ChoiceCache::stats() {

@@ -171,6 +171,21 @@ void Graph::erase_nodes(const std::vector<const Node*>& dead) {
   link();
 }
 
+int Graph::drop_unused_constants() {
+  int dropped = 0;
+  std::vector<std::unique_ptr<Value>> kept;
+  for (auto& v : values_) {
+    if (v->is_constant() && v->consumers.empty() && !v->producer && !is_output(v.get())) {
+      by_name_.erase(v->name);
+      ++dropped;
+      continue;
+    }
+    kept.push_back(std::move(v));
+  }
+  values_ = std::move(kept);
+  return dropped;
+}
+
 int64_t Graph::parameter_count() const {
   int64_t n = 0;
   for (const auto& v : values_)

@@ -118,6 +118,11 @@ class Graph {
   // them constants or leave them unused) and relinks.
   void erase_nodes(const std::vector<const Node*>& dead);
 
+  // Removes constants nothing reads any more (the weights a pass replaced
+  // with shrunk or folded ones), so that they take no memory and no space
+  // in a compiled model. Returns how many went.
+  int drop_unused_constants();
+
   int64_t parameter_count() const;  // elements in constant values
   // Human-readable listing: one line per node with shapes, then weights
   // with their sparsity.

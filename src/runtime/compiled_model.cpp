@@ -131,6 +131,8 @@ CompiledModel compile_model(Graph g, const CompileConfig& opt, std::string sourc
     for (const PassLogEntry& e : m.pipeline.log)
       if (e.pass == "propagate" || e.pass == "shrink") m.times.propagate_ms += e.ms;
   }
+  m.graph.link();  // consumer lists as the passes left the nodes
+  m.graph.drop_unused_constants();
   bind_op_defs(m);
   m.times.passes_ms = ms_since(t0);
   plan_nodes(m);

@@ -34,6 +34,8 @@ cp "$tmp/m.sparta" "$tmp/flipped.sparta"
 printf '\x01' | dd of="$tmp/flipped.sparta" bs=1 seek=$((size - 3)) conv=notrunc status=none
 "$expect" "checksum" -- "$sparta" bench model "$tmp/flipped.sparta"
 "$expect" "--tesa applies to ONNX models" -- "$sparta" run "$tmp/m.sparta" --tesa x.json
+"$expect" "--ablation compiles the model" -- "$sparta" bench model "$tmp/m.sparta" --ablation
+"$expect" "--layout applies to ONNX models" -- "$sparta" bench model "$tmp/m.sparta" --layout nhwc
 "$expect" "already compiled" -- "$sparta" compile "$tmp/m.sparta" -o "$tmp/again.sparta"
 "$expect" "cannot write" -- "$sparta" compile "$m" -o "$tmp/no/such/dir/m.sparta"
 [ ! -e "$tmp/no/such/dir" ] || { echo "FAIL: a failed compile left files"; exit 1; }

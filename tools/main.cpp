@@ -27,6 +27,7 @@
 #include "runtime/artifact.h"
 #include "runtime/report.h"
 #include "runtime/executor.h"
+#include "tools/ablation.h"
 #include "tools/bench_spmm.h"
 
 namespace {
@@ -140,6 +141,23 @@ CompiledModel open_model(const std::string& path, const std::string& tesa_path, 
   Graph g = load_model(path, tesa_path);
   if (opt.shapes.empty()) opt.shapes = feed_shapes(g, feeds);
   return compile_model(std::move(g), opt, path);
+}
+
+// Runs scripts/peer_bench.py (ONNX Runtime, OpenVINO, PyTorch) on an ONNX
+// model; its JSON. ORT's outputs go to out_dir as .npy.
+nlohmann::json peer_bench(const std::string& python, const std::string& model, int threads, int reps,
+                          const std::vector<std::string>& inputs, const std::string& out_dir) {
+  std::string cmd = python + " " + SPARTA_SOURCE_DIR + "/scripts/peer_bench.py '" + model + "' --threads " +
+                    std::to_string(threads) + " --reps " + std::to_string(reps) + " --out-dir " + out_dir;
+  for (const auto& spec : inputs) cmd += " --input '" + spec + "'";
+  FILE* p = popen(cmd.c_str(), "r");
+  SPARTA_CHECK(p != nullptr, "cannot start the peer benchmark (", python, ")");
+  std::string text;
+  char buf[4096];
+  while (size_t got = fread(buf, 1, sizeof buf, p)) text.append(buf, got);
+  SPARTA_CHECK(pclose(p) == 0 && !text.empty(), "the peer benchmark failed (needs ", python,
+               " with onnxruntime: run scripts/setup.sh)");
+  return nlohmann::json::parse(text.substr(text.rfind('{')));
 }
 
 // Writes text to path through a temporary name (nothing half-written).
@@ -339,12 +357,46 @@ int run(int argc, char** argv) {
   bmodel->add_option("--top", bm_top, "how many of the slowest nodes --profile lists")->capture_default_str();
   bmodel->add_flag("--peers", bm_peers, "also time ONNX Runtime (and PyTorch, with MODEL.pt) and compare outputs");
   bmodel->add_option("--python", bm_python, "python with onnxruntime, for --peers")->capture_default_str();
+  bool bm_ablation = false;
+  bmodel->add_flag("--ablation", bm_ablation,
+                   "time the model compiled at each stage: dense, sparse_kernels (no propagation), propagation "
+                   "(+ shrink), transformation (+ decomposition)");
   bmodel->callback([&] {
     SPARTA_CHECK(bm_threads >= 1 && bm_threads <= 256, "--threads ", bm_threads, " must be in [1, 256]");
     SPARTA_CHECK(bm_reps >= 1, "--reps must be >= 1");
     omp_set_num_threads(bm_threads);
     const auto t0 = std::chrono::steady_clock::now();
     std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
+    if (bm_ablation) {
+      SPARTA_CHECK(!is_compiled_model_file(bm_path), "--ablation compiles the model at each stage: give the ONNX file");
+      SPARTA_CHECK(!bm_dense, "--ablation and --dense: the dense stage is part of the ablation");
+      const auto stages = tools::run_ablation([&] { return load_model(bm_path, tesa_path); }, feeds, bm_threads, bm_reps);
+      nlohmann::json j;
+      j["model"] = bm_path;
+      j["threads"] = bm_threads;
+      j["reps"] = bm_reps;
+      j["ablation"] = nlohmann::json::array();
+      for (const auto& s : stages)
+        j["ablation"].push_back({{"stage", s.stage}, {"ms", s.ms}, {"speedup_vs_dense", stages[0].ms / s.ms},
+                                 {"compile_ms", s.compile_ms}, {"kernels", s.kernels}});
+      if (bm_peers) {
+        const std::string dir = (std::filesystem::temp_directory_path() / ("sparta_peers_" + std::to_string(::getpid()))).string();
+        const nlohmann::json peer = peer_bench(bm_python, bm_path, bm_threads, bm_reps, bm_inputs, dir);
+        std::filesystem::remove_all(dir);
+        j["ort_ms"] = peer.at("ort_ms");
+        for (auto& st : j["ablation"]) st["speedup_vs_ort"] = peer.at("ort_ms").get<double>() / st["ms"].get<double>();
+      }
+      if (bm_json) {
+        std::printf("%s\n", j.dump().c_str());
+        return;
+      }
+      std::printf("%s: ablation, %d thread(s), median of %d\n", bm_path.c_str(), bm_threads, bm_reps);
+      std::printf("  %-16s %10s %14s %12s\n", "stage", "ms", "vs dense", "compile ms");
+      for (const auto& s : stages)
+        std::printf("  %-16s %10.2f %13.2fx %12.0f\n", s.stage.c_str(), s.ms, stages[0].ms / s.ms, s.compile_ms);
+      if (j.contains("ort_ms")) std::printf("  ONNX Runtime     %10.2f\n", j["ort_ms"].get<double>());
+      return;
+    }
     Executor session(open_model(bm_path, tesa_path,
                                 {.threads = bm_threads, .sparse = !bm_dense, .layout_block = parse_layout(bm_layout)}, &feeds),
                     {.threads = bm_threads, .profile = true});
@@ -386,19 +438,7 @@ int run(int argc, char** argv) {
       SPARTA_CHECK(std::filesystem::exists(peer_model), "--peers: ", bm_path, " was compiled from ", peer_model,
                    ", which is not there for the peers to run");
     }
-    auto run_peers = [&] {
-      std::string cmd = bm_python + " " + SPARTA_SOURCE_DIR + "/scripts/peer_bench.py '" + peer_model + "' --threads " +
-                        std::to_string(bm_threads) + " --reps " + std::to_string(bm_reps) + " --out-dir " + peer_dir;
-      for (const auto& spec : bm_inputs) cmd += " --input '" + spec + "'";
-      FILE* p = popen(cmd.c_str(), "r");
-      SPARTA_CHECK(p != nullptr, "cannot start the peer benchmark (", bm_python, ")");
-      std::string text;
-      char buf[4096];
-      while (size_t got = fread(buf, 1, sizeof buf, p)) text.append(buf, got);
-      SPARTA_CHECK(pclose(p) == 0 && !text.empty(), "the peer benchmark failed (needs ", bm_python,
-                   " with onnxruntime: run scripts/setup.sh)");
-      peers = nlohmann::json::parse(text.substr(text.rfind('{')));
-    };
+    auto run_peers = [&] { peers = peer_bench(bm_python, peer_model, bm_threads, bm_reps, bm_inputs, peer_dir); };
     for (int r = 0; r < bm_reps; ++r) {
       if (bm_peers && r == bm_reps / 2) run_peers();
       const auto t = std::chrono::steady_clock::now();

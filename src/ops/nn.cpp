@@ -112,7 +112,8 @@ void add_decompositions(const Tensor& w, const Tesa& t, const KernelOptions& opt
   }
 }
 
-std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse) {
+std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse,
+                                        bool decompose = true) {
   auto p = std::make_shared<WeightPlan>();
   const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
   KernelOptions opt;
@@ -162,7 +163,7 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
     return cands.size() - 1;
   };
   add(pack(format, w, t, po));
-  if (pat.best == PatternKind::unstructured) add_decompositions(w, t, opt, cands.front().c.ms, add, cands);
+  if (decompose && pat.best == PatternKind::unstructured) add_decompositions(w, t, opt, cands.front().c.ms, add, cands);
   // The dense time for this shape is measured once (when its kernel is
   // first chosen); the dense weight is packed only if it wins.
   std::optional<Choice> dc = measured_dense_choice(n, k, opt);
@@ -261,7 +262,7 @@ std::string weight_plan_key(const Node& n, const PlanOptions& o) {
 std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {
   const DensePlan p = dense_plan(n);
   if (!p.w) return nullptr;
-  return weight_plan(*p.w, p.nk, p.m, o.threads, o.sparse);
+  return weight_plan(*p.w, p.nk, p.m, o.threads, o.sparse, o.decompose);
 }
 
 // A compiled model's plan: the saved sparse weight in its kernel, or the

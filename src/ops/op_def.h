@@ -67,6 +67,7 @@ class NodePlan {
 struct PlanOptions {
   int threads = 1;
   bool sparse = true;
+  bool decompose = true;  // with sparse: also measure decompositions of unstructured weights
 };
 
 struct OpCall {

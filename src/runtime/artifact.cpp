@@ -98,6 +98,7 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
   meta["options"] = {{"threads", m.options.threads},
                      {"sparse", m.options.sparse},
                      {"propagate", m.options.propagate},
+                     {"decompose", m.options.decompose},
                      {"layout_block", m.options.layout_block},
                      {"simplify", m.options.simplify}};
   meta["times"] = {{"passes_ms", m.times.passes_ms},
@@ -230,6 +231,7 @@ CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8
     m.options.threads = o.at("threads").get<int>();
     m.options.sparse = o.at("sparse").get<bool>();
     m.options.propagate = o.at("propagate").get<bool>();
+    m.options.decompose = o.at("decompose").get<bool>();
     m.options.layout_block = o.at("layout_block").get<int>();
     m.options.simplify = o.at("simplify").get<bool>();
     if (m.options.threads < 1 || m.options.threads > 1024) throw bad("bad thread count in its options");

@@ -23,7 +23,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 // must not share the machine), then the rest on opt.threads threads:
 // packing BERT-base's weights is most of its compile time.
 void plan_nodes(CompiledModel& m) {
-  const PlanOptions po{m.options.threads, m.options.sparse};
+  const PlanOptions po{m.options.threads, m.options.sparse, m.options.decompose};
   std::vector<size_t> first, rest;
   std::set<std::string> seen;
   const auto& nodes = m.graph.nodes();

@@ -22,6 +22,7 @@ struct CompileConfig {
   bool simplify = true;   // the pass pipeline (folding, propagation, shrink, fusion, layouts)
   bool sparse = true;     // false (--dense): no propagation, a dense kernel for every weight
   bool propagate = true;  // with sparse: TeSA propagation and shrink
+  bool decompose = true;  // with sparse: decompositions of mixed-pattern weights among the candidates
   int layout_block = 0;   // blocked activations between convolutions: 8 or 16 channels, 0 for the host's
   // Run-time TeSAs from a spec are kept as promises to check on every run
   // (ExecutorOptions::check_tesa) instead of being used by propagation.

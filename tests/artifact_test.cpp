@@ -4,6 +4,7 @@
 // mismatched file is one sparta::Error.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -307,6 +308,37 @@ TEST(Artifact, BoundShapesPlanAndStillRunAtOtherShapes) {
   testing::expect_error([] { compile_model(dynamic_model(), {.shapes = {{"x", {1, 5}}}}); }, {"extent 6 in dim 1"});
 }
 
+// Float attributes keep their bits, Inf and NaN included (JSON has neither).
+TEST(Artifact, FloatAttributesKeepTheirBits) {
+  ChoiceCache::global().set_folder("");
+  Graph g = dynamic_model();
+  Attribute f;
+  f.kind = Attribute::Kind::f;
+  f.f = INFINITY;
+  Attribute fs;
+  fs.kind = Attribute::Kind::fs;
+  fs.fs = {-INFINITY, NAN, -0.f, 1e-40f};
+  for (const auto& n : g.nodes())
+    if (n->op_type == "Reshape") n->attrs["test_f"] = f, n->attrs["test_fs"] = fs;
+  const std::string path = temp_path("floats.sparta");
+  save_compiled(compile_model(std::move(g), {}, "test"), path);
+  const CompiledModel l = load_compiled(path);
+  int seen = 0;
+  for (const auto& n : l.graph.nodes()) {
+    if (!n->attr("test_fs")) continue;
+    ++seen;
+    EXPECT_TRUE(std::isinf(n->attr("test_f")->f));
+    const auto& got = n->attr("test_fs")->fs;
+    ASSERT_EQ(got.size(), 4u);
+    EXPECT_EQ(got[0], -INFINITY);
+    EXPECT_TRUE(std::isnan(got[1]));
+    EXPECT_TRUE(std::signbit(got[2]));
+    EXPECT_EQ(got[3], 1e-40f);
+  }
+  EXPECT_EQ(seen, 1);
+  std::filesystem::remove(path);
+}
+
 class ArtifactBytes : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -378,6 +410,27 @@ TEST_F(ArtifactBytes, HostMismatchesAreHandled) {
       for (auto& n : j["graph"]["nodes"]) n.erase("plan");  // weights stored as shapes, now read by nobody's plan
     }));
   }, {"stored without data"});
+  // A saved choice is never measured again: a product's plan cannot be
+  // marked for planning at load instead.
+  testing::expect_error([&] {
+    load_image(rewrite_meta(image_, [](nlohmann::json& j) {
+      for (auto& n : j["graph"]["nodes"])
+        if (n.contains("plan")) {
+          n.erase("plan");
+          n["replan"] = true;
+        }
+    }));
+  }, {"plans are loaded, not made"});
+  // Numbers that are not integers where integers belong (1e30 would be an
+  // out-of-range cast).
+  testing::expect_error([&] {
+    load_image(rewrite_meta(image_, [](nlohmann::json& j) {
+      for (auto& v : j["graph"]["values"])
+        if (v.contains("constant") && v["constant"].contains("offset")) v["constant"]["offset"] = 1e30;
+    }));
+  }, {"expected an integer"});
+  testing::expect_error([&] { load_image(rewrite_meta(image_, [](nlohmann::json& j) { j["options"]["threads"] = 5000; })); },
+                        {"threads: 5000 outside"});
 }
 
 // Every single-byte change, truncation or extension of a valid file is an

@@ -365,14 +365,17 @@ class StructuredOnednnKernel final : public SpmmKernel {
       : SpmmKernel(w.rows, w.cols), rows_(w.kept_rows), cols_(w.kept_cols), prepacked_(prepacked) {
     const int64_t nk = static_cast<int64_t>(rows_.size()), kk = static_cast<int64_t>(cols_.size());
     if (nk > 0 && kk > 0) inner_ = std::make_unique<OnednnDenseKernel>(nk, kk, w.values, prepacked, "inner");
-    std::vector<int32_t> pruned;
-    std::vector<uint8_t> kept(static_cast<size_t>(n_), 0);
-    for (int32_t r : rows_) kept[static_cast<size_t>(r)] = 1;
-    for (int32_t j = 0; j < static_cast<int32_t>(n_); ++j)
-      if (!inner_ || !kept[static_cast<size_t>(j)]) pruned.push_back(j);
     row_runs_ = runs_of(rows_);
     col_runs_ = runs_of(cols_);
-    pruned_runs_ = runs_of(pruned);
+    // The pruned rows (all, without a compact product): the gaps between
+    // the kept runs.
+    int32_t next = 0;
+    if (inner_)
+      for (const Run& r : row_runs_) {
+        if (r.from > next) pruned_runs_.push_back({next, r.from - next});
+        next = r.from + r.len;
+      }
+    if (next < n_) pruned_runs_.push_back({next, static_cast<int32_t>(n_ - next)});
     all_rows_ = nk == n_;
     all_cols_ = kk == k_;
   }

@@ -276,6 +276,7 @@ std::shared_ptr<NodePlan> load_weight_plan(const Node& n, const PlanRecord& r, c
     p.nk = n.domain == "sparta" && n.attr_int("trans_w", 0) != 0;
   }
   SPARTA_CHECK(p.w && p.w->numel() > 0, "node '", n.name, "': a saved kernel choice for a node without a constant 2-D weight");
+  for (int i : r.held_inputs) SPARTA_CHECK(i == 1, "node '", n.name, "': its plan can hold only the weight (input 1), not input ", i);
   const int64_t rows = p.nk ? p.w->dim(0) : p.w->dim(1), cols = p.nk ? p.w->dim(1) : p.w->dim(0);
   KernelOptions opt;
   opt.require = r.kernel;

@@ -177,6 +177,7 @@ void shape(OpCall& c) {
 
 void constant(OpCall& c) {
   if (const Attribute* a = c.node.attr("value")) {
+    if (a->kind != Attribute::Kind::t || !a->t.defined()) c.fail("'value' must be a tensor");
     c.out.push_back(a->t.clone());
   } else if (const Attribute* f = c.node.attr("value_float")) {
     Tensor t(DType::f32, Shape{});
@@ -204,6 +205,8 @@ void constant_of_shape(OpCall& c) {
   for (int64_t v : d)
     if (v < 0) c.fail("negative extent");
   const Attribute* a = c.node.attr("value");
+  if (a && (a->kind != Attribute::Kind::t || !a->t.defined() || a->t.numel() != 1))
+    c.fail("'value' must be a one-element tensor");
   const DType t = a ? a->t.dtype() : DType::f32;
   Tensor y(t, Shape(d));
   if (a && a->t.numel() == 1) {

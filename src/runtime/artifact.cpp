@@ -179,6 +179,10 @@ bool is_compiled_model_file(const std::string& path) {
 CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8_t* data, size_t size, int threads,
                                   const std::string& what) {
   const auto t0 = std::chrono::steady_clock::now();
+  SPARTA_CHECK(threads >= 0 && threads <= 1024, "threads must be in [0, 1024]");
+  // Weights are used in place: 16-byte alignment is what tensors need (a
+  // mapped file is page-aligned).
+  SPARTA_CHECK(reinterpret_cast<uintptr_t>(data) % 16 == 0, what, ": the image must be 16-byte aligned in memory");
   auto bad = [&](const std::string& why) { return Error(what + ": " + why); };
   if (size < kHeaderBytes || std::memcmp(data, kMagic, 8) != 0) {
     if (size >= 8 && std::memcmp(data, kMagic, 8) == 0) throw bad("truncated (shorter than its header)");
@@ -228,17 +232,25 @@ CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8
       std::fprintf(stderr, "sparta: warning: %s was compiled on another CPU (%s); its kernel choices were measured there\n",
                    what.c_str(), host.at("cpu").get<std::string>().c_str());
     const auto& o = meta.at("options");
-    m.options.threads = o.at("threads").get<int>();
+    m.options.threads = static_cast<int>(artifact::as_int(o.at("threads"), 1, 1024, "threads"));
     m.options.sparse = o.at("sparse").get<bool>();
     m.options.propagate = o.at("propagate").get<bool>();
     m.options.decompose = o.at("decompose").get<bool>();
-    m.options.layout_block = o.at("layout_block").get<int>();
+    m.options.layout_block = static_cast<int>(artifact::as_int(o.at("layout_block"), -1, 16, "layout_block"));
     m.options.simplify = o.at("simplify").get<bool>();
-    if (m.options.threads < 1 || m.options.threads > 1024) throw bad("bad thread count in its options");
     if (threads > 0) m.options.threads = threads;
     m.source = meta.at("source").get<std::string>();
     m.report = meta.at("report").get<std::string>();
-    m.compiled_shapes = meta.at("compiled_shapes").get<std::map<std::string, std::vector<int64_t>>>();
+    SPARTA_CHECK(meta.at("compiled_shapes").is_object(), "compiled shapes: expected an object");
+    for (const auto& [name, dims] : meta.at("compiled_shapes").items()) {
+      std::vector<int64_t> d = artifact::as_ints(dims, 1, int64_t{1} << 31, "compiled shape of '" + name + "'");
+      int64_t numel = 1;
+      for (int64_t x : d) {
+        SPARTA_CHECK(numel <= (int64_t{1} << 32) / x, "compiled shape of '", name, "': too many elements");
+        numel *= x;
+      }
+      m.compiled_shapes[name] = std::move(d);
+    }
     const auto& t = meta.at("times");
     m.times.passes_ms = t.at("passes_ms").get<double>();
     m.times.propagate_ms = t.at("propagate_ms").get<double>();
@@ -275,8 +287,9 @@ CompiledModel load_compiled(const std::string& path, int threads) {
     // touch this process's copy, never the file.
     map->p = ::mmap(nullptr, map->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_POPULATE, fd, 0);
   }
+  const int map_errno = errno;
   ::close(fd);
-  SPARTA_CHECK(map->size == 0 || map->p != MAP_FAILED, "cannot map ", path, " (", std::strerror(errno), ")");
+  SPARTA_CHECK(map->size == 0 || map->p != MAP_FAILED, "cannot map ", path, " (", std::strerror(map_errno), ")");
   static const uint8_t empty = 0;
   const uint8_t* bytes = map->size ? static_cast<const uint8_t*>(map->p) : &empty;
   CompiledModel m = load_compiled_bytes(std::shared_ptr<const void>(map, bytes), bytes, map->size, threads, path);

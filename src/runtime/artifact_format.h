@@ -41,6 +41,12 @@ struct DataView {
   const uint8_t* at(uint64_t offset, uint64_t bytes, const std::string& what) const;
 };
 
+// Integers of the metadata, checked: JSON integers only (a float such as
+// 1e30 would be an out-of-range cast), within [lo, hi].
+int64_t as_int(const nlohmann::json& j, int64_t lo, int64_t hi, const std::string& what);
+std::vector<int64_t> as_ints(const nlohmann::json& j, int64_t lo, int64_t hi, const std::string& what);
+uint64_t as_offset(const nlohmann::json& j, const std::string& what);
+
 nlohmann::json graph_to_json(const CompiledModel& m, DataWriter& data);
 // Fills m.graph, m.defs and m.plans (loading plans on `threads` threads).
 // Throws sparta::Error for anything inconsistent.

@@ -1,6 +1,9 @@
 // The graph of a `.sparta` file as JSON, tensors as references into the
 // data section; reading checks every index, name, shape and reference.
 #include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <map>
 #include <cstring>
 #include <set>
 
@@ -30,9 +33,29 @@ const uint8_t* DataView::at(uint64_t offset, uint64_t bytes, const std::string& 
   return base + offset;
 }
 
+int64_t as_int(const json& j, int64_t lo, int64_t hi, const std::string& what) {
+  SPARTA_CHECK(j.is_number_integer(), what, ": expected an integer");
+  const int64_t v = j.is_number_unsigned() && j.get<uint64_t>() > uint64_t(INT64_MAX) ? INT64_MAX : j.get<int64_t>();
+  SPARTA_CHECK(v >= lo && v <= hi, what, ": ", v, " outside [", lo, ", ", hi, "]");
+  return v;
+}
+
+std::vector<int64_t> as_ints(const json& j, int64_t lo, int64_t hi, const std::string& what) {
+  SPARTA_CHECK(j.is_array(), what, ": expected a list");
+  std::vector<int64_t> v;
+  for (const json& e : j) v.push_back(as_int(e, lo, hi, what));
+  return v;
+}
+
+uint64_t as_offset(const json& j, const std::string& what) {
+  return static_cast<uint64_t>(as_int(j, 0, INT64_MAX, what));
+}
+
 namespace {
 
-constexpr int64_t kMaxElements = int64_t{1} << 40;
+// At most 2^34 elements in any tensor a file describes (64 GB of floats):
+// a crafted shape cannot ask for more.
+constexpr int64_t kMaxElements = int64_t{1} << 34;
 
 const char* kind_name(Attribute::Kind k) {
   switch (k) {
@@ -60,7 +83,7 @@ Layout parse_layout(const std::string& s, const std::string& what) {
 }
 
 std::vector<int64_t> parse_dims(const json& j, bool allow_unknown, const std::string& what) {
-  std::vector<int64_t> d = j.get<std::vector<int64_t>>();
+  std::vector<int64_t> d = as_ints(j, -1, kMaxElements, what + " dims");
   SPARTA_CHECK(d.size() <= 16, what, ": rank ", d.size(), " is too large");
   int64_t n = 1;
   for (int64_t v : d) {
@@ -79,11 +102,14 @@ json tensor_ref(const Tensor& t, DataWriter& data, bool elide) {
   return j;
 }
 
-Tensor read_tensor(const json& j, const DataView& data, const std::string& what) {
+Tensor read_tensor(const json& j, const DataView& data, const std::string& what, bool may_be_elided = true) {
   const DType dt = parse_dtype(j.at("dtype").get<std::string>(), what);
   Shape shape(parse_dims(j.at("dims"), false, what));
-  if (j.value("elided", false)) return Tensor(dt, shape, Elided{});
-  const uint64_t off = j.at("offset").get<uint64_t>();
+  if (j.value("elided", false)) {
+    SPARTA_CHECK(may_be_elided, what, ": stored without data");
+    return Tensor(dt, shape, Elided{});
+  }
+  const uint64_t off = as_offset(j.at("offset"), what);
   const uint64_t bytes = static_cast<uint64_t>(shape.numel()) * dtype_size(dt);
   const uint8_t* p = data.at(off, bytes, what);
   SPARTA_CHECK(off % 64 == 0, what, ": data reference not 64-byte aligned");
@@ -93,7 +119,7 @@ Tensor read_tensor(const json& j, const DataView& data, const std::string& what)
 }
 
 std::string read_bytes(const json& j, const DataView& data, const std::string& what) {
-  const uint64_t off = j.at("offset").get<uint64_t>(), n = j.at("bytes").get<uint64_t>();
+  const uint64_t off = as_offset(j.at("offset"), what), n = as_offset(j.at("bytes"), what);
   const uint8_t* p = data.at(off, n, what);
   return std::string(reinterpret_cast<const char*>(p), n);
 }
@@ -101,11 +127,21 @@ std::string read_bytes(const json& j, const DataView& data, const std::string& w
 json attr_json(const Attribute& a, DataWriter& data) {
   json j{{"k", kind_name(a.kind)}};
   switch (a.kind) {
-    case Attribute::Kind::f: j["v"] = a.f; break;
+    case Attribute::Kind::f: {  // as its bits: JSON has no Inf or NaN
+      uint32_t bits;
+      std::memcpy(&bits, &a.f, 4);
+      j["v"] = bits;
+      break;
+    }
     case Attribute::Kind::i: j["v"] = a.i; break;
     case Attribute::Kind::s: j["v"] = {{"offset", data.add(a.s)}, {"bytes", a.s.size()}}; break;  // any bytes
     case Attribute::Kind::t: j["v"] = tensor_ref(a.t, data, false); break;
-    case Attribute::Kind::fs: j["v"] = a.fs; break;
+    case Attribute::Kind::fs: {
+      std::string bytes(a.fs.size() * sizeof(float), '\0');
+      if (!a.fs.empty()) std::memcpy(bytes.data(), a.fs.data(), bytes.size());
+      j["v"] = {{"offset", data.add(bytes)}, {"bytes", bytes.size()}};
+      break;
+    }
     case Attribute::Kind::is: j["v"] = a.is; break;
     case Attribute::Kind::ss:
       j["v"] = json::array();
@@ -119,12 +155,20 @@ Attribute read_attr(const json& j, const DataView& data, const std::string& what
   Attribute a;
   const std::string k = j.at("k").get<std::string>();
   const json& v = j.at("v");
-  if (k == "f") a.kind = Attribute::Kind::f, a.f = v.get<float>();
-  else if (k == "i") a.kind = Attribute::Kind::i, a.i = v.get<int64_t>();
+  if (k == "f") {
+    a.kind = Attribute::Kind::f;
+    const uint32_t bits = static_cast<uint32_t>(as_int(v, 0, UINT32_MAX, what));
+    std::memcpy(&a.f, &bits, 4);
+  } else if (k == "i") a.kind = Attribute::Kind::i, a.i = as_int(v, INT64_MIN, INT64_MAX, what);
   else if (k == "s") a.kind = Attribute::Kind::s, a.s = read_bytes(v, data, what);
-  else if (k == "t") a.kind = Attribute::Kind::t, a.t = read_tensor(v, data, what);
-  else if (k == "fs") a.kind = Attribute::Kind::fs, a.fs = v.get<std::vector<float>>();
-  else if (k == "is") a.kind = Attribute::Kind::is, a.is = v.get<std::vector<int64_t>>();
+  else if (k == "t") a.kind = Attribute::Kind::t, a.t = read_tensor(v, data, what, /*may_be_elided=*/false);
+  else if (k == "fs") {
+    a.kind = Attribute::Kind::fs;
+    const std::string bytes = read_bytes(v, data, what);
+    SPARTA_CHECK(bytes.size() % sizeof(float) == 0, what, ": float list of ", bytes.size(), " bytes");
+    a.fs.resize(bytes.size() / sizeof(float));
+    if (!a.fs.empty()) std::memcpy(a.fs.data(), bytes.data(), bytes.size());
+  } else if (k == "is") a.kind = Attribute::Kind::is, a.is = as_ints(v, INT64_MIN, INT64_MAX, what);
   else if (k == "ss") {
     a.kind = Attribute::Kind::ss;
     for (const json& e : v) a.ss.push_back(read_bytes(e, data, what));
@@ -156,16 +200,16 @@ json tesa_json(const Tesa& t, DataWriter& data) {
 
 Tesa read_tesa(const json& j, const DataView& data, const std::string& what) {
   Shape shape(parse_dims(j.at("dims"), false, what));
-  const uint8_t* codes = data.at(j.at("codes").get<uint64_t>(), static_cast<uint64_t>(shape.numel()), what);
+  const uint8_t* codes = data.at(as_offset(j.at("codes"), what), static_cast<uint64_t>(shape.numel()), what);
   const uint8_t constant = static_cast<uint8_t>(ElemCode::constant);
   const int64_t nconst = std::count(codes, codes + shape.numel(), constant);
   const float* values = nullptr;
   if (nconst > 0) {
     const json& c = j.at("constants");
-    SPARTA_CHECK(c.at("count").get<int64_t>() == nconst, what, ": TeSA has ", nconst, " constant elements, but ",
-                 c.at("count").get<int64_t>(), " values");
+    const int64_t count = as_int(c.at("count"), 0, kMaxElements, what);
+    SPARTA_CHECK(count == nconst, what, ": TeSA has ", nconst, " constant elements, but ", count, " values");
     values = reinterpret_cast<const float*>(
-        data.at(c.at("offset").get<uint64_t>(), static_cast<uint64_t>(nconst) * sizeof(float), what));
+        data.at(as_offset(c.at("offset"), what), static_cast<uint64_t>(nconst) * sizeof(float), what));
   }
   Tesa t(shape, ElemCode::bits32);
   int64_t next = 0;
@@ -199,7 +243,7 @@ json plan_json(const PlanRecord& r, DataWriter& data) {
 PlanRecord read_plan(const json& j, const DataView& data, const std::string& what) {
   PlanRecord r;
   r.kernel = j.at("kernel").get<std::string>();
-  r.held_inputs = j.at("held").get<std::vector<int>>();
+  for (int64_t i : as_ints(j.at("held"), 0, 1 << 16, what + " held inputs")) r.held_inputs.push_back(static_cast<int>(i));
   r.ms = j.at("ms").get<double>();
   r.dense_ms = j.at("dense_ms").get<double>();
   if (j.contains("packed")) {
@@ -207,7 +251,7 @@ PlanRecord read_plan(const json& j, const DataView& data, const std::string& wha
     const std::string kind = p.at("kind").get<std::string>();
     SPARTA_CHECK(kind == "format" || kind == "kernel", what, ": unknown packed weight kind '", kind, "'");
     r.packed_kind = kind == "format" ? PlanRecord::Packed::format : PlanRecord::Packed::kernel;
-    const uint64_t off = p.at("offset").get<uint64_t>(), n = p.at("bytes").get<uint64_t>();
+    const uint64_t off = as_offset(p.at("offset"), what), n = as_offset(p.at("bytes"), what);
     r.packed = Bytes::view(data.owner, data.at(off, n, what), n);
     r.params = read_bytes(j.at("params"), data, what);
   }
@@ -276,7 +320,8 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
   Graph& g = m.graph;
   g.name = j.at("name").get<std::string>();
   g.producer = j.at("producer").get<std::string>();
-  g.opsets = j.at("opsets").get<std::map<std::string, int64_t>>();
+  SPARTA_CHECK(j.at("opsets").is_object(), "opsets: expected an object");
+  for (const auto& [domain, version] : j.at("opsets").items()) g.opsets[domain] = as_int(version, 1, 1000, "opset of '" + domain + "'");
   std::vector<Value*> values;
   for (const json& vj : j.at("values")) {
     Value* v = g.add_value(vj.at("name").get<std::string>());
@@ -300,7 +345,7 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
     values.push_back(v);
   }
   auto value_at = [&](const json& r, const std::string& what) -> Value* {
-    const int64_t i = r.get<int64_t>();
+    const int64_t i = as_int(r, -1, INT64_MAX, what + ": value index");
     if (i == -1) return nullptr;
     SPARTA_CHECK(i >= 0 && i < static_cast<int64_t>(values.size()), what, ": value index ", i, " out of range");
     return values[static_cast<size_t>(i)];
@@ -339,7 +384,7 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
   // again where the plan holds no measured choice.
   const PlanOptions po{threads, m.options.sparse, m.options.decompose};
   std::vector<PlanRecord> records(g.nodes().size());
-  std::vector<size_t> todo;
+  std::vector<size_t> todo, replan;
   for (size_t ni = 0; ni < g.nodes().size(); ++ni) {
     const json& nj = *plan_json_of[ni];
     const Node& n = *g.nodes()[ni];
@@ -352,20 +397,21 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
                      what, ": its plan holds input ", i, ", which is not a constant input");
       todo.push_back(ni);
     } else if (nj.value("replan", false)) {
-      SPARTA_CHECK(m.defs[ni]->plan && m.defs[ni]->plan_key, what, ": marked for planning, but ", n.op_type,
-                   " has no plan");
-      // Planned ahead only where its inputs' shapes allow (not one that
-      // reads a graph input with symbolic dims: that plans on its first run).
-      if (!m.defs[ni]->plan_key(n, po).empty()) todo.push_back(ni);
+      // Only plans without a measured choice are made again (a saved choice
+      // is never measured at load).
+      SPARTA_CHECK(m.defs[ni]->plan && m.defs[ni]->plan_key && !m.defs[ni]->load_plan, what,
+                   ": marked for planning, but ", n.op_type, " plans are loaded, not made");
+      replan.push_back(ni);
     }
   }
   // An elided constant is read only by plans that hold it.
+  std::map<const Node*, size_t> node_at;
+  for (size_t ni = 0; ni < g.nodes().size(); ++ni) node_at[g.nodes()[ni].get()] = ni;
   for (const auto& v : g.values()) {
     if (!v->constant || v->constant->defined() || v->constant->numel() == 0) continue;
     SPARTA_CHECK(!g.is_output(v.get()) && !v->consumers.empty(), "value '", v->name, "': stored without data but not held by a plan");
     for (const Node* n : v->consumers) {
-      size_t ni = 0;
-      while (g.nodes()[ni].get() != n) ++ni;
+      const size_t ni = node_at.at(n);
       const bool saved = plan_json_of[ni]->contains("plan");
       for (size_t i = 0; i < n->inputs.size(); ++i)
         if (n->inputs[i] == v.get())
@@ -373,6 +419,10 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
                        "value '", v->name, "': stored without data, but node '", n->name, "' reads it");
     }
   }
+  // Planned ahead only where its inputs' shapes allow (not one that reads a
+  // graph input with symbolic dims: that plans on its first run).
+  for (size_t ni : replan)
+    if (!m.defs[ni]->plan_key(*g.nodes()[ni], po).empty()) todo.push_back(ni);
   parallel_each(threads, todo.size(), [&](size_t t) {
     const size_t ni = todo[t];
     const Node& n = *g.nodes()[ni];

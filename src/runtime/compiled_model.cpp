@@ -89,15 +89,20 @@ std::map<Value*, std::pair<std::optional<std::vector<int64_t>>, std::vector<std:
   for (const auto& [name, dims] : shapes) {
     Value* in = nullptr;
     for (Value* v : g.inputs) in = v->name == name ? v : in;
-    SPARTA_CHECK(in, "--shape: '", name, "' is not an input of the model");
+    SPARTA_CHECK(in, "shapes: '", name, "' is not an input of the model");
     if (in->dims) {
-      SPARTA_CHECK(in->dims->size() == dims.size(), "--shape: input '", name, "' has rank ", in->dims->size(), ", not ",
+      SPARTA_CHECK(in->dims->size() == dims.size(), "shapes: input '", name, "' has rank ", in->dims->size(), ", not ",
                    dims.size());
       for (size_t i = 0; i < dims.size(); ++i)
-        SPARTA_CHECK((*in->dims)[i] < 0 || (*in->dims)[i] == dims[i], "--shape: input '", name, "' has extent ",
+        SPARTA_CHECK((*in->dims)[i] < 0 || (*in->dims)[i] == dims[i], "shapes: input '", name, "' has extent ",
                      (*in->dims)[i], " in dim ", i, ", not ", dims[i]);
     }
-    for (int64_t d : dims) SPARTA_CHECK(d >= 1 && d <= (int64_t{1} << 31), "--shape: input '", name, "' extent ", d, " out of range");
+    int64_t numel = 1;
+    for (int64_t d : dims) {
+      SPARTA_CHECK(d >= 1 && d <= (int64_t{1} << 31), "input '", name, "': extent ", d, " out of range");
+      SPARTA_CHECK(numel <= (int64_t{1} << 32) / d, "input '", name, "': more than 2^32 elements");
+      numel *= d;
+    }
     saved[in] = {in->dims, in->dim_names};
     in->dims = dims;
     in->dim_names.clear();
@@ -108,8 +113,19 @@ std::map<Value*, std::pair<std::optional<std::vector<int64_t>>, std::vector<std:
 
 }  // namespace
 
+// compile_model without the out-of-memory translation.
+static CompiledModel compile_graph(Graph g, const CompileConfig& opt, std::string source);
+
 CompiledModel compile_model(Graph g, const CompileConfig& opt, std::string source) {
-  SPARTA_CHECK(opt.threads >= 1, "threads must be >= 1");
+  SPARTA_CHECK(opt.threads >= 1 && opt.threads <= 1024, "threads must be in [1, 1024]");
+  try {
+    return compile_graph(std::move(g), opt, std::move(source));
+  } catch (const std::bad_alloc&) {
+    throw Error("out of memory while compiling the model (shapes too large for this machine?)");
+  }
+}
+
+static CompiledModel compile_graph(Graph g, const CompileConfig& opt, std::string source) {
   CompiledModel m;
   m.graph = std::move(g);
   m.options = opt;

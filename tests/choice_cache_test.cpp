@@ -75,6 +75,18 @@ TEST_F(ChoiceCacheTest, MeasuredOnceThenRemembered) {
   EXPECT_EQ(ChoiceCache::global().stats().measured, 3);
 }
 
+// A build with another candidate list (new or renamed kernels) does not
+// trust choices made without them.
+TEST_F(ChoiceCacheTest, TheCandidateListIsPartOfTheKey) {
+  ChoiceKey a{"spmm", "csr", 1, 8, 64, 96, 1, "avx2", 11};
+  ChoiceKey b = a;
+  b.candidates = 12;
+  EXPECT_NE(a.str(), b.str());
+  ChoiceCache::global().store(a, Choice{"csr_spmm_mvec__avx2", 1.0, {}});
+  EXPECT_FALSE(ChoiceCache::global().find(b));
+  EXPECT_TRUE(ChoiceCache::global().find(a));
+}
+
 TEST_F(ChoiceCacheTest, TheDiskAnswersTheNextProcess) {
   const WeightFormat w = weight(3);
   Choice first;

@@ -33,6 +33,7 @@ struct IsaKernels {
   using DenseMaker = std::unique_ptr<SpmmKernel> (*)(const DenseMatrix&, std::string& why);
   Isa isa;
   CsrMaker csr_mvec;
+  CsrMaker csr_mvec2;  // the same with M tiles of 2 vectors instead of 4
   BsrMaker bsr_mvec;   // vectorized along M: small block heights
   BsrMaker bsr_nvec;   // vectorized along N: block height a multiple of the vector width
   NmMaker nm_nvec;    // vectorized along N with register permutes; M must divide the width

@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
+#include "core/hash.h"
 #include "tuning/choice_cache.h"
 
 namespace sparta {
@@ -166,6 +167,7 @@ std::vector<SpmmImpl> build_impls() {
   v.push_back(format_impl<StructuredMatrix>("structured_spmm_onednn_plain", &make_structured_onednn_plain));
   for (Isa isa : {Isa::avx512, Isa::avx2, Isa::portable}) {
     v.push_back(isa_impl<CsrMatrix>(isa, "csr_spmm_mvec", &IsaKernels::csr_mvec));
+    v.push_back(isa_impl<CsrMatrix>(isa, "csr_spmm_mvec2", &IsaKernels::csr_mvec2));
     v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_nvec", &IsaKernels::bsr_nvec));
     v.push_back(isa_impl<BsrMatrix>(isa, "bsr_spmm_mvec", &IsaKernels::bsr_mvec));
     v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_nvec", &IsaKernels::nm_nvec));
@@ -208,6 +210,16 @@ double time_kernel(const SpmmKernel& k, int64_t m, int threads) {
   return ms[ms.size() / 2];
 }
 
+// The digest of every implementation's name, in list order.
+uint64_t candidates_digest() {
+  static const uint64_t d = [] {
+    std::string names;
+    for (const SpmmImpl& impl : spmm_impls()) names += impl.name + "\n";
+    return hash64(names);
+  }();
+  return d;
+}
+
 // The cache key of a tuned choice for w under opt.
 ChoiceKey choice_key(const WeightFormat& w, const KernelOptions& opt) {
   return ChoiceKey{"spmm",
@@ -217,7 +229,8 @@ ChoiceKey choice_key(const WeightFormat& w, const KernelOptions& opt) {
                    format_rows(w),
                    format_cols(w),
                    opt.tune_threads,
-                   std::string(isa_name(std::min(opt.max_isa, host_isa())))};
+                   std::string(isa_name(std::min(opt.max_isa, host_isa()))),
+                   candidates_digest()};
 }
 
 bool tuning(const KernelOptions& opt) { return opt.tune_m > 0 && opt.require.empty() && !opt.reference; }

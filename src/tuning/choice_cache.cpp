@@ -35,7 +35,8 @@ void warn(const std::string& msg) { std::fprintf(stderr, "sparta: warning: %s\n"
 std::string ChoiceKey::str() const {
   std::ostringstream s;
   s << op << " | " << format << " | pattern " << hex64(pattern) << " | m " << m << " n " << n << " k " << k
-    << " | threads " << threads << " | isa " << isa << " | cpu " << host_cpu_model() << " | onednn "
+    << " | threads " << threads << " | isa " << isa << " | candidates " << hex64(candidates) << " | cpu "
+    << host_cpu_model() << " | onednn "
     << onednn_version() << " | sparta " << SPARTA_VERSION_STRING;
   return s.str();
 }

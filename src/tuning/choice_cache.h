@@ -27,6 +27,9 @@ struct ChoiceKey {
   int64_t m = 0, n = 0, k = 0;
   int threads = 1;
   std::string isa;  // the highest ISA the candidates may use
+  // A digest of the candidate list: a build with new or renamed kernels
+  // measures again instead of trusting a choice made without them.
+  uint64_t candidates = 0;
   // The canonical text of the key, with the host's CPU model, oneDNN's
   // version and sparta's version appended.
   std::string str() const;

@@ -4,6 +4,7 @@
 #include <random>
 
 #include "frontend/onnx_import.h"
+#include "graph_builders.h"
 #include "onnx_models.h"
 #include "ops/op_def.h"
 #include "runtime/executor.h"
@@ -172,18 +173,8 @@ TEST(Executor, MixedPatternWeightsMeasureDecompositions) {
         if (keep || extra(rng)) w.data<float>()[kk * n + j] = u(rng);
     }
   Graph g;
-  Value* x = g.add_value("x");
-  x->dtype = DType::f32;
-  x->dims = std::vector<int64_t>{m, k};
-  g.inputs.push_back(x);
-  Value* wv = g.add_value("W");
-  wv->dtype = DType::f32;
-  wv->dims = std::vector<int64_t>{k, n};
-  wv->constant = w;
-  Node* mm = g.add_node("MatMul", "mm");
-  mm->inputs = {x, wv};
-  mm->outputs = {g.add_value("y")};
-  g.outputs = {mm->outputs[0]};
+  g.outputs = {testing::add_op(g, "MatMul", {testing::add_input(g, "x", {m, k}), testing::add_constant(g, "W", w)}, "y")
+                   ->outputs[0]};
   g.opsets[""] = 17;
   g.link();
   Executor e(std::move(g), {});

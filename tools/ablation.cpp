@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "runtime/executor.h"
+#include "tools/feeds.h"
 
 namespace sparta::tools {
 
@@ -26,11 +27,7 @@ std::vector<AblationStage> run_ablation(const std::function<Graph()>& load, std:
     const auto t0 = std::chrono::steady_clock::now();
     auto e = std::make_unique<Executor>(compile_model(load(), s.config), ExecutorOptions{.threads = threads, .profile = true});
     AblationStage a{s.name, 0, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count(), {}};
-    // Inputs not given: zeros of the shape the model was compiled for.
-    for (const Value* in : e->graph().inputs)
-      if (!feeds.count(in->name) && in->dtype && in->dims &&
-          std::all_of(in->dims->begin(), in->dims->end(), [](int64_t d) { return d >= 0; }))
-        feeds[in->name] = Tensor(*in->dtype, Shape(*in->dims));
+    add_default_feeds(e->model(), feeds);
     e->run(feeds);  // warm-up: first-run plans and buffers
     e->run(feeds);
     for (const auto& p : e->profile())

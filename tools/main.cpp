@@ -28,6 +28,7 @@
 #include "runtime/report.h"
 #include "runtime/executor.h"
 #include "tools/ablation.h"
+#include "tools/feeds.h"
 #include "tools/bench_spmm.h"
 
 namespace {
@@ -51,19 +52,6 @@ NmShape parse_nm(const std::string& s) {
   SPARTA_CHECK(nm.n >= 1 && nm.m >= 1 && nm.m <= 255, "--nm '", s, "': need N >= 1 and 1 <= M <= 255");
   SPARTA_CHECK(nm.n <= nm.m, "--nm '", s, "': N must not exceed M");
   return nm;
-}
-
-// --input NAME=FILE.npy (or .pb) options, read.
-std::map<std::string, Tensor> read_feeds(const std::vector<std::string>& specs) {
-  std::map<std::string, Tensor> feeds;
-  for (const std::string& spec : specs) {
-    const size_t eq = spec.find('=');
-    SPARTA_CHECK(eq != std::string::npos && eq > 0, "--input '", spec, "' must look like NAME=FILE.npy");
-    const std::string name = spec.substr(0, eq), file = spec.substr(eq + 1);
-    const bool pb = file.size() > 3 && file.compare(file.size() - 3, 3, ".pb") == 0;
-    feeds[name] = pb ? read_onnx_tensor_file(file) : read_npy(file);
-  }
-  return feeds;
 }
 
 // The model, with the TeSA spec (--tesa) applied when one is given: masked
@@ -311,7 +299,7 @@ int run(int argc, char** argv) {
   run_cmd->add_flag("--profile", run_profile, "print per-node times");
   run_cmd->callback([&] {
     SPARTA_CHECK(run_threads >= 1 && run_threads <= 256, "--threads ", run_threads, " must be in [1, 256]");
-    std::map<std::string, Tensor> feeds = read_feeds(run_inputs);
+    std::map<std::string, Tensor> feeds = tools::read_feeds(run_inputs);
     Executor session(open_model(model_path, tesa_path,
                                {.threads = run_threads, .sparse = !run_dense, .keep_promises = run_check_tesa}, &feeds),
                     {.threads = run_threads, .profile = run_profile, .check_tesa = run_check_tesa});
@@ -366,7 +354,7 @@ int run(int argc, char** argv) {
     SPARTA_CHECK(bm_reps >= 1, "--reps must be >= 1");
     omp_set_num_threads(bm_threads);
     const auto t0 = std::chrono::steady_clock::now();
-    std::map<std::string, Tensor> feeds = read_feeds(bm_inputs);
+    std::map<std::string, Tensor> feeds = tools::read_feeds(bm_inputs);
     if (bm_ablation) {
       SPARTA_CHECK(!is_compiled_model_file(bm_path), "--ablation compiles the model at each stage: give the ONNX file");
       SPARTA_CHECK(!bm_dense, "--ablation and --dense: the dense stage is part of the ablation");
@@ -401,18 +389,7 @@ int run(int argc, char** argv) {
                                 {.threads = bm_threads, .sparse = !bm_dense, .layout_block = parse_layout(bm_layout)}, &feeds),
                     {.threads = bm_threads, .profile = true});
     const double import_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-    for (const Value* in : session.graph().inputs) {
-      if (feeds.count(in->name)) continue;
-      // A compiled dynamic model: zeros of the shape it was compiled for.
-      if (auto c = session.model().compiled_shapes.find(in->name); c != session.model().compiled_shapes.end() && in->dtype) {
-        feeds[in->name] = Tensor(*in->dtype, Shape(c->second));
-        continue;
-      }
-      SPARTA_CHECK(in->dtype && in->dims, "input '", in->name, "' has no static type; give it with --input");
-      std::vector<int64_t> d = *in->dims;
-      for (auto& v : d) SPARTA_CHECK(v >= 0, "input '", in->name, "' has a dynamic shape ", in->shape_str(), "; give it with --input");
-      feeds[in->name] = Tensor(*in->dtype, Shape(d));
-    }
+    tools::add_default_feeds(session.model(), feeds);
     const auto t1 = std::chrono::steady_clock::now();
     session.run(feeds);  // first run: prepacks weights, plans oneDNN primitives
     const double first_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();

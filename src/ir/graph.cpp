@@ -91,6 +91,11 @@ Value* Graph::add_value(const std::string& name) {
   return v;
 }
 
+Node* Graph::sole_consumer(const Value* v) const {
+  if (!v || v->consumers.size() != 1 || is_output(v)) return nullptr;
+  return v->consumers[0];
+}
+
 Value* Graph::add_constant(const std::string& base, Tensor t) {
   std::string name = base;
   while (find(name)) name += "_";

@@ -101,6 +101,9 @@ class Graph {
   Value* add_constant(const std::string& base, Tensor t);
   Value* find(const std::string& name) const;  // or null
   bool is_output(const Value* v) const;        // one of the graph's outputs
+  // The one node reading v, if exactly one does and v is not a graph output
+  // (what a pass may rewrite without another reader noticing), else null.
+  Node* sole_consumer(const Value* v) const;
   Node* add_node(std::string op_type, std::string name = "");
   // A new node placed before node `before` (callers then link()).
   Node* insert_node(const Node* before, std::string op_type, std::string name);

@@ -56,6 +56,13 @@ struct WeightPlan : NodePlan {
   }
 };
 
+// A weight at least half zeros (a pruned one) has its sparse kernels
+// measured against the dense one; any other is dense.
+bool pruned_enough(const Tensor& w) {
+  const float* p = w.data<float>();
+  return std::count(p, p + w.numel(), 0.f) * 2 >= w.numel();
+}
+
 // The least kept fraction among a decomposed weight's main blocks (its
 // threshold, as packed), for labels.
 double po_threshold(const DecomposedMatrix& d) {
@@ -127,9 +134,7 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
     p->rec = PlanRecord{.kernel = c.kernel, .ms = c.ms, .dense_ms = c.ms, .candidates = c.candidates};
     return p;
   };
-  if (!allow_sparse || B.numel() == 0) return dense();
-  const int64_t zeros = std::count(pb, pb + B.numel(), 0.f);
-  if (zeros * 2 < B.numel()) return dense();
+  if (!allow_sparse || B.numel() == 0 || !pruned_enough(B)) return dense();
   Tensor w(DType::f32, Shape{n, k}, Uninitialized{});  // [N, K], the formats' orientation
   weight_to_nk(pb, n, k, !b_is_nk, w.data<float>());
   const Tesa t = Tesa::from_zeros(w);
@@ -217,6 +222,19 @@ const OnednnBatchedMatmul& batched(OpCall& c) {
   return c.plan_as<BatchedPlan>([] { return std::make_shared<BatchedPlan>(); }).bm;
 }
 
+// The constant 2-D f32 weight of a MatMul or sparta.Linear, read as [K, N]
+// (or [N, K] with trans_w), if it has one.
+struct ConstantWeight {
+  const Tensor* w = nullptr;
+  bool nk = false;
+};
+ConstantWeight constant_weight(const Node& n) {
+  if (n.inputs.size() < 2 || !n.inputs[1] || !n.inputs[1]->is_constant()) return {};
+  const Tensor& w = *n.inputs[1]->constant;
+  if (w.dtype() != DType::f32 || w.rank() != 2) return {};
+  return {&w, n.domain == "sparta" && n.attr_int("trans_w", 0) != 0};
+}
+
 // Ahead-of-time packing for MatMul and sparta.Linear with a constant 2-D f32
 // weight and an X of static shape (M = all of X's dims but the last).
 struct DensePlan {
@@ -225,23 +243,17 @@ struct DensePlan {
   int64_t m = 0;
 };
 DensePlan dense_plan(const Node& n) {
-  DensePlan p;
-  if (n.inputs.size() < 2 || !n.inputs[0] || !n.inputs[1] || !n.inputs[1]->is_constant()) return p;
-  const Tensor& w = *n.inputs[1]->constant;
-  const Value* x = n.inputs[0];
-  if (w.dtype() != DType::f32 || w.rank() != 2 || !x->dims || x->dims->size() < 2) return p;
-  const bool nk = n.domain == "sparta" && n.attr_int("trans_w", 0) != 0;
-  const int64_t k = nk ? w.dim(1) : w.dim(0), n_out = nk ? w.dim(0) : w.dim(1);
-  if (x->dims->back() != k || k == 0 || n_out == 0) return p;
+  const ConstantWeight cw = constant_weight(n);
+  const Value* x = n.inputs.empty() ? nullptr : n.inputs[0];
+  if (!cw.w || !x || !x->dims || x->dims->size() < 2) return {};
+  const int64_t k = cw.nk ? cw.w->dim(1) : cw.w->dim(0), n_out = cw.nk ? cw.w->dim(0) : cw.w->dim(1);
+  if (x->dims->back() != k || k == 0 || n_out == 0) return {};
   int64_t m = 1;
   for (size_t i = 0; i + 1 < x->dims->size(); ++i) {
-    if ((*x->dims)[i] <= 0) return p;
+    if ((*x->dims)[i] <= 0) return {};
     m *= (*x->dims)[i];
   }
-  p.w = &w;
-  p.nk = nk;
-  p.m = m;
-  return p;
+  return {cw.w, cw.nk, m};
 }
 
 // The choice a weight's plan measures: per shape for a dense weight (one
@@ -254,8 +266,7 @@ std::string weight_plan_key(const Node& n, const PlanOptions& o) {
   if (!p.w) return "";
   const std::string shape = p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
                             std::to_string(o.threads);
-  const float* w = p.w->data<float>();
-  if (o.sparse && std::count(w, w + p.w->numel(), 0.f) * 2 >= p.w->numel()) return "sparse " + n.name + " " + shape;
+  if (o.sparse && pruned_enough(*p.w)) return "sparse " + n.name + " " + shape;
   return "dense " + shape;
 }
 
@@ -269,12 +280,7 @@ std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {
 // node's dense weight packed for the dense kernel chosen; nothing timed.
 std::shared_ptr<NodePlan> load_weight_plan(const Node& n, const PlanRecord& r, const PlanOptions& o) {
   // The weight alone (X may have symbolic dims: the kernel runs any M).
-  DensePlan p;
-  if (n.inputs.size() >= 2 && n.inputs[1] && n.inputs[1]->is_constant() && n.inputs[1]->constant->dtype() == DType::f32 &&
-      n.inputs[1]->constant->rank() == 2) {
-    p.w = &*n.inputs[1]->constant;
-    p.nk = n.domain == "sparta" && n.attr_int("trans_w", 0) != 0;
-  }
+  const ConstantWeight p = constant_weight(n);
   SPARTA_CHECK(p.w && p.w->numel() > 0, "node '", n.name, "': a saved kernel choice for a node without a constant 2-D weight");
   for (int i : r.held_inputs) SPARTA_CHECK(i == 1, "node '", n.name, "': its plan can hold only the weight (input 1), not input ", i);
   const int64_t rows = p.nk ? p.w->dim(0) : p.w->dim(1), cols = p.nk ? p.w->dim(1) : p.w->dim(0);

@@ -7,12 +7,6 @@
 namespace sparta {
 namespace {
 
-// The one node reading v, if exactly one does and v is not a graph output.
-Node* sole_consumer(const Graph& g, const Value* v) {
-  if (!v || v->consumers.size() != 1 || g.is_output(v)) return nullptr;
-  return v->consumers[0];
-}
-
 bool is_op(const Node* n, const char* op, size_t inputs) {
   return n && n->domain.empty() && n->op_type == op && n->inputs.size() == inputs && n->outputs.size() == 1 &&
          n->outputs[0];
@@ -167,7 +161,7 @@ int fuse_conv_activations(Graph& g) {
   std::vector<const Node*> dead;
   for (const auto& n : g.nodes()) {
     if (n->op_type != "Conv" || !n->domain.empty() || n->attr("sparta.act") || n->outputs.size() != 1) continue;
-    Node* act = sole_consumer(g, n->outputs[0]);
+    Node* act = g.sole_consumer(n->outputs[0]);
     if (!conv_activation_attrs(act, n->attrs)) continue;
     n->outputs[0] = act->outputs[0];
     dead.push_back(act);
@@ -186,7 +180,7 @@ int fold_conv_batchnorm(Graph& g) {
     if (!w->is_constant() || w->constant->dtype() != DType::f32 || w->constant->rank() < 3) return false;
     const int64_t co = w->constant->dim(0);
     if (b && !vector_constant(b, co)) return false;
-    Node* bn = sole_consumer(g, cv->outputs[0]);
+    Node* bn = g.sole_consumer(cv->outputs[0]);
     if (!bn || !bn->domain.empty() || bn->op_type != "BatchNormalization" || bn->inputs.size() != 5 ||
         bn->attr_int("training_mode", 0) != 0 || bn->outputs.empty() || !bn->outputs[0])
       return false;
@@ -223,7 +217,7 @@ int fuse_conv_residual(Graph& g) {
         !cv->outputs[0] || cv->inputs.size() < 2 || cv->inputs.size() > 3)
       return false;
     Value* y = cv->outputs[0];
-    Node* add = sole_consumer(g, y);
+    Node* add = g.sole_consumer(y);
     if (!is_op(add, "Add", 2)) return false;
     Value* r = other_input(add, y);
     // Summed in place by oneDNN: the residual must have the output's shape.
@@ -231,7 +225,7 @@ int fuse_conv_residual(Graph& g) {
     std::map<std::string, Attribute> attrs = cv->attrs;
     std::vector<const Node*> dead = {cv};
     Node* last = add;
-    Node* act = sole_consumer(g, add->outputs[0]);
+    Node* act = g.sole_consumer(add->outputs[0]);
     if (!conv_activation_attrs(act, attrs)) act = nullptr;
     if (act) {
       dead.push_back(add);
@@ -252,29 +246,29 @@ int fuse_gelu(Graph& g) {
   return rewrite_all(g, [&g](Node* e) {
     if (!is_op(e, "Erf", 1)) return false;
     Node* d = e->inputs[0] ? e->inputs[0]->producer : nullptr;
-    if (!d || sole_consumer(g, d->outputs[0]) != e) return false;
+    if (!d || g.sole_consumer(d->outputs[0]) != e) return false;
     Value* x = nullptr;
     if (is_op(d, "Div", 2) && scalar_is(d->inputs[1], 1.41421356f, 1e-4f)) x = d->inputs[0];
     else if (is_op(d, "Mul", 2) && scalar_is(d->inputs[1], 0.70710678f, 1e-4f)) x = d->inputs[0];
     else if (is_op(d, "Mul", 2) && scalar_is(d->inputs[0], 0.70710678f, 1e-4f)) x = d->inputs[1];
     if (!x || x->is_constant() || !keeps_shape(d, x)) return false;
-    Node* a = sole_consumer(g, e->outputs[0]);
+    Node* a = g.sole_consumer(e->outputs[0]);
     if (!is_op(a, "Add", 2) || !scalar_is(other_input(a, e->outputs[0]), 1.f, 1e-6f) || !keeps_shape(a, x)) return false;
-    Node* m1 = sole_consumer(g, a->outputs[0]);
+    Node* m1 = g.sole_consumer(a->outputs[0]);
     if (!is_op(m1, "Mul", 2) || !keeps_shape(m1, x)) return false;
     Value* other = other_input(m1, a->outputs[0]);
     if (!other) return false;
     std::vector<const Node*> dead = {d, e, a};
     Node* last = nullptr;
     if (other == x) {  // x * (1 + erf) * 0.5
-      Node* m2 = sole_consumer(g, m1->outputs[0]);
+      Node* m2 = g.sole_consumer(m1->outputs[0]);
       if (!is_op(m2, "Mul", 2) || !scalar_is(other_input(m2, m1->outputs[0]), 0.5f, 1e-6f) || !keeps_shape(m2, x))
         return false;
       dead.push_back(m1);
       last = m2;
     } else {  // (x * 0.5) * (1 + erf)
       Node* h = other->producer;
-      if (!is_op(h, "Mul", 2) || sole_consumer(g, h->outputs[0]) != m1 || other_input(h, x) == nullptr ||
+      if (!is_op(h, "Mul", 2) || g.sole_consumer(h->outputs[0]) != m1 || other_input(h, x) == nullptr ||
           !scalar_is(other_input(h, x), 0.5f, 1e-6f) || !keeps_shape(h, x))
         return false;
       dead.push_back(h);
@@ -290,7 +284,7 @@ int fuse_layer_norm(Graph& g) {
     if (!is_last_axis_mean(r1)) return false;
     Value* x = r1->inputs[0];
     if (!x || !x->dims || x->dims->empty()) return false;
-    Node* s = sole_consumer(g, r1->outputs[0]);
+    Node* s = g.sole_consumer(r1->outputs[0]);
     if (!is_op(s, "Sub", 2) || s->inputs[0] != x || s->inputs[1] != r1->outputs[0] || !keeps_shape(s, x)) return false;
     const Value* dev = s->outputs[0];
     if (dev->consumers.size() != 2 || g.is_output(dev)) return false;
@@ -298,23 +292,23 @@ int fuse_layer_norm(Graph& g) {
     if (p->op_type != "Pow") std::swap(p, dv);
     if (!is_op(p, "Pow", 2) || p->inputs[0] != dev || !scalar_is(p->inputs[1], 2.f, 0.f) || !keeps_shape(p, x))
       return false;
-    Node* r2 = sole_consumer(g, p->outputs[0]);
+    Node* r2 = g.sole_consumer(p->outputs[0]);
     if (!is_last_axis_mean(r2)) return false;
-    Node* ad = sole_consumer(g, r2->outputs[0]);
+    Node* ad = g.sole_consumer(r2->outputs[0]);
     float eps;
     if (!is_op(ad, "Add", 2) || !scalar_constant(other_input(ad, r2->outputs[0]), eps) ||
         !keeps_shape(ad, r2->outputs[0]))
       return false;
-    Node* sq = sole_consumer(g, ad->outputs[0]);
-    if (!is_op(sq, "Sqrt", 1) || sole_consumer(g, sq->outputs[0]) != dv) return false;
+    Node* sq = g.sole_consumer(ad->outputs[0]);
+    if (!is_op(sq, "Sqrt", 1) || g.sole_consumer(sq->outputs[0]) != dv) return false;
     if (!is_op(dv, "Div", 2) || dv->inputs[0] != dev || dv->inputs[1] != sq->outputs[0] || !keeps_shape(dv, x))
       return false;
-    Node* ml = sole_consumer(g, dv->outputs[0]);
+    Node* ml = g.sole_consumer(dv->outputs[0]);
     if (!is_op(ml, "Mul", 2) || !keeps_shape(ml, x)) return false;
     Value* gamma = other_input(ml, dv->outputs[0]);
     const int64_t n = x->dims->back();  // gamma and beta hold one value per normalized element
     if (n <= 0 || !vector_constant(gamma, n)) return false;
-    Node* ab = sole_consumer(g, ml->outputs[0]);
+    Node* ab = g.sole_consumer(ml->outputs[0]);
     Value* beta = ab && is_op(ab, "Add", 2) ? other_input(ab, ml->outputs[0]) : nullptr;
     if (!vector_constant(beta, n) || !keeps_shape(ab, x)) return false;
     replace(g, ab, r1->name, "", "LayerNormalization", {x, gamma, beta},
@@ -328,7 +322,7 @@ int fuse_masked_softmax(Graph& g) {
   return rewrite_all(g, [&g, opset](Node* sm) {
     if (!is_op(sm, "Softmax", 1) || !sm->inputs[0]) return false;
     Node* add = sm->inputs[0]->producer;
-    if (!is_op(add, "Add", 2) || !add->inputs[0] || !add->inputs[1] || sole_consumer(g, add->outputs[0]) != sm)
+    if (!is_op(add, "Add", 2) || !add->inputs[0] || !add->inputs[1] || g.sole_consumer(add->outputs[0]) != sm)
       return false;
     // One operand has the sum's shape, the other (the mask) broadcasts into it.
     if (!keeps_shape(add, add->inputs[0]) && !keeps_shape(add, add->inputs[1])) return false;
@@ -368,13 +362,13 @@ int fuse_linear(Graph& g) {
     std::vector<const Node*> dead;
     Node* last = m;
     Value* y = m->outputs[0];
-    Node* next = sole_consumer(g, y);
+    Node* next = g.sole_consumer(y);
     if (!bias && is_op(next, "Add", 2) && vector_constant(other_input(next, y), n) && keeps_shape(next, y)) {
       bias = other_input(next, y);
       dead.push_back(last);
       last = next;
       y = next->outputs[0];
-      next = sole_consumer(g, y);
+      next = g.sole_consumer(y);
     }
     Value* residual = nullptr;
     if (is_op(next, "Add", 2) && other_input(next, y) && other_input(next, y) != y &&
@@ -383,7 +377,7 @@ int fuse_linear(Graph& g) {
       dead.push_back(last);
       last = next;
       y = next->outputs[0];
-      next = sole_consumer(g, y);
+      next = g.sole_consumer(y);
     }
     std::string act = "none";
     if (is_op(next, "Relu", 1)) act = "relu";
@@ -409,7 +403,7 @@ int fuse_batch_matmul(Graph& g) {
     const char* perm_names[2] = {"perm_a", "perm_b"};
     for (size_t i = 0; i < 2; ++i) {
       Node* t = ins[i]->producer;
-      if (!is_op(t, "Transpose", 1) || sole_consumer(g, t->outputs[0]) != m || !t->attr("perm") || !t->inputs[0])
+      if (!is_op(t, "Transpose", 1) || g.sole_consumer(t->outputs[0]) != m || !t->attr("perm") || !t->inputs[0])
         continue;
       attrs[perm_names[i]] = attr_is(t->attr_ints("perm"));
       ins[i] = t->inputs[0];
@@ -417,7 +411,7 @@ int fuse_batch_matmul(Graph& g) {
     }
     Node* last = m;
     Value* y = m->outputs[0];
-    Node* next = sole_consumer(g, y);
+    Node* next = g.sole_consumer(y);
     float c;
     if ((is_op(next, "Div", 2) || is_op(next, "Mul", 2)) && next->inputs[0] == y &&
         scalar_constant(next->inputs[1], c) && c != 0.f && std::isfinite(c) && keeps_shape(next, y)) {
@@ -425,7 +419,7 @@ int fuse_batch_matmul(Graph& g) {
       dead.push_back(last);
       last = next;
       y = next->outputs[0];
-      next = sole_consumer(g, y);
+      next = g.sole_consumer(y);
     }
     if (is_op(next, "Transpose", 1) && next->attr("perm")) {
       attrs["perm_y"] = attr_is(next->attr_ints("perm"));

@@ -10,11 +10,6 @@
 namespace sparta {
 namespace {
 
-Node* sole_reader(const Graph& g, const Value* v) {
-  if (!v || v->consumers.size() != 1 || g.is_output(v)) return nullptr;
-  return v->consumers[0];
-}
-
 bool is(const Node* n, const char* domain, const char* op) {
   return n && n->domain == domain && n->op_type == op && !n->outputs.empty() && n->outputs[0];
 }
@@ -58,9 +53,9 @@ std::optional<Attention> match(const Graph& g, Node* o) {
   a.o = o;
   if (!linear_outputs(o) || !o->inputs[0]) return {};
   a.merge = o->inputs[0]->producer;
-  if (!is(a.merge, "", "Reshape") || sole_reader(g, a.merge->outputs[0]) != o || !a.merge->inputs[0]) return {};
+  if (!is(a.merge, "", "Reshape") || g.sole_consumer(a.merge->outputs[0]) != o || !a.merge->inputs[0]) return {};
   a.context = a.merge->inputs[0]->producer;
-  if (!is(a.context, "sparta", "BatchMatMul") || sole_reader(g, a.context->outputs[0]) != a.merge) return {};
+  if (!is(a.context, "sparta", "BatchMatMul") || g.sole_consumer(a.context->outputs[0]) != a.merge) return {};
   if (!perm_is(a.context, "perm_a", {}) || !perm_is(a.context, "perm_b", {0, 2, 1, 3}) ||
       !perm_is(a.context, "perm_y", {0, 2, 1, 3}) || a.context->attr_float("scale", 1.f) != 1.f ||
       a.context->inputs.size() != 2)
@@ -72,9 +67,9 @@ std::optional<Attention> match(const Graph& g, Node* o) {
   a.softmax = a.context->inputs[0] ? a.context->inputs[0]->producer : nullptr;
   a.rv = a.context->inputs[1] ? a.context->inputs[1]->producer : nullptr;
   const bool softmax = is(a.softmax, "sparta", "Softmax") || (is(a.softmax, "", "Softmax") && a.softmax->attr_int("axis", -1) == -1);
-  if (!softmax || sole_reader(g, a.softmax->outputs[0]) != a.context || !a.softmax->inputs[0]) return {};
+  if (!softmax || g.sole_consumer(a.softmax->outputs[0]) != a.context || !a.softmax->inputs[0]) return {};
   a.scores = a.softmax->inputs[0]->producer;
-  if (!is(a.scores, "sparta", "BatchMatMul") || sole_reader(g, a.scores->outputs[0]) != a.softmax ||
+  if (!is(a.scores, "sparta", "BatchMatMul") || g.sole_consumer(a.scores->outputs[0]) != a.softmax ||
       a.scores->inputs.size() != 2 || !perm_is(a.scores, "perm_a", {0, 2, 1, 3}) ||
       !perm_is(a.scores, "perm_b", {0, 2, 3, 1}) || !perm_is(a.scores, "perm_y", {}))
     return {};
@@ -86,13 +81,13 @@ std::optional<Attention> match(const Graph& g, Node* o) {
   Node* lins[3] = {};
   for (int i = 0; i < 3; ++i) {
     Node* r = splits[i];
-    if (!is(r, "", "Reshape") || r->inputs.size() != 2 || !r->inputs[0] || sole_reader(g, r->outputs[0]) != readers[i])
+    if (!is(r, "", "Reshape") || r->inputs.size() != 2 || !r->inputs[0] || g.sole_consumer(r->outputs[0]) != readers[i])
       return {};
     const auto target = int_constant(r->inputs[1]);
     if (!target || target->size() != 4 || (*target)[2] != a.heads || (*target)[3] != a.dim) return {};
     lins[i] = r->inputs[0]->producer;
     const auto n = linear_outputs(lins[i]);
-    if (!n || *n != a.heads * a.dim || sole_reader(g, lins[i]->outputs[0]) != r) return {};
+    if (!n || *n != a.heads * a.dim || g.sole_consumer(lins[i]->outputs[0]) != r) return {};
   }
   if (a.rq == a.rk) return {};
   a.q = lins[0];

@@ -23,6 +23,7 @@ namespace {
 
 constexpr char kMagic[8] = {'S', 'P', 'A', 'R', 'T', 'A', 'M', 'D'};
 constexpr uint64_t kHeaderBytes = 64, kChecksumAt = 56, kDataAlign = 4096;
+constexpr uint64_t kChecksumSeed = 0x2e737061727461ull;  // ".sparta"
 
 struct Header {
   uint32_t version = kArtifactVersion;
@@ -61,7 +62,7 @@ uint64_t image_checksum(const uint8_t* data, size_t size) {
   uint8_t h[kHeaderBytes];
   std::memcpy(h, data, kHeaderBytes);
   put64(h + kChecksumAt, 0);
-  Hasher hs(0x2e737061727461ull);
+  Hasher hs(kChecksumSeed);
   hs.feed(h, kHeaderBytes);
   hs.feed(data + kHeaderBytes, size - kHeaderBytes);
   return hs.value();
@@ -126,7 +127,7 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
   // then every data part and the zero gaps between them.
   uint8_t head[kHeaderBytes];
   write_header(head, h);
-  Hasher hs(0x2e737061727461ull);
+  Hasher hs(kChecksumSeed);
   hs.feed(head, kHeaderBytes);
   hs.feed(text.data(), text.size());
   AtomicFile file(path);

@@ -1,18 +1,9 @@
 #include "runtime/executor.h"
 
-#include <atomic>
 #include <chrono>
-#include <exception>
-#include <mutex>
-#include <set>
 #include <unordered_map>
 
 #include "core/error.h"
-#include "kernels/parallel.h"
-#include "analysis/shape_inference.h"
-#include "passes/fuse.h"
-#include "passes/pipeline.h"
-#include "passes/simplify.h"
 #include "ops/op_def.h"
 
 namespace sparta {

@@ -25,6 +25,24 @@ struct RowOps {
                      float* inv_std, int64_t rows, int64_t n);
 };
 
+// Packing of X and the epilogue for generated kernels (jit/), which share
+// the template kernels' layouts (kernels/isa/jit_support.inc).
+struct JitSupport {
+  int width;      // floats per vector
+  int nvec_rows2; // rows of X per packed block for NV = 2 register tiles
+  int nvec_rows1; // and for NV = 1
+  // X tile of mt (a multiple of width up to 4 widths) rows, transposed: xp[k * mt + i].
+  void (*pack_mvec)(const float* x, int64_t ldx, int64_t mrows, int64_t K, float* xp, int mt);
+  // yt (nn rows of mt values) transposed into Y with the epilogue.
+  void (*store_mvec)(const float* yt, int64_t nn, int64_t mrows, float* y, int64_t ldy, const Epilogue& ep,
+                     const float* bias, int mt);
+  // All of X in blocks of mr (nvec_rows2 or nvec_rows1) rows, k-major, in the calling thread's scratch.
+  const float* (*pack_nvec)(const SpmmArgs& a, int64_t K, int mr);
+  // A register tile (h rows of nv vectors, the last nw wide) into Y with the epilogue.
+  void (*finish_tile)(const float* tile, int nv, int h, int nw, float* y, int64_t ldy, const float* bias,
+                      const Epilogue& ep);
+};
+
 struct IsaKernels {
   using CsrMaker = std::unique_ptr<SpmmKernel> (*)(const CsrMatrix&, std::string& why);
   using BsrMaker = std::unique_ptr<SpmmKernel> (*)(const BsrMatrix&, std::string& why);
@@ -44,6 +62,7 @@ struct IsaKernels {
   std::unique_ptr<SpmmKernel> (*dense_nvec_raw)(const float* w, int64_t n, int64_t k, bool k_major, std::string& why);
   double (*peak_fma_gflops)(double seconds);  // one core, this ISA
   const RowOps* rows;
+  const JitSupport* jit;
 };
 
 const IsaKernels& isa_kernels_avx512();

@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "core/error.h"
+#include "jit/jit_kernels.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
 #include "core/hash.h"
@@ -65,7 +66,7 @@ bool isa_allowed(Isa isa, const KernelOptions& opt, std::string& why) {
 
 template <class F, class Maker>
 SpmmImpl isa_impl(Isa isa, const char* family, Maker IsaKernels::*maker) {
-  return {std::string(family) + "__" + std::string(isa_name(isa)),
+  return {std::string(family) + "__" + std::string(isa_name(isa)), isa,
           [isa, maker](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
             const F* f = std::get_if<F>(&w);
             if (!f || !isa_allowed(isa, opt, why)) return nullptr;
@@ -76,7 +77,7 @@ SpmmImpl isa_impl(Isa isa, const char* family, Maker IsaKernels::*maker) {
 // An implementation for one format F, independent of the vector ISA.
 template <class F>
 SpmmImpl format_impl(const char* name, std::unique_ptr<SpmmKernel> (*make)(const F&)) {
-  return {name, [make](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+  return {name, std::nullopt, [make](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
             const F* f = std::get_if<F>(&w);
             if (!f) return nullptr;
             if (opt.reference) {
@@ -129,7 +130,7 @@ class DecomposedKernel final : public SpmmKernel {
 SpmmImpl decomposed_impl(Isa isa, const std::string& main) {
   const std::string suffix = "__" + std::string(isa_name(isa));
   const std::string name = "decomposed_" + main + "+csr_spmm_mvec" + suffix;
-  return {name, [=](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+  return {name, isa, [=](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
             const auto* d = std::get_if<DecomposedMatrix>(&w);
             if (!d || !isa_allowed(isa, opt, why)) return nullptr;
             const bool bsr_main = d->main.index() == 0;
@@ -155,6 +156,21 @@ SpmmImpl decomposed_impl(Isa isa, const std::string& main) {
           }};
 }
 
+// A kernel generated for the weight's pattern (jit/), when allowed.
+template <class F>
+SpmmImpl jit_impl(Isa isa, const char* family, std::unique_ptr<SpmmKernel> (*make)(const F&, Isa, std::string&)) {
+  return {jit::kernel_name(family, isa), isa,
+          [isa, make](const WeightFormat& w, const KernelOptions& opt, std::string& why) -> std::unique_ptr<SpmmKernel> {
+            const F* f = std::get_if<F>(&w);
+            if (!f || !isa_allowed(isa, opt, why)) return nullptr;
+            if (!opt.jit) {
+              why = "generated kernels not allowed (KernelOptions::jit)";
+              return nullptr;
+            }
+            return make(*f, isa, why);
+          }};
+}
+
 std::vector<SpmmImpl> build_impls() {
   std::vector<SpmmImpl> v;
   // oneDNN with the weight in the layout it prefers (prepacked), and in the
@@ -177,7 +193,16 @@ std::vector<SpmmImpl> build_impls() {
     for (const char* main : {"bsr_spmm_nvec", "bsr_spmm_mvec", "nm_spmm_nvec", "nm_spmm_mvec"})
       v.push_back(decomposed_impl(isa, main));
   }
-  v.push_back({"spmm_ref", [](const WeightFormat& w, const KernelOptions&, std::string&) {
+  // Generated for the weight's pattern: measured against the templates
+  // above (KernelOptions::tune_m); after them in list order, so an
+  // untimed choice takes the template kernel.
+  for (Isa isa : {Isa::avx512, Isa::avx2}) {
+    v.push_back(jit_impl<CsrMatrix>(isa, "csr", &jit::make_csr));
+    v.push_back(jit_impl<BsrMatrix>(isa, "bsr", &jit::make_bsr));
+    v.push_back(jit_impl<NmMatrix>(isa, "nm", &jit::make_nm));
+    v.push_back(jit_impl<TilewiseMatrix>(isa, "tilewise", &jit::make_tilewise));
+  }
+  v.push_back({"spmm_ref", std::nullopt, [](const WeightFormat& w, const KernelOptions&, std::string&) {
                  return make_spmm_reference(w);
                }});
   return v;
@@ -230,7 +255,7 @@ ChoiceKey choice_key(const WeightFormat& w, const KernelOptions& opt) {
                    format_cols(w),
                    opt.tune_threads,
                    std::string(isa_name(std::min(opt.max_isa, host_isa()))),
-                   candidates_digest()};
+                   candidates_digest() ^ (opt.jit ? 0 : 0x9e3779b97f4a7c15ull)};
 }
 
 bool tuning(const KernelOptions& opt) { return opt.tune_m > 0 && opt.require.empty() && !opt.reference; }
@@ -269,11 +294,7 @@ std::unique_ptr<SpmmKernel> make_spmm(const WeightFormat& w, const KernelOptions
     found_required = true;
     // When timing, lower-ISA builds of the same kernels are for hosts
     // without the higher ISA: not worth building or timing here.
-    if (tuning(opt)) {
-      const size_t sep = impl.name.rfind("__");
-      if (sep != std::string::npos && impl.name.substr(sep + 2) != isa_name(std::min(opt.max_isa, host_isa())))
-        continue;
-    }
+    if (tuning(opt) && impl.isa && *impl.isa != std::min(opt.max_isa, host_isa())) continue;
     std::string why;
     auto k = impl.make(w, opt, why);
     if (!k) {
@@ -357,6 +378,16 @@ std::unique_ptr<SpmmKernel> load_packed_kernel(const std::string& name, int64_t 
   if (name == "dense_matmul_onednn" || name == "dense_matmul_onednn_plain")
     return OnednnDenseKernel::from_packed(n, k, name == "dense_matmul_onednn", w);
   throw Error("kernel '" + name + "' has no packed form to load");
+}
+
+void write_uncovered_rows(const std::vector<uint8_t>& covered, const SpmmArgs& a) {
+  if (a.ep.accumulate && !a.ep.bias && a.ep.act == Activation::none) return;  // Y stays
+  for (size_t n = 0; n < covered.size(); ++n)
+    if (!covered[n])
+      for (int64_t i = 0; i < a.m; ++i) {
+        float& y = a.y[i * a.ldy + static_cast<int64_t>(n)];
+        y = apply_activation((a.ep.accumulate ? y : 0.f) + (a.ep.bias ? a.ep.bias[n] : 0.f), a.ep.act);
+      }
 }
 
 double time_spmm(const SpmmKernel& k, int64_t m, int threads) { return time_kernel(k, m, threads); }

@@ -77,6 +77,7 @@ class SpmmKernel {
 struct KernelOptions {
   Isa max_isa = host_isa();
   bool reference = false;  // force the scalar reference kernel
+  bool jit = true;         // kernels generated for the weight's pattern may compete (jit/)
   std::string require;     // only this implementation (by name); error if it declines
   // Measured choice: when tune_m > 0, every optimized candidate that accepts
   // is prepared and timed on a random X of tune_m rows with tune_threads
@@ -87,7 +88,9 @@ struct KernelOptions {
 
 // One entry of the ordered implementation list.
 struct SpmmImpl {
-  std::string name;  // e.g. "csr_spmm_mvec__avx2"
+  std::string name;  // e.g. "csr_spmm_mvec__avx2", "jit_csr_avx512"
+  // The vector ISA the implementation is built for (none: any host).
+  std::optional<Isa> isa;
   // Returns the prepared kernel, or null with `why` set when it does not apply.
   std::function<std::unique_ptr<SpmmKernel>(const WeightFormat&, const KernelOptions&, std::string& why)> make;
 };
@@ -132,5 +135,10 @@ std::unique_ptr<SpmmKernel> make_spmm_reference(const WeightFormat& w);
 
 // Apply activation to one value, exactly as the reference does.
 float apply_activation(float v, Activation a);
+
+// Output columns no part of a weight covers (covered[n] == 0: an empty
+// block row or tile) still get the epilogue: Y (when accumulating) plus
+// bias, then the activation.
+void write_uncovered_rows(const std::vector<uint8_t>& covered, const SpmmArgs& a);
 
 }  // namespace sparta

@@ -1,0 +1,184 @@
+#include "jit/mvec_gen.h"
+
+#include "core/error.h"
+
+namespace sparta::jit {
+
+using namespace Xbyak;
+
+int MvecShape::registers() const { return sets * r * mv + (r > 1 ? mv : 0) + 1; }
+
+namespace {
+
+// Written once over the vector register type: Ymm for AVX2, Zmm for
+// AVX-512. Arguments (System V): rdi xt, rsi yt, rdx counts | vals
+// (baked), rcx offs, r8 vals, r9 groups.
+template <class Vmm>
+class MvecEmitter {
+ public:
+  MvecEmitter(Code& c, const MvecShape& s) : a_(c), s_(s), W_(s.width()), MT_(s.mt()) {
+    nacc_ = s.sets * s.r * s.mv;
+    SPARTA_ASSERT(s.registers() <= (s.avx512 ? 32 : 16), "mvec shape needs too many registers");
+  }
+
+  Vmm acc(int set, int i, int v) const { return Vmm((set * s_.r + i) * s_.mv + v); }
+  Vmm xr(int v) const { return Vmm(nacc_ + v); }
+  Vmm wr() const { return Vmm(nacc_ + (s_.r > 1 ? s_.mv : 0)); }
+
+  void zero() {
+    for (int q = 0; q < nacc_; ++q) {
+      if constexpr (std::is_same_v<Vmm, Zmm>) a_.vpxord(Vmm(q), Vmm(q), Vmm(q));
+      else a_.vxorps(Vmm(q), Vmm(q), Vmm(q));
+    }
+  }
+
+  // One item: X at xb (+ j * MT floats for its k), values at wb in [j][i]
+  // order; k j of item u goes to set (u + j) % sets.
+  void item(const RegExp& xb, const RegExp& wb, int u) {
+    const int R = s_.r;
+    for (int j = 0; j < s_.c; ++j) {
+      const int set = (u + j) % s_.sets;
+      const RegExp xj = xb + j * MT_ * 4;
+      if (R == 1) {
+        a_.vbroadcastss(wr(), a_.ptr[wb + j * 4]);
+        for (int v = 0; v < s_.mv; ++v) a_.vfmadd231ps(acc(set, 0, v), wr(), a_.ptr[xj + v * W_ * 4]);
+        continue;
+      }
+      for (int v = 0; v < s_.mv; ++v) a_.vmovups(xr(v), a_.ptr[xj + v * W_ * 4]);
+      for (int i = 0; i < R; ++i) {
+        const RegExp wi = wb + (j * R + i) * 4;
+        if constexpr (std::is_same_v<Vmm, Zmm>) {
+          if (s_.mv == 1) {
+            a_.vfmadd231ps(acc(set, i, 0), xr(0), a_.ptr_b[wi]);
+            continue;
+          }
+        }
+        a_.vbroadcastss(wr(), a_.ptr[wi]);
+        for (int v = 0; v < s_.mv; ++v) a_.vfmadd231ps(acc(set, i, v), xr(v), wr());
+      }
+    }
+  }
+
+  // Sums the sets into set 0 and writes the group's rows to yt + off bytes.
+  void store(const RegExp& yt) {
+    for (int set = 1; set < s_.sets; ++set)
+      for (int i = 0; i < s_.r; ++i)
+        for (int v = 0; v < s_.mv; ++v) a_.vaddps(acc(0, i, v), acc(0, i, v), acc(set, i, v));
+    for (int i = 0; i < s_.r; ++i)
+      for (int v = 0; v < s_.mv; ++v) a_.vmovups(a_.ptr[yt + (i * MT_ + v * W_) * 4], acc(0, i, v));
+  }
+
+  void table_function() {
+    const int per_item = s_.r * s_.c * 4;  // value bytes per item
+    const int U = s_.c == 1 ? s_.sets : 1; // items per unrolled step
+    Label group, main, tail, end, done;
+    a_.test(a_.r9, a_.r9);
+    a_.jz(done, CodeGenerator::T_NEAR);
+    a_.L(group);
+    zero();
+    a_.movsxd(a_.r10, a_.dword[a_.rdx]);
+    a_.add(a_.rdx, 4);
+    a_.cmp(a_.r10, U);
+    a_.jl(tail, CodeGenerator::T_NEAR);
+    a_.L(main);
+    for (int u = 0; u < U; ++u) {
+      a_.movsxd(a_.rax, a_.dword[a_.rcx + u * 4]);
+      item(a_.rdi + a_.rax, a_.r8 + u * per_item, u);
+    }
+    a_.add(a_.rcx, U * 4);
+    a_.add(a_.r8, U * per_item);
+    a_.sub(a_.r10, U);
+    a_.cmp(a_.r10, U);
+    a_.jge(main, CodeGenerator::T_NEAR);
+    a_.L(tail);
+    a_.test(a_.r10, a_.r10);
+    a_.jz(end, CodeGenerator::T_NEAR);
+    a_.movsxd(a_.rax, a_.dword[a_.rcx]);
+    item(a_.rdi + a_.rax, a_.r8, 0);
+    a_.add(a_.rcx, 4);
+    a_.add(a_.r8, per_item);
+    a_.dec(a_.r10);
+    a_.jmp(tail, CodeGenerator::T_NEAR);
+    a_.L(end);
+    store(a_.rsi);
+    a_.add(a_.rsi, s_.r * MT_ * 4);
+    a_.dec(a_.r9);
+    a_.jnz(group, CodeGenerator::T_NEAR);
+    a_.L(done);
+    a_.vzeroupper();
+    a_.ret();
+  }
+
+  // Groups [g0, g1) with item i0 first: offsets and value positions as
+  // displacements (vals in rdx points at the chunk's first value).
+  void baked_function(const MvecProgram& p, int64_t g0, int64_t g1, int64_t i0) {
+    const int64_t per_item = int64_t{s_.r} * s_.c;
+    int64_t item_i = i0;
+    for (int64_t g = g0; g < g1; ++g) {
+      zero();
+      const int32_t n = p.counts[static_cast<size_t>(g)];
+      for (int32_t u = 0; u < n; ++u, ++item_i) {
+        const int64_t vbytes = (item_i - i0) * per_item * 4;
+        SPARTA_ASSERT(vbytes < (int64_t{1} << 31) - 4096, "baked value offset out of range");
+        item(a_.rdi + p.offs[static_cast<size_t>(item_i)], a_.rdx + static_cast<int32_t>(vbytes), u);
+      }
+      store(a_.rsi + static_cast<int32_t>((g - g0) * s_.r * MT_ * 4));
+    }
+    a_.vzeroupper();
+    a_.ret();
+  }
+
+ private:
+  Code& a_;
+  MvecShape s_;
+  int W_, MT_, nacc_;
+};
+
+template <class F>
+void with_emitter(Code& c, const MvecShape& s, F&& f) {
+  if (s.avx512) {
+    MvecEmitter<Zmm> e(c, s);
+    f(e);
+  } else {
+    MvecEmitter<Ymm> e(c, s);
+    f(e);
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<MvecCode> MvecCode::table(const MvecShape& s) {
+  auto out = std::unique_ptr<MvecCode>(new MvecCode);
+  out->code_ = std::make_unique<Code>();
+  out->entries_.push_back(0);
+  with_emitter(*out->code_, s, [](auto& e) { e.table_function(); });
+  out->code_->finish();
+  return out;
+}
+
+size_t MvecCode::baked_bytes(const MvecShape& s, const MvecProgram& p) {
+  // Upper bounds of the encodings: a broadcast or load with disp32 is at
+  // most 11 bytes (EVEX), an FMA with a memory operand 11, with registers 6.
+  const size_t per_k = s.r == 1 ? 11 + size_t(s.mv) * 11 : size_t(s.mv) * 11 + size_t(s.r) * (11 + size_t(s.mv) * 6);
+  const size_t per_group = size_t(s.sets * s.r * s.mv) * 6 * 2 + size_t(s.r * s.mv) * 11;
+  return p.offs.size() * size_t(s.c) * per_k + p.counts.size() * per_group + 64;
+}
+
+std::unique_ptr<MvecCode> MvecCode::baked(const MvecShape& s, const MvecProgram& p, const std::vector<int64_t>& chunks) {
+  auto out = std::unique_ptr<MvecCode>(new MvecCode);
+  out->code_ = std::make_unique<Code>();
+  int64_t item = 0, g = 0;
+  with_emitter(*out->code_, s, [&](auto& e) {
+    for (size_t ci = 0; ci + 1 < chunks.size(); ++ci) {
+      out->entries_.push_back(out->code_->getSize());
+      for (; g < chunks[ci]; ++g) item += p.counts[static_cast<size_t>(g)];  // (chunks start at 0: no skip)
+      const int64_t g1 = chunks[ci + 1];
+      e.baked_function(p, g, g1, item);
+      for (; g < g1; ++g) item += p.counts[static_cast<size_t>(g)];
+    }
+  });
+  out->code_->finish();
+  return out;
+}
+
+}  // namespace sparta::jit

@@ -1,0 +1,83 @@
+#include "jit/nvec_gen.h"
+
+#include "core/error.h"
+
+namespace sparta::jit {
+
+using namespace Xbyak;
+
+namespace {
+
+// Written once over the vector register type (Ymm: AVX2, Zmm: AVX-512).
+// Arguments (System V): rdi xb, rsi koffs, rdx nk, rcx w, r8 wstride, r9 tile.
+template <class Vmm>
+void emit_nvec(Code& a, const NvecShape& s) {
+  constexpr bool kZmm = std::is_same_v<Vmm, Zmm>;
+  const int W = s.width(), MR = s.mr, NV = s.nv;
+  const bool masked = s.nw < W;
+  const int nacc = MR * NV;
+  auto acc = [&](int r, int v) { return Vmm(r * NV + v); };
+  auto wv = [&](int v) { return Vmm(nacc + v); };
+  const Vmm xb(nacc + NV), mask(nacc + NV + 1);  // broadcast X; the AVX2 load mask
+  SPARTA_ASSERT(nacc + NV + 1 + (masked && !kZmm ? 1 : 0) <= (kZmm ? 32 : 16), "nvec tile needs too many registers");
+  Label mask_data, loop, store;
+  if (masked) {
+    if constexpr (kZmm) {
+      a.mov(a.eax, (1u << s.nw) - 1);
+      a.kmovw(a.k1, a.eax);
+    } else {
+      a.vmovups(mask, a.ptr[a.rip + mask_data]);
+    }
+  }
+  for (int q = 0; q < nacc; ++q) {
+    if constexpr (kZmm) a.vpxord(Vmm(q), Vmm(q), Vmm(q));
+    else a.vxorps(Vmm(q), Vmm(q), Vmm(q));
+  }
+  a.test(a.rdx, a.rdx);
+  a.jz(store, CodeGenerator::T_NEAR);
+  a.L(loop);
+  a.movsxd(a.rax, a.dword[a.rsi]);
+  a.add(a.rax, a.rdi);
+  for (int v = 0; v < NV; ++v) {
+    const Address src = a.ptr[a.rcx + v * W * 4];
+    if (masked && v + 1 == NV) {
+      if constexpr (kZmm) a.vmovups(wv(v) | a.k1 | a.T_z, src);
+      else a.vmaskmovps(wv(v), mask, src);
+    } else {
+      a.vmovups(wv(v), src);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    if (kZmm && NV == 1) {
+      a.vfmadd231ps(acc(r, 0), wv(0), a.ptr_b[a.rax + r * 4]);
+      continue;
+    }
+    a.vbroadcastss(xb, a.ptr[a.rax + r * 4]);
+    for (int v = 0; v < NV; ++v) a.vfmadd231ps(acc(r, v), wv(v), xb);
+  }
+  a.add(a.rsi, 4);
+  a.add(a.rcx, a.r8);
+  a.dec(a.rdx);
+  a.jnz(loop, CodeGenerator::T_NEAR);
+  a.L(store);
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) a.vmovups(a.ptr[a.r9 + (r * NV + v) * W * 4], acc(r, v));
+  a.vzeroupper();
+  a.ret();
+  if (masked && !kZmm) {
+    a.align(32);
+    a.L(mask_data);
+    for (int i = 0; i < W; ++i) a.dd(i < s.nw ? 0xffffffffu : 0u);
+  }
+}
+
+}  // namespace
+
+NvecCode::NvecCode(const NvecShape& s) : s_(s) {
+  SPARTA_ASSERT(s.nw >= 1 && s.nw <= s.width() && s.mr >= 1 && s.nv >= 1, "bad nvec shape");
+  if (s.avx512) emit_nvec<Zmm>(code_, s);
+  else emit_nvec<Ymm>(code_, s);
+  code_.finish();
+}
+
+}  // namespace sparta::jit

@@ -1,0 +1,46 @@
+// The generator of products vectorized along N (the nvec family of
+// kernels/spmm_isa.inc): a register tile of mr rows of X by nv vectors of
+// N, over a list of k (a BSR block row's columns, a tile-wise tile's kept
+// columns), X packed in blocks xp[k * mr + row], W as one vector row per k.
+//
+// Fixed in the code: the vector ISA, mr, nv, the width of the last vector
+// (a masked load when a tile is not a whole number of vectors) and the
+// packed X's row count in every k offset (the k-lists are kept as byte
+// offsets k * mr * 4). A k-list here is long (every k of a block row) and
+// each k feeds mr * nv FMAs, so the offsets stay in tables: baking them
+// would not save a load per FMA, as it does for the mvec family.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "jit/jit_code.h"
+
+namespace sparta::jit {
+
+struct NvecShape {
+  bool avx512 = false;
+  int mr = 6;  // rows of X per tile
+  int nv = 2;  // vectors of N per tile
+  int nw = 8;  // floats of the last vector (the width, or fewer: masked)
+  int width() const { return avx512 ? 16 : 8; }
+};
+
+// fn(xb, koffs, nk, w, wstride_bytes, tile): tile[row][nv * width] =
+// sum over kk < nk of xb[koffs[kk] / 4 + row] * w[kk * wstride + n].
+using NvecFn = void (*)(const float* xb, const int32_t* koffs, int64_t nk, const float* w, int64_t wstride_bytes,
+                        float* tile);
+
+class NvecCode {
+ public:
+  explicit NvecCode(const NvecShape& s);
+  NvecFn fn() const { return reinterpret_cast<NvecFn>(const_cast<uint8_t*>(code_.entry(0))); }
+  size_t code_bytes() const { return code_.getSize(); }
+  const NvecShape& shape() const { return s_; }
+
+ private:
+  Code code_;
+  NvecShape s_;
+};
+
+}  // namespace sparta::jit

@@ -17,9 +17,10 @@ std::vector<AblationStage> run_ablation(const std::function<Graph()>& load, std:
   };
   const Stage stages[] = {
       {"dense", {.threads = threads, .sparse = false}},
-      {"sparse_kernels", {.threads = threads, .sparse = true, .propagate = false, .decompose = false}},
-      {"propagation", {.threads = threads, .sparse = true, .propagate = true, .decompose = false}},
-      {"transformation", {.threads = threads, .sparse = true, .propagate = true, .decompose = true}},
+      {"sparse_kernels", {.threads = threads, .sparse = true, .propagate = false, .decompose = false, .jit = false}},
+      {"propagation", {.threads = threads, .sparse = true, .propagate = true, .decompose = false, .jit = false}},
+      {"transformation", {.threads = threads, .sparse = true, .propagate = true, .decompose = true, .jit = false}},
+      {"specialization", {.threads = threads, .sparse = true, .propagate = true, .decompose = true, .jit = true}},
   };
   std::vector<AblationStage> out;
   std::vector<std::unique_ptr<Executor>> runners;

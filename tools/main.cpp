@@ -200,11 +200,13 @@ int run(int argc, char** argv) {
   std::string compile_out;
   int compile_threads = 1;
   bool compile_dense = false;
+  bool compile_no_jit = false;
   compile->add_option("model", model_path, "an ONNX model")->required();
   compile->add_option("-o,--output", compile_out, "the compiled model (.sparta)")->required();
   compile->add_option("--tesa", tesa_path, tesa_help);
   compile->add_option("--threads", compile_threads, "threads the kernels are chosen for")->capture_default_str();
   compile->add_flag("--dense", compile_dense, "sparsity off: no TeSA propagation, a dense kernel for every weight");
+  compile->add_flag("--no-jit", compile_no_jit, "no kernels generated for the weights' patterns (template kernels only)");
   std::string compile_layout = "auto";
   const char* layout_help = "activation layout between convolutions: auto (the host's), nchw8c, nchw16c, nhwc";
   compile->add_option("--layout", compile_layout, layout_help)->capture_default_str();
@@ -225,7 +227,8 @@ int run(int argc, char** argv) {
     Graph g = load_model(model_path, tesa_path);
     if (progress) std::fprintf(stderr, "compile: passes and kernel choice (%d thread(s))\n", compile_threads);
     const CompiledModel m = compile_model(
-        std::move(g), {.threads = compile_threads, .sparse = !compile_dense, .layout_block = parse_layout(compile_layout),
+        std::move(g), {.threads = compile_threads, .sparse = !compile_dense, .jit = !compile_no_jit,
+                       .layout_block = parse_layout(compile_layout),
                        .shapes = parse_shapes(compile_shapes)},
         model_path);
     for (const Value* in : m.graph.inputs)
@@ -245,6 +248,10 @@ int run(int argc, char** argv) {
                 static_cast<long long>(st.hits_memory + st.hits_disk),
                 std::filesystem::file_size(compile_out) / 1e6,
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (m.times.jit_kernels > 0)
+      std::printf("generated kernels: %lld, %.0f KiB of code, %.1f ms (+ %.1f ms self-check); generated again on load\n",
+                  static_cast<long long>(m.times.jit_kernels), m.times.jit_code_bytes / 1024.0, m.times.jit_ms,
+                  m.times.jit_check_ms);
   });
 
   auto* report = app.add_subcommand(
@@ -441,6 +448,10 @@ int run(int argc, char** argv) {
     j["plan_tune_ms"] = session.plan_times().tune_ms;
     j["plan_propagate_ms"] = session.plan_times().propagate_ms;
     j["plan_pack_ms"] = session.plan_times().pack_ms;
+    j["jit_kernels"] = session.plan_times().jit_kernels;  // generated in planning or loading
+    j["jit_code_bytes"] = session.plan_times().jit_code_bytes;
+    j["jit_ms"] = session.plan_times().jit_ms;
+    j["jit_check_ms"] = session.plan_times().jit_check_ms;
     j["first_run_ms"] = first_ms;
     j["ops_ms"] = med.by_op;
     j["kernels"] = kernels;
@@ -469,6 +480,10 @@ int run(int argc, char** argv) {
                 "packing %.1f), first run %.1f ms\n",
                 bm_path.c_str(), med.ms, bm_reps, runs.front().ms, bm_threads, import_ms, double(j["plan_ms"]),
                 session.plan_times().tune_ms, session.plan_times().pack_ms, first_ms);
+    if (session.plan_times().jit_kernels > 0)
+      std::printf("  generated kernels: %lld, %.0f KiB of code, %.1f ms + %.1f ms self-check\n",
+                  static_cast<long long>(session.plan_times().jit_kernels), session.plan_times().jit_code_bytes / 1024.0,
+                  session.plan_times().jit_ms, session.plan_times().jit_check_ms);
     for (const char* k : {"ort_ms", "openvino_ms", "torch_ms"})
       if (j.contains(k)) std::printf("  %-8s %.2f ms\n", k, double(j[k]));
     if (j.contains("max_rel_err_vs_ort")) std::printf("  max_rel_err_vs_ort %.2e\n", double(j["max_rel_err_vs_ort"]));

@@ -28,6 +28,15 @@ void record(int64_t code_bytes, double gen_ms, double check_ms) {
   g_stats.check_ms += check_ms;
 }
 
+Stats since(const Stats& before) {
+  Stats s = stats();
+  s.kernels -= before.kernels;
+  s.code_bytes -= before.code_bytes;
+  s.gen_ms -= before.gen_ms;
+  s.check_ms -= before.check_ms;
+  return s;
+}
+
 std::string stats_str(const Stats& s) {
   char buf[160];
   std::snprintf(buf, sizeof buf, "%lld kernels, %.0f KiB of code, generated in %.1f ms + %.1f ms self-check",

@@ -32,6 +32,7 @@ struct Stats {
 };
 Stats stats();
 void record(int64_t code_bytes, double gen_ms, double check_ms);
+Stats since(const Stats& before);  // what was generated after `before`
 std::string stats_str(const Stats& s);  // "3 kernels, 41 KiB of code, 2.1 ms + 0.8 ms self-check"
 
 // Whether a generator bakes a pattern's offsets into straight-line code or

@@ -120,10 +120,11 @@ void add_decompositions(const Tensor& w, const Tesa& t, const KernelOptions& opt
 }
 
 std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m, int threads, bool allow_sparse,
-                                        bool decompose = true) {
+                                        bool decompose = true, bool jit = true) {
   auto p = std::make_shared<WeightPlan>();
   const int64_t n = b_is_nk ? B.dim(0) : B.dim(1), k = b_is_nk ? B.dim(1) : B.dim(0);
   KernelOptions opt;
+  opt.jit = jit;
   opt.tune_m = std::max<int64_t>(1, m);
   opt.tune_threads = threads;
   const float* pb = B.data<float>();
@@ -266,14 +267,14 @@ std::string weight_plan_key(const Node& n, const PlanOptions& o) {
   if (!p.w) return "";
   const std::string shape = p.w->shape().str() + (p.nk ? "T" : "") + " m=" + std::to_string(p.m) + " t=" +
                             std::to_string(o.threads);
-  if (o.sparse && pruned_enough(*p.w)) return "sparse " + n.name + " " + shape;
+  if (o.sparse && pruned_enough(*p.w)) return "sparse " + n.name + " " + shape + (o.jit ? "" : " nojit");
   return "dense " + shape;
 }
 
 std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {
   const DensePlan p = dense_plan(n);
   if (!p.w) return nullptr;
-  return weight_plan(*p.w, p.nk, p.m, o.threads, o.sparse, o.decompose);
+  return weight_plan(*p.w, p.nk, p.m, o.threads, o.sparse, o.decompose, o.jit);
 }
 
 // A compiled model's plan: the saved sparse weight in its kernel, or the

@@ -68,6 +68,7 @@ struct PlanOptions {
   int threads = 1;
   bool sparse = true;
   bool decompose = true;  // with sparse: also measure decompositions of unstructured weights
+  bool jit = true;        // with sparse: also measure kernels generated for the weight's pattern
 };
 
 struct OpCall {

@@ -14,6 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/cpu.h"
 #include "core/error.h"
+#include "jit/jit_code.h"
 #include "core/hash.h"
 #include "core/version.h"
 #include "runtime/artifact_format.h"
@@ -100,6 +101,7 @@ void save_compiled(const CompiledModel& m, const std::string& path) {
                      {"sparse", m.options.sparse},
                      {"propagate", m.options.propagate},
                      {"decompose", m.options.decompose},
+                     {"jit", m.options.jit},
                      {"layout_block", m.options.layout_block},
                      {"simplify", m.options.simplify}};
   meta["times"] = {{"passes_ms", m.times.passes_ms},
@@ -180,6 +182,7 @@ bool is_compiled_model_file(const std::string& path) {
 CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8_t* data, size_t size, int threads,
                                   const std::string& what) {
   const auto t0 = std::chrono::steady_clock::now();
+  const jit::Stats gen0 = jit::stats();  // kernels generated again for this host
   SPARTA_CHECK(threads >= 0 && threads <= 1024, "threads must be in [0, 1024]");
   // Weights are used in place: 16-byte alignment is what tensors need (a
   // mapped file is page-aligned).
@@ -237,6 +240,7 @@ CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8
     m.options.sparse = o.at("sparse").get<bool>();
     m.options.propagate = o.at("propagate").get<bool>();
     m.options.decompose = o.at("decompose").get<bool>();
+    m.options.jit = !o.contains("jit") || o.at("jit").get<bool>();  // files before generated kernels: allowed
     m.options.layout_block = static_cast<int>(artifact::as_int(o.at("layout_block"), -1, 16, "layout_block"));
     m.options.simplify = o.at("simplify").get<bool>();
     if (threads > 0) m.options.threads = threads;
@@ -269,6 +273,7 @@ CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8
     throw bad(msg);
   }
   m.times.load_ms = ms_since(t0);
+  note_generated(m.times, gen0);
   return m;
 }
 

@@ -382,7 +382,7 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
 
   // Plans: each node's saved record loaded (nothing measured), or planned
   // again where the plan holds no measured choice.
-  const PlanOptions po{threads, m.options.sparse, m.options.decompose};
+  const PlanOptions po{threads, m.options.sparse, m.options.decompose, m.options.jit};
   std::vector<PlanRecord> records(g.nodes().size());
   std::vector<size_t> todo, replan;
   for (size_t ni = 0; ni < g.nodes().size(); ++ni) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "jit/jit_code.h"
 #include "kernels/parallel.h"
 #include "passes/layout.h"
 #include "runtime/report.h"
@@ -23,7 +24,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 // must not share the machine), then the rest on opt.threads threads:
 // packing BERT-base's weights is most of its compile time.
 void plan_nodes(CompiledModel& m) {
-  const PlanOptions po{m.options.threads, m.options.sparse, m.options.decompose};
+  const PlanOptions po{m.options.threads, m.options.sparse, m.options.decompose, m.options.jit};
   std::vector<size_t> first, rest;
   std::set<std::string> seen;
   const auto& nodes = m.graph.nodes();
@@ -35,15 +36,25 @@ void plan_nodes(CompiledModel& m) {
     (seen.insert(key).second ? first : rest).push_back(ni);
   }
   auto plan = [&](size_t ni) { m.plans[ni] = m.defs[ni]->plan(*nodes[ni], po); };
+  const jit::Stats gen0 = jit::stats();
   const auto t0 = std::chrono::steady_clock::now();
   for (size_t ni : first) plan(ni);
   m.times.tune_ms = ms_since(t0);
   const auto t1 = std::chrono::steady_clock::now();
   parallel_each(m.options.threads, rest.size(), [&](size_t i) { plan(rest[i]); });
   m.times.pack_ms = ms_since(t1);
+  note_generated(m.times, gen0);
 }
 
 }  // namespace
+
+void note_generated(CompileTimes& t, const jit::Stats& before) {
+  const jit::Stats s = jit::since(before);
+  t.jit_kernels = s.kernels;
+  t.jit_code_bytes = s.code_bytes;
+  t.jit_ms = s.gen_ms;
+  t.jit_check_ms = s.check_ms;
+}
 
 void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f) {
   std::atomic<size_t> next{0};

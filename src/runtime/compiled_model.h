@@ -23,6 +23,7 @@ struct CompileConfig {
   bool sparse = true;     // false (--dense): no propagation, a dense kernel for every weight
   bool propagate = true;  // with sparse: TeSA propagation and shrink
   bool decompose = true;  // with sparse: decompositions of mixed-pattern weights among the candidates
+  bool jit = true;        // with sparse: kernels generated for each weight's pattern among the candidates
   int layout_block = 0;   // blocked activations between convolutions: 8 or 16 channels, 0 for the host's
   // Run-time TeSAs from a spec are kept as promises to check on every run
   // (ExecutorOptions::check_tesa) instead of being used by propagation.
@@ -39,6 +40,10 @@ struct CompileConfig {
 struct CompileTimes {
   double passes_ms = 0, propagate_ms = 0, tune_ms = 0, pack_ms = 0;  // propagate_ms is part of passes_ms
   double load_ms = 0;  // a loaded model: file to plans
+  // Kernels generated for weights' patterns (jit/): in compiling, or again
+  // in loading; generation and the self-check against the reference.
+  int64_t jit_kernels = 0, jit_code_bytes = 0;
+  double jit_ms = 0, jit_check_ms = 0;
 };
 
 struct CompiledModel {
@@ -67,5 +72,11 @@ void bind_op_defs(CompiledModel& m);
 // f(i) for i in [0, n) on up to `threads` threads; the first exception is
 // rethrown after all have stopped.
 void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f);
+
+namespace jit {
+struct Stats;  // jit/jit_code.h
+}
+// Fills t's generated-code fields with what was generated since `before`.
+void note_generated(CompileTimes& t, const jit::Stats& before);
 
 }  // namespace sparta

@@ -25,11 +25,16 @@ class MvecEmitter {
   Vmm xr(int v) const { return Vmm(nacc_ + v); }
   Vmm wr() const { return Vmm(nacc_ + (s_.r > 1 ? s_.mv : 0)); }
 
-  void zero() {
-    for (int q = 0; q < nacc_; ++q) {
-      if constexpr (std::is_same_v<Vmm, Zmm>) a_.vpxord(Vmm(q), Vmm(q), Vmm(q));
-      else a_.vxorps(Vmm(q), Vmm(q), Vmm(q));
-    }
+  // Accumulators zeroed, or set 0 loaded from the group's rows at yt.
+  void init(bool accumulate, const RegExp& yt) {
+    for (int set = 0; set < s_.sets; ++set)
+      for (int i = 0; i < s_.r; ++i)
+        for (int v = 0; v < s_.mv; ++v) {
+          const Vmm q = acc(set, i, v);
+          if (accumulate && set == 0) a_.vmovups(q, a_.ptr[yt + (i * MT_ + v * W_) * 4]);
+          else if constexpr (std::is_same_v<Vmm, Zmm>) a_.vpxord(q, q, q);
+          else a_.vxorps(q, q, q);
+        }
   }
 
   // One item: X at xb (+ j * MT floats for its k), values at wb in [j][i]
@@ -68,35 +73,51 @@ class MvecEmitter {
       for (int v = 0; v < s_.mv; ++v) a_.vmovups(a_.ptr[yt + (i * MT_ + v * W_) * 4], acc(0, i, v));
   }
 
-  void table_function() {
+  int entry_bytes() const { return s_.paired ? 8 : 4; }
+
+  // Item u of the unrolled step from the tables at rcx (and r8).
+  void load_item(int u, int per_item) {
+    if (!s_.paired) {
+      a_.movsxd(a_.rax, a_.dword[a_.rcx + u * 4]);
+      item(a_.rdi + a_.rax, a_.r8 + u * per_item, u);
+      return;
+    }
+    a_.mov(a_.rax, a_.qword[a_.rcx + u * 8]);
+    if constexpr (std::is_same_v<Vmm, Zmm>) {
+      a_.vpbroadcastd(wr(), a_.eax);
+    } else {
+      a_.vmovd(Xmm(wr().getIdx()), a_.eax);
+      a_.vbroadcastss(wr(), Xmm(wr().getIdx()));
+    }
+    a_.shr(a_.rax, 32);
+    for (int v = 0; v < s_.mv; ++v) a_.vfmadd231ps(acc(u % s_.sets, 0, v), wr(), a_.ptr[a_.rdi + a_.rax + v * W_ * 4]);
+  }
+
+  void table_function(bool accumulate) {
     const int per_item = s_.r * s_.c * 4;  // value bytes per item
     const int U = s_.c == 1 ? s_.sets : 1; // items per unrolled step
     Label group, main, tail, end, done;
     a_.test(a_.r9, a_.r9);
     a_.jz(done, CodeGenerator::T_NEAR);
     a_.L(group);
-    zero();
+    init(accumulate, a_.rsi);
     a_.movsxd(a_.r10, a_.dword[a_.rdx]);
     a_.add(a_.rdx, 4);
     a_.cmp(a_.r10, U);
     a_.jl(tail, CodeGenerator::T_NEAR);
     a_.L(main);
-    for (int u = 0; u < U; ++u) {
-      a_.movsxd(a_.rax, a_.dword[a_.rcx + u * 4]);
-      item(a_.rdi + a_.rax, a_.r8 + u * per_item, u);
-    }
-    a_.add(a_.rcx, U * 4);
-    a_.add(a_.r8, U * per_item);
+    for (int u = 0; u < U; ++u) load_item(u, per_item);
+    a_.add(a_.rcx, U * entry_bytes());
+    if (!s_.paired) a_.add(a_.r8, U * per_item);
     a_.sub(a_.r10, U);
     a_.cmp(a_.r10, U);
     a_.jge(main, CodeGenerator::T_NEAR);
     a_.L(tail);
     a_.test(a_.r10, a_.r10);
     a_.jz(end, CodeGenerator::T_NEAR);
-    a_.movsxd(a_.rax, a_.dword[a_.rcx]);
-    item(a_.rdi + a_.rax, a_.r8, 0);
-    a_.add(a_.rcx, 4);
-    a_.add(a_.r8, per_item);
+    load_item(0, 0);
+    a_.add(a_.rcx, entry_bytes());
+    if (!s_.paired) a_.add(a_.r8, per_item);
     a_.dec(a_.r10);
     a_.jmp(tail, CodeGenerator::T_NEAR);
     a_.L(end);
@@ -111,18 +132,19 @@ class MvecEmitter {
 
   // Groups [g0, g1) with item i0 first: offsets and value positions as
   // displacements (vals in rdx points at the chunk's first value).
-  void baked_function(const MvecProgram& p, int64_t g0, int64_t g1, int64_t i0) {
+  void baked_function(const MvecProgram& p, int64_t g0, int64_t g1, int64_t i0, bool accumulate) {
     const int64_t per_item = int64_t{s_.r} * s_.c;
     int64_t item_i = i0;
     for (int64_t g = g0; g < g1; ++g) {
-      zero();
+      const int32_t yoff = static_cast<int32_t>((g - g0) * s_.r * MT_ * 4);
+      init(accumulate, a_.rsi + yoff);
       const int32_t n = p.counts[static_cast<size_t>(g)];
       for (int32_t u = 0; u < n; ++u, ++item_i) {
         const int64_t vbytes = (item_i - i0) * per_item * 4;
         SPARTA_ASSERT(vbytes < (int64_t{1} << 31) - 4096, "baked value offset out of range");
         item(a_.rdi + p.offs[static_cast<size_t>(item_i)], a_.rdx + static_cast<int32_t>(vbytes), u);
       }
-      store(a_.rsi + static_cast<int32_t>((g - g0) * s_.r * MT_ * 4));
+      store(a_.rsi + yoff);
     }
     a_.vzeroupper();
     a_.ret();
@@ -150,8 +172,13 @@ void with_emitter(Code& c, const MvecShape& s, F&& f) {
 std::unique_ptr<MvecCode> MvecCode::table(const MvecShape& s) {
   auto out = std::unique_ptr<MvecCode>(new MvecCode);
   out->code_ = std::make_unique<Code>();
-  out->entries_.push_back(0);
-  with_emitter(*out->code_, s, [](auto& e) { e.table_function(); });
+  with_emitter(*out->code_, s, [&](auto& e) {
+    for (bool accumulate : {false, true}) {
+      out->code_->align(16);
+      out->entries_.push_back(out->code_->getSize());
+      e.table_function(accumulate);
+    }
+  });
   out->code_->finish();
   return out;
 }
@@ -164,17 +191,16 @@ size_t MvecCode::baked_bytes(const MvecShape& s, const MvecProgram& p) {
   return p.offs.size() * size_t(s.c) * per_k + p.counts.size() * per_group + 64;
 }
 
-std::unique_ptr<MvecCode> MvecCode::baked(const MvecShape& s, const MvecProgram& p, const std::vector<int64_t>& chunks) {
+std::unique_ptr<MvecCode> MvecCode::baked(const MvecShape& s, const MvecProgram& p, const std::vector<int64_t>& slices,
+                                           const std::vector<bool>& accumulate) {
   auto out = std::unique_ptr<MvecCode>(new MvecCode);
   out->code_ = std::make_unique<Code>();
-  int64_t item = 0, g = 0;
+  int64_t item = 0;
   with_emitter(*out->code_, s, [&](auto& e) {
-    for (size_t ci = 0; ci + 1 < chunks.size(); ++ci) {
+    for (size_t si = 0; si + 1 < slices.size(); ++si) {
       out->entries_.push_back(out->code_->getSize());
-      for (; g < chunks[ci]; ++g) item += p.counts[static_cast<size_t>(g)];  // (chunks start at 0: no skip)
-      const int64_t g1 = chunks[ci + 1];
-      e.baked_function(p, g, g1, item);
-      for (; g < g1; ++g) item += p.counts[static_cast<size_t>(g)];
+      e.baked_function(p, slices[si], slices[si + 1], item, accumulate[si]);
+      for (int64_t g = slices[si]; g < slices[si + 1]; ++g) item += p.counts[static_cast<size_t>(g)];
     }
   });
   out->code_->finish();

@@ -25,6 +25,10 @@ struct MvecShape {
   int r = 1;            // output rows per group
   int c = 1;            // consecutive k per item
   int sets = 1;         // independent accumulator sets
+  // r = c = 1 in tables only: each item one 8-byte entry (value bits, then
+  // the X offset), read with one load instead of two. Loads, not FMAs,
+  // bound this loop: with mv = 2 an item is 2 FMAs and 4 loads otherwise.
+  bool paired = false;
   int width() const { return avx512 ? 16 : 8; }
   int mt() const { return mv * width(); }
   int registers() const;  // vector registers the code needs
@@ -39,8 +43,10 @@ struct MvecProgram {
 };
 
 // fn(xt, yt, counts, offs, vals, groups): the groups in order from the
-// given table positions, each group's r rows of MT results to yt.
-using MvecTableFn = void (*)(const float* xt, float* yt, const int32_t* counts, const int32_t* offs,
+// given table positions, each group's r rows of MT results to yt (added to
+// what yt holds in the accumulating form: K is cut into panels).
+// With paired entries, offs points at them and vals is unused.
+using MvecTableFn = void (*)(const float* xt, float* yt, const int32_t* counts, const void* offs,
                              const float* vals, int64_t groups);
 // fn(xt, yt, vals): one chunk of groups with everything baked; vals points
 // at the chunk's first value.
@@ -48,14 +54,20 @@ using MvecBakedFn = void (*)(const float* xt, float* yt, const float* vals);
 
 class MvecCode {
  public:
-  // One loop over tables for any program of this shape.
+  // One loop over tables for any program of this shape, in two forms:
+  // results written (the first K panel) or added to yt.
   static std::unique_ptr<MvecCode> table(const MvecShape& s);
-  // One baked function per chunk of groups [chunks[i], chunks[i+1]).
-  static std::unique_ptr<MvecCode> baked(const MvecShape& s, const MvecProgram& p, const std::vector<int64_t>& chunks);
+  // One baked function per slice of groups [slices[i], slices[i+1]) of the
+  // program (a slice is one chunk of output rows in one K panel), adding to
+  // yt where accumulate[i].
+  static std::unique_ptr<MvecCode> baked(const MvecShape& s, const MvecProgram& p, const std::vector<int64_t>& slices,
+                                         const std::vector<bool>& accumulate);
   // Bytes of straight-line code baked() would emit (an estimate from above).
   static size_t baked_bytes(const MvecShape& s, const MvecProgram& p);
 
-  MvecTableFn table_fn() const { return reinterpret_cast<MvecTableFn>(const_cast<uint8_t*>(code_->entry(entries_[0]))); }
+  MvecTableFn table_fn(bool accumulate) const {
+    return reinterpret_cast<MvecTableFn>(const_cast<uint8_t*>(code_->entry(entries_[accumulate ? 1 : 0])));
+  }
   MvecBakedFn chunk_fn(size_t i) const {
     return reinterpret_cast<MvecBakedFn>(const_cast<uint8_t*>(code_->entry(entries_[i])));
   }

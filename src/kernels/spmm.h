@@ -122,7 +122,7 @@ std::unique_ptr<SpmmKernel> load_packed_kernel(const std::string& name, int64_t 
 // A weight given as [K, N] (k_major) or [N, K], written to out as [N, K].
 void weight_to_nk(const float* w, int64_t n, int64_t k, bool k_major, float* out);
 
-// Median time (ms) of a few runs of k on a random X of m rows with
+// The best time (ms) of a few runs of k on a random X of m rows with
 // `threads` threads: the measure behind every kernel choice.
 double time_spmm(const SpmmKernel& k, int64_t m, int threads);
 

@@ -73,10 +73,14 @@ void emit_nvec(Code& a, const NvecShape& s) {
 
 }  // namespace
 
-NvecCode::NvecCode(const NvecShape& s) : s_(s) {
-  SPARTA_ASSERT(s.nw >= 1 && s.nw <= s.width() && s.mr >= 1 && s.nv >= 1, "bad nvec shape");
-  if (s.avx512) emit_nvec<Zmm>(code_, s);
-  else emit_nvec<Ymm>(code_, s);
+NvecCode::NvecCode(const std::vector<NvecShape>& shapes) {
+  for (const NvecShape& s : shapes) {
+    SPARTA_ASSERT(s.nw >= 1 && s.nw <= s.width() && s.mr >= 1 && s.mr <= s.ld && s.nv >= 1, "bad nvec shape");
+    code_.align(16);
+    entries_.push_back(code_.getSize());
+    if (s.avx512) emit_nvec<Zmm>(code_, s);
+    else emit_nvec<Ymm>(code_, s);
+  }
   code_.finish();
 }
 

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "jit/jit_code.h"
 
@@ -21,26 +22,28 @@ namespace sparta::jit {
 struct NvecShape {
   bool avx512 = false;
   int mr = 6;  // rows of X per tile
+  int ld = 6;  // rows per packed X block (mr or more: the last block of M uses fewer)
   int nv = 2;  // vectors of N per tile
   int nw = 8;  // floats of the last vector (the width, or fewer: masked)
   int width() const { return avx512 ? 16 : 8; }
 };
 
 // fn(xb, koffs, nk, w, wstride_bytes, tile): tile[row][nv * width] =
-// sum over kk < nk of xb[koffs[kk] / 4 + row] * w[kk * wstride + n].
+// sum over kk < nk of xb[koffs[kk] / 4 + row] * w[kk * wstride + n], for
+// row < mr (koffs are k * ld * 4).
 using NvecFn = void (*)(const float* xb, const int32_t* koffs, int64_t nk, const float* w, int64_t wstride_bytes,
                         float* tile);
 
+// Tiles of several shapes in one code buffer, fn(i) for shapes[i].
 class NvecCode {
  public:
-  explicit NvecCode(const NvecShape& s);
-  NvecFn fn() const { return reinterpret_cast<NvecFn>(const_cast<uint8_t*>(code_.entry(0))); }
+  explicit NvecCode(const std::vector<NvecShape>& shapes);
+  NvecFn fn(size_t i) const { return reinterpret_cast<NvecFn>(const_cast<uint8_t*>(code_.entry(entries_[i]))); }
   size_t code_bytes() const { return code_.getSize(); }
-  const NvecShape& shape() const { return s_; }
 
  private:
   Code code_;
-  NvecShape s_;
+  std::vector<size_t> entries_;
 };
 
 }  // namespace sparta::jit

@@ -51,23 +51,33 @@ class NvecKernel final : public SpmmKernel {
       const Unit& u = units_[i];
       cost_[i + 1] = cost_[i] + (static_cast<int64_t>(u.koffs1.size()) + 2) * u.rows;
       for (int64_t r = 0; r < u.rows; ++r) covered_[static_cast<size_t>(u.n0 + r)] = 1;
-      if (u.rows >= 2 * W && !tile2_) tile2_ = std::make_unique<NvecCode>(NvecShape{isa_ == Isa::avx512, io_.nvec_rows2, 2, W});
-      for (int64_t i0 = u.rows / (2 * W) * (2 * W); i0 < u.rows; i0 += W) {
-        const int nw = static_cast<int>(std::min<int64_t>(W, u.rows - i0));
-        if (!tile1_.count(nw)) tile1_[nw] = std::make_unique<NvecCode>(NvecShape{isa_ == Isa::avx512, io_.nvec_rows1, 1, nw});
-      }
+      has2_ |= u.rows >= 2 * W;
+      for (int64_t i0 = u.rows / (2 * W) * (2 * W); i0 < u.rows; i0 += W)
+        tile1_[static_cast<int>(std::min<int64_t>(W, u.rows - i0))];
     }
     covered_all_ = std::all_of(covered_.begin(), covered_.end(), [](uint8_t c) { return c != 0; });
+    // A tile for every row count up to the packed block's, so that the
+    // last block of M computes only the rows it has (M = 128 is 9 blocks
+    // of 14 and one of 2 on AVX-512).
+    std::vector<NvecShape> shapes;
+    const bool z = isa_ == Isa::avx512;
+    if (has2_)
+      for (int h = 1; h <= io_.nvec_rows2; ++h) {
+        tile2_.push_back(shapes.size());
+        shapes.push_back({z, h, io_.nvec_rows2, 2, W});
+      }
+    for (auto& [nw, idx] : tile1_)
+      for (int h = 1; h <= io_.nvec_rows1; ++h) {
+        idx.push_back(shapes.size());
+        shapes.push_back({z, h, io_.nvec_rows1, 1, nw});
+      }
+    if (!shapes.empty()) code_ = std::make_unique<NvecCode>(shapes);
   }
 
   // Keeps alive what the units point into.
   void hold(std::shared_ptr<const void> h) { held_ = std::move(h); }
 
-  size_t code_bytes() const {
-    size_t b = tile2_ ? tile2_->code_bytes() : 0;
-    for (const auto& [nw, c] : tile1_) b += c->code_bytes();
-    return b;
-  }
+  size_t code_bytes() const { return code_ ? code_->code_bytes() : 0; }
   std::string name() const override { return remainder_ ? name_ + "+" + remainder_->name() : name_; }
 
   void run(const SpmmArgs& a) const override {
@@ -84,7 +94,7 @@ class NvecKernel final : public SpmmKernel {
  private:
   void run_units(const SpmmArgs& a) const {
     if (a.m == 0) return;
-    const float* xp2 = tile2_ ? io_.pack_nvec(a, k_, io_.nvec_rows2) : nullptr;
+    const float* xp2 = has2_ ? io_.pack_nvec(a, k_, io_.nvec_rows2) : nullptr;
     const float* xp1 = !tile1_.empty() ? io_.pack_nvec(a, k_, io_.nvec_rows1) : nullptr;
     parallel_run(a.threads, [&](int tid, int nt) {
       const std::vector<int64_t> b = balanced_split(cost_, nt);
@@ -121,7 +131,8 @@ class NvecKernel final : public SpmmKernel {
             const int64_t nk = static_cast<int64_t>(un.koffs1.size());
             for (int64_t i = i0; i < i1; i += pass == 0 ? 2 * W : W) {
               const int nw = pass == 0 ? W : static_cast<int>(std::min<int64_t>(W, un.rows - i));
-              const NvecFn fn = pass == 0 ? tile2_->fn() : tile1_.at(nw)->fn();
+              const NvecFn fn = code_->fn(pass == 0 ? tile2_[static_cast<size_t>(h - 1)]
+                                                    : tile1_.at(nw)[static_cast<size_t>(h - 1)]);
               fn(xb, ko, nk, un.w + i, un.wstride * 4, tile);
               const int64_t n = un.n0 + i;
               io_.finish_tile(tile, pass == 0 ? 2 : 1, h, nw, a.y + m0 * a.ldy + n, a.ldy,
@@ -141,8 +152,10 @@ class NvecKernel final : public SpmmKernel {
   std::vector<int64_t> cost_;
   std::vector<uint8_t> covered_;
   bool covered_all_ = true;
-  std::unique_ptr<NvecCode> tile2_;                 // mr2 x 2 vectors
-  std::map<int, std::unique_ptr<NvecCode>> tile1_;  // mr1 x 1 vector, by the width of its vector
+  bool has2_ = false;                       // tiles of 2 vectors
+  std::vector<size_t> tile2_;               // their functions by rows - 1
+  std::map<int, std::vector<size_t>> tile1_;  // tiles of 1 vector by its width, then rows - 1
+  std::unique_ptr<NvecCode> code_;
   std::unique_ptr<SpmmKernel> remainder_;
   std::shared_ptr<const void> held_;
 };

@@ -120,10 +120,13 @@ class MvecKernel final : public SpmmKernel {
       if (c0 >= c1) return;
       float* yt = tls_yt.get(static_cast<size_t>((chunk_groups_ * s_.r + io_.width) * MT));
       const int64_t per_item = int64_t{s_.r} * s_.c;
-      for (int64_t t = 0; t < tiles; ++t) {
-        const float* xt = xp + t * k_ * MT;
-        const int64_t mrows = std::min<int64_t>(MT, a.m - t * MT);
-        for (int64_t ci = c0; ci < c1; ++ci) {
+      // Tiles of M inside chunks: a chunk's tables (a weight is larger than
+      // L2, and comes from L3 or memory in a model) are read from memory
+      // once and from L2 for the other tiles; packed X (K x M) stays in L2.
+      for (int64_t ci = c0; ci < c1; ++ci) {
+        for (int64_t t = 0; t < tiles; ++t) {
+          const float* xt = xp + t * k_ * MT;
+          const int64_t mrows = std::min<int64_t>(MT, a.m - t * MT);
           for (int64_t p = 0; p < panels_; ++p) {
             const size_t sl = static_cast<size_t>(ci * panels_ + p);
             const int64_t i0 = slice_item_[sl];

@@ -183,12 +183,12 @@ std::unique_ptr<MvecCode> MvecCode::table(const MvecShape& s) {
   return out;
 }
 
-size_t MvecCode::baked_bytes(const MvecShape& s, const MvecProgram& p) {
+size_t MvecCode::baked_bytes(const MvecShape& s, size_t items, size_t groups) {
   // Upper bounds of the encodings: a broadcast or load with disp32 is at
   // most 11 bytes (EVEX), an FMA with a memory operand 11, with registers 6.
   const size_t per_k = s.r == 1 ? 11 + size_t(s.mv) * 11 : size_t(s.mv) * 11 + size_t(s.r) * (11 + size_t(s.mv) * 6);
   const size_t per_group = size_t(s.sets * s.r * s.mv) * 6 * 2 + size_t(s.r * s.mv) * 11;
-  return p.offs.size() * size_t(s.c) * per_k + p.counts.size() * per_group + 64;
+  return items * size_t(s.c) * per_k + groups * per_group + 64;
 }
 
 std::unique_ptr<MvecCode> MvecCode::baked(const MvecShape& s, const MvecProgram& p, const std::vector<int64_t>& slices,

@@ -62,8 +62,9 @@ class MvecCode {
   // yt where accumulate[i].
   static std::unique_ptr<MvecCode> baked(const MvecShape& s, const MvecProgram& p, const std::vector<int64_t>& slices,
                                          const std::vector<bool>& accumulate);
-  // Bytes of straight-line code baked() would emit (an estimate from above).
-  static size_t baked_bytes(const MvecShape& s, const MvecProgram& p);
+  // Bytes of straight-line code baked() would emit for a program of this
+  // many items and groups (an estimate from above).
+  static size_t baked_bytes(const MvecShape& s, size_t items, size_t groups);
 
   MvecTableFn table_fn(bool accumulate) const {
     return reinterpret_cast<MvecTableFn>(const_cast<uint8_t*>(code_->entry(entries_[accumulate ? 1 : 0])));

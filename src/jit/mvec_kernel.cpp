@@ -25,8 +25,9 @@ struct MvecWeight {
   int64_t n = 0, k = 0;
   MvecShape shape;
   std::vector<int32_t> counts;
-  std::vector<int32_t> item_k;
+  std::vector<int32_t> item_k;  // within a group, ascending by k / align
   std::vector<float> vals;
+  int align = 1;  // K panels start at multiples of this (c; M of N:M)
 };
 
 // The L1 data cache of this host (sysconf), 32 KiB when unknown.
@@ -52,54 +53,62 @@ class MvecKernel final : public SpmmKernel {
     const int64_t chunk_rows = std::clamp<int64_t>((n_ / 8 + s_.r - 1) / s_.r * s_.r, s_.r, 256);
     chunk_groups_ = std::max<int64_t>(1, chunk_rows / s_.r);
     const int64_t panel_bytes = l1_bytes() * 2 / 3;
-    panel_k_ = std::max<int64_t>(s_.c, panel_bytes / (int64_t{s_.mt()} * 4) / s_.c * s_.c);
+    panel_k_ = std::max<int64_t>(w.align, panel_bytes / (int64_t{s_.mt()} * 4) / w.align * w.align);
     panels_ = std::max<int64_t>(1, (k_ + panel_k_ - 1) / panel_k_);
     std::vector<int64_t> first_item(static_cast<size_t>(groups + 1), 0);
     for (int64_t g = 0; g < groups; ++g) first_item[static_cast<size_t>(g + 1)] = first_item[static_cast<size_t>(g)] + w.counts[static_cast<size_t>(g)];
     const int64_t per_item = int64_t{s_.r} * s_.c, mt_bytes = int64_t{s_.mt()} * 4;
-    prog_.offs.reserve(w.item_k.size());
-    vals_.reserve(w.vals.size());
+    const size_t prog_groups = static_cast<size_t>(panels_ * groups);
+    const Bake policy = bake_policy();
+    baked_ = policy == Bake::always || (policy == Bake::automatic &&
+                                        MvecCode::baked_bytes(s_, w.item_k.size(), prog_groups) <= kBakeBudgetBytes);
+    s_.paired = !baked_ && s_.r == 1 && s_.c == 1;
+    prog_.counts.reserve(prog_groups);
+    if (s_.paired) {
+      entries_.reserve(w.item_k.size());
+    } else {
+      prog_.offs.reserve(w.item_k.size());
+      vals_.reserve(w.vals.size());
+    }
     slice_group_.push_back(0);
     slice_item_.push_back(0);
     cost_.push_back(0);
     std::vector<bool> accumulate;
+    // A group's items come in panel order (see MvecWeight::align): each
+    // panel takes the next run of them.
+    std::vector<int64_t> cur(first_item.begin(), first_item.end() - 1);
     for (int64_t g0 = 0; g0 < groups; g0 += chunk_groups_) {
       const int64_t g1 = std::min(groups, g0 + chunk_groups_);
       int64_t cost = 0;
       for (int64_t p = 0; p < panels_; ++p) {
         for (int64_t g = g0; g < g1; ++g) {
           int32_t n_in = 0;
-          for (int64_t i = first_item[static_cast<size_t>(g)]; i < first_item[static_cast<size_t>(g + 1)]; ++i) {
-            if (w.item_k[static_cast<size_t>(i)] / panel_k_ != p) continue;
+          int64_t& i = cur[static_cast<size_t>(g)];
+          for (; i < first_item[static_cast<size_t>(g + 1)] && w.item_k[static_cast<size_t>(i)] / panel_k_ == p; ++i) {
             ++n_in;
-            prog_.offs.push_back(static_cast<int32_t>(w.item_k[static_cast<size_t>(i)] * mt_bytes));
+            const auto off = static_cast<int32_t>(w.item_k[static_cast<size_t>(i)] * mt_bytes);
+            if (s_.paired) {
+              uint32_t bits;
+              std::memcpy(&bits, &w.vals[static_cast<size_t>(i)], 4);
+              entries_.push_back(uint64_t{bits} | uint64_t{static_cast<uint32_t>(off)} << 32);
+              continue;
+            }
+            prog_.offs.push_back(off);
             vals_.insert(vals_.end(), w.vals.begin() + i * per_item, w.vals.begin() + (i + 1) * per_item);
           }
+          if (p + 1 == panels_)
+            SPARTA_ASSERT(i == first_item[static_cast<size_t>(g + 1)], "mvec items out of panel order");
           prog_.counts.push_back(n_in);
           cost += n_in * per_item + s_.r * 2;
         }
         slice_group_.push_back(static_cast<int64_t>(prog_.counts.size()));
-        slice_item_.push_back(static_cast<int64_t>(prog_.offs.size()));
+        slice_item_.push_back(static_cast<int64_t>(s_.paired ? entries_.size() : prog_.offs.size()));
         accumulate.push_back(p > 0);
       }
       chunk_first_.push_back(g0);
       cost_.push_back(cost_.back() + cost);
     }
     chunk_first_.push_back(groups);
-    const Bake policy = bake_policy();
-    baked_ = policy == Bake::always ||
-             (policy == Bake::automatic && MvecCode::baked_bytes(s_, prog_) <= kBakeBudgetBytes);
-    s_.paired = !baked_ && s_.r == 1 && s_.c == 1;
-    if (s_.paired) {
-      entries_.resize(prog_.offs.size());
-      for (size_t i = 0; i < entries_.size(); ++i) {
-        uint32_t bits;
-        std::memcpy(&bits, &vals_[i], 4);
-        entries_[i] = uint64_t{bits} | uint64_t{static_cast<uint32_t>(prog_.offs[i])} << 32;
-      }
-      std::vector<int32_t>().swap(prog_.offs);
-      std::vector<float>().swap(vals_);
-    }
     code_ = baked_ ? MvecCode::baked(s_, prog_, slice_group_, accumulate) : MvecCode::table(s_);
   }
   std::string name() const override { return name_; }
@@ -236,6 +245,7 @@ std::unique_ptr<SpmmKernel> make_nm(const NmMatrix& w, Isa isa, std::string& why
   mw.shape = mvec_shape(isa, 1, 1, csr_vectors(static_cast<double>(w.nm.n) / w.nm.m));
   if (!offsets_fit(w.cols, mw.shape, why)) return nullptr;
   const int64_t spr = w.slots_per_row(), n = w.nm.n, m = w.nm.m;
+  mw.align = w.nm.m;  // a group's slots are in any order inside it
   mw.counts.assign(static_cast<size_t>(w.rows), static_cast<int32_t>(spr));
   mw.item_k.resize(static_cast<size_t>(w.rows * spr));
   for (int64_t r = 0; r < w.rows; ++r)
@@ -265,6 +275,7 @@ std::unique_ptr<SpmmKernel> make_bsr_mvec(const BsrMatrix& w, Isa isa, std::stri
     return nullptr;
   }
   const int64_t nbr = w.rows / r, sub = r / R;
+  mw.align = c;
   mw.counts.reserve(static_cast<size_t>(nbr * sub));
   mw.vals.reserve(w.values.size());
   for (int64_t br = 0; br < nbr; ++br) {

@@ -14,6 +14,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "formats/random_weight.h"
+#include "jit/jit_code.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
 #if SPARTA_HAVE_PEERS
@@ -77,11 +78,15 @@ json bench_spmm(const SpmmBenchConfig& c) {
   const WeightFormat f = pack(c.format, w, tesa, opt);
   std::vector<std::string> log;
   KernelOptions kopt;
-  if (c.tune) {
+  kopt.jit = c.jit;
+  kopt.require = c.kernel;
+  if (c.tune && c.kernel.empty()) {
     kopt.tune_m = c.m;
     kopt.tune_threads = c.threads;
   }
+  const jit::Stats gen0 = jit::stats();
   const auto sparse = make_spmm(f, kopt, &log);
+  const jit::Stats gen = jit::since(gen0);  // every generated candidate, timed or not
   if (c.verbose)
     for (const auto& l : log) std::fprintf(stderr, "  %s\n", l.c_str());
   OnednnDenseKernel dense(c.n, c.k, std::vector<float>(w.data<float>(), w.data<float>() + w.numel()), true);
@@ -128,6 +133,9 @@ json bench_spmm(const SpmmBenchConfig& c) {
   SPARTA_CHECK(err <= 1e-4, "sparse kernel ", sparse->name(), " disagrees with oneDNN dense: max relative error ",
                err, " (format ", c.format, ", density ", c.density, ")");
   out["dense_kernel"] = "onednn:" + dense.impl_info();
+  out["jit_kernels"] = gen.kernels;
+  out["jit_code_bytes"] = gen.code_bytes;
+  out["jit_gen_ms"] = gen.gen_ms;
 
 #if SPARTA_HAVE_PEERS
   // Peers compute the plain product (no bias/activation): they are compared

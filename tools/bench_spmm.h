@@ -25,6 +25,8 @@ struct SpmmBenchConfig {
   bool bias = true;
   Activation act = Activation::none;
   bool tune = true;      // choose the sparse kernel by measured time on this shape
+  bool jit = true;       // generated kernels among the candidates
+  std::string kernel;    // only this implementation (e.g. "jit_csr_avx2"); an error if it declines
   bool verbose = false;  // print kernel rejections and tuning times
 };
 

@@ -527,6 +527,9 @@ int run(int argc, char** argv) {
   bool no_tune = false;
   spmm->add_flag("--no-tune", no_tune, "take the first kernel that accepts instead of timing the candidates");
   spmm->add_flag("--verbose", c.verbose, "log kernels that declined the problem and tuning times");
+  spmm->add_option("--kernel", c.kernel, "only this implementation, e.g. jit_csr_avx2 or csr_spmm_mvec__avx512");
+  bool no_jit = false;
+  spmm->add_flag("--no-jit", no_jit, "no kernels generated for the weight's pattern among the candidates");
   spmm->callback([&] {
     c.block = parse_block(block);
     c.nm = parse_nm(nm);
@@ -534,6 +537,7 @@ int run(int argc, char** argv) {
     c.peers = !no_peers;
     c.bias = !no_bias;
     c.tune = !no_tune;
+    c.jit = !no_jit;
     if (sweep) {
       tools::SweepConfig s;
       s.threads = c.threads;

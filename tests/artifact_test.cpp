@@ -249,6 +249,14 @@ TEST(Artifact, SavedSparseChoiceLoadsAsThatKernel) {
   testing::expect_error([&] { def->load_plan(n, r, {}); }, {"the saved weight is [32, 64]"});
   r.packed = Bytes::of(packed.str().substr(0, 20));
   EXPECT_THROW(def->load_plan(n, r, {}), Error);
+  // A generated kernel is generated again for the saved pattern (on every
+  // host ISA it was made for that this host runs).
+  for (Isa isa : host_isas()) {
+    if (isa == Isa::portable) continue;
+    r.kernel = "jit_bsr_" + std::string(isa_name(isa));
+    r.packed = Bytes::of(packed.str());
+    EXPECT_EQ(def->load_plan(n, r, {})->kernel(), r.kernel);
+  }
 }
 
 // x[batch, 6] -> MatMul W[6, 8] -> h; Reshape(h, Concat(Shape(h)[0:1], [2, 4]))

@@ -10,6 +10,8 @@ int MvecShape::registers() const { return sets * r * mv + (r > 1 ? mv : 0) + 1; 
 
 namespace {
 
+constexpr int kPrefetchBytes = 2048;
+
 // Written once over the vector register type: Ymm for AVX2, Zmm for
 // AVX-512. Arguments (System V): rdi xt, rsi yt, rdx counts | vals
 // (baked), rcx offs, r8 vals, r9 groups.
@@ -106,6 +108,14 @@ class MvecEmitter {
     a_.cmp(a_.r10, U);
     a_.jl(tail, CodeGenerator::T_NEAR);
     a_.L(main);
+    // The weight stream 2 KiB ahead: a weight is read from memory once per
+    // chunk (csr 90% at 128x768x3072, timed after other work: 0.58-0.59 ms
+    // with, 0.62-0.66 without; 256 B ahead did not help).
+    {
+      const Reg64& stream = s_.paired ? a_.rcx : a_.r8;
+      const int step_bytes = U * (s_.paired ? 8 : per_item);
+      for (int line = 0; line < step_bytes; line += 64) a_.prefetcht0(a_.ptr[stream + kPrefetchBytes + line]);
+    }
     for (int u = 0; u < U; ++u) load_item(u, per_item);
     a_.add(a_.rcx, U * entry_bytes());
     if (!s_.paired) a_.add(a_.r8, U * per_item);

@@ -71,6 +71,7 @@ struct VecPortable {
   static V sub(V a, V b) { return zip(a, b, [](float x, float y) { return x - y; }); }
   static V mul(V a, V b) { return zip(a, b, [](float x, float y) { return x * y; }); }
   static V div(V a, V b) { return zip(a, b, [](float x, float y) { return x / y; }); }
+  static V recip(V a) { return div(set1(1.f), a); }
   static V max(V a, V b) { return zip(a, b, [](float x, float y) { return x > y ? x : y; }); }
   static V min(V a, V b) { return zip(a, b, [](float x, float y) { return x < y ? x : y; }); }
   static V abs(V a) { return map(a, [](float x) { return std::fabs(x); }); }

@@ -21,14 +21,11 @@ inline typename S::V vexp(typename S::V x) {
   return S::mul(p, S::pow2n(n));
 }
 
-// erf(x): an odd Taylor polynomial for |x| < 0.75 (relative error ~2e-8,
-// so tiny inputs keep their relative accuracy) and Abramowitz & Stegun
-// 7.1.26 above (absolute error <= 1.5e-7 where |erf| >= 0.71).
+// |erf(x)| by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7).
 template <class S>
-inline typename S::V verf(typename S::V x) {
+inline typename S::V verf_abs_as(typename S::V a) {
   using V = typename S::V;
-  V a = S::abs(x);
-  V t = S::div(S::set1(1.f), S::fmadd(a, S::set1(0.3275911f), S::set1(1.f)));
+  V t = S::recip(S::fmadd(a, S::set1(0.3275911f), S::set1(1.f)));
   V p = S::set1(1.061405429f);
   p = S::fmadd(p, t, S::set1(-1.453152027f));
   p = S::fmadd(p, t, S::set1(1.421413741f));
@@ -36,7 +33,17 @@ inline typename S::V verf(typename S::V x) {
   p = S::fmadd(p, t, S::set1(0.254829592f));
   p = S::mul(p, t);
   V e = vexp<S>(S::sub(S::zero(), S::mul(a, a)));
-  V big = S::sub(S::set1(1.f), S::mul(p, e));
+  return S::sub(S::set1(1.f), S::mul(p, e));
+}
+
+// erf(x): an odd Taylor polynomial for |x| < 0.75 (relative error ~2e-8,
+// so tiny inputs keep their relative accuracy) and Abramowitz & Stegun
+// 7.1.26 above (absolute error <= 1.5e-7 where |erf| >= 0.71).
+template <class S>
+inline typename S::V verf(typename S::V x) {
+  using V = typename S::V;
+  V a = S::abs(x);
+  V big = verf_abs_as<S>(a);
   // 2/sqrt(pi) * sum_n (-1)^n x^(2n+1) / (n! (2n+1)), n = 0..8.
   V x2 = S::mul(x, x);
   V q = S::set1(1.f / 685440.f);
@@ -52,10 +59,15 @@ inline typename S::V verf(typename S::V x) {
   return S::copysign(S::select_lt(a, S::set1(0.75f), small, big), x);
 }
 
-// GELU with the exact erf form: 0.5 x (1 + erf(x / sqrt 2)).
+// GELU with the exact erf form: 0.5 x (1 + erf(x / sqrt 2)). The erf
+// needs no Taylor branch here: its absolute error (1.5e-7) becomes at most
+// 0.75e-7 |x| in the result, within float rounding of 0.5 x. (A fused
+// epilogue of BERT-base's FFN spent 0.11 ms of 0.6 on GELU with both.)
 template <class S>
 inline typename S::V vgelu(typename S::V x) {
-  typename S::V e = verf<S>(S::mul(x, S::set1(0.70710678118654752f)));
+  using V = typename S::V;
+  const V xs = S::mul(x, S::set1(0.70710678118654752f));
+  const V e = S::copysign(verf_abs_as<S>(S::abs(xs)), xs);
   return S::mul(S::mul(x, S::set1(0.5f)), S::add(S::set1(1.f), e));
 }
 

@@ -35,8 +35,10 @@ std::unique_ptr<SpmmKernel> make_bsr(const BsrMatrix& w, Isa isa, std::string& w
 
 // Two rows (a partial M tile on every ISA, and a row stride) of seeded
 // random X, with a bias and ReLU, against the reference kernel in double.
-Checked self_checked(std::unique_ptr<SpmmKernel> k, const WeightFormat& w, double gen_ms, size_t code_bytes) {
-  const auto t0 = std::chrono::steady_clock::now();
+std::unique_ptr<SpmmKernel> checked(std::unique_ptr<SpmmKernel> k, size_t code_bytes, const WeightFormat& w,
+                                    std::chrono::steady_clock::time_point t0, std::string& why) {
+  const auto t1 = std::chrono::steady_clock::now();
+  const double gen_ms = std::chrono::duration<double, std::milli>(t1 - t0).count();
   constexpr int64_t kRows = 2;
   const int64_t n = k->n(), kk = k->k();
   std::mt19937 rng(11);
@@ -54,13 +56,14 @@ Checked self_checked(std::unique_ptr<SpmmKernel> k, const WeightFormat& w, doubl
     const double e = std::fabs(static_cast<double>(y[i]) - ref[i]);
     err = std::isnan(e) ? INFINITY : std::max(err, e);
   }
-  const double check_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double check_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t1).count();
   if (!(err <= 1e-4 * scale)) {
-    return {nullptr, "generated code failed its self-check against the reference (error " + std::to_string(err) +
-                         " at scale " + std::to_string(scale) + "): a generator bug"};
+    why = "generated code failed its self-check against the reference (error " + std::to_string(err) + " at scale " +
+          std::to_string(scale) + "): a generator bug";
+    return nullptr;
   }
   record(static_cast<int64_t>(code_bytes), gen_ms, check_ms);
-  return {std::move(k), ""};
+  return k;
 }
 
 }  // namespace sparta::jit

@@ -7,6 +7,7 @@
 // mismatch declines it (a generator bug, reported as such).
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -28,17 +29,17 @@ std::unique_ptr<SpmmKernel> make_bsr(const BsrMatrix& w, Isa isa, std::string& w
 std::unique_ptr<SpmmKernel> make_nm(const NmMatrix& w, Isa isa, std::string& why);
 std::unique_ptr<SpmmKernel> make_tilewise(const TilewiseMatrix& w, Isa isa, std::string& why);
 
-// Internal to jit/: the mvec and nvec kernels over a prepared program, and
-// the self-check every family runs.
-struct Checked {
-  std::unique_ptr<SpmmKernel> kernel;
-  std::string why;  // set when declined
-};
+// Internal to jit/: the ISA support, BSR's two generators, and the
+// self-check every family runs.
 // The ISA's packing and epilogue for generated code, or null with `why`.
 const JitSupport* support(Isa isa, std::string& why);
 // BSR by block height: whole vectors of N (nvec), else vectorized along M.
 std::unique_ptr<SpmmKernel> make_bsr_nvec(const BsrMatrix& w, Isa isa, std::string& why);
 std::unique_ptr<SpmmKernel> make_bsr_mvec(const BsrMatrix& w, Isa isa, std::string& why);
-Checked self_checked(std::unique_ptr<SpmmKernel> k, const WeightFormat& w, double gen_ms, size_t code_bytes);
+// k, generated since t0 with code_bytes of code, checked against the
+// reference kernel of w and counted in jit::stats(); null with `why` set
+// when it computes something else.
+std::unique_ptr<SpmmKernel> checked(std::unique_ptr<SpmmKernel> k, size_t code_bytes, const WeightFormat& w,
+                                    std::chrono::steady_clock::time_point t0, std::string& why);
 
 }  // namespace sparta::jit

@@ -209,10 +209,7 @@ std::unique_ptr<SpmmKernel> finish(const char* family, Isa isa, const MvecWeight
                                    std::chrono::steady_clock::time_point t0, std::string& why, const JitSupport& io) {
   auto k = std::make_unique<MvecKernel>(kernel_name(family, isa), mw, io);
   const size_t bytes = k->code_bytes();
-  const double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  Checked c = self_checked(std::move(k), w, gen_ms, bytes);
-  why = c.why;
-  return std::move(c.kernel);
+  return checked(std::move(k), bytes, w, t0, why);
 }
 
 }  // namespace

@@ -160,15 +160,6 @@ class NvecKernel final : public SpmmKernel {
   std::shared_ptr<const void> held_;
 };
 
-std::unique_ptr<SpmmKernel> checked(std::unique_ptr<NvecKernel> k, const WeightFormat& w,
-                                    std::chrono::steady_clock::time_point t0, std::string& why) {
-  const size_t bytes = k->code_bytes();
-  const double gen_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  Checked c = self_checked(std::move(k), w, gen_ms, bytes);
-  why = c.why;
-  return std::move(c.kernel);
-}
-
 }  // namespace
 
 std::unique_ptr<SpmmKernel> make_bsr_nvec(const BsrMatrix& w, Isa isa, std::string& why) {
@@ -194,7 +185,8 @@ std::unique_ptr<SpmmKernel> make_bsr_nvec(const BsrMatrix& w, Isa isa, std::stri
   }
   k->generate(nullptr);
   k->hold(holder);
-  return checked(std::move(k), w, t0, why);
+  const size_t bytes = k->code_bytes();
+  return checked(std::move(k), bytes, w, t0, why);
 }
 
 std::unique_ptr<SpmmKernel> make_tilewise(const TilewiseMatrix& w, Isa isa, std::string& why) {
@@ -216,7 +208,8 @@ std::unique_ptr<SpmmKernel> make_tilewise(const TilewiseMatrix& w, Isa isa, std:
   }
   k->generate(std::move(rem));
   k->hold(holder);
-  return checked(std::move(k), w, t0, why);
+  const size_t bytes = k->code_bytes();
+  return checked(std::move(k), bytes, w, t0, why);
 }
 
 }  // namespace sparta::jit

@@ -142,6 +142,17 @@ TEST(OnnxImport, BadModelsAreOneClearError) {
     m.clear_graph();
     expect_error([&] { import(m); }, {"no graph"});
   }
+  {
+    // dims promising 2^38 values (1 TB) with none given: an error before
+    // any allocation (the fuzzer found 2e9 of them allocating 8 GB).
+    auto m = mlp_model();
+    auto* w = m.mutable_graph()->mutable_initializer(0);
+    w->clear_raw_data();
+    w->clear_dims();
+    w->add_dims(int64_t{1} << 20);
+    w->add_dims(int64_t{1} << 18);
+    expect_error([&] { import(m); }, {"initializer 'W1'", "has 0 values, expected 274877906944"});
+  }
 }
 
 // Every prefix of a valid model, and random byte corruption of it, either

@@ -64,9 +64,12 @@ Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& what, on
     if (bytes) std::memcpy(out.raw(), t.raw_data().data(), bytes);
     return out;
   }
+  // The value count is checked before the tensor is allocated: dims that
+  // promise 2e9 values with none given must not allocate 8 GB first.
+  const int values = *dt == DType::f32 ? t.float_data_size() : *dt == DType::i64 ? t.int64_data_size() : t.int32_data_size();
+  check(static_cast<int64_t>(values) == numel, what, " has ", values, " values, expected ", numel);
   Tensor out(*dt, Shape(dims));
   auto fill = [&](const auto& field, auto convert) {
-    check(static_cast<int64_t>(field.size()) == numel, what, " has ", field.size(), " values, expected ", numel);
     for (int64_t i = 0; i < numel; ++i) convert(i, field.Get(static_cast<int>(i)));
   };
   switch (*dt) {

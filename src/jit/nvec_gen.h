@@ -30,7 +30,7 @@ struct NvecShape {
 
 // fn(xb, koffs, nk, w, wstride_bytes, tile): tile[row][nv * width] =
 // sum over kk < nk of xb[koffs[kk] / 4 + row] * w[kk * wstride + n], for
-// row < mr (koffs are k * ld * 4).
+// row < mr (koffs are k * ld * 4, with 8 readable entries past nk).
 using NvecFn = void (*)(const float* xb, const int32_t* koffs, int64_t nk, const float* w, int64_t wstride_bytes,
                         float* tile);
 

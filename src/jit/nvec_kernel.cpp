@@ -31,8 +31,9 @@ class NvecKernel final : public SpmmKernel {
 
   void add_unit(int64_t n0, int64_t rows, const int32_t* klist, int64_t nk, const float* w, int64_t wstride) {
     Unit u{n0, rows, {}, {}, w, wstride};
-    u.koffs2.resize(static_cast<size_t>(nk));
-    u.koffs1.resize(static_cast<size_t>(nk));
+    // 8 entries past the end: the generated loop reads the offset 8 ahead.
+    u.koffs2.assign(static_cast<size_t>(nk + 8), 0);
+    u.koffs1.assign(static_cast<size_t>(nk + 8), 0);
     for (int64_t i = 0; i < nk; ++i) {
       u.koffs2[static_cast<size_t>(i)] = static_cast<int32_t>(int64_t{klist[i]} * io_.nvec_rows2 * 4);
       u.koffs1[static_cast<size_t>(i)] = static_cast<int32_t>(int64_t{klist[i]} * io_.nvec_rows1 * 4);
@@ -49,7 +50,7 @@ class NvecKernel final : public SpmmKernel {
     covered_.assign(static_cast<size_t>(n_), 0);
     for (size_t i = 0; i < units_.size(); ++i) {
       const Unit& u = units_[i];
-      cost_[i + 1] = cost_[i] + (static_cast<int64_t>(u.koffs1.size()) + 2) * u.rows;
+      cost_[i + 1] = cost_[i] + (static_cast<int64_t>(u.koffs1.size() - 8) + 2) * u.rows;
       for (int64_t r = 0; r < u.rows; ++r) covered_[static_cast<size_t>(u.n0 + r)] = 1;
       has2_ |= u.rows >= 2 * W;
       for (int64_t i0 = u.rows / (2 * W) * (2 * W); i0 < u.rows; i0 += W)
@@ -113,7 +114,7 @@ class NvecKernel final : public SpmmKernel {
     for (int64_t ua = u0; ua < u1;) {
       int64_t ub = ua, bytes = 0;
       while (ub < u1 && (ub == ua || bytes < kWeightBudget)) {
-        bytes += static_cast<int64_t>(units_[static_cast<size_t>(ub)].koffs1.size()) * units_[static_cast<size_t>(ub)].rows * 4;
+        bytes += static_cast<int64_t>(units_[static_cast<size_t>(ub)].koffs1.size() - 8) * units_[static_cast<size_t>(ub)].rows * 4;
         ++ub;
       }
       for (int pass = 0; pass < 2; ++pass) {
@@ -128,7 +129,7 @@ class NvecKernel final : public SpmmKernel {
             const int64_t full2 = un.rows / (2 * W) * (2 * W);
             const int64_t i0 = pass == 0 ? 0 : full2, i1 = pass == 0 ? full2 : un.rows;
             const int32_t* ko = pass == 0 ? un.koffs2.data() : un.koffs1.data();
-            const int64_t nk = static_cast<int64_t>(un.koffs1.size());
+            const int64_t nk = static_cast<int64_t>(un.koffs1.size() - 8);
             for (int64_t i = i0; i < i1; i += pass == 0 ? 2 * W : W) {
               const int nw = pass == 0 ? W : static_cast<int>(std::min<int64_t>(W, un.rows - i));
               const NvecFn fn = code_->fn(pass == 0 ? tile2_[static_cast<size_t>(h - 1)]

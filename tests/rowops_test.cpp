@@ -22,7 +22,7 @@ std::vector<float> random_vec(int64_t n, uint32_t seed, float scale) {
   return v;
 }
 
-const int64_t kLengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 64, 128, 130, 768};
+const int64_t kLengths[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 128, 130, 768};
 
 TEST(RowOps, UnaryMatchReference) {
   for (Isa isa : host_isas()) {

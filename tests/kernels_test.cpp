@@ -225,7 +225,7 @@ TEST(Kernels, CsrLargeM) {
 
 TEST(Kernels, Bsr) {
   const std::vector<BlockShape> blocks = {{1, 4}, {4, 1}, {1, 16}, {16, 1}, {1, 32}, {32, 1},
-                                          {8, 8}, {16, 16}, {32, 32}, {2, 2}, {3, 1}, {1, 3}};
+                                          {8, 8}, {16, 16}, {32, 32}, {2, 2}, {3, 1}, {1, 3}, {1, 128}, {2, 67}};
   uint32_t seed = 10;
   for (const BlockShape& b : blocks) {
     PackOptions o;

@@ -255,35 +255,38 @@ std::unique_ptr<SpmmKernel> make_nm(const NmMatrix& w, Isa isa, std::string& why
 }
 
 // BSR through the mvec generator: groups of R rows of a block row (R the
-// largest of 8, 4, 2, 1 dividing r), items its blocks.
+// largest of 8, 4, 2, 1 dividing r), items its blocks, or for blocks wider
+// than 64 columns (the item is unrolled) runs of cs consecutive columns of
+// them, cs the largest divisor of c up to 64.
 std::unique_ptr<SpmmKernel> make_bsr_mvec(const BsrMatrix& w, Isa isa, std::string& why) {
   const JitSupport* io = support(isa, why);
   if (!io) return nullptr;
   const auto t0 = std::chrono::steady_clock::now();
   const int r = w.block.r, c = w.block.c;
   const int R = r % 8 == 0 ? 8 : r % 4 == 0 ? 4 : r % 2 == 0 ? 2 : 1;
+  int cs = std::min(c, 64);
+  while (c % cs != 0) --cs;
+  const int parts = c / cs;
   MvecWeight mw;
   mw.n = w.rows;
   mw.k = w.cols;
-  mw.shape = mvec_shape(isa, R, c, 4);
+  mw.shape = mvec_shape(isa, R, cs, 4);
   if (!offsets_fit(w.cols, mw.shape, why)) return nullptr;
-  if (c > 64) {
-    why = "block width " + std::to_string(c) + " above 64 (the item is unrolled)";
-    return nullptr;
-  }
   const int64_t nbr = w.rows / r, sub = r / R;
-  mw.align = c;
+  mw.align = cs;
   mw.counts.reserve(static_cast<size_t>(nbr * sub));
   mw.vals.reserve(w.values.size());
   for (int64_t br = 0; br < nbr; ++br) {
     const int64_t b0 = w.block_row_ptr[static_cast<size_t>(br)], b1 = w.block_row_ptr[static_cast<size_t>(br + 1)];
     for (int64_t q = 0; q < sub; ++q) {
-      mw.counts.push_back(static_cast<int32_t>(b1 - b0));
+      mw.counts.push_back(static_cast<int32_t>((b1 - b0) * parts));
       for (int64_t b = b0; b < b1; ++b) {
-        mw.item_k.push_back(static_cast<int32_t>(int64_t{w.block_col[static_cast<size_t>(b)]} * c));
         const float* bv = w.values.data() + b * r * c;
-        for (int j = 0; j < c; ++j)
-          for (int i = 0; i < R; ++i) mw.vals.push_back(bv[j * r + q * R + i]);
+        for (int s = 0; s < parts; ++s) {
+          mw.item_k.push_back(static_cast<int32_t>(int64_t{w.block_col[static_cast<size_t>(b)]} * c + s * cs));
+          for (int j = s * cs; j < (s + 1) * cs; ++j)
+            for (int i = 0; i < R; ++i) mw.vals.push_back(bv[j * r + q * R + i]);
+        }
       }
     }
   }

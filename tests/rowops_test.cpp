@@ -56,6 +56,22 @@ TEST(RowOps, UnaryMatchReference) {
         }
       }
     }
+    // Infinities and NaN (a full vector and a tail): erf(+-inf) = +-1,
+    // gelu(inf) = inf, NaN stays NaN. (gelu(-inf) is -inf * 0 by the
+    // formula, NaN in IEEE arithmetic, as in the reference: not checked.)
+    for (int64_t n : {int64_t{3}, int64_t{16}, int64_t{19}}) {
+      std::vector<float> x(static_cast<size_t>(n), 0.25f), y(x.size());
+      x[0] = INFINITY;
+      x[1] = -INFINITY;
+      x[2] = NAN;
+      ops.erf(x.data(), y.data(), n);
+      EXPECT_EQ(y[0], 1.f) << isa_name(isa);
+      EXPECT_EQ(y[1], -1.f) << isa_name(isa);
+      EXPECT_TRUE(std::isnan(y[2])) << isa_name(isa);
+      ops.gelu(x.data(), y.data(), n);
+      EXPECT_EQ(y[0], INFINITY) << isa_name(isa);
+      EXPECT_TRUE(std::isnan(y[2])) << isa_name(isa);
+    }
     // Empty work touches nothing.
     float guard = 7.f;
     ops.gelu(&guard, &guard, 0);

@@ -60,8 +60,11 @@ class MvecKernel final : public SpmmKernel {
     const int64_t per_item = int64_t{s_.r} * s_.c, mt_bytes = int64_t{s_.mt()} * 4;
     const size_t prog_groups = static_cast<size_t>(panels_ * groups);
     const Bake policy = bake_policy();
-    baked_ = policy == Bake::always || (policy == Bake::automatic &&
-                                        MvecCode::baked_bytes(s_, w.item_k.size(), prog_groups) <= kBakeBudgetBytes);
+    // Baked value positions are 32-bit displacements: larger weights use tables.
+    const bool fits = static_cast<int64_t>(w.vals.size()) * 4 < (int64_t{1} << 31) - 4096;
+    baked_ = fits && (policy == Bake::always ||
+                      (policy == Bake::automatic &&
+                       MvecCode::baked_bytes(s_, w.item_k.size(), prog_groups) <= kBakeBudgetBytes));
     s_.paired = !baked_ && s_.r == 1 && s_.c == 1;
     prog_.counts.reserve(prog_groups);
     if (s_.paired) {

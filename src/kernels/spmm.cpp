@@ -167,7 +167,12 @@ SpmmImpl jit_impl(Isa isa, const char* family, std::unique_ptr<SpmmKernel> (*mak
               why = "generated kernels not allowed (KernelOptions::jit)";
               return nullptr;
             }
-            return make(*f, isa, why);
+            try {  // the assembler's own errors (no executable memory where W^X is enforced, ...)
+              return make(*f, isa, why);
+            } catch (const std::exception& e) {
+              why = std::string("code generation failed: ") + e.what();
+              return nullptr;
+            }
           }};
 }
 

@@ -22,9 +22,13 @@ inline typename S::V vexp(typename S::V x) {
 }
 
 // |erf(x)| by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7).
+// a is clamped to 10 (erf is 1 in float long before): the reciprocal's
+// Newton step would make inf into NaN. A NaN stays NaN (min returns its
+// second operand then).
 template <class S>
 inline typename S::V verf_abs_as(typename S::V a) {
   using V = typename S::V;
+  a = S::min(S::set1(10.f), a);
   V t = S::recip(S::fmadd(a, S::set1(0.3275911f), S::set1(1.f)));
   V p = S::set1(1.061405429f);
   p = S::fmadd(p, t, S::set1(-1.453152027f));

@@ -2,11 +2,15 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <sstream>
 
 #include "frontend/onnx_import.h"
 #include "graph_builders.h"
 #include "onnx_models.h"
 #include "ops/op_def.h"
+#include "formats/formats.h"
+#include "kernels/spmm.h"
+#include "runtime/compiled_model.h"
 #include "runtime/executor.h"
 #include "test_util.h"
 
@@ -192,6 +196,65 @@ TEST(Executor, MixedPatternWeightsMeasureDecompositions) {
       for (int64_t kk = 0; kk < k; ++kk) want += double(xt.data<float>()[i * k + kk]) * w.data<float>()[kk * n + j];
       ASSERT_NEAR(y.data<float>()[i * n + j], want, 1e-4) << r->kernel;
     }
+}
+
+// Two pruned products in a row, both with a generated CSR kernel of one
+// tile width: the first hands its activation to the second packed (no
+// transposed store, no packing), at the compiled M and at other M.
+TEST(Executor, PackedHandoffBetweenProducts) {
+  std::mt19937 rng(21);
+  const int64_t k = 96, h = 160, n = 48;
+  const Tensor w1 = testing::random_tensor({k, h}, rng, 0.1), w2 = testing::random_tensor({h, n}, rng, 0.1);
+  const Tensor b1 = testing::random_tensor({h}, rng), b2 = testing::random_tensor({n}, rng);
+  Graph g;
+  Value* x = testing::add_input(g, "x", {-1, k});
+  x->dim_names = {"batch", ""};
+  Node* m1 = testing::add_op(g, "MatMul", {x, testing::add_constant(g, "W1", w1)}, "h0");
+  Node* a1 = testing::add_op(g, "Add", {m1->outputs[0], testing::add_constant(g, "b1", b1)}, "h");
+  Node* m2 = testing::add_op(g, "MatMul", {a1->outputs[0], testing::add_constant(g, "W2", w2)}, "y0");
+  g.outputs = {testing::add_op(g, "Add", {m2->outputs[0], testing::add_constant(g, "b2", b2)}, "y")->outputs[0]};
+  g.opsets[""] = 17;
+  g.link();
+  CompiledModel cm = compile_model(std::move(g), {.threads = 1, .shapes = {{"x", {64, k}}}});
+  // Each Linear's plan as the generated CSR kernel (what a measured choice
+  // usually is), then linked as compiling links them.
+  std::vector<size_t> linears;
+  for (size_t i = 0; i < cm.graph.nodes().size(); ++i)
+    if (cm.graph.nodes()[i]->op_type == "Linear") linears.push_back(i);
+  ASSERT_EQ(linears.size(), 2u);
+  const Isa isa = host_isa() == Isa::portable ? Isa::portable : host_isa();
+  if (isa == Isa::portable) GTEST_SKIP() << "generated kernels need AVX2";
+  for (size_t i : linears) {
+    const Node& nd = *cm.graph.nodes()[i];
+    const Tensor& w = *nd.inputs[1]->constant;
+    Tensor wnk(DType::f32, Shape{w.dim(1), w.dim(0)});
+    weight_to_nk(w.data<float>(), w.dim(1), w.dim(0), true, wnk.data<float>());
+    std::ostringstream packed;
+    save(pack_csr(wnk, Tesa::from_zeros(wnk)), packed);
+    PlanRecord r{.kernel = "jit_csr_" + std::string(isa_name(isa)), .packed_kind = PlanRecord::Packed::format,
+                 .packed = Bytes::of(packed.str()), .held_inputs = {1}};
+    cm.plans[i] = cm.defs[i]->load_plan(nd, r, {});
+  }
+  EXPECT_EQ(link_packed_handoffs(cm), 1);
+  Executor e(std::move(cm), {});
+  for (int64_t m : {int64_t{64}, int64_t{1}, int64_t{33}, int64_t{100}}) {
+    Tensor xt = testing::random_tensor({m, k}, rng);
+    const Tensor y = e.run({{"x", xt}})[0];
+    ASSERT_EQ(y.shape(), Shape({m, n}));
+    for (int64_t i = 0; i < m; ++i) {
+      std::vector<double> hid(static_cast<size_t>(h));
+      for (int64_t j = 0; j < h; ++j) {
+        double a = b1.data<float>()[j];
+        for (int64_t kk = 0; kk < k; ++kk) a += double(xt.data<float>()[i * k + kk]) * w1.data<float>()[kk * h + j];
+        hid[static_cast<size_t>(j)] = a;
+      }
+      for (int64_t j = 0; j < n; ++j) {
+        double want = b2.data<float>()[j];
+        for (int64_t q = 0; q < h; ++q) want += hid[static_cast<size_t>(q)] * w2.data<float>()[q * n + j];
+        ASSERT_NEAR(y.data<float>()[i * n + j], want, 1e-4 * (1 + std::fabs(want))) << "m=" << m << " at (" << i << "," << j << ")";
+      }
+    }
+  }
 }
 
 }  // namespace

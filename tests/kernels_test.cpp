@@ -282,6 +282,41 @@ TEST(Kernels, JitTables) {
   jit::set_bake_policy(jit::Bake::automatic);
 }
 
+// Two products handing their activation over packed (SpmmArgs::x_packed /
+// y_packed): the same result as through Y, for every kernel pair of one
+// tile width, at M off every tile and with 1-2 threads.
+TEST(Kernels, PackedHandoffMatchesReference) {
+  std::mt19937 rng(80);
+  const int64_t k = 40, n1 = 56, n2 = 24;
+  const Problem p1{"csr", {}, 1, n1, k, 0.3}, p2{"csr", {}, 1, n2, n1, 0.3};
+  const Tensor w1 = make_weight(p1, rng), w2 = make_weight(p2, rng);
+  const WeightFormat f1 = pack("csr", w1, Tesa::from_zeros(w1)), f2 = pack("csr", w2, Tesa::from_zeros(w2));
+  auto r1 = make_spmm_reference(f1), r2 = make_spmm_reference(f2);
+  int pairs = 0;
+  for (const auto& a : candidates(f1))
+    for (const auto& b : candidates(f2)) {
+      const int t = a->packed_tile();
+      if (t == 0 || b->packed_tile() != t) continue;
+      ++pairs;
+      for (int64_t m : {int64_t{1}, int64_t{7}, int64_t{33}, int64_t{70}}) {
+        const int threads = 1 + static_cast<int>(m % 2);
+        std::vector<float> x(static_cast<size_t>(m * k)), b1(static_cast<size_t>(n1)), b2(static_cast<size_t>(n2));
+        fill(x, rng);
+        fill(b1, rng);
+        fill(b2, rng);
+        std::vector<float> h(static_cast<size_t>(packed_floats(m, n1, t))), y(static_cast<size_t>(m * n2));
+        a->run({x.data(), m, k, h.data(), 0, Epilogue{b1.data(), Activation::gelu, false}, threads, 0, t});
+        b->run({h.data(), m, 0, y.data(), n2, Epilogue{b2.data(), Activation::relu, false}, threads, t, 0});
+        std::vector<float> hr(static_cast<size_t>(m * n1)), yr(static_cast<size_t>(m * n2));
+        r1->run({x.data(), m, k, hr.data(), n1, Epilogue{b1.data(), Activation::gelu, false}, 1});
+        r2->run({hr.data(), m, n1, yr.data(), n2, Epilogue{b2.data(), Activation::relu, false}, 1});
+        for (size_t i = 0; i < y.size(); ++i)
+          ASSERT_NEAR(y[i], yr[i], 1e-4f * (1.f + std::fabs(yr[i]))) << a->name() << " -> " << b->name() << " m=" << m << " at " << i;
+      }
+    }
+  EXPECT_GT(pairs, 0);  // the generated CSR kernels hand over on every AVX host
+}
+
 TEST(Kernels, Structured) { sweep("structured", {}, {1, 17, 40}, {1, 13, 64}, 50); }
 
 TEST(Kernels, Decomposed) {

@@ -116,16 +116,23 @@ class MvecKernel final : public SpmmKernel {
   }
   std::string name() const override { return name_; }
   size_t code_bytes() const { return code_->code_bytes(); }
+  int packed_tile() const override { return s_.mt(); }
 
   void run(const SpmmArgs& a) const override {
     const int MT = s_.mt();
     const int64_t tiles = (a.m + MT - 1) / MT;
     if (tiles == 0 || n_ == 0) return;
-    float* xp = tls_xp.get(static_cast<size_t>(std::max<int64_t>(1, tiles * k_ * MT)));
-    parallel_run(static_cast<int>(std::min<int64_t>(a.threads, tiles)), [&](int tid, int nt) {
-      for (int64_t t = tid; t < tiles; t += nt)
-        io_.pack_mvec(a.x + t * MT * a.ldx, a.ldx, std::min<int64_t>(MT, a.m - t * MT), k_, xp + t * k_ * MT, MT);
-    });
+    SPARTA_ASSERT((!a.x_packed || a.x_packed == MT) && (!a.y_packed || (a.y_packed == MT && !a.ep.accumulate)),
+                  "packed handoff of another tile width");
+    const float* xp = a.x;
+    if (!a.x_packed) {
+      float* p = tls_xp.get(static_cast<size_t>(std::max<int64_t>(1, tiles * k_ * MT)));
+      parallel_run(static_cast<int>(std::min<int64_t>(a.threads, tiles)), [&](int tid, int nt) {
+        for (int64_t t = tid; t < tiles; t += nt)
+          io_.pack_mvec(a.x + t * MT * a.ldx, a.ldx, std::min<int64_t>(MT, a.m - t * MT), k_, p + t * k_ * MT, MT);
+      });
+      xp = p;
+    }
     parallel_run(a.threads, [&](int tid, int nt) {
       const std::vector<int64_t> b = balanced_split(cost_, nt);
       const int64_t c0 = b[static_cast<size_t>(tid)], c1 = b[static_cast<size_t>(tid + 1)];
@@ -152,8 +159,12 @@ class MvecKernel final : public SpmmKernel {
           }
           const int64_t g0 = chunk_first_[static_cast<size_t>(ci)], g1 = chunk_first_[static_cast<size_t>(ci + 1)];
           const int64_t n0 = g0 * s_.r;
-          io_.store_mvec(yt, (g1 - g0) * s_.r, mrows, a.y + t * MT * a.ldy + n0, a.ldy, a.ep,
-                         a.ep.bias ? a.ep.bias + n0 : nullptr, MT);
+          if (a.y_packed)
+            io_.store_packed(yt, (g1 - g0) * s_.r, MT, a.y + (t * n_ + n0) * MT, a.ep.bias ? a.ep.bias + n0 : nullptr,
+                             a.ep.act);
+          else
+            io_.store_mvec(yt, (g1 - g0) * s_.r, mrows, a.y + t * MT * a.ldy + n0, a.ldy, a.ep,
+                           a.ep.bias ? a.ep.bias + n0 : nullptr, MT);
         }
       }
     });

@@ -41,6 +41,9 @@ struct JitSupport {
   // A register tile (h rows of nv vectors, the last nw wide) into Y with the epilogue.
   void (*finish_tile)(const float* tile, int nv, int h, int nw, float* y, int64_t ldy, const float* bias,
                       const Epilogue& ep);
+  // yt (nn rows of mt values) to dst in the same layout, with bias (per row)
+  // and activation: a packed activation's slice (no accumulate).
+  void (*store_packed)(const float* yt, int64_t nn, int mt, float* dst, const float* bias, Activation act);
 };
 
 struct IsaKernels {

@@ -42,7 +42,17 @@ struct SpmmArgs {
   int64_t ldy = 0;
   Epilogue ep;
   int threads = 1;
+  // Packed handoff between two products of kernels with the same
+  // packed_tile() T (see SpmmKernel::packed_tile): X given already packed
+  // (ldx ignored), or Y written packed (ldy ignored; no accumulate).
+  int x_packed = 0;
+  int y_packed = 0;
 };
+
+// A packed activation of M rows and C columns with tile T: ceil(M / T)
+// tiles, each C rows of T values (tile t, column c, row i of the tile at
+// [(t * C + c) * T + i]); rows past M hold anything.
+inline int64_t packed_floats(int64_t m, int64_t c, int t) { return (m + t - 1) / t * t * c; }
 
 // A kernel's weight in its own packed form, as a compiled model saves it
 // (see load_packed_kernel): small parameters and the packed bytes.
@@ -62,6 +72,12 @@ class SpmmKernel {
   // Prepares for calls of M rows ahead of the first (packs the weight
   // where the kernel packs per call shape); a no-op for most.
   virtual void prepare_rows(int64_t m) const {}
+  // T > 0 when the kernel packs X in tiles of T rows transposed (its own
+  // first step) and produces Y in that same layout before transposing it:
+  // two such products in a row can then hand their activation over packed
+  // (SpmmArgs::x_packed / y_packed), skipping one transposed store and one
+  // packing. 0 for the others.
+  virtual int packed_tile() const { return 0; }
   int64_t n() const { return n_; }
   int64_t k() const { return k_; }
 

@@ -40,7 +40,20 @@ void gemm_rowmajor(const float* a, int64_t lda, const float* b, int64_t ldb, flo
 struct WeightPlan : NodePlan {
   std::shared_ptr<SpmmKernel> k;
   PlanRecord rec;
+  int packed_in = 0, packed_out = 0;  // tile widths of a packed handoff (0: none)
   std::string kernel() const override { return k->name(); }
+  // A fused Linear without a residual hands over packed; its X is input 0.
+  int packed_output_tile(const Node& n) const override {
+    const bool residual = n.inputs.size() > 3 && n.inputs[3] != nullptr;
+    return n.op_type == "Linear" && !residual ? k->packed_tile() : 0;
+  }
+  int packed_input_tile(const Node& n, size_t i) const override {
+    return n.op_type == "Linear" && i == 0 ? k->packed_tile() : 0;
+  }
+  void set_packed(int input_tile, int output_tile) override {
+    packed_in = input_tile;
+    packed_out = output_tile;
+  }
   // A dense kernel with a packed form of its own saves that (oneDNN's
   // layout, so that loading does not repack); a sparse one its format.
   std::optional<PlanRecord> record() const override {
@@ -206,10 +219,14 @@ std::shared_ptr<WeightPlan> weight_plan(const Tensor& B, bool b_is_nk, int64_t m
   return p;
 }
 
+WeightPlan& weight_plan_of(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {
+  WeightPlan& p = c.plan_as<WeightPlan>([&] { return weight_plan(B, b_is_nk, m, c.threads, c.sparse); });
+  c.impl = p.k->name();
+  return p;
+}
+
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m) {
-  const SpmmKernel& k = *c.plan_as<WeightPlan>([&] { return weight_plan(B, b_is_nk, m, c.threads, c.sparse); }).k;
-  c.impl = k.name();
-  return k;
+  return *weight_plan_of(c, B, b_is_nk, m).k;
 }
 
 // The plan of a product of two run-time operands: oneDNN batched matmul
@@ -403,16 +420,23 @@ void linear(OpCall& c) {
   // activation; a broadcast residual, or an empty product (K = 0), is
   // finished here instead.
   const bool finish_here = (r && !r_direct) || k == 0;
+  // A packed handoff to (or from) the next product (kernels/spmm.h): X
+  // arrives packed, or Y leaves packed in a buffer padded to whole tiles.
+  const int64_t m = k ? X.numel() / k : (n ? Shape(od).numel() / n : 0);
+  const WeightPlan* wp = k > 0 && m > 0 && c.plan ? &weight_plan_of(c, W, tw, m) : nullptr;
+  const int pin = wp ? wp->packed_in : 0, pout = wp && !r ? wp->packed_out : 0;
   // A residual nothing else reads is summed in its own storage.
-  Tensor y = r_direct && c.reusable(3) && k > 0 ? *r : Tensor(DType::f32, Shape(od), Uninitialized{});
-  const int64_t m = n ? y.numel() / n : 0;
+  Tensor y = pout ? Tensor(DType::f32, Shape(od), aligned_alloc_shared(static_cast<size_t>(packed_floats(m, n, pout)) * 4, false))
+             : r_direct && c.reusable(3) && k > 0 ? *r
+                                                  : Tensor(DType::f32, Shape(od), Uninitialized{});
   float* py = y.data<float>();
   if (k == 0) {
     for (int64_t i = 0; i < y.numel(); ++i) py[i] = bias ? bias[i % n] : 0.f;
   } else if (m > 0) {
     if (r_direct && y.raw() != r->raw()) std::memcpy(py, r->data<float>(), y.nbytes());
-    dense_kernel(c, W, tw, m)
-        .run({X.data<float>(), m, k, py, n, Epilogue{bias, finish_here ? Activation::none : act, r_direct}, c.threads});
+    const SpmmKernel& kern = wp ? *wp->k : dense_kernel(c, W, tw, m);
+    kern.run({X.data<float>(), m, k, py, n, Epilogue{bias, finish_here ? Activation::none : act, r_direct}, c.threads,
+              pin, pout});
   }
   if (finish_here) {
     if (r) {

@@ -60,6 +60,13 @@ class NodePlan {
   // plans the node again (no measured choice in it, e.g. a convolution's
   // oneDNN primitive).
   virtual std::optional<PlanRecord> record() const { return std::nullopt; }
+  // Packed handoff (kernels/spmm.h): the tile width T > 0 when node n's
+  // output could be written packed, or its input i read packed, by this
+  // plan's kernel; set_packed commits (0: as before). The compiled model
+  // links a producer and its sole consumer only when both agree.
+  virtual int packed_output_tile(const Node& n) const { return 0; }
+  virtual int packed_input_tile(const Node& n, size_t i) const { return 0; }
+  virtual void set_packed(int input_tile, int output_tile) {}
 };
 
 // How nodes are planned: the thread count kernels are chosen (and run)

@@ -434,6 +434,7 @@ void graph_from_json(const json& j, const DataView& data, CompiledModel& m, int 
       throw Error("node '" + n.name + "': cannot prepare its kernel (" + e.what() + ")");
     }
   });
+  link_packed_handoffs(m);  // decided from the plans, as when compiling
 }
 
 }  // namespace sparta::artifact

@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <algorithm>
 #include <set>
@@ -47,6 +48,34 @@ void plan_nodes(CompiledModel& m) {
 }
 
 }  // namespace
+
+int link_packed_handoffs(CompiledModel& m) {
+  const auto& nodes = m.graph.nodes();
+  std::map<const Node*, size_t> index;
+  for (size_t i = 0; i < nodes.size(); ++i) index[nodes[i].get()] = i;
+  std::vector<int> in_tile(nodes.size(), 0), out_tile(nodes.size(), 0);
+  int pairs = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    const Node& n1 = *nodes[i];
+    const NodePlan* p1 = m.plans[i].get();
+    if (!p1 || n1.outputs.size() != 1 || m.promises.count(n1.outputs[0])) continue;
+    const int t = p1->packed_output_tile(n1);
+    const Node* n2 = t > 0 ? m.graph.sole_consumer(n1.outputs[0]) : nullptr;
+    if (!n2) continue;
+    const size_t j = index.at(n2);
+    const NodePlan* p2 = m.plans[j].get();
+    const auto uses = std::count(n2->inputs.begin(), n2->inputs.end(), n1.outputs[0]);
+    if (!p2 || uses != 1 || j == i) continue;
+    const size_t at = static_cast<size_t>(std::find(n2->inputs.begin(), n2->inputs.end(), n1.outputs[0]) - n2->inputs.begin());
+    if (p2->packed_input_tile(*n2, at) != t) continue;
+    out_tile[i] = t;
+    in_tile[j] = t;
+    ++pairs;
+  }
+  for (size_t i = 0; i < nodes.size(); ++i)
+    if (m.plans[i]) m.plans[i]->set_packed(in_tile[i], out_tile[i]);
+  return pairs;
+}
 
 void note_generated(CompileTimes& t, const jit::Stats& before) {
   const jit::Stats s = jit::since(before);
@@ -163,6 +192,12 @@ static CompiledModel compile_graph(Graph g, const CompileConfig& opt, std::strin
   bind_op_defs(m);
   m.times.passes_ms = ms_since(t0);
   plan_nodes(m);
+  {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int pairs = link_packed_handoffs(m);
+    m.pipeline.log.push_back({"packed-handoff", ms_since(t0),
+                              std::to_string(pairs) + " product pair(s) hand their activation over packed"});
+  }
   m.report = build_report(m, before);
   for (const Value* in : m.graph.inputs)
     if (in->dims && std::all_of(in->dims->begin(), in->dims->end(), [](int64_t d) { return d >= 0; }))

@@ -76,6 +76,12 @@ void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f);
 namespace jit {
 struct Stats;  // jit/jit_code.h
 }
+// Links each product whose kernel can write its output packed to its sole
+// consumer when that can read it packed with the same tile (kernels/spmm.h:
+// one transposed store and one packing fewer); returns how many pairs.
+// Values with a run-time promise to check are left alone.
+int link_packed_handoffs(CompiledModel& m);
+
 // Fills t's generated-code fields with what was generated since `before`.
 void note_generated(CompileTimes& t, const jit::Stats& before);
 

@@ -198,6 +198,39 @@ TEST(Executor, MixedPatternWeightsMeasureDecompositions) {
     }
 }
 
+// Every Linear's plan made the generated CSR kernel of the host's ISA (what
+// a measured choice usually is for these weights); false on a host
+// without AVX2. Returns with the plans unlinked.
+bool force_generated_csr(CompiledModel& cm) {
+  if (host_isa() == Isa::portable) return false;
+  for (size_t i = 0; i < cm.graph.nodes().size(); ++i) {
+    const Node& nd = *cm.graph.nodes()[i];
+    if (nd.op_type != "Linear") continue;
+    const Tensor& w = *nd.inputs[1]->constant;
+    Tensor wnk(DType::f32, Shape{w.dim(1), w.dim(0)});
+    weight_to_nk(w.data<float>(), w.dim(1), w.dim(0), true, wnk.data<float>());
+    std::ostringstream packed;
+    save(pack_csr(wnk, Tesa::from_zeros(wnk)), packed);
+    PlanRecord r{.kernel = "jit_csr_" + std::string(isa_name(host_isa())), .packed_kind = PlanRecord::Packed::format,
+                 .packed = Bytes::of(packed.str()), .held_inputs = {1}};
+    cm.plans[i] = cm.defs[i]->load_plan(nd, r, {});
+  }
+  return true;
+}
+
+// y[i][j] = b[j] + sum_k x[i][k] w[k][j], in double.
+std::vector<double> reference_linear(const std::vector<double>& x, int64_t m, int64_t k, const Tensor& w, const Tensor& b) {
+  const int64_t n = w.dim(1);
+  std::vector<double> y(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      double a = b.data<float>()[j];
+      for (int64_t q = 0; q < k; ++q) a += x[static_cast<size_t>(i * k + q)] * w.data<float>()[q * n + j];
+      y[static_cast<size_t>(i * n + j)] = a;
+    }
+  return y;
+}
+
 // Two pruned products in a row, both with a generated CSR kernel of one
 // tile width: the first hands its activation to the second packed (no
 // transposed store, no packing), at the compiled M and at other M.
@@ -216,44 +249,49 @@ TEST(Executor, PackedHandoffBetweenProducts) {
   g.opsets[""] = 17;
   g.link();
   CompiledModel cm = compile_model(std::move(g), {.threads = 1, .shapes = {{"x", {64, k}}}});
-  // Each Linear's plan as the generated CSR kernel (what a measured choice
-  // usually is), then linked as compiling links them.
-  std::vector<size_t> linears;
-  for (size_t i = 0; i < cm.graph.nodes().size(); ++i)
-    if (cm.graph.nodes()[i]->op_type == "Linear") linears.push_back(i);
-  ASSERT_EQ(linears.size(), 2u);
-  const Isa isa = host_isa() == Isa::portable ? Isa::portable : host_isa();
-  if (isa == Isa::portable) GTEST_SKIP() << "generated kernels need AVX2";
-  for (size_t i : linears) {
-    const Node& nd = *cm.graph.nodes()[i];
-    const Tensor& w = *nd.inputs[1]->constant;
-    Tensor wnk(DType::f32, Shape{w.dim(1), w.dim(0)});
-    weight_to_nk(w.data<float>(), w.dim(1), w.dim(0), true, wnk.data<float>());
-    std::ostringstream packed;
-    save(pack_csr(wnk, Tesa::from_zeros(wnk)), packed);
-    PlanRecord r{.kernel = "jit_csr_" + std::string(isa_name(isa)), .packed_kind = PlanRecord::Packed::format,
-                 .packed = Bytes::of(packed.str()), .held_inputs = {1}};
-    cm.plans[i] = cm.defs[i]->load_plan(nd, r, {});
-  }
+  if (!force_generated_csr(cm)) GTEST_SKIP() << "generated kernels need AVX2";
   EXPECT_EQ(link_packed_handoffs(cm), 1);
   Executor e(std::move(cm), {});
   for (int64_t m : {int64_t{64}, int64_t{1}, int64_t{33}, int64_t{100}}) {
     Tensor xt = testing::random_tensor({m, k}, rng);
     const Tensor y = e.run({{"x", xt}})[0];
     ASSERT_EQ(y.shape(), Shape({m, n}));
-    for (int64_t i = 0; i < m; ++i) {
-      std::vector<double> hid(static_cast<size_t>(h));
-      for (int64_t j = 0; j < h; ++j) {
-        double a = b1.data<float>()[j];
-        for (int64_t kk = 0; kk < k; ++kk) a += double(xt.data<float>()[i * k + kk]) * w1.data<float>()[kk * h + j];
-        hid[static_cast<size_t>(j)] = a;
-      }
-      for (int64_t j = 0; j < n; ++j) {
-        double want = b2.data<float>()[j];
-        for (int64_t q = 0; q < h; ++q) want += hid[static_cast<size_t>(q)] * w2.data<float>()[q * n + j];
-        ASSERT_NEAR(y.data<float>()[i * n + j], want, 1e-4 * (1 + std::fabs(want))) << "m=" << m << " at (" << i << "," << j << ")";
-      }
-    }
+    const std::vector<double> x(xt.data<float>(), xt.data<float>() + xt.numel());
+    const std::vector<double> want = reference_linear(reference_linear(x, m, k, w1, b1), m, h, w2, b2);
+    for (size_t i = 0; i < want.size(); ++i)
+      ASSERT_NEAR(y.data<float>()[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "m=" << m << " at " << i;
+  }
+}
+
+// One input read by two products (as Q, K and V read theirs): the second
+// reuses the first's packing of it within a run, and never across runs
+// (new X, same storage size) or models.
+TEST(Executor, SharedInputIsPackedOncePerRun) {
+  std::mt19937 rng(22);
+  const int64_t m = 40, k = 64, n = 80;
+  const Tensor w1 = testing::random_tensor({k, n}, rng, 0.2), w2 = testing::random_tensor({k, n}, rng, 0.2);
+  const Tensor b1 = testing::random_tensor({n}, rng), b2 = testing::random_tensor({n}, rng);
+  Graph g;
+  Value* x = testing::add_input(g, "x", {m, k});
+  auto linear = [&](const std::string& name, const Tensor& w, const Tensor& b) {
+    Node* mm = testing::add_op(g, "MatMul", {x, testing::add_constant(g, name + "_w", w)}, name + "0");
+    return testing::add_op(g, "Add", {mm->outputs[0], testing::add_constant(g, name + "_b", b)}, name)->outputs[0];
+  };
+  g.outputs = {linear("q", w1, b1), linear("k", w2, b2)};
+  g.opsets[""] = 17;
+  g.link();
+  CompiledModel cm = compile_model(std::move(g), {.threads = 2});
+  if (!force_generated_csr(cm)) GTEST_SKIP() << "generated kernels need AVX2";
+  Executor e(std::move(cm), {.threads = 2});
+  for (int rep = 0; rep < 3; ++rep) {
+    Tensor xt = testing::random_tensor({m, k}, rng);
+    const std::vector<Tensor> ys = e.run({{"x", xt}});
+    const std::vector<double> xd(xt.data<float>(), xt.data<float>() + xt.numel());
+    const std::vector<double> want[2] = {reference_linear(xd, m, k, w1, b1), reference_linear(xd, m, k, w2, b2)};
+    for (int o = 0; o < 2; ++o)
+      for (size_t i = 0; i < want[o].size(); ++i)
+        ASSERT_NEAR(ys[static_cast<size_t>(o)].data<float>()[i], want[o][i], 1e-4 * (1 + std::fabs(want[o][i])))
+            << "run " << rep << " output " << o << " at " << i;
   }
 }
 

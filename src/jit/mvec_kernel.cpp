@@ -17,6 +17,18 @@ namespace sparta::jit {
 namespace {
 
 thread_local Scratch tls_xp;  // packed X, owned by the calling thread
+// What tls_xp holds: X's token (SpmmArgs::x_token; 0: nothing reusable),
+// address, shape and tile width.
+struct PackedX {
+  uint64_t token = 0;
+  const float* x = nullptr;
+  int64_t m = 0, ldx = 0, k = 0;
+  int mt = 0;
+  bool operator==(const PackedX& o) const {
+    return token == o.token && x == o.x && m == o.m && ldx == o.ldx && k == o.k && mt == o.mt;
+  }
+};
+thread_local PackedX tls_xp_holds;
 thread_local Scratch tls_yt;  // per worker: one chunk's transposed results
 
 // A weight for the mvec generator, before it is cut into slices: per
@@ -126,11 +138,16 @@ class MvecKernel final : public SpmmKernel {
                   "packed handoff of another tile width");
     const float* xp = a.x;
     if (!a.x_packed) {
+      const PackedX want{a.x_token, a.x, a.m, a.ldx, k_, MT};
       float* p = tls_xp.get(static_cast<size_t>(std::max<int64_t>(1, tiles * k_ * MT)));
-      parallel_run(static_cast<int>(std::min<int64_t>(a.threads, tiles)), [&](int tid, int nt) {
-        for (int64_t t = tid; t < tiles; t += nt)
-          io_.pack_mvec(a.x + t * MT * a.ldx, a.ldx, std::min<int64_t>(MT, a.m - t * MT), k_, p + t * k_ * MT, MT);
-      });
+      if (!(a.x_token && tls_xp_holds == want)) {  // else this thread packed this very X last
+        tls_xp_holds = PackedX{};
+        parallel_run(static_cast<int>(std::min<int64_t>(a.threads, tiles)), [&](int tid, int nt) {
+          for (int64_t t = tid; t < tiles; t += nt)
+            io_.pack_mvec(a.x + t * MT * a.ldx, a.ldx, std::min<int64_t>(MT, a.m - t * MT), k_, p + t * k_ * MT, MT);
+        });
+        tls_xp_holds = want;
+      }
       xp = p;
     }
     parallel_run(a.threads, [&](int tid, int nt) {

@@ -47,6 +47,10 @@ struct SpmmArgs {
   // (ldx ignored), or Y written packed (ldy ignored; no accumulate).
   int x_packed = 0;
   int y_packed = 0;
+  // Nonzero: names X's content (a run of a model and one of its values), so
+  // a kernel that packs X may reuse its packing of the same X (the three
+  // attention products of one input). 0: unknown, always packed.
+  uint64_t x_token = 0;
 };
 
 // A packed activation of M rows and C columns with tile T: ceil(M / T)

@@ -435,8 +435,12 @@ void linear(OpCall& c) {
   } else if (m > 0) {
     if (r_direct && y.raw() != r->raw()) std::memcpy(py, r->data<float>(), y.nbytes());
     const SpmmKernel& kern = wp ? *wp->k : dense_kernel(c, W, tw, m);
+    // X named by this run and its value: Q, K and V pack their input once.
+    const uint64_t token = c.run && c.node.inputs[0]
+                               ? (c.run * 0x9E3779B97F4A7C15ull) ^ reinterpret_cast<uintptr_t>(c.node.inputs[0]) | 1
+                               : 0;
     kern.run({X.data<float>(), m, k, py, n, Epilogue{bias, finish_here ? Activation::none : act, r_direct}, c.threads,
-              pin, pout});
+              pin, pout, token});
   }
   if (finish_here) {
     if (r) {

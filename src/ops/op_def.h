@@ -96,6 +96,9 @@ struct OpCall {
   // is not shared (see reusable()).
   std::vector<bool> last_use;
   bool sparse = true;  // a lazily made plan may choose a sparse kernel (PlanOptions::sparse)
+  // This run's number, unique in the process (0: not a model run, e.g.
+  // folding): with a Value it names a tensor's content (SpmmArgs::x_token).
+  uint64_t run = 0;
 
   const Tensor& input(size_t i) const;  // error naming the node if missing
   bool has_input(size_t i) const { return i < in.size() && in[i] != nullptr; }

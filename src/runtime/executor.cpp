@@ -1,5 +1,6 @@
 #include "runtime/executor.h"
 
+#include <atomic>
 #include <chrono>
 #include <unordered_map>
 
@@ -59,10 +60,13 @@ std::vector<Tensor> Executor::run(const std::map<std::string, Tensor>& inputs) {
   };
   profile_.clear();
   const int64_t opset = m_.graph.default_opset();
+  static std::atomic<uint64_t> next_run{1};  // process-wide: no two runs share a number
+  const uint64_t run = next_run++;
   for (size_t ni = 0; ni < m_.graph.nodes().size(); ++ni) {
     const auto& n = m_.graph.nodes()[ni];
     OpCall call{*n, {}, {}, opt_.threads, opset, &m_.plans[ni]};
     call.sparse = m_.options.sparse;
+    call.run = run;
     for (size_t i = 0; i < n->inputs.size(); ++i) {
       const Value* in = n->inputs[i];
       call.in.push_back(get(in));

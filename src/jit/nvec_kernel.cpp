@@ -47,16 +47,16 @@ class NvecKernel final : public SpmmKernel {
     remainder_ = std::move(remainder);
     const int W = io_.width;
     cost_.assign(units_.size() + 1, 0);
-    covered_.assign(static_cast<size_t>(n_), 0);
+    std::vector<ColumnRun> covered;  // units come in ascending, disjoint runs of rows
     for (size_t i = 0; i < units_.size(); ++i) {
       const Unit& u = units_[i];
       cost_[i + 1] = cost_[i] + (static_cast<int64_t>(u.koffs1.size() - 8) + 2) * u.rows;
-      for (int64_t r = 0; r < u.rows; ++r) covered_[static_cast<size_t>(u.n0 + r)] = 1;
+      covered.push_back({u.n0, u.rows});
       has2_ |= u.rows >= 2 * W;
       for (int64_t i0 = u.rows / (2 * W) * (2 * W); i0 < u.rows; i0 += W)
         tile1_[static_cast<int>(std::min<int64_t>(W, u.rows - i0))];
     }
-    covered_all_ = std::all_of(covered_.begin(), covered_.end(), [](uint8_t c) { return c != 0; });
+    uncovered_ = column_gaps(covered, n_);
     // A tile for every row count up to the packed block's, so that the
     // last block of M computes only the rows it has (M = 128 is 9 blocks
     // of 14 and one of 2 on AVX-512).
@@ -101,7 +101,7 @@ class NvecKernel final : public SpmmKernel {
       const std::vector<int64_t> b = balanced_split(cost_, nt);
       run_range(a, b[static_cast<size_t>(tid)], b[static_cast<size_t>(tid + 1)], xp2, xp1);
     });
-    if (!covered_all_) write_uncovered_rows(covered_, a);
+    if (!uncovered_.empty()) write_uncovered(uncovered_, a);
   }
 
   // Units [u0, u1) in groups whose weights fit in about a quarter of L2;
@@ -151,8 +151,7 @@ class NvecKernel final : public SpmmKernel {
   const JitSupport& io_;
   std::vector<Unit> units_;
   std::vector<int64_t> cost_;
-  std::vector<uint8_t> covered_;
-  bool covered_all_ = true;
+  std::vector<ColumnRun> uncovered_;  // output rows no unit covers
   bool has2_ = false;                       // tiles of 2 vectors
   std::vector<size_t> tile2_;               // their functions by rows - 1
   std::map<int, std::vector<size_t>> tile1_;  // tiles of 1 vector by its width, then rows - 1

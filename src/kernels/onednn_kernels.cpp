@@ -347,9 +347,7 @@ std::string OnednnConvKernel::impl_info() const {
 namespace {
 
 // Index lists as runs of consecutive indices (a pruned head is 64 of them).
-struct Run {
-  int32_t from = 0, len = 0;
-};
+using Run = ColumnRun;
 std::vector<Run> runs_of(const std::vector<int32_t>& idx) {
   std::vector<Run> r;
   for (int32_t i : idx) {
@@ -369,13 +367,7 @@ class StructuredOnednnKernel final : public SpmmKernel {
     col_runs_ = runs_of(cols_);
     // The pruned rows (all, without a compact product): the gaps between
     // the kept runs.
-    int32_t next = 0;
-    if (inner_)
-      for (const Run& r : row_runs_) {
-        if (r.from > next) pruned_runs_.push_back({next, r.from - next});
-        next = r.from + r.len;
-      }
-    if (next < n_) pruned_runs_.push_back({next, static_cast<int32_t>(n_ - next)});
+    pruned_runs_ = column_gaps(inner_ ? row_runs_ : std::vector<Run>{}, n_);
     all_rows_ = nk == n_;
     all_cols_ = kk == k_;
   }
@@ -432,12 +424,7 @@ class StructuredOnednnKernel final : public SpmmKernel {
         });
     }
     // Pruned output rows (and all rows when nothing is kept): bias only.
-    for (int64_t i = 0; i < a.m; ++i)
-      for (const Run& r : pruned_runs_) {
-        float* y = a.y + i * a.ldy;
-        for (int64_t j = r.from; j < r.from + r.len; ++j)
-          y[j] = apply_activation((a.ep.accumulate ? y[j] : 0.f) + (a.ep.bias ? a.ep.bias[j] : 0.f), a.ep.act);
-      }
+    write_uncovered(pruned_runs_, a);
   }
 
  private:

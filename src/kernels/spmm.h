@@ -156,9 +156,16 @@ std::unique_ptr<SpmmKernel> make_spmm_reference(const WeightFormat& w);
 // Apply activation to one value, exactly as the reference does.
 float apply_activation(float v, Activation a);
 
-// Output columns no part of a weight covers (covered[n] == 0: an empty
-// block row or tile) still get the epilogue: Y (when accumulating) plus
-// bias, then the activation.
-void write_uncovered_rows(const std::vector<uint8_t>& covered, const SpmmArgs& a);
+// Output columns [from, from + len).
+struct ColumnRun {
+  int64_t from = 0, len = 0;
+};
+// The columns of [0, n) outside `covered` (runs in ascending order, not
+// overlapping): the gaps between them.
+std::vector<ColumnRun> column_gaps(const std::vector<ColumnRun>& covered, int64_t n);
+// Columns no part of a weight covers (an empty block row or tile, a pruned
+// row) still get the epilogue: Y (when accumulating) plus bias, then the
+// activation; written row by row.
+void write_uncovered(const std::vector<ColumnRun>& runs, const SpmmArgs& a);
 
 }  // namespace sparta

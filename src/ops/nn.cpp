@@ -437,7 +437,7 @@ void linear(OpCall& c) {
     const SpmmKernel& kern = wp ? *wp->k : dense_kernel(c, W, tw, m);
     // X named by this run and its value: Q, K and V pack their input once.
     const uint64_t token = c.run && c.node.inputs[0]
-                               ? (c.run * 0x9E3779B97F4A7C15ull) ^ reinterpret_cast<uintptr_t>(c.node.inputs[0]) | 1
+                               ? ((c.run * 0x9E3779B97F4A7C15ull) ^ reinterpret_cast<uintptr_t>(c.node.inputs[0])) | 1
                                : 0;
     kern.run({X.data<float>(), m, k, py, n, Epilogue{bias, finish_here ? Activation::none : act, r_direct}, c.threads,
               pin, pout, token});

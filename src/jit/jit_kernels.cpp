@@ -27,6 +27,14 @@ const JitSupport* support(Isa isa, std::string& why) {
   return isa_kernels(isa).jit;
 }
 
+bool offsets_fit(int64_t K, int64_t bytes_per_k, std::string& why) {
+  if (K * bytes_per_k >= (int64_t{1} << 31) - 4096) {
+    why = "K=" + std::to_string(K) + " is too long for 32-bit X offsets";
+    return false;
+  }
+  return true;
+}
+
 std::unique_ptr<SpmmKernel> make_bsr(const BsrMatrix& w, Isa isa, std::string& why) {
   const JitSupport* io = support(isa, why);
   if (!io) return nullptr;

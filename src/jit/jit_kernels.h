@@ -33,6 +33,9 @@ std::unique_ptr<SpmmKernel> make_tilewise(const TilewiseMatrix& w, Isa isa, std:
 // self-check every family runs.
 // The ISA's packing and epilogue for generated code, or null with `why`.
 const JitSupport* support(Isa isa, std::string& why);
+// Whether byte offsets k * bytes_per_k into packed X fit the 32-bit
+// offsets of the generated code for every k < K; else `why` says not.
+bool offsets_fit(int64_t K, int64_t bytes_per_k, std::string& why);
 // BSR by block height: whole vectors of N (nvec), else vectorized along M.
 std::unique_ptr<SpmmKernel> make_bsr_nvec(const BsrMatrix& w, Isa isa, std::string& why);
 std::unique_ptr<SpmmKernel> make_bsr_mvec(const BsrMatrix& w, Isa isa, std::string& why);

@@ -228,14 +228,6 @@ MvecShape mvec_shape(Isa isa, int r, int c, int mv_pref) {
 // 0.65, 20% 0.99 vs 0.98, 30% 1.44 vs 1.33, 50% 2.31 vs 2.05.
 int csr_vectors(double density) { return density < 0.2 ? 2 : 4; }
 
-bool offsets_fit(int64_t k, const MvecShape& s, std::string& why) {
-  if (k * s.mt() * 4 >= (int64_t{1} << 31) - 4096) {
-    why = "K=" + std::to_string(k) + " is too long for 32-bit X offsets";
-    return false;
-  }
-  return true;
-}
-
 std::unique_ptr<SpmmKernel> finish(const char* family, Isa isa, const MvecWeight& mw, const WeightFormat& w,
                                    std::chrono::steady_clock::time_point t0, std::string& why, const JitSupport& io) {
   auto k = std::make_unique<MvecKernel>(kernel_name(family, isa), mw, io);
@@ -254,7 +246,7 @@ std::unique_ptr<SpmmKernel> make_csr(const CsrMatrix& w, Isa isa, std::string& w
   mw.n = w.rows;
   mw.k = w.cols;
   mw.shape = mvec_shape(isa, 1, 1, csr_vectors(density));
-  if (!offsets_fit(w.cols, mw.shape, why)) return nullptr;
+  if (!offsets_fit(w.cols, int64_t{mw.shape.mt()} * 4, why)) return nullptr;
   mw.counts.resize(static_cast<size_t>(w.rows));
   for (int64_t r = 0; r < w.rows; ++r)
     mw.counts[static_cast<size_t>(r)] = static_cast<int32_t>(w.row_ptr[static_cast<size_t>(r + 1)] - w.row_ptr[static_cast<size_t>(r)]);
@@ -271,7 +263,7 @@ std::unique_ptr<SpmmKernel> make_nm(const NmMatrix& w, Isa isa, std::string& why
   mw.n = w.rows;
   mw.k = w.cols;
   mw.shape = mvec_shape(isa, 1, 1, csr_vectors(static_cast<double>(w.nm.n) / w.nm.m));
-  if (!offsets_fit(w.cols, mw.shape, why)) return nullptr;
+  if (!offsets_fit(w.cols, int64_t{mw.shape.mt()} * 4, why)) return nullptr;
   const int64_t spr = w.slots_per_row(), n = w.nm.n, m = w.nm.m;
   mw.align = w.nm.m;  // a group's slots are in any order inside it
   mw.counts.assign(static_cast<size_t>(w.rows), static_cast<int32_t>(spr));
@@ -302,7 +294,7 @@ std::unique_ptr<SpmmKernel> make_bsr_mvec(const BsrMatrix& w, Isa isa, std::stri
   mw.n = w.rows;
   mw.k = w.cols;
   mw.shape = mvec_shape(isa, R, cs, 4);
-  if (!offsets_fit(w.cols, mw.shape, why)) return nullptr;
+  if (!offsets_fit(w.cols, int64_t{mw.shape.mt()} * 4, why)) return nullptr;
   const int64_t nbr = w.rows / r, sub = r / R;
   mw.align = cs;
   mw.counts.reserve(static_cast<size_t>(nbr * sub));

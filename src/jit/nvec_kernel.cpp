@@ -162,18 +162,12 @@ class NvecKernel final : public SpmmKernel {
 
 }  // namespace
 
-// The k offsets (k * rows of a packed X block * 4) are 32-bit.
-static bool nvec_offsets_fit(int64_t k, const JitSupport& io, std::string& why) {
-  if (k * std::max(io.nvec_rows1, io.nvec_rows2) * 4 >= (int64_t{1} << 31) - 4096) {
-    why = "K=" + std::to_string(k) + " is too long for 32-bit X offsets";
-    return false;
-  }
-  return true;
-}
+// The k offsets are k * (rows of a packed X block) * 4.
+static int64_t nvec_bytes_per_k(const JitSupport& io) { return int64_t{std::max(io.nvec_rows1, io.nvec_rows2)} * 4; }
 
 std::unique_ptr<SpmmKernel> make_bsr_nvec(const BsrMatrix& w, Isa isa, std::string& why) {
   const JitSupport* io = support(isa, why);
-  if (!io || !nvec_offsets_fit(w.cols, *io, why)) return nullptr;
+  if (!io || !offsets_fit(w.cols, nvec_bytes_per_k(*io), why)) return nullptr;
   if (w.block.r % io->width != 0) {
     why = "block height " + std::to_string(w.block.r) + " is not a multiple of the vector width " + std::to_string(io->width);
     return nullptr;
@@ -200,7 +194,7 @@ std::unique_ptr<SpmmKernel> make_bsr_nvec(const BsrMatrix& w, Isa isa, std::stri
 
 std::unique_ptr<SpmmKernel> make_tilewise(const TilewiseMatrix& w, Isa isa, std::string& why) {
   const JitSupport* io = support(isa, why);
-  if (!io || !nvec_offsets_fit(w.cols, *io, why)) return nullptr;
+  if (!io || !offsets_fit(w.cols, nvec_bytes_per_k(*io), why)) return nullptr;
   const auto t0 = std::chrono::steady_clock::now();
   std::unique_ptr<SpmmKernel> rem;
   if (w.remainder.nnz() > 0) {

@@ -231,6 +231,19 @@ std::vector<double> reference_linear(const std::vector<double>& x, int64_t m, in
   return y;
 }
 
+// x W + b as MatMul and Add (which the fusion pass makes a sparta.Linear).
+Value* add_linear(Graph& g, Value* x, const std::string& name, const Tensor& w, const Tensor& b) {
+  Node* mm = testing::add_op(g, "MatMul", {x, testing::add_constant(g, name + "_w", w)}, name + "0");
+  return testing::add_op(g, "Add", {mm->outputs[0], testing::add_constant(g, name + "_b", b)}, name)->outputs[0];
+}
+
+// y within 1e-4 (relative, above 1) of the double-precision want.
+void expect_close(const Tensor& y, const std::vector<double>& want, const std::string& what) {
+  ASSERT_EQ(y.numel(), static_cast<int64_t>(want.size())) << what;
+  for (size_t i = 0; i < want.size(); ++i)
+    ASSERT_NEAR(y.data<float>()[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << what << " at " << i;
+}
+
 // Two pruned products in a row, both with a generated CSR kernel of one
 // tile width: the first hands its activation to the second packed (no
 // transposed store, no packing), at the compiled M and at other M.
@@ -242,10 +255,7 @@ TEST(Executor, PackedHandoffBetweenProducts) {
   Graph g;
   Value* x = testing::add_input(g, "x", {-1, k});
   x->dim_names = {"batch", ""};
-  Node* m1 = testing::add_op(g, "MatMul", {x, testing::add_constant(g, "W1", w1)}, "h0");
-  Node* a1 = testing::add_op(g, "Add", {m1->outputs[0], testing::add_constant(g, "b1", b1)}, "h");
-  Node* m2 = testing::add_op(g, "MatMul", {a1->outputs[0], testing::add_constant(g, "W2", w2)}, "y0");
-  g.outputs = {testing::add_op(g, "Add", {m2->outputs[0], testing::add_constant(g, "b2", b2)}, "y")->outputs[0]};
+  g.outputs = {add_linear(g, add_linear(g, x, "h", w1, b1), "y", w2, b2)};
   g.opsets[""] = 17;
   g.link();
   CompiledModel cm = compile_model(std::move(g), {.threads = 1, .shapes = {{"x", {64, k}}}});
@@ -257,9 +267,7 @@ TEST(Executor, PackedHandoffBetweenProducts) {
     const Tensor y = e.run({{"x", xt}})[0];
     ASSERT_EQ(y.shape(), Shape({m, n}));
     const std::vector<double> x(xt.data<float>(), xt.data<float>() + xt.numel());
-    const std::vector<double> want = reference_linear(reference_linear(x, m, k, w1, b1), m, h, w2, b2);
-    for (size_t i = 0; i < want.size(); ++i)
-      ASSERT_NEAR(y.data<float>()[i], want[i], 1e-4 * (1 + std::fabs(want[i]))) << "m=" << m << " at " << i;
+    expect_close(y, reference_linear(reference_linear(x, m, k, w1, b1), m, h, w2, b2), "m=" + std::to_string(m));
   }
 }
 
@@ -273,11 +281,7 @@ TEST(Executor, SharedInputIsPackedOncePerRun) {
   const Tensor b1 = testing::random_tensor({n}, rng), b2 = testing::random_tensor({n}, rng);
   Graph g;
   Value* x = testing::add_input(g, "x", {m, k});
-  auto linear = [&](const std::string& name, const Tensor& w, const Tensor& b) {
-    Node* mm = testing::add_op(g, "MatMul", {x, testing::add_constant(g, name + "_w", w)}, name + "0");
-    return testing::add_op(g, "Add", {mm->outputs[0], testing::add_constant(g, name + "_b", b)}, name)->outputs[0];
-  };
-  g.outputs = {linear("q", w1, b1), linear("k", w2, b2)};
+  g.outputs = {add_linear(g, x, "q", w1, b1), add_linear(g, x, "k", w2, b2)};
   g.opsets[""] = 17;
   g.link();
   CompiledModel cm = compile_model(std::move(g), {.threads = 2});
@@ -287,11 +291,8 @@ TEST(Executor, SharedInputIsPackedOncePerRun) {
     Tensor xt = testing::random_tensor({m, k}, rng);
     const std::vector<Tensor> ys = e.run({{"x", xt}});
     const std::vector<double> xd(xt.data<float>(), xt.data<float>() + xt.numel());
-    const std::vector<double> want[2] = {reference_linear(xd, m, k, w1, b1), reference_linear(xd, m, k, w2, b2)};
-    for (int o = 0; o < 2; ++o)
-      for (size_t i = 0; i < want[o].size(); ++i)
-        ASSERT_NEAR(ys[static_cast<size_t>(o)].data<float>()[i], want[o][i], 1e-4 * (1 + std::fabs(want[o][i])))
-            << "run " << rep << " output " << o << " at " << i;
+    expect_close(ys[0], reference_linear(xd, m, k, w1, b1), "run " + std::to_string(rep) + " q");
+    expect_close(ys[1], reference_linear(xd, m, k, w2, b2), "run " + std::to_string(rep) + " k");
   }
 }
 

@@ -14,7 +14,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "formats/random_weight.h"
-#include "jit/jit_code.h"
+#include "jit/jit_stats.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
 #if SPARTA_HAVE_PEERS

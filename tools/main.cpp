@@ -248,10 +248,7 @@ int run(int argc, char** argv) {
                 static_cast<long long>(st.hits_memory + st.hits_disk),
                 std::filesystem::file_size(compile_out) / 1e6,
                 std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
-    if (m.times.jit_kernels > 0)
-      std::printf("generated kernels: %lld, %.0f KiB of code, %.1f ms (+ %.1f ms self-check); generated again on load\n",
-                  static_cast<long long>(m.times.jit_kernels), m.times.jit_code_bytes / 1024.0, m.times.jit_ms,
-                  m.times.jit_check_ms);
+    if (m.times.jit.kernels > 0) std::printf("%s; generated again on load\n", jit::stats_str(m.times.jit).c_str());
   });
 
   auto* report = app.add_subcommand(
@@ -448,10 +445,11 @@ int run(int argc, char** argv) {
     j["plan_tune_ms"] = session.plan_times().tune_ms;
     j["plan_propagate_ms"] = session.plan_times().propagate_ms;
     j["plan_pack_ms"] = session.plan_times().pack_ms;
-    j["jit_kernels"] = session.plan_times().jit_kernels;  // generated in planning or loading
-    j["jit_code_bytes"] = session.plan_times().jit_code_bytes;
-    j["jit_ms"] = session.plan_times().jit_ms;
-    j["jit_check_ms"] = session.plan_times().jit_check_ms;
+    const jit::Stats& gen = session.plan_times().jit;  // generated in planning or loading
+    j["jit_kernels"] = gen.kernels;
+    j["jit_code_bytes"] = gen.code_bytes;
+    j["jit_ms"] = gen.gen_ms;
+    j["jit_check_ms"] = gen.check_ms;
     j["first_run_ms"] = first_ms;
     j["ops_ms"] = med.by_op;
     j["kernels"] = kernels;
@@ -480,10 +478,7 @@ int run(int argc, char** argv) {
                 "packing %.1f), first run %.1f ms\n",
                 bm_path.c_str(), med.ms, bm_reps, runs.front().ms, bm_threads, import_ms, double(j["plan_ms"]),
                 session.plan_times().tune_ms, session.plan_times().pack_ms, first_ms);
-    if (session.plan_times().jit_kernels > 0)
-      std::printf("  generated kernels: %lld, %.0f KiB of code, %.1f ms + %.1f ms self-check\n",
-                  static_cast<long long>(session.plan_times().jit_kernels), session.plan_times().jit_code_bytes / 1024.0,
-                  session.plan_times().jit_ms, session.plan_times().jit_check_ms);
+    if (session.plan_times().jit.kernels > 0) std::printf("  %s\n", jit::stats_str(session.plan_times().jit).c_str());
     for (const char* k : {"ort_ms", "openvino_ms", "torch_ms"})
       if (j.contains(k)) std::printf("  %-8s %.2f ms\n", k, double(j[k]));
     if (j.contains("max_rel_err_vs_ort")) std::printf("  max_rel_err_vs_ort %.2e\n", double(j["max_rel_err_vs_ort"]));

@@ -39,7 +39,7 @@ Stats since(const Stats& before) {
 
 std::string stats_str(const Stats& s) {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%lld kernels, %.0f KiB of code, generated in %.1f ms + %.1f ms self-check",
+  std::snprintf(buf, sizeof buf, "generated kernels: %lld, %.0f KiB of code, %.1f ms + %.1f ms self-check",
                 static_cast<long long>(s.kernels), static_cast<double>(s.code_bytes) / 1024.0, s.gen_ms, s.check_ms);
   return buf;
 }

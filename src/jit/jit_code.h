@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <string>
 
+#include "jit/jit_stats.h"
+
 #define XBYAK_NO_OP_NAMES
 #include <xbyak/xbyak.h>
 
@@ -22,18 +24,6 @@ class Code : public Xbyak::CodeGenerator {
   void finish() { readyRE(); }
   const uint8_t* entry(size_t offset) const { return getCode() + offset; }
 };
-
-// Totals of this process's generation, for reports and load times.
-struct Stats {
-  int64_t kernels = 0;     // generated kernels (a kernel may hold several functions)
-  int64_t code_bytes = 0;  // machine code emitted
-  double gen_ms = 0;       // emitting code and tables
-  double check_ms = 0;     // the self-check of each kernel against the reference
-};
-Stats stats();
-void record(int64_t code_bytes, double gen_ms, double check_ms);
-Stats since(const Stats& before);  // what was generated after `before`
-std::string stats_str(const Stats& s);  // "3 kernels, 41 KiB of code, 2.1 ms + 0.8 ms self-check"
 
 // Whether a generator bakes a pattern's offsets into straight-line code or
 // keeps them in compact tables: SPARTA_JIT_BAKE=auto (the default: bake

@@ -14,7 +14,7 @@
 #include "core/atomic_file.h"
 #include "core/cpu.h"
 #include "core/error.h"
-#include "jit/jit_code.h"
+#include "jit/jit_stats.h"
 #include "core/hash.h"
 #include "core/version.h"
 #include "runtime/artifact_format.h"
@@ -273,7 +273,7 @@ CompiledModel load_compiled_bytes(std::shared_ptr<const void> owner, const uint8
     throw bad(msg);
   }
   m.times.load_ms = ms_since(t0);
-  note_generated(m.times, gen0);
+  m.times.jit = jit::since(gen0);
   return m;
 }
 

@@ -9,7 +9,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "jit/jit_code.h"
+#include "jit/jit_stats.h"
 #include "kernels/parallel.h"
 #include "passes/layout.h"
 #include "runtime/report.h"
@@ -44,7 +44,7 @@ void plan_nodes(CompiledModel& m) {
   const auto t1 = std::chrono::steady_clock::now();
   parallel_each(m.options.threads, rest.size(), [&](size_t i) { plan(rest[i]); });
   m.times.pack_ms = ms_since(t1);
-  note_generated(m.times, gen0);
+  m.times.jit = jit::since(gen0);
 }
 
 }  // namespace
@@ -75,14 +75,6 @@ int link_packed_handoffs(CompiledModel& m) {
   for (size_t i = 0; i < nodes.size(); ++i)
     if (m.plans[i]) m.plans[i]->set_packed(in_tile[i], out_tile[i]);
   return pairs;
-}
-
-void note_generated(CompileTimes& t, const jit::Stats& before) {
-  const jit::Stats s = jit::since(before);
-  t.jit_kernels = s.kernels;
-  t.jit_code_bytes = s.code_bytes;
-  t.jit_ms = s.gen_ms;
-  t.jit_check_ms = s.check_ms;
 }
 
 void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "jit/jit_stats.h"
 #include "ops/op_def.h"
 #include "passes/pipeline.h"
 
@@ -42,8 +43,7 @@ struct CompileTimes {
   double load_ms = 0;  // a loaded model: file to plans
   // Kernels generated for weights' patterns (jit/): in compiling, or again
   // in loading; generation and the self-check against the reference.
-  int64_t jit_kernels = 0, jit_code_bytes = 0;
-  double jit_ms = 0, jit_check_ms = 0;
+  jit::Stats jit;
 };
 
 struct CompiledModel {
@@ -73,16 +73,10 @@ void bind_op_defs(CompiledModel& m);
 // rethrown after all have stopped.
 void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f);
 
-namespace jit {
-struct Stats;  // jit/jit_code.h
-}
 // Links each product whose kernel can write its output packed to its sole
 // consumer when that can read it packed with the same tile (kernels/spmm.h:
 // one transposed store and one packing fewer); returns how many pairs.
 // Values with a run-time promise to check are left alone.
 int link_packed_handoffs(CompiledModel& m);
-
-// Fills t's generated-code fields with what was generated since `before`.
-void note_generated(CompileTimes& t, const jit::Stats& before);
 
 }  // namespace sparta

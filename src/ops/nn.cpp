@@ -135,8 +135,8 @@ void linear(OpCall& c) {
   const bool finish_here = (r && !r_direct) || k == 0;
   // A packed handoff to (or from) the next product (kernels/spmm.h): X
   // arrives packed, or Y leaves packed in a buffer padded to whole tiles.
-  const int64_t m = k ? X.numel() / k : (n ? Shape(od).numel() / n : 0);
-  const WeightPlan* wp = k > 0 && m > 0 && c.plan ? &weight_plan_of(c, W, tw, m) : nullptr;
+  const int64_t m = n ? Shape(od).numel() / n : 0;
+  const WeightPlan* wp = k > 0 && m > 0 ? &weight_plan_of(c, W, tw, m) : nullptr;
   const int pin = wp ? wp->packed_in : 0, pout = wp && !r ? wp->packed_out : 0;
   // A residual nothing else reads is summed in its own storage.
   Tensor y = pout ? Tensor(DType::f32, Shape(od), aligned_alloc_shared(static_cast<size_t>(packed_floats(m, n, pout)) * 4, false))
@@ -147,7 +147,7 @@ void linear(OpCall& c) {
     for (int64_t i = 0; i < y.numel(); ++i) py[i] = bias ? bias[i % n] : 0.f;
   } else if (m > 0) {
     if (r_direct && y.raw() != r->raw()) std::memcpy(py, r->data<float>(), y.nbytes());
-    const SpmmKernel& kern = wp ? *wp->k : dense_kernel(c, W, tw, m);
+    const SpmmKernel& kern = *wp->k;
     // X named by this run and its value: Q, K and V pack their input once.
     const uint64_t token = c.run && c.node.inputs[0]
                                ? ((c.run * 0x9E3779B97F4A7C15ull) ^ reinterpret_cast<uintptr_t>(c.node.inputs[0])) | 1

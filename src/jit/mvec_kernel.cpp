@@ -221,8 +221,8 @@ MvecShape mvec_shape(Isa isa, int r, int c, int mv_pref) {
 }
 
 // M tiles for one-element items: 2 vectors below 20% density, else 4.
-// Each FMA reads its X vector from L1, and this core loads one 512-bit
-// vector per cycle (jit/README.md): a wider tile shares one broadcast
+// Each FMA reads its X vector from L1 at a table-given address, about 1.2
+// such loads per cycle on this core (jit/README.md): a wider tile shares one broadcast
 // weight among more FMAs, a narrower one keeps more K in an L1 panel.
 // Measured at 128x768x3072 on AVX-512 (ms, 2 vs 4 vectors): 10% 0.51 vs
 // 0.65, 20% 0.99 vs 0.98, 30% 1.44 vs 1.33, 50% 2.31 vs 2.05.

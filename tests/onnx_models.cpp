@@ -1,6 +1,7 @@
 #include "onnx_models.h"
 
 #include <cstring>
+#include <random>
 
 namespace sparta::testing {
 
@@ -86,6 +87,63 @@ std::string serialize(const onnx::ModelProto& m) {
   std::string s;
   m.SerializeToString(&s);
   return s;
+}
+
+onnx::ModelProto residual_cnn_model() {
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.set_producer_name("sparta-tests");
+  auto* op = m.add_opset_import();
+  op->set_domain("");
+  op->set_version(13);
+  auto* g = m.mutable_graph();
+  g->set_name("residual_cnn");
+  std::mt19937 rng(7);
+  std::normal_distribution<float> nd(0.f, 0.5f);
+  auto init = [&](const std::string& name, const std::vector<int64_t>& dims, float offset = 0.f) {
+    int64_t n = 1;
+    for (int64_t d : dims) n *= d;
+    std::vector<float> v(static_cast<size_t>(n));
+    for (auto& x : v) x = nd(rng) + offset;
+    *g->add_initializer() = f32_tensor(name, dims, v);
+  };
+  init("WA", {8, 4, 3, 3});
+  init("bA", {8});
+  init("bn_scale", {8}, 1.f);
+  init("bn_bias", {8});
+  init("bn_mean", {8});
+  std::vector<float> var(8, 1.f);
+  *g->add_initializer() = f32_tensor("bn_var", {8}, var);
+  init("WB", {8, 8, 3, 3});
+  init("Wdw", {8, 1, 3, 3});
+  init("WC", {6, 8, 1, 1});
+  init("bC", {6});
+  init("WD", {10, 14, 1, 1});
+  init("Wfc", {3, 10});
+  init("bfc", {3});
+  tensor_value(g->add_input(), "x", {"1", "4", "8", "8"});
+  auto conv = [&](const std::vector<std::string>& in, const std::string& out, const std::string& name, int64_t k,
+                  int64_t group) {
+    auto* n = add_node(g, "Conv", in, {out}, name);
+    set_ints(n, "kernel_shape", {k, k});
+    set_ints(n, "pads", {k / 2, k / 2, k / 2, k / 2});
+    if (group != 1) set_int(n, "group", group);
+  };
+  conv({"x", "WA", "bA"}, "a", "convA", 3, 1);
+  add_node(g, "BatchNormalization", {"a", "bn_scale", "bn_bias", "bn_mean", "bn_var"}, {"a1"}, "bnA");
+  add_node(g, "Relu", {"a1"}, {"a2"}, "reluA");
+  conv({"a2", "WB"}, "b", "convB", 3, 1);
+  add_node(g, "Add", {"a2", "b"}, {"s"}, "residual");
+  add_node(g, "Relu", {"s"}, {"s1"}, "reluS");
+  conv({"s1", "Wdw"}, "d", "dw", 3, 8);
+  conv({"s1", "WC", "bC"}, "c", "convC", 1, 1);
+  set_int(add_node(g, "Concat", {"c", "d"}, {"cat"}, "concat"), "axis", 1);
+  conv({"cat", "WD"}, "e", "convD", 1, 1);
+  add_node(g, "GlobalAveragePool", {"e"}, {"p"}, "gap");
+  add_node(g, "Flatten", {"p"}, {"f"}, "flatten");
+  set_int(add_node(g, "Gemm", {"f", "Wfc", "bfc"}, {"y"}, "fc"), "transB", 1);
+  tensor_value(g->add_output(), "y", {"1", "3"});
+  return m;
 }
 
 }  // namespace sparta::testing

@@ -30,29 +30,11 @@
 #include "tools/ablation.h"
 #include "tools/feeds.h"
 #include "tools/bench_spmm.h"
+#include "tools/prune_cmd.h"
 
 namespace {
 
 using namespace sparta;
-
-BlockShape parse_block(const std::string& s) {
-  std::smatch m;
-  SPARTA_CHECK(std::regex_match(s, m, std::regex(R"((\d{1,4})x(\d{1,4}))")), "--block '", s,
-               "' must look like RxC, e.g. 32x1");
-  BlockShape b{std::stoi(m[1]), std::stoi(m[2])};
-  SPARTA_CHECK(b.r > 0 && b.c > 0, "--block '", s, "' must have positive sides");
-  return b;
-}
-
-NmShape parse_nm(const std::string& s) {
-  std::smatch m;
-  SPARTA_CHECK(std::regex_match(s, m, std::regex(R"((\d{1,3}):(\d{1,3}))")), "--nm '", s,
-               "' must look like N:M, e.g. 2:4");
-  NmShape nm{std::stoi(m[1]), std::stoi(m[2])};
-  SPARTA_CHECK(nm.n >= 1 && nm.m >= 1 && nm.m <= 255, "--nm '", s, "': need N >= 1 and 1 <= M <= 255");
-  SPARTA_CHECK(nm.n <= nm.m, "--nm '", s, "': N must not exceed M");
-  return nm;
-}
 
 // The model, with the TeSA spec (--tesa) applied when one is given: masked
 // weights get their zeros, run-time values their promises. One line on
@@ -194,6 +176,8 @@ int run(int argc, char** argv) {
       std::printf("\n");
     }
   });
+
+  tools::add_prune_command(app);
 
   auto* compile = app.add_subcommand(
       "compile", "Compile a model: passes, kernels chosen by measurement, packed weights; write a .sparta file");
@@ -526,8 +510,8 @@ int run(int argc, char** argv) {
   bool no_jit = false;
   spmm->add_flag("--no-jit", no_jit, "no kernels generated for the weight's pattern among the candidates");
   spmm->callback([&] {
-    c.block = parse_block(block);
-    c.nm = parse_nm(nm);
+    c.block = parse_block_shape(block);
+    c.nm = parse_nm_shape(nm);
     c.act = parse_activation(act);
     c.peers = !no_peers;
     c.bias = !no_bias;

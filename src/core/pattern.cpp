@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <cstring>
+#include <regex>
 
 #include "core/error.h"
 
@@ -153,6 +154,25 @@ std::string PatternReport::summary() const {
   char buf[48];
   std::snprintf(buf, sizeof buf, ", density %.3f", density);
   return s + buf;
+}
+
+BlockShape parse_block_shape(const std::string& s) {
+  std::smatch m;
+  SPARTA_CHECK(std::regex_match(s, m, std::regex(R"((\d{1,4})x(\d{1,4}))")), "--block '", s,
+               "' must look like RxC, e.g. 32x1");
+  BlockShape b{std::stoi(m[1]), std::stoi(m[2])};
+  SPARTA_CHECK(b.r > 0 && b.c > 0, "--block '", s, "' must have positive sides");
+  return b;
+}
+
+NmShape parse_nm_shape(const std::string& s) {
+  std::smatch m;
+  SPARTA_CHECK(std::regex_match(s, m, std::regex(R"((\d{1,3}):(\d{1,3}))")), "--nm '", s,
+               "' must look like N:M, e.g. 2:4");
+  NmShape nm{std::stoi(m[1]), std::stoi(m[2])};
+  SPARTA_CHECK(nm.n >= 1 && nm.m >= 1 && nm.m <= 255, "--nm '", s, "': need N >= 1 and 1 <= M <= 255");
+  SPARTA_CHECK(nm.n <= nm.m, "--nm '", s, "': N must not exceed M");
+  return nm;
 }
 
 }  // namespace sparta

@@ -64,4 +64,9 @@ bool satisfies_block(const Tesa& t, BlockShape b);
 bool satisfies_nm(const Tesa& t, NmShape nm);
 bool satisfies_tilewise(const Tesa& t, int g);
 
+// "32x1" and "2:4" as the command line and the Python package spell them;
+// sparta::Error naming the option (--block, --nm) otherwise.
+BlockShape parse_block_shape(const std::string& s);
+NmShape parse_nm_shape(const std::string& s);
+
 }  // namespace sparta

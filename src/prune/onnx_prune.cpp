@@ -1,0 +1,250 @@
+#include "prune/onnx_prune.h"
+
+#include <onnx/onnx_pb.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "analysis/channel_ties.h"
+#include "analysis/shape_inference.h"
+#include "core/atomic_file.h"
+#include "core/error.h"
+#include "core/npy.h"
+#include "core/pattern.h"
+#include "core/tesa.h"
+#include "frontend/onnx_import.h"
+
+namespace sparta::prune {
+namespace {
+
+// The stored tensor of a constant: an initializer, or a Constant node's value.
+onnx::TensorProto* stored(onnx::ModelProto& m, const std::string& name) {
+  for (auto& t : *m.mutable_graph()->mutable_initializer())
+    if (t.name() == name) return &t;
+  for (auto& n : *m.mutable_graph()->mutable_node())
+    if (n.op_type() == "Constant" && n.output_size() == 1 && n.output(0) == name)
+      for (auto& a : *n.mutable_attribute())
+        if (a.name() == "value" && a.has_t()) return a.mutable_t();
+  return nullptr;
+}
+
+void store(onnx::TensorProto& t, const float* v, int64_t n) {
+  t.clear_float_data();
+  t.set_raw_data(std::string(reinterpret_cast<const char*>(v), static_cast<size_t>(n) * sizeof(float)));
+}
+
+// W[N,K] from the weight as stored, and back: the flat ONNX index of (r, c).
+int64_t onnx_index(const PrunableWeight& w, int64_t r, int64_t c) {
+  switch (w.kind) {
+    case PrunableWeight::Kind::matmul_kn:
+    case PrunableWeight::Kind::gemm_kn: return c * w.rows + r;
+    default: return r * w.cols + c;
+  }
+}
+
+double nonzero_fraction(const float* v, int64_t n) {
+  if (n == 0) return 0;
+  int64_t nz = 0;
+  for (int64_t i = 0; i < n; ++i) nz += v[i] != 0.0f;
+  return double(nz) / double(n);
+}
+
+bool named(const std::vector<std::string>& names, const PrunableWeight& w) {
+  return std::find(names.begin(), names.end(), w.weight->name) != names.end() ||
+         std::find(names.begin(), names.end(), w.node->name) != names.end();
+}
+
+}  // namespace
+
+Result prune_onnx(const std::string& bytes, const std::string& what, const Options& o, const Gradients& grads) {
+  o.validate();
+  Graph g = import_onnx_bytes(bytes.data(), bytes.size(), what);
+  infer_shapes(g);
+  SPARTA_CHECK(bytes.size() <= size_t(std::numeric_limits<int>::max()), what, ": model is larger than 2 GiB");
+  onnx::ModelProto m;
+  SPARTA_CHECK(m.ParseFromArray(bytes.data(), int(bytes.size())), what, ": not a valid ONNX model");
+
+  const std::vector<PrunableWeight> ws = prunable_weights(g);
+  for (const std::string& s : o.skip)
+    SPARTA_CHECK(std::any_of(ws.begin(), ws.end(), [&](const PrunableWeight& w) { return w.weight->name == s || w.node->name == s; }),
+                 "--skip '", s, "': ", what, " has no MatMul, Gemm or Conv weight or node of that name (`sparta inspect` lists them)");
+  for (const auto& [name, grad] : grads) {
+    auto it = std::find_if(ws.begin(), ws.end(), [&](const PrunableWeight& w) { return w.weight->name == name; });
+    SPARTA_CHECK(it != ws.end(), "a gradient for '", name, "', which is not a prunable weight of ", what);
+    SPARTA_CHECK(int64_t(grad.size()) == it->rows * it->cols, "the gradient for '", name, "' has ", grad.size(),
+                 " elements, the weight ", it->rows * it->cols);
+  }
+  ChannelTies ties;
+  if (o.pattern == Pattern::channel) ties = analyze_channel_ties(g, ws);
+
+  Result r;
+  std::vector<Layer> layers;
+  std::vector<const PrunableWeight*> pruned;
+  std::set<int64_t> skipped_units;  // channel units of skipped layers stay everywhere
+  for (const PrunableWeight& w : ws) {
+    LayerReport rep;
+    rep.weight = w.weight->name, rep.node = w.node->name, rep.op = w.node->op_type;
+    rep.rows = w.rows, rep.cols = w.cols;
+    const Tensor& t = *w.weight->constant;
+    rep.density_before = rep.density_after = nonzero_fraction(t.data<float>(), t.numel());
+    Layer l;
+    l.name = w.weight->name;
+    l.rows = w.rows, l.cols = w.cols;
+    if (o.pattern == Pattern::channel) l.channel_unit = ties.units[l.name];
+    if (named(o.skip, w)) {
+      rep.skipped = "skipped (--skip)";
+    } else if (std::string why; !fits(o, l, why)) {
+      rep.skipped = "skipped: " + why;
+    }
+    if (!rep.skipped.empty()) {
+      for (int64_t u : l.channel_unit)
+        if (u >= 0) skipped_units.insert(u);
+      r.layers.push_back(rep);
+      continue;
+    }
+    l.w.resize(size_t(w.rows * w.cols));
+    const float* src = t.data<float>();
+    for (int64_t i = 0; i < w.rows; ++i)
+      for (int64_t c = 0; c < w.cols; ++c) l.w[size_t(i * w.cols + c)] = src[onnx_index(w, i, c)];
+    if (auto it = grads.find(l.name); it != grads.end()) {
+      l.grad.resize(l.w.size());
+      for (int64_t i = 0; i < w.rows; ++i)
+        for (int64_t c = 0; c < w.cols; ++c) l.grad[size_t(i * w.cols + c)] = it->second[size_t(onnx_index(w, i, c))];
+    }
+    layers.push_back(std::move(l));
+    pruned.push_back(&w);
+    r.layers.push_back(rep);
+  }
+  if (!skipped_units.empty())
+    for (Layer& l : layers)
+      for (int64_t& u : l.channel_unit)
+        if (skipped_units.count(u)) u = -1;
+  {
+    std::ostringstream why;
+    int shown = 0;
+    for (const auto& rep : r.layers)
+      if (shown++ < 3) why << (shown > 1 ? "; " : " (") << rep.weight << ": " << rep.skipped.substr(rep.skipped.find(' ') + 1);
+    if (shown) why << (shown > 3 ? "; ...)" : ")");
+    SPARTA_CHECK(!layers.empty(), what, ": no layer to prune as ", pattern_name(o.pattern),
+                 ws.empty() ? std::string(" (it has no MatMul, Gemm or Conv with a constant f32 weight)") : why.str());
+  }
+
+  const auto masks = compute_masks(layers, o);
+  size_t li = 0;
+  for (LayerReport& rep : r.layers) {
+    if (!rep.skipped.empty()) continue;
+    const PrunableWeight& w = *pruned[li];
+    const std::vector<uint8_t>& keep = masks[li];
+    ++li;
+    onnx::TensorProto* tp = stored(m, w.weight->name);
+    SPARTA_CHECK(tp, what, ": the weight '", w.weight->name, "' is neither an initializer nor a Constant");
+    const Tensor& t = *w.weight->constant;
+    std::vector<float> v(t.data<float>(), t.data<float>() + t.numel());
+    Mask mk;
+    mk.tensor = w.weight->name;
+    mk.shape = t.shape().dims();
+    mk.keep.assign(v.size(), 1);
+    int64_t before = 0, after = 0;
+    std::vector<uint8_t> nonzero(keep.size());  // W[N,K] after pruning, as compiling will see it
+    for (int64_t i = 0; i < w.rows; ++i)
+      for (int64_t c = 0; c < w.cols; ++c) {
+        const int64_t at = onnx_index(w, i, c);
+        before += v[size_t(at)] != 0.0f;
+        if (!keep[size_t(i * w.cols + c)]) v[size_t(at)] = 0.0f, mk.keep[size_t(at)] = 0;
+        after += v[size_t(at)] != 0.0f;
+        nonzero[size_t(i * w.cols + c)] = v[size_t(at)] != 0.0f;
+      }
+    store(*tp, v.data(), t.numel());
+    // A channel pruned whole loses its bias too: its output is then zero.
+    if (o.pattern == Pattern::channel && w.bias) {
+      onnx::TensorProto* bp = stored(m, w.bias->name);
+      SPARTA_CHECK(bp, what, ": the bias '", w.bias->name, "' is neither an initializer nor a Constant");
+      std::vector<float> b(w.bias->constant->data<float>(), w.bias->constant->data<float>() + w.rows);
+      for (int64_t i = 0; i < w.rows; ++i)
+        if (std::none_of(keep.begin() + i * w.cols, keep.begin() + (i + 1) * w.cols, [](uint8_t k) { return k != 0; }))
+          b[size_t(i)] = 0.0f;
+      store(*bp, b.data(), w.rows);
+    }
+    r.params += t.numel();
+    r.pruned_params += before - after;
+    r.zero_params += t.numel() - after;
+    rep.density_after = double(after) / double(t.numel());
+    rep.pattern = analyze_pattern(Tesa::from_mask(Shape({w.rows, w.cols}), nonzero)).summary();
+    r.masks.push_back(std::move(mk));
+  }
+  SPARTA_CHECK(m.SerializeToString(&r.onnx), what, ": the pruned model could not be serialized");
+  return r;
+}
+
+void write_result(const Result& r, const std::string& out_onnx, const std::string& spec_path) {
+  namespace fs = std::filesystem;
+  AtomicFile model(out_onnx);
+  model.stream().write(r.onnx.data(), std::streamsize(r.onnx.size()));
+  if (spec_path.empty()) return model.commit();
+
+  const fs::path spec(spec_path);
+  const std::string stem = spec.stem().string() + "_masks";
+  const fs::path dir = spec.parent_path() / stem;
+  const fs::path tmp = spec.parent_path() / (stem + ".tmp." + std::to_string(::getpid()));
+  struct Cleanup {
+    fs::path p;
+    ~Cleanup() {
+      std::error_code ec;
+      if (!p.empty()) fs::remove_all(p, ec);
+    }
+  } cleanup{tmp};
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  SPARTA_CHECK(fs::create_directories(tmp, ec), spec_path, ": cannot create the mask folder ", tmp.string(), " (",
+               ec.message(), ")");
+  nlohmann::ordered_json j = {{"version", 1}, {"tensors", nlohmann::ordered_json::object()}};
+  for (size_t i = 0; i < r.masks.size(); ++i) {
+    const Mask& mk = r.masks[i];
+    std::string file = std::to_string(i) + "_";
+    for (char c : mk.tensor) file += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    file = file.substr(0, 120) + ".npy";
+    Tensor t(DType::u8, Shape(mk.shape));
+    std::memcpy(t.data<uint8_t>(), mk.keep.data(), mk.keep.size());
+    write_npy((tmp / file).string(), t);
+    j["tensors"][mk.tensor] = {{"mask", stem + "/" + file}};
+  }
+  AtomicFile json(spec_path);
+  json.stream() << j.dump(1) << "\n";
+  // Everything is written; now the renames.
+  fs::remove_all(dir, ec);
+  fs::rename(tmp, dir, ec);
+  SPARTA_CHECK(!ec, spec_path, ": cannot move the masks into ", dir.string(), " (", ec.message(), ")");
+  cleanup.p.clear();
+  model.commit();
+  json.commit();
+}
+
+std::string format_report(const Result& r, const Options& o) {
+  std::ostringstream s;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-40s %-6s %-14s %8s %8s  %s\n", "weight", "op", "W[N,K]", "before", "after",
+                "pattern sparta sees");
+  s << line;
+  for (const auto& l : r.layers) {
+    const std::string shape = "[" + std::to_string(l.rows) + "," + std::to_string(l.cols) + "]";
+    std::string name = l.weight.size() > 40 ? "..." + l.weight.substr(l.weight.size() - 37) : l.weight;
+    std::snprintf(line, sizeof line, "%-40s %-6s %-14s %8.3f %8.3f  %s\n", name.c_str(), l.op.c_str(), shape.c_str(),
+                  l.density_before, l.density_after, (l.skipped.empty() ? l.pattern : l.skipped).c_str());
+    s << line;
+  }
+  int n = 0;
+  for (const auto& l : r.layers) n += l.skipped.empty();
+  std::snprintf(line, sizeof line, "%d of %zu layers pruned (%s, %s scope): %.1f%% of their %lld weights now zero\n", n,
+                r.layers.size(), pattern_name(o.pattern), scope_name(o.scope),
+                r.params ? 100.0 * double(r.zero_params) / double(r.params) : 0.0, static_cast<long long>(r.params));
+  s << line;
+  return s.str();
+}
+
+}  // namespace sparta::prune

@@ -148,6 +148,7 @@ MODELS = {
     "bert-tiny-struct50": (lambda: (prune_structured(Bert(2, 128, 2, 512)), bert_inputs(128)), True),
     "vit-tiny": (lambda: (Vit(96, 16, 2, 192, 3, 768), {"image": torch.randn(1, 3, 96, 96)}), True),
     "mobilenet-v2-96": (lambda: torchvision_model("mobilenet_v2", 96), True),
+    "bert-small": (lambda: (Bert(3, 384, 6, 1536), bert_inputs(64)), False),
     "bert-base": (lambda: (Bert(12, 768, 12, 3072), bert_inputs(128)), False),
     "bert-base-struct50": (lambda: (prune_structured(Bert(12, 768, 12, 3072)), bert_inputs(128)), False),
     "vit-small": (lambda: (Vit(224, 16, 12, 384, 6, 1536), {"image": torch.randn(1, 3, 224, 224)}), False),

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake ninja-build pkg-config ca-certificates
       libdnnl-dev ocl-icd-opencl-dev libxbyak-dev libeigen3-dev libxsmm-dev libopenblas-dev
       nlohmann-json3-dev libcli11-dev libgtest-dev libonnx-dev libprotobuf-dev protobuf-compiler libonnx-testdata
-      python3 python3-numpy python3-matplotlib python3-venv
+      python3 python3-dev pybind11-dev python3-numpy python3-matplotlib python3-venv dataset-fashion-mnist
       python3-torch python3-torchvision python3-onnx clang libclang-rt-14-dev)
 # PyPI peers (numpy stays below 2 for Debian's torch; OpenVINO 2025 dropped
 # the API version the peer script uses).

@@ -216,7 +216,33 @@ class Analysis {
       return false;
     }
     if (is(n, "Reshape") || is(n, "Flatten") || is(n, "Squeeze") || is(n, "Unsqueeze")) return reshape(n, in);
+    if (is(n, "ReduceMean") || is(n, "ReduceSum") || is(n, "ReduceMax") || is(n, "ReduceMin")) return reduce(n, in);
     return false;
+  }
+
+  // A reduction over other axes (a global average pool written as a mean)
+  // keeps each channel apart.
+  bool reduce(const Node* n, const std::vector<const Track*>& in) {
+    const Track* t = in[0];
+    const int64_t r = rank_of(n->inputs[0]);
+    if (!t || r <= 0 || n->outputs.size() != 1) return false;
+    std::vector<int64_t> axes = n->attr_ints("axes");
+    if (n->inputs.size() > 1 && n->inputs[1]) {
+      const Value* a = n->inputs[1];
+      if (!a->is_constant() || a->constant->dtype() != DType::i64) return false;
+      axes.assign(a->constant->data<int64_t>(), a->constant->data<int64_t>() + a->constant->numel());
+    }
+    if (axes.empty()) return false;  // every axis
+    int64_t before = 0;
+    for (int64_t& a : axes) {
+      if (a < 0) a += r;
+      if (a == t->axis) return false;
+      before += a < t->axis;
+    }
+    Track out = *t;
+    if (!n->attr_int("keepdims", 1)) out.axis -= before;
+    tracks_[n->outputs[0]] = std::move(out);
+    return true;
   }
 
   // Channels meet channel by channel: every run-time operand that spans the

@@ -10,8 +10,8 @@
 //
 // The analysis follows each weight's output channels forward in
 // topological order through the operators that keep channels apart
-// (elementwise, BatchNormalization, pooling, Concat, Split, Transpose,
-// Reshape that keeps the channel dimension), joining channels where they
+// (elementwise, BatchNormalization, pooling, reductions over other axes,
+// Concat, Split, Transpose, Reshape that keeps the channel dimension), joining channels where they
 // meet and pinning those that reach anything else. It reads only the graph
 // (shapes must have been inferred), never runs the model.
 #pragma once

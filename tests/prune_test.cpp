@@ -251,6 +251,28 @@ TEST(ChannelTies, MixingOperatorsPin) {
   for (int64_t u : t.units.at("W2")) EXPECT_EQ(u, -1);
 }
 
+TEST(ChannelTies, FlattenKeepsChannelRuns) {
+  // x[1, 2, 4, 4] -> Conv (4) -> Flatten [1, 64] -> Gemm (3): the conv's
+  // channels are runs of 16 inputs of the Gemm, free to go.
+  onnx::ModelProto m;
+  m.set_ir_version(8);
+  m.add_opset_import()->set_version(13);
+  auto* g = m.mutable_graph();
+  *g->add_initializer() = testing::f32_tensor("Wc", {4, 2, 3, 3}, std::vector<float>(72, 0.5f));
+  *g->add_initializer() = testing::f32_tensor("Wf", {3, 64}, std::vector<float>(192, 0.25f));
+  testing::tensor_value(g->add_input(), "x", {"1", "2", "4", "4"});
+  testing::set_ints(testing::add_node(g, "Conv", {"x", "Wc"}, {"c"}, "conv"), "pads", {1, 1, 1, 1});
+  testing::add_node(g, "Flatten", {"c"}, {"f"}, "flatten");
+  testing::set_int(testing::add_node(g, "Gemm", {"f", "Wf"}, {"y"}, "fc"), "transB", 1);
+  testing::tensor_value(g->add_output(), "y", {"1", "3"});
+  const std::string bytes = testing::serialize(m);
+  Graph gr = import_onnx_bytes(bytes.data(), bytes.size(), "flatten");
+  infer_shapes(gr);
+  const ChannelTies t = analyze_channel_ties(gr, prunable_weights(gr));
+  for (int64_t u : t.units.at("Wc")) EXPECT_GE(u, 0);
+  for (int64_t u : t.units.at("Wf")) EXPECT_EQ(u, -1);
+}
+
 std::map<std::string, Tensor> weights(const std::string& bytes) {
   Graph g = import_onnx_bytes(bytes.data(), bytes.size(), "m");
   std::map<std::string, Tensor> out;

@@ -17,7 +17,7 @@ import os
 
 from . import _sparta, datasets  # noqa: F401 (sparta.datasets)
 
-__all__ = ["Error", "Model", "PruneResult", "compile", "load", "prune", "compute_masks", "fits", "version"]
+__all__ = ["Error", "Model", "PruneResult", "compile", "load", "prune", "compute_masks", "fits", "pattern_of", "version"]
 
 Error = _sparta.Error
 
@@ -68,6 +68,19 @@ class Model:
     def kernels(self):
         """{node name: the kernel chosen for it}."""
         return dict(self._m.kernels())
+
+    def benchmark(self, feeds, reps=50, warmup=5):
+        """Median milliseconds of run(feeds) over `reps` runs after `warmup`."""
+        import time
+        for _ in range(warmup):
+            self._m.run(feeds)
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            self._m.run(feeds)
+            times.append((time.perf_counter() - t0) * 1e3)
+        times.sort()
+        return times[len(times) // 2]
 
 
 def compile(model, tesa=None, threads=1, dense=False, jit=True, shapes=None):
@@ -160,6 +173,12 @@ def fits(rows, cols, *, pattern="unstructured", sparsity=None, block=None, nm=No
     """"" when the pattern fits a W[rows, cols] weight, else why not."""
     return _sparta.fits(int(rows), int(cols), _options(pattern, sparsity, block, nm, tile, tile_row_share, remainder,
                                                        scope, norm, min_density))
+
+
+def pattern_of(w):
+    """What sparta's pattern analysis sees in a weight W[N,K] (its zeros):
+    {"summary", "best", "density", "blocks": ["32x1", ...], "nm": ["2:4", ...], "tiles": [G, ...], ...}."""
+    return _sparta.pattern_of(w)
 
 
 def compute_masks(layers, *, pattern="unstructured", sparsity=None, block=None, nm=None, tile=None,

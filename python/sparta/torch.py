@@ -15,11 +15,14 @@ before every forward, so the optimizer may touch them but the model never
 uses them, and the gradient stays dense (what RigL's regrowth reads).
 Uses Debian's python3-torch (1.13).
 """
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
+import sys
+import time
 
 import numpy as np
 import torch
@@ -27,7 +30,7 @@ import torch
 import sparta
 
 __all__ = ["prunable_layers", "compute_masks", "apply_masks", "remove_masks", "prune", "cubic_sparsity",
-           "GradualPruner", "RigL", "sensitivity", "export", "sparsity_of"]
+           "GradualPruner", "RigL", "sensitivity", "export", "sparsity_of", "batches", "fine_tune", "accuracy"]
 
 _PRUNABLE = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
@@ -51,6 +54,22 @@ def _digest(a):
     return hashlib.sha1(np.ascontiguousarray(a, dtype=np.float32).tobytes()).hexdigest()
 
 
+@contextlib.contextmanager
+def _hooks_paused(model):
+    """The masks applied, their hooks off (an export must not trace them)."""
+    paused = []
+    for m in model.modules():
+        if hasattr(m, "_sparta_hook"):
+            _mask_hook(m, None)
+            m._sparta_hook.remove()
+            paused.append(m)
+    try:
+        yield
+    finally:
+        for m in paused:
+            m._sparta_hook = m.register_forward_pre_hook(_mask_hook)
+
+
 def _channel_units(model, example_inputs, layers):
     """Tie units per output channel of each layer, from sparta's analysis of
     the model exported to ONNX (weights matched to modules by value)."""
@@ -60,9 +79,11 @@ def _channel_units(model, example_inputs, layers):
     buf = io.BytesIO()
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        torch.onnx.export(model, tuple(example_inputs), buf, opset_version=13, do_constant_folding=True)
-    model.train(was_training)
+    try:
+        with torch.no_grad(), _hooks_paused(model):
+            torch.onnx.export(model, tuple(example_inputs), buf, opset_version=13, do_constant_folding=True)
+    finally:
+        model.train(was_training)
     data = buf.getvalue()
     ties = sparta._sparta.channel_ties(data)
     inits = {t.name: t for t in onnx.load_from_string(data).graph.initializer}
@@ -278,14 +299,11 @@ def export(model, example_inputs, path, tesa_out=None, input_names=None, output_
     from onnx import numpy_helper
 
     path = os.fspath(path)
-    for m in model.modules():
-        if hasattr(m, "_sparta_hook"):
-            _mask_hook(m, None)
     was_training = model.training
     model.eval()
     tmp = path + f".tmp.{os.getpid()}"
     try:
-        with torch.no_grad():
+        with torch.no_grad(), _hooks_paused(model):
             torch.onnx.export(model, tuple(example_inputs), tmp, opset_version=opset, do_constant_folding=True,
                               input_names=input_names, output_names=output_names, dynamic_axes=dynamic_axes)
         if tesa_out is not None:
@@ -321,3 +339,66 @@ def _write_spec(m, numpy_helper, spec_path):
         shutil.rmtree(folder)
     os.replace(tmp_folder, folder)
     os.replace(spec_path + ".tmp", spec_path)
+
+
+def batches(x, y, batch_size=128, shuffle=True, seed=0):
+    """A re-iterable of (x, y) minibatches of two tensors (a new order each pass)."""
+    class _Batches:
+        def __init__(self):
+            self.epoch = 0
+
+        def __len__(self):
+            return (len(x) + batch_size - 1) // batch_size
+
+        def __iter__(self):
+            g = torch.Generator().manual_seed(seed + self.epoch)
+            self.epoch += 1
+            order = torch.randperm(len(x), generator=g) if shuffle else torch.arange(len(x))
+            for i in range(0, len(x), batch_size):
+                idx = order[i:i + batch_size]
+                yield x[idx], y[idx]
+    return _Batches()
+
+
+def fine_tune(model, data, epochs=1, lr=1e-3, pruner=None, loss_fn=None, verbose=True, log=None):
+    """Trains with Adam for `epochs` passes over `data` (re-iterable (x, y)
+    batches, e.g. batches() or a DataLoader); calls pruner.step(step) after
+    each optimizer step (GradualPruner; RigL is called before it). One line
+    per epoch with the loss, the sparsity and an ETA; verbose=False: none."""
+    loss_fn = loss_fn or torch.nn.functional.cross_entropy
+    log = log or sys.stderr
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    model.train()
+    step, t0 = 0, time.time()
+    for epoch in range(epochs):
+        total, n = 0.0, 0
+        for xb, yb in data:
+            loss = loss_fn(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            if isinstance(pruner, RigL):
+                pruner.step(step)
+            opt.step()
+            if pruner is not None and not isinstance(pruner, RigL):
+                pruner.step(step)
+            total, n, step = total + float(loss) * len(xb), n + len(xb), step + 1
+        if verbose:
+            spent = time.time() - t0
+            eta = spent / (epoch + 1) * (epochs - epoch - 1)
+            print(f"  epoch {epoch + 1}/{epochs}: loss {total / max(n, 1):.4f}, sparsity {sparsity_of(model):.3f}, "
+                  f"{spent:.0f} s, eta {eta:.0f} s", file=log, flush=True)
+    model.eval()
+    return model
+
+
+def accuracy(predict, x, y, batch_size=1000):
+    """Top-1 accuracy of predict(batch) -> logits (a torch model, or a
+    function of numpy batches such as a compiled sparta model's run)."""
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            out = predict(xb)
+            out = out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
+            correct += int((out.argmax(1) == torch.as_tensor(np.asarray(y[i:i + batch_size]))).sum())
+    return correct / len(x)

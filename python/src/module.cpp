@@ -11,6 +11,8 @@
 
 #include "analysis/channel_ties.h"
 #include "analysis/shape_inference.h"
+#include "core/pattern.h"
+#include "core/tesa.h"
 #include "core/error.h"
 #include "core/version.h"
 #include "frontend/onnx_import.h"
@@ -321,4 +323,23 @@ PYBIND11_MODULE(_sparta, m) {
       },
       py::arg("rows"), py::arg("cols"), py::arg("options"));
   m.def("channel_ties", &channel_ties, py::arg("source"));
+  m.def(
+      "pattern_of",
+      [](const py::array& w) {
+        const auto a = py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(w);
+        SPARTA_CHECK(a && a.ndim() == 2, "pattern_of takes a 2-D array W[N,K]");
+        std::vector<uint8_t> nz(size_t(a.size()));
+        for (size_t i = 0; i < nz.size(); ++i) nz[i] = a.data()[i] != 0.0f;
+        const sparta::PatternReport r =
+            sparta::analyze_pattern(sparta::Tesa::from_mask(sparta::Shape({a.shape(0), a.shape(1)}), nz));
+        py::dict d;
+        d["summary"] = r.summary(), d["density"] = r.density, d["kept_rows"] = r.kept_rows, d["kept_cols"] = r.kept_cols;
+        d["best"] = sparta::pattern_kind_name(r.best);
+        py::list blocks, nm;
+        for (const auto& b : r.blocks) blocks.append(b.str());
+        for (const auto& x : r.nm) nm.append(x.str());
+        d["blocks"] = blocks, d["nm"] = nm, d["tiles"] = r.tiles;
+        return d;
+      },
+      py::arg("w"));
 }

@@ -331,10 +331,20 @@ class Analysis {
     int64_t before = 1;
     for (int64_t i = 0; i < t->axis; ++i) before *= (*x->dims)[size_t(i)];
     const int64_t c = (*x->dims)[size_t(t->axis)];
+    int64_t inner = 1;
+    for (size_t i = size_t(t->axis) + 1; i < x->dims->size(); ++i) inner *= (*x->dims)[i];
     int64_t p = 1;
     for (size_t b = 0; b < y->dims->size(); ++b) {
       if (p == before && (*y->dims)[b] == c) {
         tracks_[y] = Track{static_cast<int64_t>(b), t->ids};
+        return true;
+      }
+      // Flattened with what follows it ([N, C, H, W] -> [N, C*H*W]): each
+      // channel is a run of H*W elements of the new last axis.
+      if (p == before && inner > 1 && b + 1 == y->dims->size() && (*y->dims)[b] == c * inner) {
+        Track f{static_cast<int64_t>(b), {}};
+        for (int64_t id : t->ids) f.ids.insert(f.ids.end(), size_t(inner), id);
+        tracks_[y] = std::move(f);
         return true;
       }
       p *= (*y->dims)[b];

@@ -108,9 +108,14 @@ class TorchHelpers(unittest.TestCase):
         self.assertEqual(len(zero_rows(model.a.weight)), 8)
         self.assertEqual(len(zero_rows(model.c.weight)), 4)
         self.assertNotIn("fc", masks)  # the output: never pruned
+        # Again, with the first masks' hooks on: the export must not trace them.
+        masks = st.prune(model, "channel", 0.5, example_inputs=(x,))
+        self.assertEqual(len(zero_rows(model.a.weight)), 8)
         with tempfile.TemporaryDirectory() as d:
             path, spec = os.path.join(d, "m.onnx"), os.path.join(d, "m.json")
             st.export(model, (x,), path, tesa_out=spec, input_names=["x"], output_names=["y"])
+            import onnx
+            self.assertNotIn("Mul", {n.op_type for n in onnx.load(path).graph.node})
             y = sparta.compile(path, tesa=spec).run({"x": x.numpy()})["y"]
             np.testing.assert_allclose(y, model(x).detach().numpy(), rtol=1e-4, atol=1e-5)
             self.assertEqual(sorted(f for f in os.listdir(d) if "tmp" in f), [])

@@ -30,7 +30,8 @@ import torch
 import sparta
 
 __all__ = ["prunable_layers", "compute_masks", "apply_masks", "remove_masks", "prune", "cubic_sparsity",
-           "GradualPruner", "RigL", "sensitivity", "export", "sparsity_of", "batches", "fine_tune", "accuracy"]
+           "GradualPruner", "RigL", "sensitivity", "export", "sparsity_of", "batches", "fine_tune", "accuracy",
+           "fashion_mnist_tensors"]
 
 _PRUNABLE = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)
 
@@ -373,12 +374,15 @@ def fine_tune(model, data, epochs=1, lr=1e-3, pruner=None, loss_fn=None, verbose
     for epoch in range(epochs):
         total, n = 0.0, 0
         for xb, yb in data:
+            masked = [m for m in model.modules() if hasattr(m, "_sparta_hook")]
             loss = loss_fn(model(xb), yb)
             opt.zero_grad()
             loss.backward()
             if isinstance(pruner, RigL):
                 pruner.step(step)
             opt.step()
+            for m in masked:  # the pruned weights the step moved back to zero at once
+                _mask_hook(m, None)
             if pruner is not None and not isinstance(pruner, RigL):
                 pruner.step(step)
             total, n, step = total + float(loss) * len(xb), n + len(xb), step + 1
@@ -402,3 +406,14 @@ def accuracy(predict, x, y, batch_size=1000):
             out = out if isinstance(out, torch.Tensor) else torch.as_tensor(np.asarray(out))
             correct += int((out.argmax(1) == torch.as_tensor(np.asarray(y[i:i + batch_size]))).sum())
     return correct / len(x)
+
+
+def fashion_mnist_tensors(split="train", limit=None, root=None):
+    """Fashion-MNIST (sparta.datasets) as float32 [N, 1, 28, 28] tensors,
+    normalized (mean 0.2860, std 0.3530), and int64 labels [N]."""
+    from sparta.datasets import fashion_mnist
+    x, y = fashion_mnist(split, root)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    x = (torch.from_numpy(x.astype(np.float32) / 255.0) - 0.2860) / 0.3530
+    return x.unsqueeze(1).contiguous(), torch.from_numpy(y.astype(np.int64))

@@ -10,14 +10,15 @@
 
 #include "core/error.h"
 #include "prune/onnx_prune.h"
+#include "prune/target_speedup.h"
 
 namespace sparta::tools {
 namespace {
 
 struct PruneArgs {
   std::string model, out, pattern = "unstructured", scope = "layer", norm = "l2", block, nm, tesa_out;
-  double sparsity = -1, min_density = 0, tile_row_share = 0, remainder = 0;
-  int tile = 0;
+  double sparsity = -1, min_density = 0, tile_row_share = 0, remainder = 0, target_speedup = 0;
+  int tile = 0, threads = 1;
   std::vector<std::string> skip;
   bool quiet = false;
 };
@@ -59,6 +60,27 @@ prune::Options options(const PruneArgs& a, const CLI::App& cmd) {
   return o;
 }
 
+void target(const PruneArgs& a, const CLI::App& cmd) {
+  for (const char* opt : {"--pattern", "--sparsity", "--block", "--nm", "--tile", "--tile-row-share", "--remainder",
+                          "--scope", "--norm", "--min-density"})
+    SPARTA_CHECK(!cmd.count(opt), opt, " does not go with --target-speedup (it chooses the pattern per layer)");
+  SPARTA_CHECK(a.out != a.model, "-o ", a.out, " would overwrite the input model");
+  prune::TargetOptions t;
+  t.speedup = a.target_speedup;
+  t.threads = a.threads;
+  t.skip = a.skip;
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string bytes = read_file(a.model);
+  const prune::TargetResult r = prune::prune_to_speedup(bytes, a.model, t, [&](const std::string& line) {
+    if (!a.quiet) std::fprintf(stderr, "prune: %s\n", line.c_str());
+  });
+  prune::write_result(r.pruned, a.out, a.tesa_out);
+  if (a.quiet) return;
+  std::printf("%s", r.text.c_str());
+  std::printf("wrote %s%s%s in %.1f s\n", a.out.c_str(), a.tesa_out.empty() ? "" : " and ", a.tesa_out.c_str(),
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+}
+
 }  // namespace
 
 void add_prune_command(CLI::App& app) {
@@ -82,8 +104,15 @@ void add_prune_command(CLI::App& app) {
   cmd->add_option("--skip", a->skip, "a weight or node name to leave alone (repeatable)");
   cmd->add_option("--min-density", a->min_density, "no layer pruned below this density")->capture_default_str();
   cmd->add_option("--tesa-out", a->tesa_out, "also write the masks as a TeSA spec (JSON, masks in SPEC_masks/)");
+  cmd->add_option("--target-speedup", a->target_speedup,
+                  "choose each layer's pattern and sparsity for this measured speedup over the unpruned model (in "
+                  "sparta) at the least estimated accuracy loss; instead of --pattern and --sparsity");
+  cmd->add_option("--threads", a->threads, "--target-speedup: threads the kernels and the model are timed on")
+      ->capture_default_str();
   cmd->add_flag("-q,--quiet", a->quiet, "only errors");
   cmd->callback([a, cmd] {
+    if (cmd->count("--target-speedup")) return target(*a, *cmd);
+    SPARTA_CHECK(!cmd->count("--threads"), "--threads applies to --target-speedup");
     const prune::Options o = options(*a, *cmd);
     SPARTA_CHECK(a->out != a->model, "-o ", a->out, " would overwrite the input model");
     const auto t0 = std::chrono::steady_clock::now();

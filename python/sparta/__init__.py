@@ -122,7 +122,7 @@ class PruneResult(dict):
 
 def prune(model, output=None, *, pattern="unstructured", sparsity=None, block=None, nm=None, tile=None,
           tile_row_share=0.0, remainder=0.0, scope="layer", norm="l2", skip=(), min_density=0.0, tesa_out=None,
-          gradients=None, verbose=True):
+          gradients=None, target_speedup=None, threads=1, verbose=True):
     """Prunes an ONNX model (path or bytes) as `sparta prune` does.
 
     pattern: unstructured, block (block="RxC", R output x C input features),
@@ -132,6 +132,12 @@ def prune(model, output=None, *, pattern="unstructured", sparsity=None, block=No
     weight or node names; gradients: {weight name: array in the weight's
     ONNX layout} for first-order scores |w * g|. Writes `output` (and the
     masks as a TeSA spec at `tesa_out`) when given; returns a PruneResult.
+
+    target_speedup=S instead chooses each layer's pattern and sparsity so
+    that sparta runs the model S times faster than unpruned (measured on
+    `threads` threads) at the least estimated accuracy loss; the result
+    then also has "unpruned_ms", "estimated_ms", "measured_ms", "speedup"
+    and each layer's "note" (its choice and why).
     """
     if isinstance(model, (bytes, bytearray, memoryview)):
         data, what = bytes(model), "<bytes>"
@@ -147,6 +153,16 @@ def prune(model, output=None, *, pattern="unstructured", sparsity=None, block=No
         nm = ":".join(str(int(v)) for v in nm)
     if isinstance(skip, str):
         skip = [skip]
+    if target_speedup is not None:
+        given = [k for k, v in (("sparsity", sparsity), ("block", block), ("nm", nm), ("tile", tile)) if v is not None]
+        if given or pattern != "unstructured":
+            raise ValueError(f"target_speedup chooses the pattern per layer: leave out {given or ['pattern']}")
+        r = PruneResult(_sparta.prune_to_speedup(data, what, float(target_speedup), int(threads), list(skip),
+                                                 os.fspath(output) if output is not None else "",
+                                                 os.fspath(tesa_out) if tesa_out is not None else "", bool(verbose)))
+        if verbose:
+            print(r["text"], end="")
+        return r
     options = {"pattern": pattern, "sparsity": sparsity, "block": block, "nm": nm, "tile": tile,
                "tile_row_share": tile_row_share, "remainder": remainder, "scope": scope, "norm": norm,
                "min_density": min_density, "skip": list(skip)}

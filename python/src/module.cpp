@@ -18,6 +18,7 @@
 #include "frontend/onnx_import.h"
 #include "frontend/tesa_spec.h"
 #include "prune/onnx_prune.h"
+#include "prune/target_speedup.h"
 #include "runtime/artifact.h"
 #include "runtime/executor.h"
 
@@ -179,6 +180,8 @@ std::vector<float> floats_of(const py::handle& h, const std::string& what) {
   return std::vector<float>(a.data(), a.data() + a.size());
 }
 
+py::dict result_dict(const prune::Result& r);
+
 py::dict prune_model(const py::object& source, const std::string& what_in, const py::dict& opts, const py::dict& grads,
                      const std::string& output, const std::string& tesa_out) {
   std::string what;
@@ -196,20 +199,49 @@ py::dict prune_model(const py::object& source, const std::string& what_in, const
     r = prune::prune_onnx(bytes, what, o, g);
     if (!output.empty()) prune::write_result(r, output, tesa_out);
   }
+  py::dict out = result_dict(r);
+  out["text"] = prune::format_report(r, o);
+  return out;
+}
+
+py::dict result_dict(const prune::Result& r) {
   py::list layers;
   for (const auto& l : r.layers) {
     py::dict e;
     e["weight"] = l.weight, e["node"] = l.node, e["op"] = l.op, e["rows"] = l.rows, e["cols"] = l.cols;
     e["density_before"] = l.density_before, e["density_after"] = l.density_after;
-    e["pattern"] = l.pattern, e["skipped"] = l.skipped;
+    e["pattern"] = l.pattern, e["skipped"] = l.skipped, e["note"] = l.note;
     layers.append(e);
   }
   py::dict out;
   out["layers"] = layers;
   out["params"] = r.params;
   out["zero_params"] = r.zero_params;
-  out["text"] = prune::format_report(r, o);
   out["model"] = py::bytes(r.onnx);
+  return out;
+}
+
+py::dict prune_speedup(const py::object& source, const std::string& what_in, double speedup, int threads,
+                       const std::vector<std::string>& skip, const std::string& output, const std::string& tesa_out,
+                       bool verbose) {
+  std::string what;
+  const std::string bytes = bytes_of(source, what);
+  if (!what_in.empty()) what = what_in;
+  prune::TargetOptions t;
+  t.speedup = speedup, t.threads = threads, t.skip = skip;
+  prune::TargetResult r;
+  {
+    py::gil_scoped_release nogil;
+    r = prune::prune_to_speedup(bytes, what, t, [&](const std::string& line) {
+      if (verbose) std::fprintf(stderr, "prune: %s\n", line.c_str());
+    });
+    if (!output.empty()) prune::write_result(r.pruned, output, tesa_out);
+  }
+  py::dict out = result_dict(r.pruned);
+  out["text"] = r.text;
+  out["unpruned_ms"] = r.unpruned_ms, out["estimated_ms"] = r.estimated_ms, out["measured_ms"] = r.measured_ms;
+  out["speedup"] = r.unpruned_ms / r.measured_ms;
+  out["loss"] = r.loss;
   return out;
 }
 
@@ -310,6 +342,8 @@ PYBIND11_MODULE(_sparta, m) {
       py::arg("path"), py::arg("threads"));
   m.def("prune", &prune_model, py::arg("source"), py::arg("what"), py::arg("options"), py::arg("gradients"),
         py::arg("output"), py::arg("tesa_out"));
+  m.def("prune_to_speedup", &prune_speedup, py::arg("source"), py::arg("what"), py::arg("speedup"), py::arg("threads"),
+        py::arg("skip"), py::arg("output"), py::arg("tesa_out"), py::arg("verbose"));
   m.def("compute_masks", &compute_masks, py::arg("layers"), py::arg("options"));
   m.def(
       "fits",

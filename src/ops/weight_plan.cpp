@@ -223,6 +223,11 @@ std::string weight_plan_key(const Node& n, const PlanOptions& o) {
   return "dense " + shape;
 }
 
+ProductTiming time_product(const Tensor& w_nk, int64_t m, int threads) {
+  const std::shared_ptr<WeightPlan> p = weight_plan(w_nk, true, m, threads, true);
+  return {p->k->name(), p->rec.ms, p->rec.dense_ms};
+}
+
 std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o) {
   const DensePlan p = dense_plan(n);
   if (!p.w) return nullptr;

@@ -58,6 +58,15 @@ struct WeightPlan : NodePlan {
 WeightPlan& weight_plan_of(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m);
 const SpmmKernel& dense_kernel(OpCall& c, const Tensor& B, bool b_is_nk, int64_t m);
 
+// What compiling would choose for Y[m, N] = X W^T with this weight W[N, K]
+// on `threads` threads: the kernel and its measured time, and the dense
+// kernel's (from the kernel-choice cache when measured before).
+struct ProductTiming {
+  std::string kernel;
+  double ms = 0, dense_ms = 0;
+};
+ProductTiming time_product(const Tensor& w_nk, int64_t m, int threads);
+
 // The OpDef hooks of a product with a constant weight (see op_def.h).
 std::string weight_plan_key(const Node& n, const PlanOptions& o);
 std::shared_ptr<NodePlan> plan_weight(const Node& n, const PlanOptions& o);

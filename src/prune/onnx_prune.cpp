@@ -62,15 +62,129 @@ bool named(const std::vector<std::string>& names, const PrunableWeight& w) {
 
 }  // namespace
 
+struct OnnxWeights::Impl {
+  std::string what;
+  Graph g;
+  onnx::ModelProto m;
+  std::vector<PrunableWeight> ws;
+};
+
+OnnxWeights::OnnxWeights(const std::string& bytes, const std::string& what) : impl_(std::make_unique<Impl>()) {
+  impl_->what = what;
+  impl_->g = import_onnx_bytes(bytes.data(), bytes.size(), what);
+  infer_shapes(impl_->g);
+  SPARTA_CHECK(bytes.size() <= size_t(std::numeric_limits<int>::max()), what, ": model is larger than 2 GiB");
+  SPARTA_CHECK(impl_->m.ParseFromArray(bytes.data(), int(bytes.size())), what, ": not a valid ONNX model");
+  impl_->ws = prunable_weights(impl_->g);
+}
+
+OnnxWeights::~OnnxWeights() = default;
+
+const std::string& OnnxWeights::what() const { return impl_->what; }
+const Graph& OnnxWeights::graph() const { return impl_->g; }
+const std::vector<PrunableWeight>& OnnxWeights::weights() const { return impl_->ws; }
+
+Layer OnnxWeights::layer(size_t i, const Gradients& grads) const {
+  const PrunableWeight& w = impl_->ws.at(i);
+  Layer l;
+  l.name = w.weight->name;
+  l.rows = w.rows, l.cols = w.cols;
+  l.w.resize(size_t(w.rows * w.cols));
+  const float* src = w.weight->constant->data<float>();
+  for (int64_t r = 0; r < w.rows; ++r)
+    for (int64_t c = 0; c < w.cols; ++c) l.w[size_t(r * w.cols + c)] = src[onnx_index(w, r, c)];
+  if (auto it = grads.find(l.name); it != grads.end()) {
+    l.grad.resize(l.w.size());
+    for (int64_t r = 0; r < w.rows; ++r)
+      for (int64_t c = 0; c < w.cols; ++c) l.grad[size_t(r * w.cols + c)] = it->second[size_t(onnx_index(w, r, c))];
+  }
+  return l;
+}
+
+int64_t OnnxWeights::activation_rows(size_t i) const {
+  const PrunableWeight& w = impl_->ws.at(i);
+  const Value* x = w.node->inputs[0];
+  if (!x->dims || x->dims->empty()) return 1;
+  const auto& d = *x->dims;
+  int64_t m = 1;
+  if (w.kind == PrunableWeight::Kind::conv) {  // output positions
+    const Value* y = w.node->outputs[0];
+    if (!y->dims) return 1;
+    for (size_t a = 0; a < y->dims->size(); ++a)
+      if (a != 1) m *= std::max<int64_t>(1, (*y->dims)[a]);
+    return m;
+  }
+  const size_t rows_axes = w.kind == PrunableWeight::Kind::matmul_kn ? d.size() - 1 : 1;
+  for (size_t a = 0; a < rows_axes && a < d.size(); ++a) m *= std::max<int64_t>(1, d[a]);
+  return m;
+}
+
+Result OnnxWeights::apply(const std::vector<Decision>& decisions, bool zero_bias_of_pruned_rows) {
+  Result r;
+  onnx::ModelProto& m = impl_->m;
+  const std::string& what = impl_->what;
+  SPARTA_ASSERT(decisions.size() == impl_->ws.size(), "one decision per weight");
+  for (size_t i = 0; i < impl_->ws.size(); ++i) {
+    const PrunableWeight& w = impl_->ws[i];
+    const Decision& d = decisions[i];
+    LayerReport rep;
+    rep.weight = w.weight->name, rep.node = w.node->name, rep.op = w.node->op_type;
+    rep.rows = w.rows, rep.cols = w.cols;
+    const Tensor& t = *w.weight->constant;
+    rep.density_before = rep.density_after = nonzero_fraction(t.data<float>(), t.numel());
+    rep.skipped = d.skipped;
+    rep.note = d.note;
+    if (d.keep.empty()) {
+      if (rep.skipped.empty()) rep.skipped = "kept as it is";
+      r.layers.push_back(rep);
+      continue;
+    }
+    const std::vector<uint8_t>& keep = d.keep;
+    SPARTA_ASSERT(keep.size() == size_t(w.rows * w.cols), "a mask of the wrong size");
+    onnx::TensorProto* tp = stored(m, w.weight->name);
+    SPARTA_CHECK(tp, what, ": the weight '", w.weight->name, "' is neither an initializer nor a Constant");
+    std::vector<float> v(t.data<float>(), t.data<float>() + t.numel());
+    Mask mk;
+    mk.tensor = w.weight->name;
+    mk.shape = t.shape().dims();
+    mk.keep.assign(v.size(), 1);
+    int64_t before = 0, after = 0;
+    std::vector<uint8_t> nonzero(keep.size());  // W[N,K] after pruning, as compiling will see it
+    for (int64_t row = 0; row < w.rows; ++row)
+      for (int64_t c = 0; c < w.cols; ++c) {
+        const int64_t at = onnx_index(w, row, c);
+        before += v[size_t(at)] != 0.0f;
+        if (!keep[size_t(row * w.cols + c)]) v[size_t(at)] = 0.0f, mk.keep[size_t(at)] = 0;
+        after += v[size_t(at)] != 0.0f;
+        nonzero[size_t(row * w.cols + c)] = v[size_t(at)] != 0.0f;
+      }
+    store(*tp, v.data(), t.numel());
+    // A channel pruned whole loses its bias too: its output is then zero.
+    if (zero_bias_of_pruned_rows && w.bias) {
+      onnx::TensorProto* bp = stored(m, w.bias->name);
+      SPARTA_CHECK(bp, what, ": the bias '", w.bias->name, "' is neither an initializer nor a Constant");
+      std::vector<float> b(w.bias->constant->data<float>(), w.bias->constant->data<float>() + w.rows);
+      for (int64_t row = 0; row < w.rows; ++row)
+        if (std::none_of(keep.begin() + row * w.cols, keep.begin() + (row + 1) * w.cols, [](uint8_t k) { return k != 0; }))
+          b[size_t(row)] = 0.0f;
+      store(*bp, b.data(), w.rows);
+    }
+    r.params += t.numel();
+    r.pruned_params += before - after;
+    r.zero_params += t.numel() - after;
+    rep.density_after = double(after) / double(t.numel());
+    rep.pattern = analyze_pattern(Tesa::from_mask(Shape({w.rows, w.cols}), nonzero)).summary();
+    r.masks.push_back(std::move(mk));
+    r.layers.push_back(rep);
+  }
+  SPARTA_CHECK(m.SerializeToString(&r.onnx), what, ": the pruned model could not be serialized");
+  return r;
+}
+
 Result prune_onnx(const std::string& bytes, const std::string& what, const Options& o, const Gradients& grads) {
   o.validate();
-  Graph g = import_onnx_bytes(bytes.data(), bytes.size(), what);
-  infer_shapes(g);
-  SPARTA_CHECK(bytes.size() <= size_t(std::numeric_limits<int>::max()), what, ": model is larger than 2 GiB");
-  onnx::ModelProto m;
-  SPARTA_CHECK(m.ParseFromArray(bytes.data(), int(bytes.size())), what, ": not a valid ONNX model");
-
-  const std::vector<PrunableWeight> ws = prunable_weights(g);
+  OnnxWeights model(bytes, what);
+  const std::vector<PrunableWeight>& ws = model.weights();
   for (const std::string& s : o.skip)
     SPARTA_CHECK(std::any_of(ws.begin(), ws.end(), [&](const PrunableWeight& w) { return w.weight->name == s || w.node->name == s; }),
                  "--skip '", s, "': ", what, " has no MatMul, Gemm or Conv weight or node of that name (`sparta inspect` lists them)");
@@ -81,105 +195,51 @@ Result prune_onnx(const std::string& bytes, const std::string& what, const Optio
                  " elements, the weight ", it->rows * it->cols);
   }
   ChannelTies ties;
-  if (o.pattern == Pattern::channel) ties = analyze_channel_ties(g, ws);
+  if (o.pattern == Pattern::channel) ties = analyze_channel_ties(model.graph(), ws);
 
-  Result r;
+  std::vector<Decision> decisions(ws.size());
   std::vector<Layer> layers;
-  std::vector<const PrunableWeight*> pruned;
+  std::vector<size_t> index;        // the weight of each layer
   std::set<int64_t> skipped_units;  // channel units of skipped layers stay everywhere
-  for (const PrunableWeight& w : ws) {
-    LayerReport rep;
-    rep.weight = w.weight->name, rep.node = w.node->name, rep.op = w.node->op_type;
-    rep.rows = w.rows, rep.cols = w.cols;
-    const Tensor& t = *w.weight->constant;
-    rep.density_before = rep.density_after = nonzero_fraction(t.data<float>(), t.numel());
-    Layer l;
-    l.name = w.weight->name;
-    l.rows = w.rows, l.cols = w.cols;
-    if (o.pattern == Pattern::channel) l.channel_unit = ties.units[l.name];
+  for (size_t i = 0; i < ws.size(); ++i) {
+    const PrunableWeight& w = ws[i];
+    Layer shape;
+    shape.rows = w.rows, shape.cols = w.cols;
+    if (o.pattern == Pattern::channel) shape.channel_unit = ties.units[w.weight->name];
+    std::string& skipped = decisions[i].skipped;
     if (named(o.skip, w)) {
-      rep.skipped = "skipped (--skip)";
-    } else if (std::string why; !fits(o, l, why)) {
-      rep.skipped = "skipped: " + why;
+      skipped = "skipped (--skip)";
+    } else if (std::string why; !fits(o, shape, why)) {
+      skipped = "skipped: " + why;
     }
-    if (!rep.skipped.empty()) {
-      for (int64_t u : l.channel_unit)
+    if (!skipped.empty()) {
+      for (int64_t u : shape.channel_unit)
         if (u >= 0) skipped_units.insert(u);
-      r.layers.push_back(rep);
       continue;
     }
-    l.w.resize(size_t(w.rows * w.cols));
-    const float* src = t.data<float>();
-    for (int64_t i = 0; i < w.rows; ++i)
-      for (int64_t c = 0; c < w.cols; ++c) l.w[size_t(i * w.cols + c)] = src[onnx_index(w, i, c)];
-    if (auto it = grads.find(l.name); it != grads.end()) {
-      l.grad.resize(l.w.size());
-      for (int64_t i = 0; i < w.rows; ++i)
-        for (int64_t c = 0; c < w.cols; ++c) l.grad[size_t(i * w.cols + c)] = it->second[size_t(onnx_index(w, i, c))];
-    }
+    Layer l = model.layer(i, grads);
+    l.channel_unit = std::move(shape.channel_unit);
     layers.push_back(std::move(l));
-    pruned.push_back(&w);
-    r.layers.push_back(rep);
+    index.push_back(i);
   }
   if (!skipped_units.empty())
     for (Layer& l : layers)
       for (int64_t& u : l.channel_unit)
         if (skipped_units.count(u)) u = -1;
-  {
+  if (layers.empty()) {
     std::ostringstream why;
     int shown = 0;
-    for (const auto& rep : r.layers)
-      if (shown++ < 3) why << (shown > 1 ? "; " : " (") << rep.weight << ": " << rep.skipped.substr(rep.skipped.find(' ') + 1);
-    if (shown) why << (shown > 3 ? "; ...)" : ")");
-    SPARTA_CHECK(!layers.empty(), what, ": no layer to prune as ", pattern_name(o.pattern),
-                 ws.empty() ? std::string(" (it has no MatMul, Gemm or Conv with a constant f32 weight)") : why.str());
-  }
-
-  const auto masks = compute_masks(layers, o);
-  size_t li = 0;
-  for (LayerReport& rep : r.layers) {
-    if (!rep.skipped.empty()) continue;
-    const PrunableWeight& w = *pruned[li];
-    const std::vector<uint8_t>& keep = masks[li];
-    ++li;
-    onnx::TensorProto* tp = stored(m, w.weight->name);
-    SPARTA_CHECK(tp, what, ": the weight '", w.weight->name, "' is neither an initializer nor a Constant");
-    const Tensor& t = *w.weight->constant;
-    std::vector<float> v(t.data<float>(), t.data<float>() + t.numel());
-    Mask mk;
-    mk.tensor = w.weight->name;
-    mk.shape = t.shape().dims();
-    mk.keep.assign(v.size(), 1);
-    int64_t before = 0, after = 0;
-    std::vector<uint8_t> nonzero(keep.size());  // W[N,K] after pruning, as compiling will see it
-    for (int64_t i = 0; i < w.rows; ++i)
-      for (int64_t c = 0; c < w.cols; ++c) {
-        const int64_t at = onnx_index(w, i, c);
-        before += v[size_t(at)] != 0.0f;
-        if (!keep[size_t(i * w.cols + c)]) v[size_t(at)] = 0.0f, mk.keep[size_t(at)] = 0;
-        after += v[size_t(at)] != 0.0f;
-        nonzero[size_t(i * w.cols + c)] = v[size_t(at)] != 0.0f;
-      }
-    store(*tp, v.data(), t.numel());
-    // A channel pruned whole loses its bias too: its output is then zero.
-    if (o.pattern == Pattern::channel && w.bias) {
-      onnx::TensorProto* bp = stored(m, w.bias->name);
-      SPARTA_CHECK(bp, what, ": the bias '", w.bias->name, "' is neither an initializer nor a Constant");
-      std::vector<float> b(w.bias->constant->data<float>(), w.bias->constant->data<float>() + w.rows);
-      for (int64_t i = 0; i < w.rows; ++i)
-        if (std::none_of(keep.begin() + i * w.cols, keep.begin() + (i + 1) * w.cols, [](uint8_t k) { return k != 0; }))
-          b[size_t(i)] = 0.0f;
-      store(*bp, b.data(), w.rows);
+    for (size_t i = 0; i < ws.size() && shown < 3; ++i, ++shown) {
+      const std::string& s = decisions[i].skipped;
+      why << (shown ? "; " : " (") << ws[i].weight->name << ": " << s.substr(s.find(' ') + 1);
     }
-    r.params += t.numel();
-    r.pruned_params += before - after;
-    r.zero_params += t.numel() - after;
-    rep.density_after = double(after) / double(t.numel());
-    rep.pattern = analyze_pattern(Tesa::from_mask(Shape({w.rows, w.cols}), nonzero)).summary();
-    r.masks.push_back(std::move(mk));
+    if (shown) why << (ws.size() > 3 ? "; ...)" : ")");
+    throw Error(what + ": no layer to prune as " + pattern_name(o.pattern) +
+                (ws.empty() ? std::string(" (it has no MatMul, Gemm or Conv with a constant f32 weight)") : why.str()));
   }
-  SPARTA_CHECK(m.SerializeToString(&r.onnx), what, ": the pruned model could not be serialized");
-  return r;
+  auto masks = compute_masks(layers, o);
+  for (size_t j = 0; j < layers.size(); ++j) decisions[index[j]].keep = std::move(masks[j]);
+  return model.apply(decisions, o.pattern == Pattern::channel);
 }
 
 void write_result(const Result& r, const std::string& out_onnx, const std::string& spec_path) {

@@ -8,9 +8,11 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "analysis/channel_ties.h"
 #include "prune/prune.h"
 
 namespace sparta::prune {
@@ -21,6 +23,7 @@ struct LayerReport {
   double density_before = 1, density_after = 1;  // nonzero fraction
   std::string pattern;          // what sparta's pattern analysis sees after pruning ("block 32x1, density 0.100")
   std::string skipped;          // why it was left alone ("" when pruned)
+  std::string note;             // why this choice (latency-aware pruning)
 };
 
 struct Mask {
@@ -29,6 +32,10 @@ struct Mask {
   std::vector<uint8_t> keep;    // in that layout, 1 = kept
 };
 
+// Gradients (first-order scores) by weight name, in the weight's ONNX
+// layout; a name the model lacks or a size that differs is an error.
+using Gradients = std::map<std::string, std::vector<float>>;
+
 struct Result {
   std::vector<LayerReport> layers;  // every weight looked at, in graph order
   int64_t params = 0, pruned_params = 0, zero_params = 0;  // over the pruned layers: elements, zeroed by this run, zero after
@@ -36,9 +43,36 @@ struct Result {
   std::vector<Mask> masks;          // per pruned layer
 };
 
-// Gradients (first-order scores) by weight name, in the weight's ONNX
-// layout; a name the model lacks or a size that differs is an error.
-using Gradients = std::map<std::string, std::vector<float>>;
+
+// What to do with one weight: its keep-mask (W[N,K], 1 = kept), or
+// nothing (empty keep) with the reason.
+struct Decision {
+  std::vector<uint8_t> keep;
+  std::string skipped, note;
+};
+
+// A model loaded for pruning: its graph (shapes inferred), its weights,
+// and the protobuf the pruned weights are written back into.
+class OnnxWeights {
+ public:
+  OnnxWeights(const std::string& bytes, const std::string& what);
+  ~OnnxWeights();
+  const std::string& what() const;
+  const Graph& graph() const;
+  const std::vector<PrunableWeight>& weights() const;
+  // Weight i as W[N,K] (with its gradient when grads has it).
+  Layer layer(size_t i, const Gradients& grads = {}) const;
+  // The rows of weight i's product (activation rows: batch x sequence, or
+  // output positions of a convolution), 1 for an unknown extent.
+  int64_t activation_rows(size_t i) const;
+  // The model with every decision applied (one per weight); with
+  // zero_bias_of_pruned_rows a row pruned whole loses its bias.
+  Result apply(const std::vector<Decision>& decisions, bool zero_bias_of_pruned_rows);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // `what` names the model in messages. sparta::Error for a model that does
 // not load, a skip name it lacks, or no layer the pattern fits.

@@ -84,6 +84,17 @@ class Api(unittest.TestCase):
         self.assertAlmostEqual(r.sparsity, 0.5)
         self.assertIsInstance(r["model"], bytes)
 
+    def test_target_speedup(self):
+        bytes_, _ = mlp_bytes(hidden=1024)
+        r = sparta.prune(bytes_, target_speedup=1.05, verbose=False)
+        self.assertGreater(r["unpruned_ms"], 0)
+        self.assertLessEqual(r["estimated_ms"], r["unpruned_ms"] / 1.05 + 1e-9)
+        self.assertTrue(any(l["note"] for l in r["layers"]))
+        with self.assertRaises(ValueError):
+            sparta.prune(bytes_, target_speedup=2, sparsity=0.5)
+        with self.assertRaisesRegex(sparta.Error, "out of reach"):
+            sparta.prune(bytes_, target_speedup=900, verbose=False)
+
     def test_compute_masks(self):
         w = np.random.default_rng(2).normal(size=(64, 48)).astype(np.float32)
         (m,) = sparta.compute_masks([{"name": "w", "w": w}], pattern="block", block=(8, 1), sparsity=0.5)

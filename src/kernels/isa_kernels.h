@@ -66,7 +66,13 @@ struct IsaKernels {
   double (*peak_fma_gflops)(double seconds);  // one core, this ISA
   const RowOps* rows;
   const JitSupport* jit;
+  CsrMaker csr_rowdot;  // sparse dot products per output element: a few rows of X (batch 1)
+  NmMaker nm_rowdot;
 };
+
+// The rowdot kernels are candidates of a measured choice up to this many
+// rows of X; the vectorized families win above.
+constexpr int64_t kRowdotMaxM = 16;
 
 const IsaKernels& isa_kernels_avx512();
 const IsaKernels& isa_kernels_avx2();

@@ -74,6 +74,21 @@ SpmmImpl isa_impl(Isa isa, const char* family, Maker IsaKernels::*maker) {
           }};
 }
 
+// A rowdot kernel: in a measured choice, only for a few rows of X.
+template <class F, class Maker>
+SpmmImpl rowdot_impl(Isa isa, const char* family, Maker IsaKernels::*maker) {
+  SpmmImpl impl = isa_impl<F>(isa, family, maker);
+  impl.make = [inner = impl.make](const WeightFormat& w, const KernelOptions& opt,
+                                              std::string& why) -> std::unique_ptr<SpmmKernel> {
+    if (opt.tune_m > kRowdotMaxM && opt.require.empty()) {
+      why = "for at most " + std::to_string(kRowdotMaxM) + " rows of X (M=" + std::to_string(opt.tune_m) + ")";
+      return nullptr;
+    }
+    return inner(w, opt, why);
+  };
+  return impl;
+}
+
 // An implementation for one format F, independent of the vector ISA.
 template <class F>
 SpmmImpl format_impl(const char* name, std::unique_ptr<SpmmKernel> (*make)(const F&)) {
@@ -195,6 +210,8 @@ std::vector<SpmmImpl> build_impls() {
     v.push_back(isa_impl<NmMatrix>(isa, "nm_spmm_mvec", &IsaKernels::nm_mvec));
     v.push_back(isa_impl<TilewiseMatrix>(isa, "tilewise_spmm_nvec", &IsaKernels::tilewise_nvec));
     v.push_back(isa_impl<DenseMatrix>(isa, "dense_gemm_nvec", &IsaKernels::dense_nvec));
+    v.push_back(rowdot_impl<CsrMatrix>(isa, "csr_spmm_rowdot", &IsaKernels::csr_rowdot));
+    v.push_back(rowdot_impl<NmMatrix>(isa, "nm_spmm_rowdot", &IsaKernels::nm_rowdot));
     for (const char* main : {"bsr_spmm_nvec", "bsr_spmm_mvec", "nm_spmm_nvec", "nm_spmm_mvec"})
       v.push_back(decomposed_impl(isa, main));
   }

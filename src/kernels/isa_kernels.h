@@ -68,6 +68,7 @@ struct IsaKernels {
   const JitSupport* jit;
   CsrMaker csr_rowdot;  // sparse dot products per output element: a few rows of X (batch 1)
   NmMaker nm_rowdot;
+  BsrMaker bsr_rowdot;  // blocks of whole vectors in K and at most 4 rows
 };
 
 // The rowdot kernels are candidates of a measured choice up to this many

@@ -212,6 +212,7 @@ std::vector<SpmmImpl> build_impls() {
     v.push_back(isa_impl<DenseMatrix>(isa, "dense_gemm_nvec", &IsaKernels::dense_nvec));
     v.push_back(rowdot_impl<CsrMatrix>(isa, "csr_spmm_rowdot", &IsaKernels::csr_rowdot));
     v.push_back(rowdot_impl<NmMatrix>(isa, "nm_spmm_rowdot", &IsaKernels::nm_rowdot));
+    v.push_back(rowdot_impl<BsrMatrix>(isa, "bsr_spmm_rowdot", &IsaKernels::bsr_rowdot));
     for (const char* main : {"bsr_spmm_nvec", "bsr_spmm_mvec", "nm_spmm_nvec", "nm_spmm_mvec"})
       v.push_back(decomposed_impl(isa, main));
   }

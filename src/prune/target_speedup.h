@@ -9,8 +9,9 @@
 // sparta's kernel choice measures for the pruned weight on the layer's own
 // product shape (one measurement per shape and candidate). A greedy search
 // then moves, one layer at a time, to the candidate that saves the most
-// time per unit of added loss until the estimated model time (the measured
-// unpruned time less the layers' savings) reaches the target. The chosen
+// time per unit of added loss until the estimated model time reaches the
+// target: the measured unpruned time less the layers' savings, each layer's
+// in-model time (profiled) scaled by its candidate's measured ratio to dense. The chosen
 // model is compiled and timed against the unpruned one in the same run.
 #pragma once
 

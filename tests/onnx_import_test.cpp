@@ -6,6 +6,7 @@
 #include <random>
 
 #include "frontend/onnx_import.h"
+#include "runtime/executor.h"
 #include "onnx_models.h"
 #include "test_util.h"
 
@@ -45,6 +46,26 @@ TEST(OnnxImport, MlpComesInWhole) {
   const std::string dump = g.dump();
   EXPECT_NE(dump.find("fc1: MatMul(x[batch, 8], W1[8, 16])"), std::string::npos) << dump;
   EXPECT_NE(dump.find("W1 f32[8, 16]  128, 0.500  (sparse)"), std::string::npos) << dump;
+}
+
+// Exporters write -1 for a dynamic extent (Paddle2ONNX; ONNX Runtime
+// accepts it): a dynamic dimension, and the model runs at any batch.
+TEST(OnnxImport, MinusOneIsADynamicDimension) {
+  auto m = mlp_model();
+  for (auto* vi : {m.mutable_graph()->mutable_input(0), m.mutable_graph()->mutable_output(0)})
+    vi->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(-1);
+  Graph g = import(m);
+  EXPECT_EQ(g.inputs[0]->shape_str(), "[?, 8]");
+  Executor e(std::move(g));
+  for (int64_t batch : {1, 3}) {
+    Tensor x(DType::f32, Shape{batch, 8});
+    for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.1f * float(i % 7);
+    const auto out = e.run({{"x", x}});
+    EXPECT_EQ(out[0].shape(), (Shape{batch, 4}));
+  }
+  auto bad = mlp_model();  // any other negative extent is still an error
+  bad.mutable_graph()->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(1)->set_dim_value(-2);
+  expect_error([&] { import(bad); }, {"'x'", "negative dimension -2"});
 }
 
 TEST(OnnxImport, TypedDataFieldsAndAttributes) {

@@ -186,7 +186,9 @@ class Importer {
     std::vector<int64_t> dims;
     std::vector<std::string> names;
     for (const auto& d : tt.shape().dim()) {
-      if (d.has_dim_value()) {
+      // Exporters (Paddle2ONNX among them) write -1 for a dynamic extent,
+      // as ONNX Runtime accepts: the same as a dimension without a value.
+      if (d.has_dim_value() && d.dim_value() != -1) {
         check(d.dim_value() >= 0, "value '", vi.name(), "' has a negative dimension ", d.dim_value());
         dims.push_back(d.dim_value());
       } else {

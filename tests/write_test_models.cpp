@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
     vi->mutable_type()->mutable_tensor_type()->mutable_shape()->mutable_dim(0)->set_dim_value(2);
   std::ofstream(dir + "/mlp_static.onnx", std::ios::binary) << sparta::testing::serialize(fixed);
   std::ofstream(dir + "/residual.onnx", std::ios::binary) << sparta::testing::serialize(sparta::testing::residual_cnn_model());
+  auto unknown = sparta::testing::mlp_model();  // two operators sparta does not have
+  unknown.mutable_graph()->mutable_node(1)->set_op_type("FancyAdd");
+  unknown.mutable_graph()->mutable_node(2)->set_op_type("FancyRelu");
+  std::ofstream(dir + "/unknown_ops.onnx", std::ios::binary) << sparta::testing::serialize(unknown);
   std::ofstream(dir + "/garbage.onnx", std::ios::binary) << "this is not a protobuf \xff\xff\xff\xff";
   sparta::Tensor x(sparta::DType::f32, sparta::Shape{2, 8});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = 0.125f * static_cast<float>(i % 9) - 0.5f;

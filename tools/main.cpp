@@ -26,6 +26,7 @@
 #include "frontend/tesa_spec.h"
 #include "runtime/artifact.h"
 #include "runtime/report.h"
+#include "runtime/compiled_model.h"
 #include "runtime/executor.h"
 #include "tools/ablation.h"
 #include "tools/feeds.h"
@@ -174,6 +175,12 @@ int run(int argc, char** argv) {
       std::printf("no shape rule yet for:");
       for (const auto& op : rep.unknown_ops) std::printf(" %s", op.c_str());
       std::printf("\n");
+    }
+    const std::vector<std::string> missing = unsupported_operators(g);
+    if (!missing.empty()) {
+      std::printf("unsupported operators (opset %lld), the model cannot run until they are:\n",
+                  static_cast<long long>(g.default_opset()));
+      for (const auto& m : missing) std::printf("  %s\n", m.c_str());
     }
   });
 

@@ -94,18 +94,37 @@ void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f) 
   if (error) std::rethrow_exception(error);
 }
 
+std::vector<std::string> unsupported_operators(const Graph& g) {
+  std::map<std::string, std::pair<int, std::string>> ops;  // operator -> nodes, the first one
+  for (const auto& n : g.nodes()) {
+    const bool domain_ok = n->domain.empty() || n->domain == "sparta";
+    const OpDef* def = domain_ok ? find_op_def(*n) : nullptr;
+    if (def && def->run) continue;
+    auto& e = ops[n->domain.empty() ? n->op_type : n->domain + "." + n->op_type];
+    if (e.first++ == 0) e.second = n->name;
+  }
+  std::vector<std::string> out;
+  for (const auto& [op, e] : ops)
+    out.push_back(op + " (" + std::to_string(e.first) + (e.first == 1 ? " node, '" : " nodes, first '") + e.second + "')");
+  return out;
+}
+
 void bind_op_defs(CompiledModel& m) {
   m.defs.clear();
   const Graph& g = m.graph;
+  const std::vector<std::string> missing = unsupported_operators(g);
+  const std::string others =
+      missing.size() > 1 ? " and " + std::to_string(missing.size() - 1) + " other unsupported operator(s); `sparta inspect` lists them all"
+                         : "";
   for (const auto& n : g.nodes()) {
     SPARTA_CHECK(n->domain.empty() || n->domain == "sparta", "unsupported operator '", n->domain, ".", n->op_type,
-                 "' (node '", n->name, "'): only the default ONNX domain is supported");
+                 "' (node '", n->name, "'): only the default ONNX domain is supported", others);
     for (size_t i = 0; i < n->inputs.size(); ++i)
       SPARTA_CHECK(!n->inputs[i] || accepts_layout(*n, i, n->inputs[i]->layout), "node '", n->name,
                    "' cannot read input ", i, " in layout ", layout_name(n->inputs[i]->layout));
     const OpDef* def = find_op_def(*n);
     SPARTA_CHECK(def && def->run, "unsupported operator '", n->op_type, "' (node '", n->name, "', opset ",
-                 g.default_opset(), ")");
+                 g.default_opset(), ")", others);
     m.defs.push_back(def);
   }
   m.plans.assign(g.nodes().size(), nullptr);

@@ -65,6 +65,10 @@ struct CompiledModel {
 // the first unsupported operator, its node and the opset.
 CompiledModel compile_model(Graph g, const CompileConfig& opt = {}, std::string source = "");
 
+// Every operator of g that sparta cannot run, one line each with its node
+// count and first node ("HardSigmoid (3 nodes, first 'p2o.HardSigmoid.0')").
+std::vector<std::string> unsupported_operators(const Graph& g);
+
 // Looks up every node's OpDef and checks that it can run (the operator is
 // known, its inputs' layouts are ones it reads); empties the plans.
 void bind_op_defs(CompiledModel& m);

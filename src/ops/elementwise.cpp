@@ -308,6 +308,20 @@ OpDef unary(F f, bool zero_safe = true) {
   return d;
 }
 
+// The same where the function depends on the node's attributes: make(node)
+// returns it (attributes read once per call, the function inlined).
+template <class Make>
+OpDef unary_by_node(Make make, bool zero_safe = true) {
+  OpDef d = same_shape([make](OpCall& c) { unary_f32(c, make(c.node)); });
+  d.tesa = tesa_rules::elementwise_by_node(
+      [make](const Node& n) -> tesa_rules::ElementFn {
+        auto f = make(n);
+        return [f](const float* v) { return f(v[0]); };
+      },
+      {}, zero_safe);
+  return d;
+}
+
 }  // namespace
 
 void define_elementwise_ops() {
@@ -385,9 +399,33 @@ void define_elementwise_ops() {
                        .run = cast,
                        .dims_kept = DimsKept::all,
                        .elementwise = true});
+  define_op({"HardSigmoid"}, unary_by_node([](const Node& n) {
+              const float alpha = n.attr_float("alpha", 0.2f), beta = n.attr_float("beta", 0.5f);
+              return [alpha, beta](float v) { return std::max(0.f, std::min(1.f, alpha * v + beta)); };
+            }));
+  define_op({"HardSwish"}, unary([](float v) { return v * std::max(0.f, std::min(1.f, v / 6.f + 0.5f)); }));
+  define_op({"LeakyRelu"}, unary_by_node([](const Node& n) {
+              const float alpha = n.attr_float("alpha", 0.01f);
+              return [alpha](float v) { return v >= 0.f ? v : alpha * v; };
+            }));
+  define_op({"Elu"}, unary_by_node([](const Node& n) {
+              const float alpha = n.attr_float("alpha", 1.f);
+              return [alpha](float v) { return v > 0.f ? v : alpha * std::expm1(v); };
+            }));
+  define_op({"Selu"}, unary_by_node([](const Node& n) {
+              const float alpha = n.attr_float("alpha", 1.67326319217681884765625f);
+              const float gamma = n.attr_float("gamma", 1.05070102214813232421875f);
+              return [alpha, gamma](float v) { return gamma * (v > 0.f ? v : alpha * std::expm1(v)); };
+            }));
+  define_op({"Softplus"}, unary([](float v) { return v > 20.f ? v : std::log1p(std::exp(v)); }));
+  define_op({"Softsign"}, unary([](float v) { return v / (1.f + std::fabs(v)); }));
+  define_op({"Floor"}, unary([](float v) { return std::floor(v); }));
+  define_op({"Ceil"}, unary([](float v) { return std::ceil(v); }));
+  define_op({"Round"}, unary([](float v) { return std::nearbyint(v); }));  // halves to even
+  define_op({"Sign"}, unary([](float v) { return v > 0.f ? 1.f : v < 0.f ? -1.f : 0.f; }));
   // Known shapes without a kernel yet: shape inference (sparta inspect)
   // follows them; the Executor names them as unsupported.
-  define_op({"Gelu", "HardSigmoid", "HardSwish", "LeakyRelu"}, same_shape(nullptr));
+  define_op({"Gelu"}, same_shape(nullptr));
   define_op({"LogSoftmax"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});
   define_op({"Max", "Min", "Sum", "Mean"}, broadcast(nullptr, false));
   define_op({"LessOrEqual", "GreaterOrEqual"}, broadcast(nullptr, true));

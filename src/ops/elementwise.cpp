@@ -116,6 +116,31 @@ void arith(OpCall& c, F f) {
   }
 }
 
+// Min, Max, Sum, Mean: the binary operator folded over every input (numpy
+// broadcasting at each step), then divided by the count for Mean.
+template <typename F>
+void variadic(OpCall& c, F f, bool mean) {
+  if (c.in.empty() || !c.in[0]) c.fail("needs at least one input");
+  Tensor acc = c.input(0);
+  for (size_t i = 1; i < c.in.size(); ++i) {
+    OpCall step{c.node, {&acc, &c.input(i)}, {}, c.threads};
+    arith(step, f);
+    acc = std::move(step.out[0]);
+  }
+  if (mean) {
+    if (acc.dtype() != DType::f32) c.fail("Mean expects f32");
+    Tensor y(DType::f32, acc.shape(), Uninitialized{});
+    const float inv = 1.f / static_cast<float>(c.in.size());
+    for (int64_t i = 0; i < acc.numel(); ++i) y.data<float>()[i] = acc.data<float>()[i] * inv;
+    acc = std::move(y);
+  } else if (c.in.size() == 1) {
+    Tensor y(acc.dtype(), acc.shape(), Uninitialized{});  // a copy: outputs never alias inputs
+    if (y.nbytes()) std::memcpy(y.raw(), acc.raw(), y.nbytes());
+    acc = std::move(y);
+  }
+  c.out.push_back(std::move(acc));
+}
+
 template <typename F>
 void compare(OpCall& c, F f) {
   const Tensor &a = c.input(0), &b = c.input(1);
@@ -295,6 +320,20 @@ OpDef arithmetic(F f, std::vector<tesa_rules::Absorb> absorb = {}) {
   d.tesa = tesa_rules::elementwise([f](const float* v) { return static_cast<float>(f(v[0], v[1])); }, std::move(absorb));
   return d;
 }
+// fold(acc, value) over the inputs' elements; Mean divides by their count.
+template <typename F>
+OpDef variadic_op(F f, bool mean) {
+  OpDef d = broadcast([f, mean](OpCall& c) { variadic(c, f, mean); }, false);
+  d.tesa = tesa_rules::elementwise_by_node([f, mean](const Node& n) -> tesa_rules::ElementFn {
+    const size_t count = n.inputs.size();
+    return [f, mean, count](const float* v) {
+      float acc = v[0];
+      for (size_t i = 1; i < count; ++i) acc = f(acc, v[i]);
+      return mean ? acc / static_cast<float>(count) : acc;
+    };
+  });
+  return d;
+}
 template <typename F>
 OpDef comparison(F f) {
   OpDef d = broadcast([f](OpCall& c) { compare(c, f); }, true);
@@ -427,8 +466,13 @@ void define_elementwise_ops() {
   // follows them; the Executor names them as unsupported.
   define_op({"Gelu"}, same_shape(nullptr));
   define_op({"LogSoftmax"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});
-  define_op({"Max", "Min", "Sum", "Mean"}, broadcast(nullptr, false));
-  define_op({"LessOrEqual", "GreaterOrEqual"}, broadcast(nullptr, true));
+  define_op({"Max"}, variadic_op([](auto a, auto b) { return a > b ? a : b; }, false));
+  define_op({"Min"}, variadic_op([](auto a, auto b) { return a < b ? a : b; }, false));
+  define_op({"Sum"}, variadic_op([](auto a, auto b) { return static_cast<decltype(a)>(a + b); }, false));
+  define_op({"Mean"}, variadic_op([](auto a, auto b) { return static_cast<decltype(a)>(a + b); }, true));
+  define_op({"LessOrEqual"}, comparison([](auto a, auto b) -> uint8_t { return a <= b; }));
+  define_op({"GreaterOrEqual"}, comparison([](auto a, auto b) -> uint8_t { return a >= b; }));
+  define_op({"Xor"}, comparison([](auto a, auto b) -> uint8_t { return (a != 0) != (b != 0); }));
 }
 
 }  // namespace sparta

@@ -520,7 +520,6 @@ void define_nn_ops() {
                                .dims_kept = DimsKept::all,
                                .elementwise = true});
   // Known shapes without a kernel yet (see define_elementwise_ops).
-  define_op({"ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"}, {.shape = sr::reduce});
   define_op({"InstanceNormalization"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});
 }
 

@@ -21,6 +21,7 @@ const std::map<std::string, OpDef>& registry() {
     define_tensor_ops();
     define_nn_ops();
     define_conv_ops();
+    define_reduce_ops();
     return true;
   }();
   (void)once;

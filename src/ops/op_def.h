@@ -218,6 +218,7 @@ void define_tensor_ops();
 void define_nn_ops();
 void define_conv_ops();
 void define_reduce_ops();
+void define_movement_ops();
 
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

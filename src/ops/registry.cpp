@@ -22,6 +22,7 @@ const std::map<std::string, OpDef>& registry() {
     define_nn_ops();
     define_conv_ops();
     define_reduce_ops();
+    define_movement_ops();
     return true;
   }();
   (void)once;

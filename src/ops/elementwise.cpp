@@ -466,6 +466,28 @@ void define_elementwise_ops() {
   // follows them; the Executor names them as unsupported.
   define_op({"Gelu"}, same_shape(nullptr));
   define_op({"LogSoftmax"}, {.shape = same_shape_as_input, .dims_kept = DimsKept::all});
+  // x where x >= 0, else slope * x: a zero stays zero whatever the slope.
+  // The slope broadcasts to X from the right; a 1-D slope of X's channel
+  // count that does not (models from before opset 7, upgraded) is per
+  // channel, as it meant then. The output has X's shape.
+  {
+    const auto f = [](auto x, auto slope) { return static_cast<decltype(x)>(x < 0 ? slope * x : x); };
+    OpDef prelu = arithmetic(f, {Absorb::always, Absorb::never});
+    prelu.shape = same_shape_as_input;
+    prelu.run = [f](OpCall& c) {
+      const Tensor& x = c.input(0);
+      Tensor slope = c.input(1);
+      if (slope.rank() == 1 && x.rank() >= 2 && slope.dim(0) == x.dim(1) && slope.dim(0) != x.dim(x.rank() - 1)) {
+        std::vector<int64_t> d(static_cast<size_t>(x.rank() - 1), 1);
+        d[0] = slope.dim(0);
+        slope = Tensor(slope.dtype(), Shape(d), slope.storage());
+      }
+      OpCall step{c.node, {&x, &slope}, {}, c.threads};
+      arith(step, f);
+      c.out.push_back(std::move(step.out[0]));
+    };
+    define_op({"PRelu"}, prelu);
+  }
   define_op({"Max"}, variadic_op([](auto a, auto b) { return a > b ? a : b; }, false));
   define_op({"Min"}, variadic_op([](auto a, auto b) { return a < b ? a : b; }, false));
   define_op({"Sum"}, variadic_op([](auto a, auto b) { return static_cast<decltype(a)>(a + b); }, false));

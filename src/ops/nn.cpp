@@ -365,40 +365,6 @@ void masked_softmax(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
-void reduce_mean(OpCall& c) {
-  const Tensor& x = c.input(0);
-  if (x.dtype() != DType::f32) c.fail("supports f32");
-  std::vector<int64_t> axes;
-  if (const Attribute* a = c.node.attr("axes")) axes = a->is;
-  else if (c.has_input(1)) axes = int_values(c.input(1), c);
-  const bool keep = c.node.attr_int("keepdims", 1) != 0;
-  if (axes.empty() && c.node.attr_int("noop_with_empty_axes", 0)) return c.out.push_back(x);
-  std::vector<bool> red(static_cast<size_t>(x.rank()), axes.empty());
-  for (int64_t a : axes) red[static_cast<size_t>(normalize_axis(a, x.rank(), c))] = true;
-  std::vector<int64_t> od, kd;
-  for (int i = 0; i < x.rank(); ++i) {
-    kd.push_back(red[static_cast<size_t>(i)] ? 1 : x.dim(i));
-    if (!red[static_cast<size_t>(i)]) od.push_back(x.dim(i));
-    else if (keep) od.push_back(1);
-  }
-  std::vector<double> acc(static_cast<size_t>(Shape(kd).numel()), 0.0);
-  std::vector<int64_t> idx(static_cast<size_t>(x.rank()), 0);
-  const float* px = x.data<float>();
-  for (int64_t e = 0; e < x.numel(); ++e) {
-    int64_t o = 0;
-    for (int i = 0; i < x.rank(); ++i) o = o * kd[static_cast<size_t>(i)] + (red[static_cast<size_t>(i)] ? 0 : idx[static_cast<size_t>(i)]);
-    acc[static_cast<size_t>(o)] += px[e];
-    for (int d = x.rank(); d-- > 0;) {
-      if (++idx[static_cast<size_t>(d)] < x.dim(d)) break;
-      idx[static_cast<size_t>(d)] = 0;
-    }
-  }
-  const double count = x.numel() ? double(x.numel()) / double(acc.size()) : 1.0;
-  Tensor y(DType::f32, Shape(od));
-  for (size_t i = 0; i < acc.size(); ++i) y.data<float>()[i] = static_cast<float>(acc[i] / count);
-  c.out.push_back(std::move(y));
-}
-
 void layer_norm(OpCall& c) {
   const Tensor& x = c.input(0);
   if (x.dtype() != DType::f32) c.fail("supports f32");
@@ -475,20 +441,6 @@ void gemm(const ShapeCtx& c) {
   c.set(0, Dims{m, n}, c.dtype(0));
 }
 
-void reduce(const ShapeCtx& c) {
-  const Dims* x = c.dims(0);
-  const auto axes = c.axes_arg(1);
-  if (!x || !axes) return c.set(0, std::nullopt, c.dtype(0));
-  const bool keep = c.n.attr_int("keepdims", 1) != 0;
-  std::vector<bool> red(x->size(), axes->empty());
-  for (int64_t a : *axes) red[static_cast<size_t>(c.axis(a, static_cast<int64_t>(x->size())))] = true;
-  Dims out;
-  for (size_t i = 0; i < x->size(); ++i)
-    if (!red[i]) out.push_back((*x)[i]);
-    else if (keep) out.push_back(1);
-  c.set(0, out, c.dtype(0));
-}
-
 }  // namespace shape_rule
 
 }  // namespace
@@ -504,7 +456,6 @@ void define_nn_ops() {
                          .load_plan = load_weight_plan});
   define_op({"Gemm"}, {.shape = sr::gemm, .tesa = tesa_rules::product(tesa_rules::ProductKind::gemm), .run = gemm, .dims_kept = DimsKept::all_but_last});
   define_op({"Softmax"}, {.shape = same_shape_as_input, .tesa = tesa_rules::rows(tesa_rules::RowKind::softmax), .run = softmax, .dims_kept = DimsKept::all});
-  define_op({"ReduceMean"}, {.shape = sr::reduce, .tesa = tesa_rules::rows(tesa_rules::RowKind::reduce_mean), .run = reduce_mean});
   define_op({"LayerNormalization"}, {.shape = same_shape_as_input, .tesa = tesa_rules::rows(tesa_rules::RowKind::layer_norm), .run = layer_norm, .dims_kept = DimsKept::all});
   define_op({"sparta.Linear"}, {.tesa = tesa_rules::product(tesa_rules::ProductKind::linear),
                                 .run = linear,

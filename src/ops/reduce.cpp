@@ -1,8 +1,7 @@
-// Reductions over axes (ReduceSum, ReduceMax, ReduceMin, ReduceProd,
-// ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum, ReduceLogSumExp) and
-// ArgMax / ArgMin. ReduceMean, with its TeSA rule and a place on BERT's hot
-// path, is in nn.cpp. These are one generic loop over the input that maps
-// each element to its output slot: correct for any axes, not yet
+// Reductions over axes (ReduceMean, ReduceSum, ReduceMax, ReduceMin,
+// ReduceProd, ReduceL1, ReduceL2, ReduceSumSquare, ReduceLogSum,
+// ReduceLogSumExp) and ArgMax / ArgMin. One generic loop over the input
+// maps each element to its output slot: correct for any axes, not yet
 // vectorized (none is on a hot path of the models measured so far).
 #include <cmath>
 #include <limits>
@@ -12,7 +11,7 @@
 namespace sparta {
 namespace {
 
-enum class Red { sum, max, min, prod, l1, l2, sum_square, log_sum, log_sum_exp };
+enum class Red { mean, sum, max, min, prod, l1, l2, sum_square, log_sum, log_sum_exp };
 
 // The reduced axes (opset 13+ ReduceSum and 18+ others: the `axes` input;
 // before: the attribute) and the output dims; false for a no-op.
@@ -76,7 +75,7 @@ void reduce_typed(OpCall& c, const Tensor& x, const Plan& p, Red r) {
     Acc& a = acc[size_t(o)];
     const Acc v = px[e];
     switch (r) {
-      case Red::sum: case Red::log_sum: a += v; break;
+      case Red::mean: case Red::sum: case Red::log_sum: a += v; break;
       case Red::max: a = std::max(a, v); break;
       case Red::min: a = std::min(a, v); break;
       case Red::prod: a *= v; break;
@@ -87,12 +86,14 @@ void reduce_typed(OpCall& c, const Tensor& x, const Plan& p, Red r) {
   });
   Tensor y(x.dtype(), Shape(p.out_dims), Uninitialized{});
   T* py = static_cast<T*>(y.raw());
+  const double count = x.numel() ? double(x.numel()) / double(slots) : 1.0;  // elements per slot
   for (size_t i = 0; i < slots; ++i) {
     double v = double(acc[i]);
+    if (r == Red::mean) v /= count;
     if (r == Red::l2) v = std::sqrt(v);
     if (r == Red::log_sum) v = std::log(v);
     if (r == Red::log_sum_exp) v = std::log(v) + double(top[i]);
-    py[i] = static_cast<T>(r == Red::l2 || r == Red::log_sum || r == Red::log_sum_exp ? v : acc[i]);
+    py[i] = static_cast<T>(r == Red::mean || r == Red::l2 || r == Red::log_sum || r == Red::log_sum_exp ? v : acc[i]);
   }
   c.out.push_back(std::move(y));
 }
@@ -102,6 +103,7 @@ RunFn reduction(Red r) {
     const Tensor& x = c.input(0);
     Plan p;
     if (!plan(c, x, p)) return c.out.push_back(x);
+    if (r == Red::mean && x.dtype() != DType::f32) c.fail("supports f32");
     switch (x.dtype()) {
       case DType::f32: return reduce_typed<float>(c, x, p, r);
       case DType::i64: return reduce_typed<int64_t>(c, x, p, r);
@@ -185,11 +187,21 @@ void reduce_shape(const ShapeCtx& c) {
 }  // namespace
 
 void define_reduce_ops() {
+  using tesa_rules::RowKind;
   const std::pair<const char*, Red> ops[] = {
-      {"ReduceSum", Red::sum},       {"ReduceMax", Red::max},   {"ReduceMin", Red::min},
-      {"ReduceProd", Red::prod},     {"ReduceL1", Red::l1},     {"ReduceL2", Red::l2},
-      {"ReduceSumSquare", Red::sum_square}, {"ReduceLogSum", Red::log_sum}, {"ReduceLogSumExp", Red::log_sum_exp}};
-  for (const auto& [name, r] : ops) define_op({name}, {.shape = reduce_shape, .run = reduction(r)});
+      {"ReduceMean", Red::mean}, {"ReduceSum", Red::sum},   {"ReduceMax", Red::max},
+      {"ReduceMin", Red::min},   {"ReduceProd", Red::prod}, {"ReduceL1", Red::l1},
+      {"ReduceL2", Red::l2},     {"ReduceSumSquare", Red::sum_square}, {"ReduceLogSum", Red::log_sum},
+      {"ReduceLogSumExp", Red::log_sum_exp}};
+  for (const auto& [name, r] : ops) {
+    OpDef d{.shape = reduce_shape, .run = reduction(r)};
+    // The row rules of the reductions they fit (a group all pruned stays
+    // pruned; all known folds).
+    if (r == Red::mean) d.tesa = tesa_rules::rows(RowKind::reduce_mean);
+    if (r == Red::sum) d.tesa = tesa_rules::rows(RowKind::reduce_sum);
+    if (r == Red::max) d.tesa = tesa_rules::rows(RowKind::reduce_max);
+    define_op({name}, d);
+  }
   define_op({"ArgMax"}, {.shape = arg_shape, .run = arg(true)});
   define_op({"ArgMin"}, {.shape = arg_shape, .run = arg(false)});
 }

@@ -8,12 +8,6 @@
 namespace sparta {
 namespace {
 
-std::vector<int64_t> strides_of(const std::vector<int64_t>& d) {
-  std::vector<int64_t> s(d.size(), 1);
-  for (size_t i = d.size(); i-- > 1;) s[i - 1] = s[i] * d[i];
-  return s;
-}
-
 // y[i] = x[map(i)] over every output element, elements of `es` bytes.
 template <typename Map>
 void gather_bytes(const Tensor& x, Tensor& y, Map map) {
@@ -41,7 +35,7 @@ void tile(OpCall& c) {
     od.push_back(x.dim(i) * reps[size_t(i)]);
   }
   Tensor y(x.dtype(), Shape(od), Uninitialized{});
-  const std::vector<int64_t> st = strides_of(x.shape().dims());
+  const std::vector<int64_t> st = contiguous_strides(x.shape().dims());
   gather_bytes(x, y, [&](const std::vector<int64_t>& i) {
     int64_t o = 0;
     for (size_t d = 0; d < i.size(); ++d) o += (i[d] % x.dim(int(d))) * st[d];
@@ -68,7 +62,7 @@ void depth_space(OpCall& c, bool to_space) {
   const int64_t n = x.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3);
   const Attribute* mode = c.node.attr("mode");
   const bool crd = mode && mode->s == "CRD";
-  const std::vector<int64_t> st = strides_of(x.shape().dims());
+  const std::vector<int64_t> st = contiguous_strides(x.shape().dims());
   if (to_space) {
     if (ch % (b * b)) c.fail("channels must be a multiple of blocksize squared");
     const int64_t oc = ch / (b * b);

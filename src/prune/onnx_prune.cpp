@@ -55,11 +55,6 @@ double nonzero_fraction(const float* v, int64_t n) {
   return double(nz) / double(n);
 }
 
-bool named(const std::vector<std::string>& names, const PrunableWeight& w) {
-  return std::find(names.begin(), names.end(), w.weight->name) != names.end() ||
-         std::find(names.begin(), names.end(), w.node->name) != names.end();
-}
-
 }  // namespace
 
 struct OnnxWeights::Impl {
@@ -99,6 +94,21 @@ Layer OnnxWeights::layer(size_t i, const Gradients& grads) const {
       for (int64_t c = 0; c < w.cols; ++c) l.grad[size_t(r * w.cols + c)] = it->second[size_t(onnx_index(w, r, c))];
   }
   return l;
+}
+
+bool OnnxWeights::skipped(size_t i, const std::vector<std::string>& names) const {
+  const PrunableWeight& w = impl_->ws.at(i);
+  return std::find(names.begin(), names.end(), w.weight->name) != names.end() ||
+         std::find(names.begin(), names.end(), w.node->name) != names.end();
+}
+
+void OnnxWeights::check_skip(const std::vector<std::string>& names) const {
+  for (const std::string& s : names) {
+    bool found = false;
+    for (size_t i = 0; i < impl_->ws.size() && !found; ++i) found = skipped(i, {s});
+    SPARTA_CHECK(found, "--skip '", s, "': ", impl_->what,
+                 " has no MatMul, Gemm or Conv weight or node of that name (`sparta inspect` lists them)");
+  }
 }
 
 int64_t OnnxWeights::activation_rows(size_t i) const {
@@ -185,9 +195,7 @@ Result prune_onnx(const std::string& bytes, const std::string& what, const Optio
   o.validate();
   OnnxWeights model(bytes, what);
   const std::vector<PrunableWeight>& ws = model.weights();
-  for (const std::string& s : o.skip)
-    SPARTA_CHECK(std::any_of(ws.begin(), ws.end(), [&](const PrunableWeight& w) { return w.weight->name == s || w.node->name == s; }),
-                 "--skip '", s, "': ", what, " has no MatMul, Gemm or Conv weight or node of that name (`sparta inspect` lists them)");
+  model.check_skip(o.skip);
   for (const auto& [name, grad] : grads) {
     auto it = std::find_if(ws.begin(), ws.end(), [&](const PrunableWeight& w) { return w.weight->name == name; });
     SPARTA_CHECK(it != ws.end(), "a gradient for '", name, "', which is not a prunable weight of ", what);
@@ -207,7 +215,7 @@ Result prune_onnx(const std::string& bytes, const std::string& what, const Optio
     shape.rows = w.rows, shape.cols = w.cols;
     if (o.pattern == Pattern::channel) shape.channel_unit = ties.units[w.weight->name];
     std::string& skipped = decisions[i].skipped;
-    if (named(o.skip, w)) {
+    if (model.skipped(i, o.skip)) {
       skipped = "skipped (--skip)";
     } else if (std::string why; !fits(o, shape, why)) {
       skipped = "skipped: " + why;

@@ -62,6 +62,10 @@ class OnnxWeights {
   const std::vector<PrunableWeight>& weights() const;
   // Weight i as W[N,K] (with its gradient when grads has it).
   Layer layer(size_t i, const Gradients& grads = {}) const;
+  // Checks that every name names a weight or its node (sparta::Error for
+  // the first that does not); then whether weight i is one of them.
+  void check_skip(const std::vector<std::string>& names) const;
+  bool skipped(size_t i, const std::vector<std::string>& names) const;
   // The rows of weight i's product (activation rows: batch x sequence, or
   // output positions of a convolution), 1 for an unknown extent.
   int64_t activation_rows(size_t i) const;

@@ -90,33 +90,27 @@ TargetResult prune_to_speedup(const std::string& bytes, const std::string& what,
   };
   OnnxWeights model(bytes, what);
   const auto& ws = model.weights();
-  for (const std::string& s : t.skip)
-    SPARTA_CHECK(std::any_of(ws.begin(), ws.end(), [&](const PrunableWeight& w) { return w.weight->name == s || w.node->name == s; }),
-                 "--skip '", s, "': ", what, " has no MatMul, Gemm or Conv weight or node of that name");
+  model.check_skip(t.skip);
   SPARTA_CHECK(!ws.empty(), what, ": no MatMul, Gemm or Conv with a constant f32 weight to prune");
 
   // The unpruned model, measured, and each node's share of it (a product
   // runs slower in the model than alone, its weight and X coming from
   // memory: the estimate scales the in-model time by the kernels' ratio).
+  // Both models are run with the per-node profile on, so that they compare.
   say("timing the unpruned model");
-  Executor base(import_onnx_bytes(bytes.data(), bytes.size(), what), ExecutorOptions{.threads = t.threads});
+  const ExecutorOptions run_opt{.threads = t.threads, .profile = true};
+  Executor base(import_onnx_bytes(bytes.data(), bytes.size(), what), run_opt);
   const auto feeds = zero_feeds(base.graph());
   base.run(feeds);
   std::vector<double> base_times;
-  for (int i = 0; i < t.reps; ++i) base_times.push_back(time_once(base, feeds));
+  std::map<std::string, std::vector<double>> node_times;
+  for (int i = 0; i < t.reps; ++i) {
+    base_times.push_back(time_once(base, feeds));
+    for (const auto& p : base.profile()) node_times[p.node].push_back(p.ms);
+  }
   const double t0 = median(base_times);
   std::map<std::string, double> in_model;  // node -> median ms
-  {
-    Executor prof(import_onnx_bytes(bytes.data(), bytes.size(), what),
-                  ExecutorOptions{.threads = t.threads, .profile = true});
-    std::map<std::string, std::vector<double>> runs;
-    prof.run(feeds);
-    for (int i = 0; i < t.reps; ++i) {
-      prof.run(feeds);
-      for (const auto& p : prof.profile()) runs[p.node].push_back(p.ms);
-    }
-    for (auto& [node, ms] : runs) in_model[node] = median(ms);
-  }
+  for (auto& [node, ms] : node_times) in_model[node] = median(ms);
 
   // Per layer: its options (time, loss); times measured once per product
   // shape and candidate, on the first layer of that shape.
@@ -132,8 +126,7 @@ TargetResult prune_to_speedup(const std::string& bytes, const std::string& what,
   const auto scoring = std::chrono::steady_clock::now();
   for (size_t i = 0; i < ws.size(); ++i) {
     const PrunableWeight& w = ws[i];
-    const bool skipped = std::find(t.skip.begin(), t.skip.end(), w.weight->name) != t.skip.end() ||
-                         std::find(t.skip.begin(), t.skip.end(), w.node->name) != t.skip.end();
+    const bool skipped = model.skipped(i, t.skip);
     const Layer l = model.layer(i);
     const int64_t m = model.activation_rows(i);
     const std::string shape = std::to_string(w.rows) + "x" + std::to_string(w.cols) + "@" + std::to_string(m);
@@ -231,8 +224,7 @@ TargetResult prune_to_speedup(const std::string& bytes, const std::string& what,
     r.estimated_ms = est;
     r.loss = loss;
     say("compiling and timing the chosen model against the unpruned one");
-    Executor chosen(import_onnx_bytes(r.pruned.onnx.data(), r.pruned.onnx.size(), what),
-                    ExecutorOptions{.threads = t.threads});
+    Executor chosen(import_onnx_bytes(r.pruned.onnx.data(), r.pruned.onnx.size(), what), run_opt);
     chosen.run(feeds);
     std::vector<double> a, b;
     for (int k = 0; k < 3; ++k)

@@ -28,9 +28,6 @@ import torch
 
 import sparta
 import sparta.torch as st
-from sparta.datasets import fashion_mnist
-
-MEAN, STD = 0.2860, 0.3530
 
 
 class Cnn(torch.nn.Module):
@@ -71,14 +68,6 @@ CASES = [
     ("channel", {"pattern": "channel"}, [0.5, 0.75]),
 ]
 FAST_CASES = {("unstructured", 0.9), ("block 32x1", 0.75), ("nm 2:4", 0.5), ("tilewise G=64", 0.75), ("channel", 0.5)}
-
-
-def load(split, limit):
-    x, y = fashion_mnist(split)
-    if limit:
-        x, y = x[:limit], y[:limit]
-    x = (torch.from_numpy(x.astype(np.float32) / 255.0) - MEAN) / STD
-    return x.unsqueeze(1).contiguous(), torch.from_numpy(y.astype(np.int64))
 
 
 def pattern_ok(model, skip, opts, sparsity):
@@ -210,8 +199,8 @@ def main():
         if m not in MODELS:
             ap.error(f"--models: unknown model {m!r} (cnn, mlp)")
     os.makedirs(args.out, exist_ok=True)
-    xtr, ytr = load("train", 8000 if args.fast else None)
-    xte, yte = load("test", 2000 if args.fast else None)
+    xtr, ytr = st.fashion_mnist_tensors("train", 8000 if args.fast else None)
+    xte, yte = st.fashion_mnist_tensors("test", 2000 if args.fast else None)
     print(f"Fashion-MNIST: {len(xtr)} training and {len(xte)} test images; dense {epochs} epoch(s), "
           f"{ft_epochs} fine-tuning epoch(s) per case", flush=True)
     rows, failures = [], []

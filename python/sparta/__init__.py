@@ -147,10 +147,6 @@ def prune(model, output=None, *, pattern="unstructured", sparsity=None, block=No
             data = f.read()
     if tesa_out is not None and output is None:
         raise ValueError("tesa_out needs output (the pruned model's path)")
-    if isinstance(block, (tuple, list)):
-        block = "x".join(str(int(v)) for v in block)
-    if isinstance(nm, (tuple, list)):
-        nm = ":".join(str(int(v)) for v in nm)
     if isinstance(skip, str):
         skip = [skip]
     if target_speedup is not None:
@@ -163,9 +159,8 @@ def prune(model, output=None, *, pattern="unstructured", sparsity=None, block=No
         if verbose:
             print(r["text"], end="")
         return r
-    options = {"pattern": pattern, "sparsity": sparsity, "block": block, "nm": nm, "tile": tile,
-               "tile_row_share": tile_row_share, "remainder": remainder, "scope": scope, "norm": norm,
-               "min_density": min_density, "skip": list(skip)}
+    options = _options(pattern, sparsity, block, nm, tile, tile_row_share, remainder, scope, norm, min_density)
+    options["skip"] = list(skip)
     r = PruneResult(_sparta.prune(data, what, options, dict(gradients or {}),
                                   os.fspath(output) if output is not None else "",
                                   os.fspath(tesa_out) if tesa_out is not None else ""))

@@ -180,7 +180,22 @@ std::vector<float> floats_of(const py::handle& h, const std::string& what) {
   return std::vector<float>(a.data(), a.data() + a.size());
 }
 
-py::dict result_dict(const prune::Result& r);
+py::dict result_dict(const prune::Result& r) {
+  py::list layers;
+  for (const auto& l : r.layers) {
+    py::dict e;
+    e["weight"] = l.weight, e["node"] = l.node, e["op"] = l.op, e["rows"] = l.rows, e["cols"] = l.cols;
+    e["density_before"] = l.density_before, e["density_after"] = l.density_after;
+    e["pattern"] = l.pattern, e["skipped"] = l.skipped, e["note"] = l.note;
+    layers.append(e);
+  }
+  py::dict out;
+  out["layers"] = layers;
+  out["params"] = r.params;
+  out["zero_params"] = r.zero_params;
+  out["model"] = py::bytes(r.onnx);
+  return out;
+}
 
 py::dict prune_model(const py::object& source, const std::string& what_in, const py::dict& opts, const py::dict& grads,
                      const std::string& output, const std::string& tesa_out) {
@@ -201,23 +216,6 @@ py::dict prune_model(const py::object& source, const std::string& what_in, const
   }
   py::dict out = result_dict(r);
   out["text"] = prune::format_report(r, o);
-  return out;
-}
-
-py::dict result_dict(const prune::Result& r) {
-  py::list layers;
-  for (const auto& l : r.layers) {
-    py::dict e;
-    e["weight"] = l.weight, e["node"] = l.node, e["op"] = l.op, e["rows"] = l.rows, e["cols"] = l.cols;
-    e["density_before"] = l.density_before, e["density_after"] = l.density_after;
-    e["pattern"] = l.pattern, e["skipped"] = l.skipped, e["note"] = l.note;
-    layers.append(e);
-  }
-  py::dict out;
-  out["layers"] = layers;
-  out["params"] = r.params;
-  out["zero_params"] = r.zero_params;
-  out["model"] = py::bytes(r.onnx);
   return out;
 }
 

@@ -342,6 +342,77 @@ std::string OnednnConvKernel::impl_info() const {
   return impl_;
 }
 
+// ---------------------------------------------------------------- transposed convolution
+
+struct OnednnDeconvKernel::Plan {
+  dnnl::deconvolution_forward prim;
+  memory weights;
+};
+
+OnednnDeconvKernel::OnednnDeconvKernel(std::vector<float> w, std::vector<int64_t> wdims, std::vector<float> bias,
+                                       ConvGeometry g)
+    : w_(std::move(w)), bias_(std::move(bias)), wdims_(std::move(wdims)), g_(g) {
+  SPARTA_CHECK(wdims_.size() == 4, "oneDNN transposed convolution needs a 4-D weight");
+}
+
+OnednnDeconvKernel::~OnednnDeconvKernel() = default;
+
+const OnednnDeconvKernel::Plan& OnednnDeconvKernel::plan(const Key& key) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return *it->second;
+  const auto& [x, y] = key;
+  auto& eng = cpu_engine();
+  const int64_t gr = g_.groups, ci = wdims_[0], cog = wdims_[1];
+  // ONNX's [Ci, Co/g, Kh, Kw] is oneDNN's (g)iohw order.
+  const memory::dims wd = gr == 1 ? memory::dims{cog, ci, wdims_[2], wdims_[3]}
+                                  : memory::dims{gr, cog, ci / gr, wdims_[2], wdims_[3]};
+  memory::desc src_md({x[0], x[1], x[2], x[3]}, dt::f32, tag::nchw), dst_md({y[0], y[1], y[2], y[3]}, dt::f32, tag::nchw);
+  memory::desc b_md = bias_.empty() ? memory::desc() : memory::desc({y[1]}, dt::f32, tag::x);
+  try {
+    dnnl::deconvolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::deconvolution_direct,
+                                        src_md, memory::desc(wd, dt::f32, tag::any), b_md, dst_md,
+                                        {g_.stride[0], g_.stride[1]}, {g_.dilation[0] - 1, g_.dilation[1] - 1},
+                                        {g_.pad_begin[0], g_.pad_begin[1]}, {g_.pad_end[0], g_.pad_end[1]});
+    dnnl::deconvolution_forward::primitive_desc pd(d, eng);
+    auto p = std::make_unique<Plan>();
+    p->prim = dnnl::deconvolution_forward(pd);
+    memory user(memory::desc(wd, dt::f32, gr == 1 ? tag::iohw : tag::giohw), eng, const_cast<float*>(w_.data()));
+    p->weights = memory(pd.weights_desc(), eng);
+    dnnl::stream s(eng);
+    dnnl::reorder(user, p->weights).execute(s, user, p->weights);
+    s.wait();
+    impl_ = pd.impl_info_str();
+    return *plans_.emplace(key, std::move(p)).first->second;
+  } catch (const dnnl::error& e) {
+    throw Error(std::string("oneDNN has no transposed convolution for this shape: ") + e.what());
+  }
+}
+
+void OnednnDeconvKernel::run(const float* x, const std::vector<int64_t>& xd, float* y, const std::vector<int64_t>& yd,
+                             int threads) const {
+  const Plan& p = plan(Key{xd, yd});
+  auto& eng = cpu_engine();
+  memory src(memory::desc({xd[0], xd[1], xd[2], xd[3]}, dt::f32, tag::nchw), eng, const_cast<float*>(x));
+  memory dst(memory::desc({yd[0], yd[1], yd[2], yd[3]}, dt::f32, tag::nchw), eng, y);
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, dst}};
+  if (!bias_.empty())
+    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({yd[1]}, dt::f32, tag::x), eng, const_cast<float*>(bias_.data())));
+  OmpThreads t(threads);
+  dnnl::stream s(eng);
+  p.prim.execute(s, args);
+  s.wait();
+}
+
+void OnednnDeconvKernel::prepare(const std::vector<int64_t>& xd, const std::vector<int64_t>& yd) const {
+  plan(Key{xd, yd});
+}
+
+std::string OnednnDeconvKernel::impl_info() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return impl_;
+}
+
 // ---------------------------------------------------------------- structured
 
 namespace {

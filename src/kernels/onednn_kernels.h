@@ -129,4 +129,31 @@ class OnednnConvKernel {
   mutable std::string impl_;
 };
 
+// 2-D transposed convolution (ONNX ConvTranspose) through oneDNN's
+// deconvolution on plain NCHW, the weight [Ci, Co/groups, Kh, Kw] reordered
+// once per input shape; geometry as ConvGeometry with pad_end already
+// reduced by output_padding. The output extent is the caller's.
+class OnednnDeconvKernel {
+ public:
+  OnednnDeconvKernel(std::vector<float> w, std::vector<int64_t> wdims, std::vector<float> bias, ConvGeometry g);
+  ~OnednnDeconvKernel();
+  // Throws sparta::Error when oneDNN has no implementation for the shape
+  // (the caller then runs its reference loop).
+  void run(const float* x, const std::vector<int64_t>& x_dims, float* y, const std::vector<int64_t>& y_dims,
+           int threads) const;
+  void prepare(const std::vector<int64_t>& x_dims, const std::vector<int64_t>& y_dims) const;
+  std::string impl_info() const;
+
+ private:
+  struct Plan;
+  using Key = std::pair<std::vector<int64_t>, std::vector<int64_t>>;
+  const Plan& plan(const Key& key) const;
+  std::vector<float> w_, bias_;
+  std::vector<int64_t> wdims_;
+  ConvGeometry g_;
+  mutable std::mutex mu_;
+  mutable std::map<Key, std::unique_ptr<Plan>> plans_;
+  mutable std::string impl_;
+};
+
 }  // namespace sparta

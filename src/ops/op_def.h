@@ -219,6 +219,9 @@ void define_nn_ops();
 void define_conv_ops();
 void define_reduce_ops();
 void define_movement_ops();
+void define_pad_ops();
+void define_resize_ops();
+void define_conv_transpose_ops();
 
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

@@ -23,6 +23,9 @@ const std::map<std::string, OpDef>& registry() {
     define_conv_ops();
     define_reduce_ops();
     define_movement_ops();
+    define_pad_ops();
+    define_resize_ops();
+    define_conv_transpose_ops();
     return true;
   }();
   (void)once;

@@ -63,6 +63,20 @@ std::string compare(const Tensor& got, const Tensor& want) {
 
 enum class Scope { run, unsupported_op, opset };
 
+// Every operator of the graph and of its subgraphs (If, Loop) implemented.
+bool all_ops_supported(const onnx::GraphProto& g) {
+  for (const auto& n : g.node()) {
+    if (!(n.domain().empty() || n.domain() == "ai.onnx") || !find_op_def(n.op_type()) || !find_op_def(n.op_type())->run)
+      return false;
+    for (const auto& a : n.attribute()) {
+      if (a.has_g() && !all_ops_supported(a.g())) return false;
+      for (const auto& sg : a.graphs())
+        if (!all_ops_supported(sg)) return false;
+    }
+  }
+  return true;
+}
+
 // Whether a test is in scope: its default-domain opset at most 17 (below 11
 // the importer upgrades the model) and every operator implemented. Read straight from the protobuf, so that tests out
 // of scope are told apart from import failures.
@@ -73,11 +87,7 @@ Scope scope_of(const fs::path& model) {
   for (const auto& op : m.opset_import())
     if ((op.domain().empty() || op.domain() == "ai.onnx") && op.version() > kMaxOnnxOpset)
       return Scope::opset;  // older ones are upgraded by the importer
-  for (const auto& n : m.graph().node())
-    if (!(n.domain().empty() || n.domain() == "ai.onnx") || !find_op_def(n.op_type()) ||
-        !find_op_def(n.op_type())->run)
-      return Scope::unsupported_op;
-  return Scope::run;
+  return all_ops_supported(m.graph()) ? Scope::run : Scope::unsupported_op;
 }
 
 // "" when the test passes, else why not.

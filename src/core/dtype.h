@@ -51,6 +51,20 @@ constexpr std::optional<DType> dtype_from_onnx(int64_t code) {
   return std::nullopt;
 }
 
+// The ONNX TensorProto.DataType code of a DType.
+constexpr int dtype_to_onnx(DType t) {
+  switch (t) {
+    case DType::f32: return 1;
+    case DType::u8: return 2;
+    case DType::i8: return 3;
+    case DType::i32: return 6;
+    case DType::i64: return 7;
+    case DType::boolean: return 9;
+    case DType::bf16: return 16;
+  }
+  return 0;
+}
+
 // bf16 storage type: the upper 16 bits of an IEEE float.
 struct bf16 {
   uint16_t bits = 0;

@@ -20,6 +20,8 @@
 #include <cstring>
 #include <fstream>
 #include <limits>
+#include <set>
+#include <algorithm>
 #include <sstream>
 
 #include "core/error.h"
@@ -114,6 +116,8 @@ class Importer {
     check(m.has_graph(), "has no graph");
     const onnx::GraphProto& gp = m.graph();
     g.name = gp.name();
+    ir_version_ = m.ir_version();
+    opset_import_.assign(m.opset_import().begin(), m.opset_import().end());
 
     for (auto& t : *m.mutable_graph()->mutable_initializer()) {
       check(!t.name().empty(), "has an initializer without a name");
@@ -214,6 +218,7 @@ class Importer {
       n->inputs.push_back(v);
     }
     for (const auto& out : np.output()) n->outputs.push_back(out.empty() ? nullptr : g.find(out));
+    std::vector<std::string> captures;
     for (const auto& a : np.attribute()) {
       check(!a.name().empty(), "node '", n->name, "' has an attribute without a name");
       Attribute at;
@@ -237,14 +242,84 @@ class Importer {
           at.kind = Attribute::Kind::ss;
           at.ss.assign(a.strings().begin(), a.strings().end());
           break;
+        case onnx::AttributeProto::GRAPH:
+          at.kind = Attribute::Kind::g;
+          at.s = subgraph_model(g, *n, a.g(), captures);
+          break;
         default:
           check(false, "node '", n->name, "' (", n->op_type, ") has attribute '", a.name(), "' of type ",
                 onnx::AttributeProto_AttributeType_Name(a.type()),
-                " (subgraphs, sparse tensors and type protos are not supported)");
+                " (lists of subgraphs, sparse tensors and type protos are not supported)");
       }
       n->attrs[a.name()] = std::move(at);
     }
+    if (!captures.empty()) {
+      Attribute c;
+      c.kind = Attribute::Kind::ss;
+      c.ss = captures;
+      for (const std::string& name : captures) n->inputs.push_back(g.find(name));
+      n->attrs["sparta.captures"] = std::move(c);
+    }
   }
+
+  // Names a subgraph reads from outer scopes, in order of first read
+  // (nested subgraphs included).
+  static void free_names(const onnx::GraphProto& gp, std::vector<std::string>& out) {
+    std::set<std::string> defined;
+    for (const auto& t : gp.initializer()) defined.insert(t.name());
+    for (const auto& vi : gp.input()) defined.insert(vi.name());
+    auto read = [&](const std::string& name) {
+      if (!name.empty() && !defined.count(name) && std::find(out.begin(), out.end(), name) == out.end())
+        out.push_back(name);
+    };
+    for (const auto& np : gp.node()) {
+      for (const auto& in : np.input()) read(in);
+      for (const auto& a : np.attribute()) {
+        std::vector<std::string> inner;
+        if (a.has_g()) free_names(a.g(), inner);
+        for (const auto& sg : a.graphs()) free_names(sg, inner);
+        for (const auto& name : inner) read(name);
+      }
+      for (const auto& o : np.output()) defined.insert(o);
+    }
+    for (const auto& vi : gp.output()) read(vi.name());
+  }
+
+  // The subgraph as a self-contained model (see Attribute): outer constants
+  // become its initializers, other outer values its inputs and the node's
+  // captures (appended to `captures`, once each).
+  std::string subgraph_model(Graph& g, const Node& n, const onnx::GraphProto& sub, std::vector<std::string>& captures) {
+    onnx::ModelProto m;
+    m.set_ir_version(ir_version_);
+    for (const auto& op : opset_import_) *m.add_opset_import() = op;
+    *m.mutable_graph() = sub;
+    std::vector<std::string> outer;
+    free_names(sub, outer);
+    for (const std::string& name : outer) {
+      const Value* v = g.find(name);
+      check(v != nullptr, "node '", n.name, "' (", n.op_type, ") has a subgraph reading '", name,
+            "', which no outer scope defines");
+      if (v->is_constant()) {
+        const Tensor& t = *v->constant;
+        onnx::TensorProto* tp = m.mutable_graph()->add_initializer();
+        tp->set_name(name);
+        tp->set_data_type(dtype_to_onnx(t.dtype()));
+        for (int64_t d : t.shape().dims()) tp->add_dims(d);
+        tp->set_raw_data(std::string(static_cast<const char*>(t.raw()), t.nbytes()));
+        continue;
+      }
+      onnx::ValueInfoProto* vi = m.mutable_graph()->add_input();
+      vi->set_name(name);
+      if (v->dtype) vi->mutable_type()->mutable_tensor_type()->set_elem_type(dtype_to_onnx(*v->dtype));
+      if (std::find(captures.begin(), captures.end(), name) == captures.end()) captures.push_back(name);
+    }
+    std::string bytes;
+    check(m.SerializeToString(&bytes), "node '", n.name, "' has a subgraph that does not serialize");
+    return bytes;
+  }
+
+  int64_t ir_version_ = 8;
+  std::vector<onnx::OperatorSetIdProto> opset_import_;
 
   // A model below opset 11 (older exporters, ONNX's own older test models)
   // is upgraded to kUpgradeOpset by ONNX's version converter, once sparta's

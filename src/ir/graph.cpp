@@ -49,6 +49,7 @@ std::string Attribute::str() const {
     case Kind::fs: return list(fs);
     case Kind::is: return list(is);
     case Kind::ss: return list(ss);
+    case Kind::g: return "graph(" + std::to_string(s.size()) + " bytes)";
   }
   return "?";
 }

@@ -56,8 +56,13 @@ struct Value {
   std::string shape_str() const;  // "[1, 128, 768]", "[?, 3]", "?" when the rank is unknown
 };
 
+// A subgraph (If's branches, Loop's body) is kept as a self-contained
+// serialized ONNX model (kind g, bytes in `s`): the subgraph with the outer
+// model's opsets, its outer-scope constants as initializers and its other
+// outer-scope reads as inputs. The node reads those as extra inputs after
+// its own, named in its "sparta.captures" attribute (frontend/onnx_import).
 struct Attribute {
-  enum class Kind { f, i, s, t, fs, is, ss };
+  enum class Kind { f, i, s, t, fs, is, ss, g };
   Kind kind = Kind::i;
   float f = 0;
   int64_t i = 0;

@@ -222,6 +222,7 @@ void define_movement_ops();
 void define_pad_ops();
 void define_resize_ops();
 void define_conv_transpose_ops();
+void define_control_flow_ops();
 
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

@@ -26,6 +26,7 @@ const std::map<std::string, OpDef>& registry() {
     define_pad_ops();
     define_resize_ops();
     define_conv_transpose_ops();
+    define_control_flow_ops();
     return true;
   }();
   (void)once;

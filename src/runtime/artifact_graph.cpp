@@ -66,6 +66,7 @@ const char* kind_name(Attribute::Kind k) {
     case Attribute::Kind::fs: return "fs";
     case Attribute::Kind::is: return "is";
     case Attribute::Kind::ss: return "ss";
+    case Attribute::Kind::g: return "g";
   }
   return "?";
 }
@@ -134,7 +135,8 @@ json attr_json(const Attribute& a, DataWriter& data) {
       break;
     }
     case Attribute::Kind::i: j["v"] = a.i; break;
-    case Attribute::Kind::s: j["v"] = {{"offset", data.add(a.s)}, {"bytes", a.s.size()}}; break;  // any bytes
+    case Attribute::Kind::s:
+    case Attribute::Kind::g: j["v"] = {{"offset", data.add(a.s)}, {"bytes", a.s.size()}}; break;  // any bytes
     case Attribute::Kind::t: j["v"] = tensor_ref(a.t, data, false); break;
     case Attribute::Kind::fs: {
       std::string bytes(a.fs.size() * sizeof(float), '\0');
@@ -161,6 +163,7 @@ Attribute read_attr(const json& j, const DataView& data, const std::string& what
     std::memcpy(&a.f, &bits, 4);
   } else if (k == "i") a.kind = Attribute::Kind::i, a.i = as_int(v, INT64_MIN, INT64_MAX, what);
   else if (k == "s") a.kind = Attribute::Kind::s, a.s = read_bytes(v, data, what);
+  else if (k == "g") a.kind = Attribute::Kind::g, a.s = read_bytes(v, data, what);
   else if (k == "t") a.kind = Attribute::Kind::t, a.t = read_tensor(v, data, what, /*may_be_elided=*/false);
   else if (k == "fs") {
     a.kind = Attribute::Kind::fs;

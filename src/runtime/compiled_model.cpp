@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.h"
+#include "frontend/onnx_import.h"
 #include "jit/jit_stats.h"
 #include "kernels/parallel.h"
 #include "passes/layout.h"
@@ -94,18 +95,33 @@ void parallel_each(int threads, size_t n, const std::function<void(size_t)>& f) 
   if (error) std::rethrow_exception(error);
 }
 
-std::vector<std::string> unsupported_operators(const Graph& g) {
-  std::map<std::string, std::pair<int, std::string>> ops;  // operator -> nodes, the first one
+namespace {
+
+// Operator -> (nodes, the first one's name), subgraphs (If, Loop) included.
+void collect_unsupported(const Graph& g, const std::string& where,
+                         std::map<std::string, std::pair<int, std::string>>& ops) {
   for (const auto& n : g.nodes()) {
+    for (const auto& [key, a] : n->attrs) {
+      if (a.kind != Attribute::Kind::g) continue;
+      const std::string inside = "subgraph '" + key + "' of '" + n->name + "'";
+      collect_unsupported(import_onnx_bytes(a.s.data(), a.s.size(), inside), " in " + inside, ops);
+    }
     const bool domain_ok = n->domain.empty() || n->domain == "sparta";
     const OpDef* def = domain_ok ? find_op_def(*n) : nullptr;
     if (def && def->run) continue;
     auto& e = ops[n->domain.empty() ? n->op_type : n->domain + "." + n->op_type];
-    if (e.first++ == 0) e.second = n->name;
+    if (e.first++ == 0) e.second = n->name + "'" + where;
   }
+}
+
+}  // namespace
+
+std::vector<std::string> unsupported_operators(const Graph& g) {
+  std::map<std::string, std::pair<int, std::string>> ops;  // operator -> nodes, the first one
+  collect_unsupported(g, "", ops);
   std::vector<std::string> out;
   for (const auto& [op, e] : ops)
-    out.push_back(op + " (" + std::to_string(e.first) + (e.first == 1 ? " node, '" : " nodes, first '") + e.second + "')");
+    out.push_back(op + " (" + std::to_string(e.first) + (e.first == 1 ? " node, '" : " nodes, first '") + e.second + ")");
   return out;
 }
 
@@ -127,6 +143,8 @@ void bind_op_defs(CompiledModel& m) {
                  g.default_opset(), ")", others);
     m.defs.push_back(def);
   }
+  SPARTA_CHECK(missing.empty(), "unsupported operator ", missing.empty() ? "" : missing[0],
+               missing.size() > 1 ? "; `sparta inspect` lists them all" : "");
   m.plans.assign(g.nodes().size(), nullptr);
 }
 

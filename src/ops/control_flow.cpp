@@ -1,0 +1,162 @@
+// Control flow: If (two branches) and Loop (a body run while a trip count
+// and a condition allow). Each subgraph is a self-contained model (see
+// Attribute::Kind::g), compiled once into an Executor of its own on first
+// use with the run's thread count and sparsity; outer-scope values arrive
+// as the node's captured inputs.
+#include <cstring>
+
+#include "frontend/onnx_import.h"
+#include "runtime/executor.h"
+
+namespace sparta {
+namespace {
+
+struct SubgraphPlan : NodePlan {
+  std::map<std::string, std::unique_ptr<Executor>> graphs;  // by attribute name
+  std::string kernel() const override { return "subgraph"; }
+};
+
+// The executor of the node's graph attribute `key`.
+Executor& subgraph(OpCall& c, SubgraphPlan& p, const std::string& key) {
+  auto& slot = p.graphs[key];
+  if (!slot) {
+    const Attribute* a = c.node.attr(key);
+    if (!a || a->kind != Attribute::Kind::g) c.fail("needs the graph attribute '" + key + "'");
+    try {
+      Graph g = import_onnx_bytes(a->s.data(), a->s.size(), "subgraph '" + key + "' of node '" + c.node.name + "'");
+      ExecutorOptions o;
+      o.threads = c.threads;
+      o.sparse = c.sparse;
+      slot = std::make_unique<Executor>(std::move(g), o);
+    } catch (const Error& e) {
+      c.fail(e.what());
+    }
+  }
+  return *slot;
+}
+
+SubgraphPlan& plan_of(OpCall& c, std::shared_ptr<NodePlan>& local) {
+  if (!c.plan) c.plan = &local;  // constant folding keeps no plan: a local one serves this call
+  return c.plan_as<SubgraphPlan>([] { return std::make_shared<SubgraphPlan>(); });
+}
+
+// How many of the node's inputs are its own (the rest are captures).
+size_t own_inputs(const OpCall& c) {
+  const Attribute* cap = c.node.attr("sparta.captures");
+  const size_t n = cap ? cap->ss.size() : 0;
+  if (c.node.inputs.size() < n) c.fail("has fewer inputs than captured values");
+  return c.node.inputs.size() - n;
+}
+
+// The executor's inputs from index `first` on, fed from the captures.
+void feed_captures(const OpCall& c, const Executor& e, size_t first, std::map<std::string, Tensor>& feed) {
+  const Attribute* cap = c.node.attr("sparta.captures");
+  const size_t own = own_inputs(c);
+  for (size_t i = first; i < e.graph().inputs.size(); ++i) {
+    const std::string& name = e.graph().inputs[i]->name;
+    size_t k = 0;
+    while (cap && k < cap->ss.size() && cap->ss[k] != name) ++k;
+    if (!cap || k == cap->ss.size()) c.fail("subgraph input '" + name + "' is neither its own nor captured");
+    feed[name] = c.input(own + k);
+  }
+}
+
+bool truth(const Tensor& t, const OpCall& c, const char* what) {
+  if (t.numel() != 1) c.fail(std::string(what) + " must hold one value, got " + t.shape().str());
+  switch (t.dtype()) {
+    case DType::boolean:
+    case DType::u8:
+    case DType::i8: return static_cast<const uint8_t*>(t.raw())[0] != 0;
+    case DType::i32: return t.data<int32_t>()[0] != 0;
+    case DType::i64: return t.data<int64_t>()[0] != 0;
+    case DType::f32: return t.data<float>()[0] != 0.f;
+    default: c.fail(std::string(what) + " has an unsupported dtype");
+  }
+  return false;
+}
+
+void if_op(OpCall& c) {
+  std::shared_ptr<NodePlan> local;
+  SubgraphPlan& p = plan_of(c, local);
+  const std::string key = truth(c.input(0), c, "the condition") ? "then_branch" : "else_branch";
+  Executor& e = subgraph(c, p, key);
+  std::map<std::string, Tensor> feed;
+  feed_captures(c, e, 0, feed);
+  std::vector<Tensor> out = e.run(feed);
+  if (out.size() != c.node.outputs.size())
+    c.fail(key + " has " + std::to_string(out.size()) + " outputs, the node " + std::to_string(c.node.outputs.size()));
+  c.out = std::move(out);
+}
+
+// Stacks equally shaped tensors along a new leading axis.
+Tensor stack(const std::vector<Tensor>& parts, const OpCall& c) {
+  if (parts.empty()) return Tensor(DType::f32, Shape{0});
+  std::vector<int64_t> d = parts[0].shape().dims();
+  d.insert(d.begin(), static_cast<int64_t>(parts.size()));
+  Tensor y(parts[0].dtype(), Shape(d), Uninitialized{});
+  char* py = static_cast<char*>(y.raw());
+  for (const Tensor& t : parts) {
+    if (t.shape() != parts[0].shape() || t.dtype() != parts[0].dtype())
+      c.fail("scan output changes shape or dtype between iterations: " + t.shape().str() + " vs " +
+             parts[0].shape().str());
+    std::memcpy(py, t.raw(), t.nbytes());
+    py += t.nbytes();
+  }
+  return y;
+}
+
+Tensor scalar_like(const Value* v, DType t) {
+  const bool one_d = v && v->dims && v->dims->size() == 1;
+  return Tensor(t, one_d ? Shape{1} : Shape(std::vector<int64_t>{}));
+}
+
+void loop_op(OpCall& c) {
+  std::shared_ptr<NodePlan> local;
+  SubgraphPlan& p = plan_of(c, local);
+  Executor& body = subgraph(c, p, "body");
+  const size_t own = own_inputs(c);
+  if (own < 2) c.fail("needs the trip count and condition inputs (either may be empty)");
+  const size_t n_carried = own - 2;
+  const auto& bin = body.graph().inputs;
+  if (bin.size() < 2 + n_carried) c.fail("body must take the iteration number, the condition and every loop-carried value");
+  const size_t n_scan = body.graph().outputs.size() >= 1 + n_carried ? body.graph().outputs.size() - 1 - n_carried : 0;
+  if (body.graph().outputs.size() != 1 + n_carried + n_scan || c.node.outputs.size() != n_carried + n_scan)
+    c.fail("body outputs do not match the node's loop-carried and scan outputs");
+  int64_t trips = INT64_MAX;
+  if (c.has_input(0)) {
+    const std::vector<int64_t> m = int_values(c.input(0), c);
+    if (m.size() != 1) c.fail("the trip count must hold one value");
+    trips = m[0];
+  }
+  bool cond = c.has_input(1) ? truth(c.input(1), c, "the condition") : true;
+  if (!c.has_input(0) && !c.has_input(1)) c.fail("has neither a trip count nor a condition: it would never end");
+  std::vector<Tensor> carried;
+  for (size_t i = 0; i < n_carried; ++i) carried.push_back(c.input(2 + i));
+  std::vector<std::vector<Tensor>> scans(n_scan);
+  std::map<std::string, Tensor> feed;
+  feed_captures(c, body, 2 + n_carried, feed);
+  for (int64_t it = 0; it < trips && cond; ++it) {
+    Tensor iter = scalar_like(bin[0], DType::i64);
+    iter.data<int64_t>()[0] = it;
+    Tensor cin = scalar_like(bin[1], DType::boolean);
+    static_cast<uint8_t*>(cin.raw())[0] = cond ? 1 : 0;
+    feed[bin[0]->name] = iter;
+    feed[bin[1]->name] = cin;
+    for (size_t i = 0; i < n_carried; ++i) feed[bin[2 + i]->name] = carried[i];
+    std::vector<Tensor> out = body.run(feed);
+    cond = truth(out[0], c, "the body's condition");
+    for (size_t i = 0; i < n_carried; ++i) carried[i] = std::move(out[1 + i]);
+    for (size_t k = 0; k < n_scan; ++k) scans[k].push_back(std::move(out[1 + n_carried + k]));
+  }
+  c.out = std::move(carried);
+  for (auto& s : scans) c.out.push_back(stack(s, c));
+}
+
+}  // namespace
+
+void define_control_flow_ops() {
+  define_op({"If"}, {.run = if_op});
+  define_op({"Loop"}, {.run = loop_op});
+}
+
+}  // namespace sparta

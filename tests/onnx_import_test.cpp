@@ -149,9 +149,22 @@ TEST(OnnxImport, BadModelsAreOneClearError) {
   {
     auto m = mlp_model();
     auto* a = m.mutable_graph()->mutable_node(2)->add_attribute();
+    a->set_name("bodies");
+    a->set_type(onnx::AttributeProto::GRAPHS);
+    a->add_graphs();
+    expect_error([&] { import(m); }, {"relu1", "'bodies'", "GRAPHS"});
+  }
+  {
+    // a subgraph reading a name no scope defines
+    auto m = mlp_model();
+    auto* a = m.mutable_graph()->mutable_node(2)->add_attribute();
     a->set_name("body");
     a->set_type(onnx::AttributeProto::GRAPH);
-    expect_error([&] { import(m); }, {"relu1", "'body'", "GRAPH"});
+    auto* n = a->mutable_g()->add_node();
+    n->set_op_type("Relu");
+    n->add_input("nowhere");
+    n->add_output("y");
+    expect_error([&] { import(m); }, {"relu1", "subgraph", "'nowhere'"});
   }
   {
     auto m = mlp_model();

@@ -342,6 +342,22 @@ std::string OnednnConvKernel::impl_info() const {
   return impl_;
 }
 
+// ---------------------------------------------------------------- sgemm
+
+void onednn_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  bool trans_b, float* c, int64_t ldc, bool accumulate, int threads) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    if (!accumulate)
+      for (int64_t i = 0; i < m; ++i) std::memset(c + i * ldc, 0, size_t(n) * sizeof(float));
+    return;
+  }
+  OmpThreads t(threads);
+  const dnnl_status_t st =
+      dnnl_sgemm('N', trans_b ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, accumulate ? 1.f : 0.f, c, ldc);
+  SPARTA_CHECK(st == dnnl_success, "oneDNN sgemm failed (status ", int(st), ")");
+}
+
 // ---------------------------------------------------------------- transposed convolution
 
 struct OnednnDeconvKernel::Plan {

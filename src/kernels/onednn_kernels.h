@@ -156,4 +156,10 @@ class OnednnDeconvKernel {
   mutable std::string impl_;
 };
 
+// Row-major C = A op(B) (+ C when accumulate) through oneDNN's sgemm: small
+// products computed at run time (recurrent steps), no plan to keep.
+// op(B) is B^T when trans_b ([N, K] with ldb >= K), else B ([K, N]).
+void onednn_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+                  bool trans_b, float* c, int64_t ldc, bool accumulate, int threads);
+
 }  // namespace sparta

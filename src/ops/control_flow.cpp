@@ -152,11 +152,59 @@ void loop_op(OpCall& c) {
   for (auto& s : scans) c.out.push_back(stack(s, c));
 }
 
+// The declared outputs of a graph attribute (dtype and dims where the
+// subgraph states them), or nothing when it does not import.
+std::optional<std::vector<std::pair<std::optional<DType>, std::optional<ShapeCtx::Dims>>>> declared_outputs(
+    const Node& n, const std::string& key) {
+  const Attribute* a = n.attr(key);
+  if (!a || a->kind != Attribute::Kind::g) return std::nullopt;
+  try {
+    const Graph g = import_onnx_bytes(a->s.data(), a->s.size(), key);
+    std::vector<std::pair<std::optional<DType>, std::optional<ShapeCtx::Dims>>> out;
+    for (const Value* v : g.outputs) out.push_back({v->dtype, v->dims});
+    return out;
+  } catch (const Error&) {
+    return std::nullopt;  // reported when the node runs
+  }
+}
+
+// If: each output as the branches declare it (extents that differ unknown).
+void if_shape(const ShapeCtx& c) {
+  const auto t = declared_outputs(c.n, "then_branch"), e = declared_outputs(c.n, "else_branch");
+  if (!t || !e || t->size() != e->size()) return;
+  for (size_t i = 0; i < t->size(); ++i) {
+    const auto& [td, ts] = (*t)[i];
+    const auto& [ed, es] = (*e)[i];
+    std::optional<ShapeCtx::Dims> dims;
+    if (ts && es && ts->size() == es->size()) {
+      dims = *ts;
+      for (size_t k = 0; k < dims->size(); ++k)
+        if ((*ts)[k] != (*es)[k]) (*dims)[k] = -1;
+    }
+    c.set(int(i), dims, td == ed ? td : std::nullopt);
+  }
+}
+
+// Loop: loop-carried outputs as the body declares them; scan outputs gain
+// a leading axis of unknown extent.
+void loop_shape(const ShapeCtx& c) {
+  const auto b = declared_outputs(c.n, "body");
+  if (!b || b->empty()) return;
+  const Attribute* cap = c.n.attr("sparta.captures");
+  const int own = c.inputs() - (cap ? int(cap->ss.size()) : 0);
+  const size_t carried = size_t(std::max(0, own - 2));
+  for (size_t i = 1; i < b->size(); ++i) {
+    auto [dt, dims] = (*b)[i];
+    if (i > carried && dims) dims->insert(dims->begin(), -1);
+    c.set(int(i - 1), i > carried && !dims ? std::nullopt : dims, dt);
+  }
+}
+
 }  // namespace
 
 void define_control_flow_ops() {
-  define_op({"If"}, {.run = if_op});
-  define_op({"Loop"}, {.run = loop_op});
+  define_op({"If"}, {.shape = if_shape, .run = if_op});
+  define_op({"Loop"}, {.shape = loop_shape, .run = loop_op});
 }
 
 }  // namespace sparta

@@ -167,6 +167,27 @@ void unary_f32(OpCall& c, F f) {
   c.out.push_back(std::move(y));
 }
 
+// f on f32, i64, i32 or i8 elements (f generic: Neg, Abs, Sign).
+template <typename F>
+void unary_numeric(OpCall& c, F f) {
+  const Tensor& x = c.input(0);
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    Tensor y(x.dtype(), x.shape(), Uninitialized{});
+    const T* px = x.data<T>();
+    T* py = y.data<T>();
+    for (int64_t i = 0; i < x.numel(); ++i) py[i] = static_cast<T>(f(px[i]));
+    c.out.push_back(std::move(y));
+  };
+  switch (x.dtype()) {
+    case DType::f32: return unary_f32(c, [f](float v) { return static_cast<float>(f(v)); });
+    case DType::i64: return run(int64_t{});
+    case DType::i32: return run(int32_t{});
+    case DType::i8: return run(int8_t{});
+    default: c.fail("expects f32, i64, i32 or i8, got " + std::string(dtype_name(x.dtype())));
+  }
+}
+
 void where(OpCall& c) {
   const Tensor &cond = c.input(0), &a = c.input(1), &b = c.input(2);
   if (cond.dtype() != DType::boolean) c.fail("condition must be bool");
@@ -341,6 +362,12 @@ OpDef comparison(F f) {
   return d;
 }
 template <typename F>
+OpDef unary_any_number(F f) {
+  OpDef d = same_shape([f](OpCall& c) { unary_numeric(c, f); });
+  d.tesa = tesa_rules::elementwise([f](const float* v) { return static_cast<float>(f(v[0])); }, {}, true);
+  return d;
+}
+template <typename F>
 OpDef unary(F f, bool zero_safe = true) {
   OpDef d = same_shape([f](OpCall& c) { unary_f32(c, f); });
   d.tesa = tesa_rules::elementwise([f](const float* v) { return f(v[0]); }, {}, zero_safe);
@@ -406,6 +433,26 @@ void define_elementwise_ops() {
       true);
   not_op.tesa = tesa_rules::elementwise([](const float* v) { return v[0] == 0.f ? 1.f : 0.f; });
   define_op({"Not"}, not_op);
+  // IsNaN and IsInf: f32 in, bool out.
+  const auto predicate = [](auto pred) {
+    return broadcast(
+        [pred](OpCall& c) {
+          const Tensor& x = c.input(0);
+          if (x.dtype() != DType::f32) c.fail("expects f32");
+          const auto test = pred(c.node);
+          Tensor y(DType::boolean, x.shape(), Uninitialized{});
+          const float* px = x.data<float>();
+          uint8_t* py = static_cast<uint8_t*>(y.raw());
+          for (int64_t i = 0; i < x.numel(); ++i) py[i] = test(px[i]) ? 1 : 0;
+          c.out.push_back(std::move(y));
+        },
+        true);
+  };
+  define_op({"IsNaN"}, predicate([](const Node&) { return [](float v) { return std::isnan(v); }; }));
+  define_op({"IsInf"}, predicate([](const Node& n) {
+              const bool neg = n.attr_int("detect_negative", 1) != 0, pos = n.attr_int("detect_positive", 1) != 0;
+              return [neg, pos](float v) { return std::isinf(v) && ((v > 0 && pos) || (v < 0 && neg)); };
+            }));
   define_op({"Where"}, {.shape = [](const ShapeCtx& c) { broadcast_inputs(c, c.dtype(1)); },
                         .tesa = tesa_rules::elementwise([](const float* v) { return v[0] != 0.f ? v[1] : v[2]; }),
                         .run = where,
@@ -420,8 +467,19 @@ void define_elementwise_ops() {
   define_op({"Sigmoid"}, unary([](float v) { return 1.f / (1.f + std::exp(-v)); }));
   define_op({"Exp"}, unary([](float v) { return std::exp(v); }));
   define_op({"Log"}, unary([](float v) { return std::log(v); }, /*zero_safe=*/false));
-  define_op({"Abs"}, unary([](float v) { return std::fabs(v); }));
-  define_op({"Neg"}, unary([](float v) { return -v; }));
+  define_op({"Abs"}, unary_any_number([](auto v) { return v < 0 ? -v : v; }));
+  define_op({"Sin"}, unary([](float v) { return std::sin(v); }));
+  define_op({"Cos"}, unary([](float v) { return std::cos(v); }, /*zero_safe=*/false));
+  define_op({"Tan"}, unary([](float v) { return std::tan(v); }));
+  define_op({"Asin"}, unary([](float v) { return std::asin(v); }));
+  define_op({"Acos"}, unary([](float v) { return std::acos(v); }, /*zero_safe=*/false));
+  define_op({"Atan"}, unary([](float v) { return std::atan(v); }));
+  define_op({"Sinh"}, unary([](float v) { return std::sinh(v); }));
+  define_op({"Cosh"}, unary([](float v) { return std::cosh(v); }, /*zero_safe=*/false));
+  define_op({"Asinh"}, unary([](float v) { return std::asinh(v); }));
+  define_op({"Acosh"}, unary([](float v) { return std::acosh(v); }, /*zero_safe=*/false));
+  define_op({"Atanh"}, unary([](float v) { return std::atanh(v); }));
+  define_op({"Neg"}, unary_any_number([](auto v) { return -v; }));
   define_op({"Reciprocal"}, unary([](float v) { return 1.f / v; }, /*zero_safe=*/false));
   OpDef clip_def = same_shape(clip);
   clip_def.tesa = clip_rule();
@@ -461,7 +519,7 @@ void define_elementwise_ops() {
   define_op({"Floor"}, unary([](float v) { return std::floor(v); }));
   define_op({"Ceil"}, unary([](float v) { return std::ceil(v); }));
   define_op({"Round"}, unary([](float v) { return std::nearbyint(v); }));  // halves to even
-  define_op({"Sign"}, unary([](float v) { return v > 0.f ? 1.f : v < 0.f ? -1.f : 0.f; }));
+  define_op({"Sign"}, unary_any_number([](auto v) { return decltype(v)(v > 0 ? 1 : v < 0 ? -1 : 0); }));
   // Known shapes without a kernel yet: shape inference (sparta inspect)
   // follows them; the Executor names them as unsupported.
   define_op({"Gelu"}, same_shape(nullptr));

@@ -27,6 +27,8 @@ const std::map<std::string, OpDef>& registry() {
     define_resize_ops();
     define_conv_transpose_ops();
     define_control_flow_ops();
+    define_rnn_ops();
+    define_indexing_ops();
     return true;
   }();
   (void)once;

@@ -175,30 +175,37 @@ void shape(OpCall& c) {
   c.out.push_back(std::move(y));
 }
 
-void constant(OpCall& c) {
-  if (const Attribute* a = c.node.attr("value")) {
-    if (a->kind != Attribute::Kind::t || !a->t.defined()) c.fail("'value' must be a tensor");
-    c.out.push_back(a->t.clone());
-  } else if (const Attribute* f = c.node.attr("value_float")) {
+// A Constant node's value from whichever attribute holds it.
+Tensor constant_value(const Node& n, const std::function<void(const std::string&)>& fail) {
+  if (const Attribute* a = n.attr("value")) {
+    if (a->kind != Attribute::Kind::t || !a->t.defined()) fail("'value' must be a tensor");
+    return a->t.clone();
+  }
+  if (const Attribute* f = n.attr("value_float")) {
     Tensor t(DType::f32, Shape{});
     t.data<float>()[0] = f->f;
-    c.out.push_back(t);
-  } else if (const Attribute* i = c.node.attr("value_int")) {
+    return t;
+  }
+  if (const Attribute* i = n.attr("value_int")) {
     Tensor t(DType::i64, Shape{});
     t.data<int64_t>()[0] = i->i;
-    c.out.push_back(t);
-  } else if (const Attribute* fs = c.node.attr("value_floats")) {
+    return t;
+  }
+  if (const Attribute* fs = n.attr("value_floats")) {
     Tensor t(DType::f32, Shape{static_cast<int64_t>(fs->fs.size())});
     std::copy(fs->fs.begin(), fs->fs.end(), t.data<float>());
-    c.out.push_back(t);
-  } else if (const Attribute* is = c.node.attr("value_ints")) {
+    return t;
+  }
+  if (const Attribute* is = n.attr("value_ints")) {
     Tensor t(DType::i64, Shape{static_cast<int64_t>(is->is.size())});
     std::copy(is->is.begin(), is->is.end(), t.data<int64_t>());
-    c.out.push_back(t);
-  } else {
-    c.fail("has no supported value attribute");
+    return t;
   }
+  fail("has no supported value attribute (value, value_float(s), value_int(s))");
+  return Tensor();
 }
+
+void constant(OpCall& c) { c.out.push_back(constant_value(c.node, [&c](const std::string& m) { c.fail(m); })); }
 
 void constant_of_shape(OpCall& c) {
   const auto d = int_values(c.input(0), c);
@@ -460,13 +467,12 @@ void flatten(const ShapeCtx& c) {
 }
 
 void constant_node(const ShapeCtx& c) {
-  const Attribute* v = c.n.attr("value");
-  c.require(v && v->kind == Attribute::Kind::t, "needs a tensor 'value' attribute (value_float etc. not supported)");
   Value* out = c.n.outputs.empty() ? nullptr : c.n.outputs[0];
+  const Tensor t = constant_value(c.n, [&c](const std::string& m) { c.require(false, m); });
   if (!out) return;
-  out->constant = v->t;
-  out->dtype = v->t.dtype();
-  out->dims = v->t.shape().dims();
+  out->constant = t;
+  out->dtype = t.dtype();
+  out->dims = t.shape().dims();
 }
 
 void shape_node(const ShapeCtx& c) {
@@ -542,6 +548,12 @@ void define_tensor_ops() {
   define_op({"Concat"}, {.shape = sr::concat, .tesa = tesa_rules::concat(), .run = concat});
   define_op({"Gather"}, {.shape = sr::gather, .tesa = tesa_rules::gather(), .run = gather});
   define_op({"Shape"}, {.shape = sr::shape_node, .run = shape});
+  define_op({"Size"}, {.shape = [](const ShapeCtx& c) { c.set(0, ShapeCtx::Dims{}, DType::i64); },
+                       .run = [](OpCall& c) {
+                         Tensor y(DType::i64, Shape(std::vector<int64_t>{}));
+                         y.data<int64_t>()[0] = c.input(0).numel();
+                         c.out.push_back(std::move(y));
+                       }});
   define_op({"Constant"}, {.shape = sr::constant_node, .run = constant});
   define_op({"ConstantOfShape"}, {.shape = sr::constant_of_shape, .run = constant_of_shape});
   define_op({"Range"}, {.shape = sr::range, .run = range});

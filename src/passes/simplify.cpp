@@ -32,13 +32,18 @@ SimplifyReport simplify(Graph& g, int64_t max_fold_elements) {
     // arithmetic exporters emit (Shape, Slice, Concat, Reshape) then folds.
     // Not when the shapes are bound for a compile: the model must still run
     // at other shapes (the value is then a shape_value, see infer_shapes).
-    if (!g.shapes_bound && n->domain.empty() && n->op_type == "Shape" && n->inputs.size() == 1 && n->inputs[0] &&
+    if (!g.shapes_bound && n->domain.empty() && (n->op_type == "Shape" || n->op_type == "Size") && n->inputs.size() == 1 && n->inputs[0] &&
         n->inputs[0]->dims &&
         n->outputs.size() == 1 && n->outputs[0] &&
         std::all_of(n->inputs[0]->dims->begin(), n->inputs[0]->dims->end(), [](int64_t d) { return d >= 0; })) {
       const std::vector<int64_t> d = shape_op_dims(*n, *n->inputs[0]->dims);
       Tensor t(DType::i64, Shape{static_cast<int64_t>(d.size())});
       std::copy(d.begin(), d.end(), t.data<int64_t>());
+      if (n->op_type == "Size") {
+        t = Tensor(DType::i64, Shape(std::vector<int64_t>{}));
+        t.data<int64_t>()[0] = 1;
+        for (int64_t e : *n->inputs[0]->dims) t.data<int64_t>()[0] *= e;
+      }
       Value* v = n->outputs[0];
       v->constant = t;
       v->dtype = DType::i64;

@@ -82,16 +82,19 @@ def main():
     except ImportError:
         ov = None
     if ov is not None:
-        core = ov.Core()
-        t0 = time.perf_counter()
-        compiled = core.compile_model(a.model, "CPU", {
-            "INFERENCE_NUM_THREADS": a.threads, "NUM_STREAMS": 1,
-            "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
-        out["openvino_load_ms"] = (time.perf_counter() - t0) * 1e3
-        req = compiled.create_infer_request()
-        ov_feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
-        out["openvino_ms"] = timed(lambda: req.infer(ov_feeds), a.reps)
-        out["openvino_version"] = ov.__version__
+        try:
+            core = ov.Core()
+            t0 = time.perf_counter()
+            compiled = core.compile_model(a.model, "CPU", {
+                "INFERENCE_NUM_THREADS": a.threads, "NUM_STREAMS": 1,
+                "PERFORMANCE_HINT": "LATENCY", "INFERENCE_PRECISION_HINT": "f32"})
+            out["openvino_load_ms"] = (time.perf_counter() - t0) * 1e3
+            req = compiled.create_infer_request()
+            ov_feeds = {i.name: feeds[i.name] for i in sess.get_inputs()}
+            out["openvino_ms"] = timed(lambda: req.infer(ov_feeds), a.reps)
+            out["openvino_version"] = ov.__version__
+        except Exception as e:  # a model OpenVINO cannot read: its column stays empty
+            out["openvino_error"] = str(e).strip().splitlines()[-1][:200] if str(e).strip() else type(e).__name__
     pt = a.model[:-5] + ".pt"
     if os.path.exists(pt):
         import torch

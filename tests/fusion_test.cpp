@@ -394,6 +394,44 @@ TEST(Fusion, PrunedLinearRunsSparse) {
   EXPECT_NE(prof.profile()[0].impl.find("bsr_"), std::string::npos) << prof.profile()[0].impl;
 }
 
+// Every activation oneDNN takes as a post-op fuses into the convolution
+// before it, 2-D and 1-D (a 1-D convolution runs as a 2-D one of height 1).
+TEST(Fusion, ConvPostOpActivationsMatchUnfused) {
+  struct Act {
+    const char* op;
+    std::vector<std::pair<const char*, float>> attrs;
+  };
+  const std::vector<Act> acts = {{"Relu", {}},
+                                 {"LeakyRelu", {{"alpha", 0.1f}}},
+                                 {"HardSigmoid", {{"alpha", 0.3f}, {"beta", 0.4f}}},
+                                 {"HardSwish", {}},
+                                 {"Sigmoid", {}},
+                                 {"Tanh", {}}};
+  for (const Act& a : acts)
+    for (int rank : {4, 3}) {
+      auto m = new_model("conv_act");
+      auto* g = m.mutable_graph();
+      weight(g, "W", rank == 4 ? std::vector<int64_t>{16, 8, 3, 3} : std::vector<int64_t>{16, 8, 3}, 41);
+      weight(g, "B", {16}, 42);
+      tensor_value(g->add_input(), "x", rank == 4 ? std::vector<std::string>{"2", "8", "9", "9"}
+                                                  : std::vector<std::string>{"2", "8", "9"});
+      auto* cv = add_node(g, "Conv", {"x", "W", "B"}, {"c"}, "conv");
+      set_ints(cv, "pads", rank == 4 ? std::vector<int64_t>{1, 1, 1, 1} : std::vector<int64_t>{1, 1});
+      auto* act = add_node(g, a.op, {"c"}, {"y"}, "act");
+      for (const auto& [k, v] : a.attrs) {
+        auto* at = act->add_attribute();
+        at->set_name(k);
+        at->set_type(onnx::AttributeProto::FLOAT);
+        at->set_f(v);
+      }
+      tensor_value(g->add_output(), "y", rank == 4 ? std::vector<std::string>{"2", "16", "9", "9"}
+                                                   : std::vector<std::string>{"2", "16", "9"});
+      SCOPED_TRACE(std::string(a.op) + " rank " + std::to_string(rank));
+      const auto s = expect_same(m, {{"x", rank == 4 ? Shape{2, 8, 9, 9} : Shape{2, 8, 9}}}, 1);
+      EXPECT_EQ(s->fuse_report().conv_act, 1);
+    }
+}
+
 TEST(Fusion, BatchNormFoldsIntoConv) {
   for (int threads : {1, 2}) {
     const auto s = expect_same(conv_bn_model(), {{"x", Shape{1, 8, 10, 10}}}, threads);

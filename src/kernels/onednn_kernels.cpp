@@ -297,8 +297,20 @@ const OnednnConvKernel::Plan& OnednnConvKernel::plan(const Key& key) const {
   memory::desc b_md = bias_.empty() ? memory::desc() : memory::desc({wdims_[0]}, dt::f32, tag::x);
   dnnl::post_ops po;
   if (accumulate) po.append_sum(1.f);
-  if (act.kind == ConvActivation::relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-  if (act.kind == ConvActivation::clip) po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip, act.lo, act.hi);
+  using alg = dnnl::algorithm;
+  switch (act.kind) {
+    case ConvActivation::none: break;
+    case ConvActivation::relu: po.append_eltwise(1.f, alg::eltwise_relu, 0.f, 0.f); break;
+    case ConvActivation::clip: po.append_eltwise(1.f, alg::eltwise_clip, act.lo, act.hi); break;
+    case ConvActivation::leaky_relu: po.append_eltwise(1.f, alg::eltwise_relu, act.lo, 0.f); break;
+    case ConvActivation::hard_sigmoid:
+      po.append_eltwise(1.f, alg::eltwise_linear, act.lo, act.hi);
+      po.append_eltwise(1.f, alg::eltwise_clip, 0.f, 1.f);
+      break;
+    case ConvActivation::hard_swish: po.append_eltwise(1.f, alg::eltwise_hardswish, 0.f, 0.f); break;
+    case ConvActivation::sigmoid: po.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
+    case ConvActivation::tanh: po.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f); break;
+  }
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
@@ -356,6 +368,31 @@ void onednn_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, 
   const dnnl_status_t st =
       dnnl_sgemm('N', trans_b ? 'T' : 'N', m, n, k, 1.f, a, lda, b, ldb, accumulate ? 1.f : 0.f, c, ldc);
   SPARTA_CHECK(st == dnnl_success, "oneDNN sgemm failed (status ", int(st), ")");
+}
+
+// ---------------------------------------------------------------- layout reorder
+
+void onednn_reorder(const float* src, ConvLayout from, float* dst, ConvLayout to, const std::vector<int64_t>& d,
+                    int threads) {
+  SPARTA_CHECK(d.size() == 4, "a layout reorder needs N x C x H x W dims");
+  using Key = std::tuple<std::vector<int64_t>, ConvLayout, ConvLayout>;
+  static std::mutex mu;
+  static std::map<Key, std::shared_ptr<dnnl::reorder>> cache;
+  auto& eng = cpu_engine();
+  const memory::dims md{d[0], d[1], d[2], d[3]};
+  memory::desc a(md, dt::f32, conv_tag(from)), b(md, dt::f32, conv_tag(to));
+  std::shared_ptr<dnnl::reorder> prim;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& slot = cache[Key{d, from, to}];
+    if (!slot) slot = std::make_shared<dnnl::reorder>(dnnl::reorder::primitive_desc(eng, a, eng, b));
+    prim = slot;
+  }
+  memory ma(a, eng, const_cast<float*>(src)), mb(b, eng, dst);
+  OmpThreads t(threads);
+  dnnl::stream s(eng);
+  prim->execute(s, ma, mb);
+  s.wait();
 }
 
 // ---------------------------------------------------------------- transposed convolution

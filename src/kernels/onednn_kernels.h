@@ -89,9 +89,11 @@ struct ConvGeometry {
   int64_t stride[2] = {1, 1}, dilation[2] = {1, 1}, pad_begin[2] = {0, 0}, pad_end[2] = {0, 0};
 };
 
-// An activation fused after a convolution: none, relu, or clip to [lo, hi].
+// An activation fused after a convolution: none, relu, clip to [lo, hi],
+// leaky relu (slope lo), hard sigmoid (clip(lo x + hi, 0, 1)), hard swish,
+// sigmoid or tanh.
 struct ConvActivation {
-  enum Kind { none, relu, clip } kind = none;
+  enum Kind { none, relu, clip, leaky_relu, hard_sigmoid, hard_swish, sigmoid, tanh } kind = none;
   float lo = 0, hi = 0;
   bool operator<(const ConvActivation& o) const {
     return std::tie(kind, lo, hi) < std::tie(o.kind, o.lo, o.hi);
@@ -161,5 +163,11 @@ class OnednnDeconvKernel {
 // op(B) is B^T when trans_b ([N, K] with ldb >= K), else B ([K, N]).
 void onednn_sgemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
                   bool trans_b, float* c, int64_t ldc, bool accumulate, int threads);
+
+// Copies a 4-D f32 activation from one layout to another with oneDNN's
+// reorder (a JIT-compiled, cache-blocked transpose); primitives are cached
+// per (dims, layouts).
+void onednn_reorder(const float* src, ConvLayout from, float* dst, ConvLayout to, const std::vector<int64_t>& dims,
+                    int threads);
 
 }  // namespace sparta

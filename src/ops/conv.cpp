@@ -6,6 +6,8 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <map>
+#include <tuple>
 #include <type_traits>
 
 #include "kernels/onednn_kernels.h"
@@ -58,23 +60,43 @@ void for_each_tap(const Window& w, int64_t out_flat, F f) {
   }
 }
 
-// The activation fused into this Conv node by passes/fuse, if any.
+// The activation fused into this Conv node by passes/fuse, if any: its
+// kind in "sparta.act", its parameters in "sparta.clip" (clip bounds) or
+// "sparta.act_params".
 ConvActivation fused_activation(const OpCall& c) {
   ConvActivation a;
   const Attribute* k = c.node.attr("sparta.act");
   if (!k) return a;
-  if (k->s == "relu") a.kind = ConvActivation::relu;
-  if (k->s == "clip") {
-    const Attribute* b = c.node.attr("sparta.clip");
-    if (!b || b->fs.size() != 2) c.fail("fused clip without bounds");
-    a = {ConvActivation::clip, b->fs[0], b->fs[1]};
-  }
+  const auto params = [&c](const char* key) {
+    const Attribute* b = c.node.attr(key);
+    if (!b || b->fs.size() != 2) c.fail(std::string("fused activation without its parameters (") + key + ")");
+    return std::pair{b->fs[0], b->fs[1]};
+  };
+  static const std::map<std::string, ConvActivation::Kind> kinds = {
+      {"relu", ConvActivation::relu},         {"clip", ConvActivation::clip},
+      {"leaky_relu", ConvActivation::leaky_relu}, {"hard_sigmoid", ConvActivation::hard_sigmoid},
+      {"hard_swish", ConvActivation::hard_swish}, {"sigmoid", ConvActivation::sigmoid},
+      {"tanh", ConvActivation::tanh}};
+  const auto it = kinds.find(k->s);
+  if (it == kinds.end()) c.fail("unknown fused activation '" + k->s + "'");
+  a.kind = it->second;
+  if (a.kind == ConvActivation::clip) std::tie(a.lo, a.hi) = params("sparta.clip");
+  if (a.kind == ConvActivation::leaky_relu || a.kind == ConvActivation::hard_sigmoid)
+    std::tie(a.lo, a.hi) = params("sparta.act_params");
   return a;
 }
 
 float apply(const ConvActivation& a, float v) {
-  if (a.kind == ConvActivation::relu) return v > 0.f ? v : 0.f;
-  if (a.kind == ConvActivation::clip) return std::min(std::max(v, a.lo), a.hi);
+  switch (a.kind) {
+    case ConvActivation::none: return v;
+    case ConvActivation::relu: return v > 0.f ? v : 0.f;
+    case ConvActivation::clip: return std::min(std::max(v, a.lo), a.hi);
+    case ConvActivation::leaky_relu: return v >= 0.f ? v : a.lo * v;
+    case ConvActivation::hard_sigmoid: return std::min(1.f, std::max(0.f, a.lo * v + a.hi));
+    case ConvActivation::hard_swish: return v * std::min(1.f, std::max(0.f, v / 6.f + 0.5f));
+    case ConvActivation::sigmoid: return 1.f / (1.f + std::exp(-v));
+    case ConvActivation::tanh: return std::tanh(v);
+  }
   return v;
 }
 
@@ -88,8 +110,25 @@ ConvLayout layout_of(const OpCall& c, size_t i) {
 }
 ConvLayout out_layout(const OpCall& c) { return to_conv_layout(c.node.outputs.empty() ? nullptr : c.node.outputs[0]); }
 
+// A 1-D window as a 2-D one over a unit height (oneDNN runs 1-D
+// convolutions as 2-D ones of height 1); a 2-D window as it is.
+Window as_2d(Window w) {
+  if (w.spatial() != 1) return w;
+  for (auto* v : {&w.in, &w.k, &w.stride, &w.dil, &w.out}) v->insert(v->begin(), 1);
+  w.pad_begin.insert(w.pad_begin.begin(), 0);
+  w.pad_end.insert(w.pad_end.begin(), 0);
+  return w;
+}
+
+// N x C x spatial dims with a unit height inserted before a single spatial axis.
+std::vector<int64_t> dims_2d(std::vector<int64_t> d) {
+  if (d.size() == 3) d.insert(d.begin() + 2, 1);
+  return d;
+}
+
 // The oneDNN convolution for a node's constant weight (and bias).
-std::shared_ptr<OnednnConvKernel> make_conv_kernel(const Window& w, int64_t group, const Tensor& wt, const Tensor* b) {
+std::shared_ptr<OnednnConvKernel> make_conv_kernel(const Window& w1, int64_t group, const Tensor& wt, const Tensor* b) {
+  const Window w = as_2d(w1);
   ConvGeometry g;
   g.groups = group;
   for (int i = 0; i < 2; ++i) {
@@ -103,7 +142,7 @@ std::shared_ptr<OnednnConvKernel> make_conv_kernel(const Window& w, int64_t grou
   std::vector<float> bias;
   if (b) bias.assign(b->data<float>(), b->data<float>() + b->numel());
   return std::make_shared<OnednnConvKernel>(std::vector<float>(wt.data<float>(), wt.data<float>() + wt.numel()),
-                                            wt.shape().dims(), bias, g);
+                                            dims_2d(wt.shape().dims()), bias, g);
 }
 
 // A convolution's plan: its oneDNN primitive with the packed weights.
@@ -123,9 +162,10 @@ std::shared_ptr<NodePlan> conv_plan(std::shared_ptr<OnednnConvKernel> kern) {
 // (what the op would build on its first call).
 std::string conv_plan_key(const Node& n, const PlanOptions&) {
   const bool ok = n.inputs.size() >= 2 && n.inputs[0] && n.inputs[1] && n.inputs[1]->is_constant() &&
-                  n.inputs[1]->constant->dtype() == DType::f32 && n.inputs[1]->constant->rank() == 4 &&
+                  n.inputs[1]->constant->dtype() == DType::f32 &&
+                  (n.inputs[1]->constant->rank() == 4 || n.inputs[1]->constant->rank() == 3) &&
                   (n.inputs.size() < 3 || !n.inputs[2] || n.inputs[2]->is_constant()) && n.inputs[0]->dims &&
-                  n.inputs[0]->dims->size() == 4 &&
+                  n.inputs[0]->dims->size() == size_t(n.inputs[1]->constant->rank()) &&
                   std::all_of(n.inputs[0]->dims->begin(), n.inputs[0]->dims->end(), [](int64_t d) { return d > 0; });
   return ok ? "conv" : "";  // no measured choice: one key, so all but the first are planned in parallel
 }
@@ -139,7 +179,8 @@ std::shared_ptr<NodePlan> plan_conv(const Node& n, const PlanOptions& o) {
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
   const Window w = window(c, xd, n.attr_ints("kernel_shape", k));
   auto kern = make_conv_kernel(w, group, wt, n.inputs.size() >= 3 && n.inputs[2] ? &*n.inputs[2]->constant : nullptr);
-  kern->prepare(xd, layout_of(c, 0), out_layout(c), fused_activation(c), n.inputs.size() >= 4 && n.inputs[3] != nullptr);
+  kern->prepare(dims_2d(xd), layout_of(c, 0), out_layout(c), fused_activation(c),
+                n.inputs.size() >= 4 && n.inputs[3] != nullptr);
   return conv_plan(std::move(kern));
 }
 
@@ -154,20 +195,23 @@ void conv(OpCall& c) {
   if (group < 1 || ci != cig * group || co % group) c.fail("channels do not match the groups");
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
   const Window w = window(c, x.shape().dims(), c.node.attr_ints("kernel_shape", k));
-  // 2-D with constant weights (and bias): oneDNN, weights prepacked once.
-  if (c.plan && x.rank() == 4 && c.constant_input(1) && (!c.has_input(2) || c.constant_input(2)) && n > 0) {
+  // 1-D and 2-D with constant weights (and bias): oneDNN, weights prepacked
+  // once (1-D as 2-D of unit height: the same memory).
+  if (c.plan && (x.rank() == 4 || x.rank() == 3) && c.constant_input(1) && (!c.has_input(2) || c.constant_input(2)) &&
+      n > 0) {
     const OnednnConvKernel& kern = *c.plan_as<ConvPlan>([&] {
       return conv_plan(make_conv_kernel(w, group, wt, c.has_input(2) ? &c.input(2) : nullptr));
     }).kern;
-    std::vector<int64_t> od = {n, co, w.out[0], w.out[1]};
+    std::vector<int64_t> od = {n, co};
+    od.insert(od.end(), w.out.begin(), w.out.end());
     const bool direct_residual = !r || (r->shape() == Shape(od) && r->dtype() == DType::f32);
-    if (kern.out_dims(x.shape().dims()) == od && direct_residual) {
+    if (kern.out_dims(dims_2d(x.shape().dims())) == dims_2d(od) && direct_residual) {
       // The residual is summed in place (same layout, see passes/layout):
       // into its own storage when nothing else reads it, else into a copy.
       Tensor y = r && c.reusable(3) ? *r : Tensor(DType::f32, Shape(od), Uninitialized{});
       if (r && y.raw() != r->raw()) std::memcpy(y.raw(), r->raw(), y.nbytes());
-      kern.run(x.data<float>(), x.shape().dims(), layout_of(c, 0), y.data<float>(), out_layout(c), act, r != nullptr,
-               c.threads);
+      kern.run(x.data<float>(), dims_2d(x.shape().dims()), layout_of(c, 0), y.data<float>(), out_layout(c), act,
+               r != nullptr, c.threads);
       c.impl = "onednn:" + kern.impl_info();
       return c.out.push_back(std::move(y));
     }
@@ -388,20 +432,12 @@ void reorder(OpCall& c) {
   const int64_t B = to_nhwc ? x.dim(1) : layout_block(c.node.inputs[0]->layout, x.dim(1));
   SPARTA_ASSERT(x.rank() == 4 && B > 0 && x.dim(1) % B == 0 && x.dtype() == DType::f32, "node '", c.node.name,
                 "': not a blocked tensor");
-  const int64_t N = x.dim(0), CB = x.dim(1) / B, HW = x.dim(2) * x.dim(3);
+  const int64_t HW = x.dim(2) * x.dim(3);
   if (HW == 1 || (B == 1 && !to_nhwc)) return c.out.push_back(x);  // the same bytes in both layouts
   Tensor y(DType::f32, x.shape(), Uninitialized{});
-  const float* px = x.data<float>();
-  float* py = y.data<float>();
-  parallel_for(c.threads, N * CB, 1, [&](int64_t b0, int64_t b1) {
-    for (int64_t b = b0; b < b1; ++b)
-      for (int64_t i = 0; i < HW; ++i)
-        for (int64_t j = 0; j < B; ++j) {
-          const int64_t plain = (b * B + j) * HW + i, blocked = (b * HW + i) * B + j;
-          if (to_nhwc) py[blocked] = px[plain];
-          else py[plain] = px[blocked];
-        }
-  });
+  const ConvLayout from = to_nhwc ? ConvLayout::nchw : layout_of(c, 0);
+  onednn_reorder(x.data<float>(), from, y.data<float>(), to_nhwc ? ConvLayout::nhwc : ConvLayout::nchw,
+                 x.shape().dims(), c.threads);
   c.out.push_back(std::move(y));
 }
 

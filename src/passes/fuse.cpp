@@ -130,13 +130,29 @@ bool clip_bounds(const Node& n, float& lo, float& hi) {
   return true;
 }
 
-// A Relu, or a Clip with constant bounds, folded into a convolution as
-// attributes "sparta.act" (and "sparta.clip"); false for any other node.
+// An activation oneDNN applies as a convolution post-op (Relu, Clip with
+// constant bounds, LeakyRelu, HardSigmoid, HardSwish, Sigmoid, Tanh),
+// folded into the convolution as attributes "sparta.act" and its
+// parameters ("sparta.clip", "sparta.act_params"); false for any other node.
 bool conv_activation_attrs(const Node* act, std::map<std::string, Attribute>& attrs) {
   if (!act || !act->domain.empty() || act->outputs.size() != 1 || !act->outputs[0]) return false;
   float lo, hi;
-  if (act->op_type == "Relu") {
-    attrs["sparta.act"] = attr_s("relu");
+  const auto params = [&attrs](float a, float b) {
+    Attribute p;
+    p.kind = Attribute::Kind::fs;
+    p.fs = {a, b};
+    attrs["sparta.act_params"] = p;
+  };
+  static const std::map<std::string, std::string> plain = {
+      {"Relu", "relu"}, {"HardSwish", "hard_swish"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"}};
+  if (auto it = plain.find(act->op_type); it != plain.end() && act->inputs.size() == 1) {
+    attrs["sparta.act"] = attr_s(it->second);
+  } else if (act->op_type == "LeakyRelu") {
+    attrs["sparta.act"] = attr_s("leaky_relu");
+    params(act->attr_float("alpha", 0.01f), 0.f);
+  } else if (act->op_type == "HardSigmoid") {
+    attrs["sparta.act"] = attr_s("hard_sigmoid");
+    params(act->attr_float("alpha", 0.2f), act->attr_float("beta", 0.5f));
   } else if (act->op_type == "Clip" && clip_bounds(*act, lo, hi)) {
     attrs["sparta.act"] = attr_s("clip");
     Attribute b;

@@ -389,11 +389,21 @@ void global_average_pool(OpCall& c) {
     }
     return c.out.push_back(std::move(y));
   }
-  for (int64_t p = 0; p < planes; ++p) {
-    double acc = 0;
-    for (int64_t i = 0; i < sp; ++i) acc += x.data<float>()[p * sp + i];
-    y.data<float>()[p] = static_cast<float>(acc / double(sp));
-  }
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  parallel_for(c.threads, planes, 16, [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {  // 16 partial sums: a vectorized loop
+      const float* v = px + p * sp;
+      float acc[16] = {};
+      int64_t i = 0;
+      for (; i + 16 <= sp; i += 16)
+        for (int j = 0; j < 16; ++j) acc[j] += v[i + j];
+      double total = 0;
+      for (; i < sp; ++i) total += v[i];
+      for (int j = 0; j < 16; ++j) total += acc[j];
+      py[p] = static_cast<float>(total / double(sp));
+    }
+  });
   c.out.push_back(std::move(y));
 }
 

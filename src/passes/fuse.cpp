@@ -168,7 +168,7 @@ bool conv_activation_attrs(const Node* act, std::map<std::string, Attribute>& at
 }  // namespace
 
 std::string FuseReport::str() const {
-  return "fused: " + std::to_string(conv_bn) + " conv+batchnorm, " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " +
+  return "fused: " + std::to_string(conv_bn) + " conv+batchnorm, " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " + std::to_string(hard_swish) + " hard swish, " +
          std::to_string(layer_norm) + " layer norm, " + std::to_string(linear) + " linear, " +
          std::to_string(batch_matmul) + " batched matmul, " + std::to_string(masked_softmax) + " masked softmax";
 }
@@ -291,6 +291,32 @@ int fuse_gelu(Graph& g) {
       last = m1;
     }
     replace(g, last, d->name, "sparta", "Gelu", {x}, {}, dead);
+    return true;
+  });
+}
+
+// x * Clip(x + 3, 0, 6) / 6 (or * 1/6), as older exporters (Paddle2ONNX)
+// write HardSwish, becomes the HardSwish operator (which a convolution
+// before it then takes as a post-op).
+int fuse_hard_swish(Graph& g) {
+  return rewrite_all(g, [&g](Node* a) {
+    if (!is_op(a, "Add", 2)) return false;
+    Value* x = nullptr;
+    if (scalar_is(a->inputs[1], 3.f, 1e-6f)) x = a->inputs[0];
+    else if (scalar_is(a->inputs[0], 3.f, 1e-6f)) x = a->inputs[1];
+    if (!x || x->is_constant() || !keeps_shape(a, x)) return false;
+    Node* clip = g.sole_consumer(a->outputs[0]);
+    float lo, hi;
+    if (!clip || !clip->domain.empty() || clip->op_type != "Clip" || !clip_bounds(*clip, lo, hi) || lo != 0.f ||
+        hi != 6.f || clip->outputs.size() != 1)
+      return false;
+    Node* m = g.sole_consumer(clip->outputs[0]);
+    if (!is_op(m, "Mul", 2) || other_input(m, clip->outputs[0]) != x || !keeps_shape(m, x)) return false;
+    Node* d = g.sole_consumer(m->outputs[0]);
+    const bool div6 = is_op(d, "Div", 2) && d->inputs[0] == m->outputs[0] && scalar_is(d->inputs[1], 6.f, 1e-6f);
+    const bool mul6 = is_op(d, "Mul", 2) && scalar_is(other_input(d, m->outputs[0]), 1.f / 6.f, 1e-5f);
+    if (!(div6 || mul6) || !keeps_shape(d, x)) return false;
+    replace(g, d, a->name + "/hard_swish", "", "HardSwish", {x}, {}, {a, clip, m});
     return true;
   });
 }
@@ -451,6 +477,7 @@ int fuse_batch_matmul(Graph& g) {
 
 FuseReport fuse_all(Graph& g) {
   FuseReport r;
+  r.hard_swish = fuse_hard_swish(g);
   r.conv_bn = fold_conv_batchnorm(g);
   r.conv_residual = fuse_conv_residual(g);
   r.conv_act = fuse_conv_activations(g);

@@ -38,8 +38,11 @@
 namespace sparta {
 
 struct FuseReport {
-  int conv_bn = 0, conv_act = 0, conv_residual = 0, gelu = 0, layer_norm = 0, linear = 0, batch_matmul = 0, masked_softmax = 0;
-  int total() const { return conv_bn + conv_act + conv_residual + gelu + layer_norm + linear + batch_matmul + masked_softmax; }
+  int conv_bn = 0, conv_act = 0, conv_residual = 0, gelu = 0, hard_swish = 0, layer_norm = 0, linear = 0,
+      batch_matmul = 0, masked_softmax = 0;
+  int total() const {
+    return conv_bn + conv_act + conv_residual + gelu + hard_swish + layer_norm + linear + batch_matmul + masked_softmax;
+  }
   std::string str() const;
 };
 
@@ -47,6 +50,7 @@ int fuse_conv_activations(Graph& g);  // returns the number of fusions
 int fuse_conv_residual(Graph& g);
 int fold_conv_batchnorm(Graph& g);
 int fuse_gelu(Graph& g);
+int fuse_hard_swish(Graph& g);
 int fuse_layer_norm(Graph& g);
 int fuse_linear(Graph& g);
 int fuse_batch_matmul(Graph& g);

@@ -339,6 +339,7 @@ template <typename F>
 OpDef arithmetic(F f, std::vector<tesa_rules::Absorb> absorb = {}) {
   OpDef d = broadcast([f](OpCall& c) { arith(c, f); }, false);
   d.tesa = tesa_rules::elementwise([f](const float* v) { return static_cast<float>(f(v[0], v[1])); }, std::move(absorb));
+  d.layout = LayoutRole::binary;  // same-shape blocked operands combine elementwise in any layout
   return d;
 }
 // fold(acc, value) over the inputs' elements; Mean divides by their count.
@@ -365,12 +366,14 @@ template <typename F>
 OpDef unary_any_number(F f) {
   OpDef d = same_shape([f](OpCall& c) { unary_numeric(c, f); });
   d.tesa = tesa_rules::elementwise([f](const float* v) { return static_cast<float>(f(v[0])); }, {}, true);
+  d.layout = LayoutRole::passthrough;  // element by element: any layout
   return d;
 }
 template <typename F>
 OpDef unary(F f, bool zero_safe = true) {
   OpDef d = same_shape([f](OpCall& c) { unary_f32(c, f); });
   d.tesa = tesa_rules::elementwise([f](const float* v) { return f(v[0]); }, {}, zero_safe);
+  d.layout = LayoutRole::passthrough;  // element by element: any layout
   return d;
 }
 
@@ -379,6 +382,7 @@ OpDef unary(F f, bool zero_safe = true) {
 template <class Make>
 OpDef unary_by_node(Make make, bool zero_safe = true) {
   OpDef d = same_shape([make](OpCall& c) { unary_f32(c, make(c.node)); });
+  d.layout = LayoutRole::passthrough;  // element by element: any layout
   d.tesa = tesa_rules::elementwise_by_node(
       [make](const Node& n) -> tesa_rules::ElementFn {
         auto f = make(n);
@@ -391,9 +395,7 @@ OpDef unary_by_node(Make make, bool zero_safe = true) {
 }  // namespace
 
 void define_elementwise_ops() {
-  OpDef add = arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a + b); });
-  add.layout = LayoutRole::binary;  // same-shape blocked operands add elementwise in any layout
-  define_op({"Add"}, add);
+  define_op({"Add"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a + b); }));
   define_op({"Sub"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a - b); }));
   using tesa_rules::Absorb;
   define_op({"Mul"}, arithmetic([](auto a, auto b) { return static_cast<decltype(a)>(a * b); },
@@ -411,6 +413,7 @@ void define_elementwise_ops() {
   div.tesa = tesa_rules::elementwise([](const float* v) { return v[0] / v[1]; },
                                      {Absorb::if_others_nonzero, Absorb::never},  // 0 / x = 0 for x != 0
                                      /*zero_safe=*/false);
+  div.layout = LayoutRole::binary;
   define_op({"Div"}, div);
   OpDef pow_def = broadcast(pow_op, false);
   pow_def.tesa = tesa_rules::elementwise([](const float* v) { return std::pow(v[0], v[1]); }, {},

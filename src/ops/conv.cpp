@@ -10,6 +10,7 @@
 #include <tuple>
 #include <type_traits>
 
+#include "kernels/depthwise_conv.h"
 #include "kernels/onednn_kernels.h"
 #include "ops/op_def.h"
 
@@ -195,6 +196,30 @@ void conv(OpCall& c) {
   if (group < 1 || ci != cig * group || co % group) c.fail("channels do not match the groups");
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
   const Window w = window(c, x.shape().dims(), c.node.attr_ints("kernel_shape", k));
+  // Depthwise on plain data: the direct loop (oneDNN's depthwise kernels
+  // want blocked data and fall back to a slow GEMM on plain data).
+  std::vector<int64_t> out_dims = {n, co};
+  out_dims.insert(out_dims.end(), w.out.begin(), w.out.end());
+  if ((x.rank() == 4 || x.rank() == 3) && group == ci && co == ci && cig == 1 &&
+      layout_of(c, 0) == ConvLayout::nchw && out_layout(c) == ConvLayout::nchw &&
+      (!r || (r->dtype() == DType::f32 && r->shape().dims() == out_dims))) {
+    const Window w2 = as_2d(w);
+    DepthwiseGeometry g;
+    for (size_t i = 0; i < 2; ++i) {
+      g.in[i] = w2.in[i], g.k[i] = w2.k[i], g.stride[i] = w2.stride[i], g.dil[i] = w2.dil[i];
+      g.pad[i] = w2.pad_begin[i], g.out[i] = w2.out[i];
+    }
+    Tensor y(DType::f32, Shape(out_dims), Uninitialized{});
+    depthwise_conv_nchw(x.data<float>(), wt.data<float>(), c.has_input(2) ? c.input(2).data<float>() : nullptr,
+                        y.data<float>(), n, co, g, c.threads);
+    if (r || act.kind != ConvActivation::none) {  // act(conv + residual)
+      float* py = y.data<float>();
+      const float* pr = r ? r->data<float>() : nullptr;
+      for (int64_t i = 0; i < y.numel(); ++i) py[i] = apply(act, pr ? py[i] + pr[i] : py[i]);
+    }
+    c.impl = "depthwise_conv_nchw";
+    return c.out.push_back(std::move(y));
+  }
   // 1-D and 2-D with constant weights (and bias): oneDNN, weights prepacked
   // once (1-D as 2-D of unit height: the same memory).
   if (c.plan && (x.rank() == 4 || x.rank() == 3) && c.constant_input(1) && (!c.has_input(2) || c.constant_input(2)) &&

@@ -230,6 +230,22 @@ void cast(OpCall& c) {
   const std::optional<DType> target = dtype_from_onnx(to);
   if (!target) c.fail("cannot cast to ONNX type " + std::to_string(to));
   const DType t = *target;
+  if (t == x.dtype()) return c.out.push_back(x);  // nothing to convert: the same tensor
+  // The common numeric pairs in one typed loop each.
+  const auto typed = [&](auto from, auto to) {
+    using F = decltype(from);
+    using T = decltype(to);
+    Tensor y(t, x.shape(), Uninitialized{});
+    const F* px = static_cast<const F*>(x.raw());
+    T* py = static_cast<T*>(y.raw());
+    for (int64_t i = 0; i < x.numel(); ++i) py[i] = static_cast<T>(px[i]);
+    c.out.push_back(std::move(y));
+  };
+  if (x.dtype() == DType::i64 && t == DType::f32) return typed(int64_t{}, float{});
+  if (x.dtype() == DType::i32 && t == DType::f32) return typed(int32_t{}, float{});
+  if (x.dtype() == DType::i64 && t == DType::i32) return typed(int64_t{}, int32_t{});
+  if (x.dtype() == DType::i32 && t == DType::i64) return typed(int32_t{}, int64_t{});
+  if (x.dtype() == DType::f32 && t == DType::i64) return typed(float{}, int64_t{});
   Tensor y(t, x.shape());
   for (int64_t i = 0; i < x.numel(); ++i) {
     // Integer to integer goes through int64 to stay exact.

@@ -170,11 +170,24 @@ void copy_strided_row(const char* src, int64_t stride, int64_t n, char* dst) {
 
 }  // namespace
 
-void copy_view(const void* src, size_t es, int64_t offset, const std::vector<int64_t>& dims,
-               const std::vector<int64_t>& strides, void* dst) {
+void copy_view(const void* src, size_t es, int64_t offset, const std::vector<int64_t>& view_dims,
+               const std::vector<int64_t>& view_strides, void* dst) {
   int64_t total = 1;
-  for (int64_t d : dims) total *= d;
+  for (int64_t d : view_dims) total *= d;
   if (total == 0) return;
+  // Fewer, longer runs: unit axes dropped, and an axis merged into the next
+  // one where the view steps over it contiguously.
+  std::vector<int64_t> dims, strides;
+  for (size_t i = 0; i < view_dims.size(); ++i) {
+    if (view_dims[i] == 1) continue;
+    if (!dims.empty() && strides.back() == view_strides[i] * view_dims[i]) {
+      dims.back() *= view_dims[i];
+      strides.back() = view_strides[i];
+      continue;
+    }
+    dims.push_back(view_dims[i]);
+    strides.push_back(view_strides[i]);
+  }
   const char* ps = static_cast<const char*>(src) + offset * static_cast<int64_t>(es);
   char* pd = static_cast<char*>(dst);
   if (dims.empty()) return (void)std::memcpy(pd, ps, es);

@@ -40,5 +40,79 @@ TEST(Ops, CumSum) {
   EXPECT_EQ(cumsum(x, {2, 3}, -1, false, false), (std::vector<float>{1, 3, 6, 4, 9, 15}));
 }
 
+// Depthwise convolution on plain data (dynamic extents: no blocked layout is
+// planned, so the direct loop runs) against the definition, 1-D and 2-D,
+// over strides, dilations, pads, columns (width 1) and a residual + Relu.
+TEST(Ops, DepthwiseConvPlainMatchesDefinition) {
+  struct Case {
+    Dims x, k, stride, dil, pads;
+  };
+  const std::vector<Case> cases = {
+      {{2, 5, 9, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, {{1, 4, 10, 7}, {3, 5}, {2, 1}, {1, 2}, {0, 2, 1, 3}},
+      {{1, 3, 12, 1}, {5, 1}, {1, 1}, {2, 1}, {2, 0, 1, 0}},  {{1, 6, 13}, {4}, {3}, {1}, {1, 2}},
+      {{2, 2, 8}, {8}, {1}, {1}, {0, 0}},                      {{1, 3, 4, 4}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}}};
+  uint32_t seed = 1;
+  const auto rnd = [&seed] {
+    seed = seed * 1664525u + 1013904223u;
+    return float(int(seed >> 9) % 2001 - 1000) / 500.f;
+  };
+  for (const Case& t : cases)
+    for (bool residual : {false, true}) {
+      const size_t sp = t.k.size();
+      const int64_t C = t.x[1];
+      Dims wd = {C, 1};
+      wd.insert(wd.end(), t.k.begin(), t.k.end());
+      Tensor w(DType::f32, Shape(wd)), b(DType::f32, Shape{C}), x(DType::f32, Shape(t.x));
+      for (Tensor* v : {&w, &b, &x})
+        for (int64_t i = 0; i < v->numel(); ++i) v->data<float>()[i] = rnd();
+      Dims od = {t.x[0], C};
+      for (size_t i = 0; i < sp; ++i)
+        od.push_back((t.x[2 + i] + t.pads[i] + t.pads[i + sp] - t.dil[i] * (t.k[i] - 1) - 1) / t.stride[i] + 1);
+      Tensor res(DType::f32, Shape(od));
+      for (int64_t i = 0; i < res.numel(); ++i) res.data<float>()[i] = rnd();
+      Graph g;
+      Dims dyn = t.x;
+      dyn[0] = -1;  // dynamic batch: no blocked layout
+      Value* in = add_input(g, "x", dyn);
+      Node* cv = add_op(g, "Conv", {in, add_constant(g, "w", w), add_constant(g, "b", b)}, "c");
+      cv->attrs["group"] = Attribute{.kind = Attribute::Kind::i, .i = C};
+      cv->attrs["strides"] = Attribute{.kind = Attribute::Kind::is, .is = t.stride};
+      cv->attrs["dilations"] = Attribute{.kind = Attribute::Kind::is, .is = t.dil};
+      cv->attrs["pads"] = Attribute{.kind = Attribute::Kind::is, .is = t.pads};
+      Value* y = cv->outputs[0];
+      if (residual) {
+        Dims rd = od;
+        rd[0] = -1;
+        Node* add = add_op(g, "Add", {y, add_input(g, "r", rd)}, "s");
+        y = add_op(g, "Relu", {add->outputs[0]}, "y")->outputs[0];
+      }
+      g.outputs = {y};
+      g.link();
+      Executor e(std::move(g));
+      std::map<std::string, Tensor> feeds = {{"x", x}};
+      if (residual) feeds["r"] = res;
+      const Tensor got = e.run(feeds)[0];
+      ASSERT_EQ(got.shape(), Shape(od));
+      const int64_t OH = sp == 2 ? od[2] : 1, OW = od.back(), IH = sp == 2 ? t.x[2] : 1, IW = t.x.back();
+      const int64_t KH = sp == 2 ? t.k[0] : 1, KW = t.k.back();
+      for (int64_t n = 0; n < od[0]; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              double acc = b.data<float>()[c];
+              for (int64_t kh = 0; kh < KH; ++kh)
+                for (int64_t kw = 0; kw < KW; ++kw) {
+                  const int64_t ih = sp == 2 ? oh * t.stride[0] - t.pads[0] + kh * t.dil[0] : 0;
+                  const int64_t iw = ow * t.stride[sp - 1] - t.pads[sp - 1] + kw * t.dil[sp - 1];
+                  if (ih < 0 || ih >= IH || iw < 0 || iw >= IW) continue;
+                  acc += double(w.data<float>()[(c * KH + kh) * KW + kw]) * x.data<float>()[((n * C + c) * IH + ih) * IW + iw];
+                }
+              const int64_t at = ((n * C + c) * OH + oh) * OW + ow;
+              if (residual) acc = std::max(0.0, acc + res.data<float>()[at]);
+              EXPECT_NEAR(got.data<float>()[at], acc, 1e-4) << "case x" << Shape(t.x).str() << " at " << at;
+            }
+    }
+}
+
 }  // namespace
 }  // namespace sparta

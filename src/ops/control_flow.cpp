@@ -16,18 +16,27 @@ struct SubgraphPlan : NodePlan {
   std::string kernel() const override { return "subgraph"; }
 };
 
-// The executor of the node's graph attribute `key`.
-Executor& subgraph(OpCall& c, SubgraphPlan& p, const std::string& key) {
+// The executor of the node's graph attribute `key`. On first use the
+// subgraph is compiled with the extents of the first call's inputs
+// (`feed_for` names them from the subgraph's inputs), as a model compiled
+// for given shapes: kernels chosen and layouts planned for them, any other
+// shape still allowed.
+Executor& subgraph(OpCall& c, SubgraphPlan& p, const std::string& key,
+                   const std::function<std::map<std::string, Tensor>(const Graph&)>& feed_for) {
   auto& slot = p.graphs[key];
   if (!slot) {
     const Attribute* a = c.node.attr(key);
     if (!a || a->kind != Attribute::Kind::g) c.fail("needs the graph attribute '" + key + "'");
     try {
       Graph g = import_onnx_bytes(a->s.data(), a->s.size(), "subgraph '" + key + "' of node '" + c.node.name + "'");
+      CompileConfig cfg;
+      cfg.threads = c.threads;
+      cfg.sparse = c.sparse;
+      for (const auto& [name, t] : feed_for(g)) cfg.shapes[name] = t.shape().dims();
       ExecutorOptions o;
       o.threads = c.threads;
       o.sparse = c.sparse;
-      slot = std::make_unique<Executor>(std::move(g), o);
+      slot = std::make_unique<Executor>(compile_model(std::move(g), cfg), o);
     } catch (const Error& e) {
       c.fail(e.what());
     }
@@ -48,12 +57,12 @@ size_t own_inputs(const OpCall& c) {
   return c.node.inputs.size() - n;
 }
 
-// The executor's inputs from index `first` on, fed from the captures.
-void feed_captures(const OpCall& c, const Executor& e, size_t first, std::map<std::string, Tensor>& feed) {
+// The subgraph's inputs from index `first` on, fed from the captures.
+void feed_captures(const OpCall& c, const Graph& g, size_t first, std::map<std::string, Tensor>& feed) {
   const Attribute* cap = c.node.attr("sparta.captures");
   const size_t own = own_inputs(c);
-  for (size_t i = first; i < e.graph().inputs.size(); ++i) {
-    const std::string& name = e.graph().inputs[i]->name;
+  for (size_t i = first; i < g.inputs.size(); ++i) {
+    const std::string& name = g.inputs[i]->name;
     size_t k = 0;
     while (cap && k < cap->ss.size() && cap->ss[k] != name) ++k;
     if (!cap || k == cap->ss.size()) c.fail("subgraph input '" + name + "' is neither its own nor captured");
@@ -79,10 +88,13 @@ void if_op(OpCall& c) {
   std::shared_ptr<NodePlan> local;
   SubgraphPlan& p = plan_of(c, local);
   const std::string key = truth(c.input(0), c, "the condition") ? "then_branch" : "else_branch";
-  Executor& e = subgraph(c, p, key);
-  std::map<std::string, Tensor> feed;
-  feed_captures(c, e, 0, feed);
-  std::vector<Tensor> out = e.run(feed);
+  const auto feed_for = [&c](const Graph& g) {
+    std::map<std::string, Tensor> feed;
+    feed_captures(c, g, 0, feed);
+    return feed;
+  };
+  Executor& e = subgraph(c, p, key, feed_for);
+  std::vector<Tensor> out = e.run(feed_for(e.graph()));
   if (out.size() != c.node.outputs.size())
     c.fail(key + " has " + std::to_string(out.size()) + " outputs, the node " + std::to_string(c.node.outputs.size()));
   c.out = std::move(out);
@@ -113,8 +125,22 @@ Tensor scalar_like(const Value* v, DType t) {
 void loop_op(OpCall& c) {
   std::shared_ptr<NodePlan> local;
   SubgraphPlan& p = plan_of(c, local);
-  Executor& body = subgraph(c, p, "body");
   const size_t own = own_inputs(c);
+  // The first iteration's inputs: iteration 0, the condition, the initial
+  // loop-carried values, the captures.
+  const auto first_feed = [&c, own](const Graph& g) {
+    std::map<std::string, Tensor> feed;
+    if (g.inputs.size() < own) return feed;  // reported below
+    Tensor iter = scalar_like(g.inputs[0], DType::i64);
+    iter.data<int64_t>()[0] = 0;
+    feed[g.inputs[0]->name] = iter;
+    feed[g.inputs[1]->name] = scalar_like(g.inputs[1], DType::boolean);
+    for (size_t i = 2; i < own; ++i)
+      if (c.has_input(i)) feed[g.inputs[i]->name] = c.input(i);
+    feed_captures(c, g, own, feed);
+    return feed;
+  };
+  Executor& body = subgraph(c, p, "body", first_feed);
   if (own < 2) c.fail("needs the trip count and condition inputs (either may be empty)");
   const size_t n_carried = own - 2;
   const auto& bin = body.graph().inputs;
@@ -134,7 +160,7 @@ void loop_op(OpCall& c) {
   for (size_t i = 0; i < n_carried; ++i) carried.push_back(c.input(2 + i));
   std::vector<std::vector<Tensor>> scans(n_scan);
   std::map<std::string, Tensor> feed;
-  feed_captures(c, body, 2 + n_carried, feed);
+  feed_captures(c, body.graph(), 2 + n_carried, feed);
   for (int64_t it = 0; it < trips && cond; ++it) {
     Tensor iter = scalar_like(bin[0], DType::i64);
     iter.data<int64_t>()[0] = it;

@@ -225,6 +225,7 @@ void define_conv_transpose_ops();
 void define_control_flow_ops();
 void define_rnn_ops();
 void define_indexing_ops();
+void define_einsum_ops();
 
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

@@ -29,6 +29,7 @@ const std::map<std::string, OpDef>& registry() {
     define_control_flow_ops();
     define_rnn_ops();
     define_indexing_ops();
+    define_einsum_ops();
     return true;
   }();
   (void)once;

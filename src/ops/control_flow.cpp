@@ -1,18 +1,18 @@
 // Control flow: If (two branches) and Loop (a body run while a trip count
 // and a condition allow). Each subgraph is a self-contained model (see
-// Attribute::Kind::g), compiled once into an Executor of its own on first
-// use with the run's thread count and sparsity; outer-scope values arrive
-// as the node's captured inputs.
+// Attribute::Kind::g), compiled once by the runtime (subgraph_compiler) on
+// first use with the run's thread count and sparsity; outer-scope values
+// arrive as the node's captured inputs.
 #include <cstring>
 
 #include "frontend/onnx_import.h"
-#include "runtime/executor.h"
+#include "ops/op_def.h"
 
 namespace sparta {
 namespace {
 
 struct SubgraphPlan : NodePlan {
-  std::map<std::string, std::unique_ptr<Executor>> graphs;  // by attribute name
+  std::map<std::string, std::unique_ptr<SubgraphRunner>> graphs;  // by attribute name
   std::string kernel() const override { return "subgraph"; }
 };
 
@@ -21,7 +21,7 @@ struct SubgraphPlan : NodePlan {
 // (`feed_for` names them from the subgraph's inputs), as a model compiled
 // for given shapes: kernels chosen and layouts planned for them, any other
 // shape still allowed.
-Executor& subgraph(OpCall& c, SubgraphPlan& p, const std::string& key,
+SubgraphRunner& subgraph(OpCall& c, SubgraphPlan& p, const std::string& key,
                    const std::function<std::map<std::string, Tensor>(const Graph&)>& feed_for) {
   auto& slot = p.graphs[key];
   if (!slot) {
@@ -29,14 +29,9 @@ Executor& subgraph(OpCall& c, SubgraphPlan& p, const std::string& key,
     if (!a || a->kind != Attribute::Kind::g) c.fail("needs the graph attribute '" + key + "'");
     try {
       Graph g = import_onnx_bytes(a->s.data(), a->s.size(), "subgraph '" + key + "' of node '" + c.node.name + "'");
-      CompileConfig cfg;
-      cfg.threads = c.threads;
-      cfg.sparse = c.sparse;
-      for (const auto& [name, t] : feed_for(g)) cfg.shapes[name] = t.shape().dims();
-      ExecutorOptions o;
-      o.threads = c.threads;
-      o.sparse = c.sparse;
-      slot = std::make_unique<Executor>(compile_model(std::move(g), cfg), o);
+      std::map<std::string, std::vector<int64_t>> shapes;
+      for (const auto& [name, t] : feed_for(g)) shapes[name] = t.shape().dims();
+      slot = subgraph_compiler()(std::move(g), shapes, c.threads, c.sparse);
     } catch (const Error& e) {
       c.fail(e.what());
     }
@@ -93,7 +88,7 @@ void if_op(OpCall& c) {
     feed_captures(c, g, 0, feed);
     return feed;
   };
-  Executor& e = subgraph(c, p, key, feed_for);
+  SubgraphRunner& e = subgraph(c, p, key, feed_for);
   std::vector<Tensor> out = e.run(feed_for(e.graph()));
   if (out.size() != c.node.outputs.size())
     c.fail(key + " has " + std::to_string(out.size()) + " outputs, the node " + std::to_string(c.node.outputs.size()));
@@ -140,7 +135,7 @@ void loop_op(OpCall& c) {
     feed_captures(c, g, own, feed);
     return feed;
   };
-  Executor& body = subgraph(c, p, "body", first_feed);
+  SubgraphRunner& body = subgraph(c, p, "body", first_feed);
   if (own < 2) c.fail("needs the trip count and condition inputs (either may be empty)");
   const size_t n_carried = own - 2;
   const auto& bin = body.graph().inputs;

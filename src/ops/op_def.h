@@ -10,6 +10,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -226,6 +227,22 @@ void define_control_flow_ops();
 void define_rnn_ops();
 void define_indexing_ops();
 void define_einsum_ops();
+
+// Subgraphs (If's branches, Loop's body) run on the runtime, which ops may
+// not depend on: the runtime registers how a subgraph is compiled (for the
+// extents of its first inputs, with the caller's threads and sparsity), and
+// the control-flow ops ask for it.
+class SubgraphRunner {
+ public:
+  virtual ~SubgraphRunner() = default;
+  virtual const Graph& graph() const = 0;
+  virtual std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs) = 0;
+};
+using SubgraphCompiler = std::function<std::unique_ptr<SubgraphRunner>(
+    Graph g, const std::map<std::string, std::vector<int64_t>>& shapes, int threads, bool sparse)>;
+void set_subgraph_compiler(SubgraphCompiler f);
+// The registered compiler; a sparta::Error when none is (no runtime linked).
+const SubgraphCompiler& subgraph_compiler();
 
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

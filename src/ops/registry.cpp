@@ -171,6 +171,20 @@ void copy_strided_row(const char* src, int64_t stride, int64_t n, char* dst) {
 
 }  // namespace
 
+namespace {
+SubgraphCompiler& compiler_slot() {
+  static SubgraphCompiler f;
+  return f;
+}
+}  // namespace
+
+void set_subgraph_compiler(SubgraphCompiler f) { compiler_slot() = std::move(f); }
+
+const SubgraphCompiler& subgraph_compiler() {
+  SPARTA_CHECK(compiler_slot() != nullptr, "subgraphs (If, Loop) run only inside sparta's runtime");
+  return compiler_slot();
+}
+
 void copy_view(const void* src, size_t es, int64_t offset, const std::vector<int64_t>& view_dims,
                const std::vector<int64_t>& view_strides, void* dst) {
   int64_t total = 1;

@@ -255,9 +255,11 @@ void recurrent_shape(const ShapeCtx& c, Cell cell) {
 }  // namespace
 
 void define_rnn_ops() {
-  for (auto [name, cell] : {std::pair{"LSTM", Cell::lstm}, std::pair{"GRU", Cell::gru}, std::pair{"RNN", Cell::rnn}})
-    define_op({name}, {.shape = [cell](const ShapeCtx& c) { recurrent_shape(c, cell); },
-                       .run = [cell](OpCall& c) { recurrent(c, cell); }});
+  for (const auto& def : {std::pair{"LSTM", Cell::lstm}, std::pair{"GRU", Cell::gru}, std::pair{"RNN", Cell::rnn}}) {
+    const Cell cell = def.second;  // a plain variable: lambdas may not capture structured bindings before C++20
+    define_op({def.first}, {.shape = [cell](const ShapeCtx& c) { recurrent_shape(c, cell); },
+                            .run = [cell](OpCall& c) { recurrent(c, cell); }});
+  }
 }
 
 }  // namespace sparta

@@ -19,7 +19,41 @@ Executor::Executor(Graph g, ExecutorOptions opt)
                                            .keep_promises = opt.check_tesa}),
               opt) {}
 
+namespace {
+
+// A subgraph of an If or Loop node, run by an Executor of its own.
+class ExecutorRunner final : public SubgraphRunner {
+ public:
+  ExecutorRunner(CompiledModel m, ExecutorOptions o) : e_(std::move(m), o) {}
+  const Graph& graph() const override { return e_.graph(); }
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs) override { return e_.run(inputs); }
+
+ private:
+  Executor e_;
+};
+
+void register_subgraph_compiler() {
+  static const bool done = [] {
+    set_subgraph_compiler([](Graph g, const std::map<std::string, std::vector<int64_t>>& shapes, int threads,
+                             bool sparse) -> std::unique_ptr<SubgraphRunner> {
+      CompileConfig cfg;
+      cfg.threads = threads;
+      cfg.sparse = sparse;
+      cfg.shapes = shapes;
+      ExecutorOptions o;
+      o.threads = threads;
+      o.sparse = sparse;
+      return std::make_unique<ExecutorRunner>(compile_model(std::move(g), cfg), o);
+    });
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
+
 Executor::Executor(CompiledModel m, ExecutorOptions opt) : m_(std::move(m)), opt_(opt) {
+  register_subgraph_compiler();  // before any If or Loop of this model runs
   SPARTA_CHECK(opt_.threads >= 1, "threads must be >= 1");
   SPARTA_ASSERT(m_.defs.size() == m_.graph.nodes().size() && m_.plans.size() == m_.graph.nodes().size(),
                 "a compiled model has one definition and one plan slot per node");

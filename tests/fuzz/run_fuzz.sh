@@ -23,10 +23,11 @@ case "$target" in
              "${core[@]}" "$src"/ops/*.cpp)
     libs=("$core_lib" -ldnnl -lgomp -lonnx -lonnx_proto -lprotobuf) ;;
   artifact)
+    # subgraphs (If, Loop) are kept as ONNX bytes: the importer reads them
     sources=("$src"/runtime/artifact*.cpp "$src/runtime/compiled_model.cpp" "$src/runtime/report.cpp" "$src"/passes/*.cpp
              "$src/analysis/shape_inference.cpp" "$src/analysis/onnx_rules.cpp" "$src"/analysis/tesa_*.cpp
-             "${core[@]}" "$src"/ops/*.cpp)
-    libs=("$core_lib" -ldnnl -lgomp) ;;
+             "$src/frontend/onnx_import.cpp" "${core[@]}" "$src"/ops/*.cpp)
+    libs=("$core_lib" -ldnnl -lgomp -lonnx -lonnx_proto -lprotobuf) ;;
   tesa_spec)
     sources=("$src/frontend/tesa_spec.cpp" "$src/core/npy.cpp" "${core[@]}")
     libs=() ;;

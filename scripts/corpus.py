@@ -219,6 +219,15 @@ def check(out, tol, only):
                 err, ok, verdict = float("nan"), False, str(e).replace("|", "/")[:200]
             if not ok:
                 failed.append("%s#%d" % (name, k))
+            if ok and k == 1:  # the compiled .sparta model gives the same outputs
+                with tempfile.TemporaryDirectory() as tmp:
+                    model.save(os.path.join(tmp, name + ".sparta"))
+                    again = sparta.load(os.path.join(tmp, name + ".sparta")).run(f)
+                if any(not np.array_equal(np.asarray(again[n]), np.asarray(got[n])) for n in want):
+                    failed.append("%s (compiled .sparta)" % name)
+                    verdict = "the loaded .sparta model differs"
+                else:
+                    verdict = "ok (also as .sparta)"
             print("| %s | %d | %s | %.1e | %.1f | %s |" % (name, k + 1, shapes, err, compile_s, verdict), flush=True)
     if failed:
         sys.exit("corpus: %d failed: %s" % (len(failed), ", ".join(failed)))

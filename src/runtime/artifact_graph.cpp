@@ -309,7 +309,10 @@ json graph_to_json(const CompiledModel& m, DataWriter& data) {
     for (const auto& [k, a] : n.attrs) attrs[k] = attr_json(a, data);
     json j{{"name", n.name}, {"op", n.op_type}, {"domain", n.domain}, {"inputs", ins}, {"outputs", outs}, {"attrs", attrs}};
     if (records[ni]) j["plan"] = plan_json(*records[ni], data);
-    else if (m.plans[ni]) j["replan"] = true;
+    // made ahead again at load (plans without a measured choice); a plan the
+    // op made on its first run without a record (If's subgraphs, a product
+    // planned at run-time shapes) is made again on the first run after load
+    else if (m.plans[ni] && m.defs[ni]->plan && m.defs[ni]->plan_key && !m.defs[ni]->load_plan) j["replan"] = true;
     nodes.push_back(std::move(j));
   }
   json inputs = json::array(), outputs = json::array();

@@ -114,5 +114,62 @@ TEST(Ops, DepthwiseConvPlainMatchesDefinition) {
     }
 }
 
+// 1-D convolution without groups (im2col times the prepacked weight)
+// against its definition: strides, dilations, pads, long kernels, a
+// residual + Relu, batch > 1.
+TEST(Ops, Conv1dMatchesDefinition) {
+  struct Case {
+    int64_t n, ci, co, len, k, stride, dil, pb, pe;
+  };
+  const std::vector<Case> cases = {{2, 3, 5, 11, 3, 1, 1, 1, 1}, {1, 1, 7, 40, 16, 5, 1, 0, 0},
+                                   {3, 4, 2, 9, 2, 2, 3, 2, 0},  {1, 6, 4, 5, 5, 1, 1, 4, 4}};
+  uint32_t seed = 7;
+  const auto rnd = [&seed] {
+    seed = seed * 1664525u + 1013904223u;
+    return float(int(seed >> 9) % 2001 - 1000) / 500.f;
+  };
+  for (const Case& t : cases)
+    for (bool residual : {false, true}) {
+      Tensor w(DType::f32, Shape{t.co, t.ci, t.k}), b(DType::f32, Shape{t.co}), x(DType::f32, Shape{t.n, t.ci, t.len});
+      for (Tensor* v : {&w, &b, &x})
+        for (int64_t i = 0; i < v->numel(); ++i) v->data<float>()[i] = rnd();
+      const int64_t L = (t.len + t.pb + t.pe - t.dil * (t.k - 1) - 1) / t.stride + 1;
+      Tensor res(DType::f32, Shape{t.n, t.co, L});
+      for (int64_t i = 0; i < res.numel(); ++i) res.data<float>()[i] = rnd();
+      Graph g;
+      Value* in = add_input(g, "x", {-1, t.ci, -1});
+      Node* cv = add_op(g, "Conv", {in, add_constant(g, "w", w), add_constant(g, "b", b)}, "c");
+      cv->attrs["strides"] = Attribute{.kind = Attribute::Kind::is, .is = {t.stride}};
+      cv->attrs["dilations"] = Attribute{.kind = Attribute::Kind::is, .is = {t.dil}};
+      cv->attrs["pads"] = Attribute{.kind = Attribute::Kind::is, .is = {t.pb, t.pe}};
+      Value* y = cv->outputs[0];
+      if (residual) {
+        Node* add = add_op(g, "Add", {y, add_input(g, "r", {-1, t.co, -1})}, "s");
+        y = add_op(g, "Relu", {add->outputs[0]}, "y")->outputs[0];
+      }
+      g.outputs = {y};
+      g.link();
+      Executor e(std::move(g));
+      std::map<std::string, Tensor> feeds = {{"x", x}};
+      if (residual) feeds["r"] = res;
+      const Tensor got = e.run(feeds)[0];
+      ASSERT_EQ(got.shape(), Shape({t.n, t.co, L}));
+      for (int64_t n = 0; n < t.n; ++n)
+        for (int64_t o = 0; o < t.co; ++o)
+          for (int64_t l = 0; l < L; ++l) {
+            double acc = b.data<float>()[o];
+            for (int64_t i = 0; i < t.ci; ++i)
+              for (int64_t q = 0; q < t.k; ++q) {
+                const int64_t pos = l * t.stride - t.pb + q * t.dil;
+                if (pos >= 0 && pos < t.len)
+                  acc += double(w.data<float>()[(o * t.ci + i) * t.k + q]) * x.data<float>()[(n * t.ci + i) * t.len + pos];
+              }
+            const int64_t at = (n * t.co + o) * L + l;
+            if (residual) acc = std::max(0.0, acc + res.data<float>()[at]);
+            EXPECT_NEAR(got.data<float>()[at], acc, 1e-4) << "len " << t.len << " k " << t.k << " at " << at;
+          }
+    }
+}
+
 }  // namespace
 }  // namespace sparta

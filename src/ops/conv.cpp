@@ -158,6 +158,20 @@ std::shared_ptr<NodePlan> conv_plan(std::shared_ptr<OnednnConvKernel> kern) {
   return p;
 }
 
+// A 1-D convolution without groups as one product per image: its columns
+// [L_out, Ci*K] (im2col) times the weight as stored ([Co, Ci*K]), prepacked
+// once. oneDNN's 1-D path (im2col + sgemm) repacks the weight on every call,
+// which dominates the short sequences of speech models (4-10 frames).
+struct Conv1dPlan : NodePlan {
+  std::unique_ptr<OnednnDenseKernel> kern;
+  std::string kernel() const override { return "conv1d_im2col_" + kern->name(); }
+};
+
+bool conv1d_as_product(const Node& n, int64_t group) {
+  return group == 1 && n.inputs.size() >= 2 && n.inputs[0] && n.inputs[1] && n.inputs[1]->is_constant() &&
+         n.inputs[1]->constant->rank() == 3 && (n.inputs.size() < 3 || !n.inputs[2] || n.inputs[2]->is_constant());
+}
+
 // Ahead of the first run: a 2-D convolution with constant weights and a
 // statically shaped input gets its oneDNN primitive and packed weights
 // (what the op would build on its first call).
@@ -177,6 +191,7 @@ std::shared_ptr<NodePlan> plan_conv(const Node& n, const PlanOptions& o) {
   const std::vector<int64_t>& xd = *n.inputs[0]->dims;
   const int64_t group = n.attr_int("group", 1);
   if (group < 1 || xd[1] != wt.dim(1) * group || wt.dim(0) % group) return nullptr;  // the op reports it at run time
+  if (conv1d_as_product(n, group)) return nullptr;  // planned on its first run (Conv1dPlan)
   std::vector<int64_t> k(wt.shape().dims().begin() + 2, wt.shape().dims().end());
   const Window w = window(c, xd, n.attr_ints("kernel_shape", k));
   auto kern = make_conv_kernel(w, group, wt, n.inputs.size() >= 3 && n.inputs[2] ? &*n.inputs[2]->constant : nullptr);
@@ -218,6 +233,42 @@ void conv(OpCall& c) {
       for (int64_t i = 0; i < y.numel(); ++i) py[i] = apply(act, pr ? py[i] + pr[i] : py[i]);
     }
     c.impl = "depthwise_conv_nchw";
+    return c.out.push_back(std::move(y));
+  }
+  if (c.plan && x.rank() == 3 && conv1d_as_product(c.node, group) && layout_of(c, 0) == ConvLayout::nchw &&
+      out_layout(c) == ConvLayout::nchw && (!r || (r->dtype() == DType::f32 && r->shape().dims() == out_dims))) {
+    const int64_t K = ci * k[0], L = w.out[0];
+    Conv1dPlan& p = c.plan_as<Conv1dPlan>([&] {
+      auto made = std::make_shared<Conv1dPlan>();
+      made->kern = std::make_unique<OnednnDenseKernel>(co, K, std::vector<float>(wt.data<float>(), wt.data<float>() + wt.numel()),
+                                                       /*prepacked=*/true);
+      return made;
+    });
+    Tensor y(DType::f32, Shape(out_dims), Uninitialized{});
+    std::vector<float> col(size_t(L * K)), prod(size_t(L * co));
+    const float* bias = c.has_input(2) ? c.input(2).data<float>() : nullptr;
+    const int64_t IL = w.in[0], s0 = w.stride[0], d0 = w.dil[0], p0 = w.pad_begin[0], KW = k[0];
+    for (int64_t b = 0; b < n; ++b) {
+      const float* xb = x.data<float>() + b * ci * IL;
+      for (int64_t l = 0; l < L; ++l)
+        for (int64_t i = 0; i < ci; ++i)
+          for (int64_t t = 0; t < KW; ++t) {
+            const int64_t pos = l * s0 - p0 + t * d0;
+            col[size_t(l * K + i * KW + t)] = pos >= 0 && pos < IL ? xb[i * IL + pos] : 0.f;
+          }
+      SpmmArgs a;
+      a.x = col.data(), a.m = L, a.ldx = K, a.y = prod.data(), a.ldy = co, a.threads = c.threads;
+      a.ep.bias = bias;
+      p.kern->run(a);
+      float* yb = y.data<float>() + b * co * L;
+      const float* rb = r ? r->data<float>() + b * co * L : nullptr;
+      for (int64_t o = 0; o < co; ++o)
+        for (int64_t l = 0; l < L; ++l) {
+          const float v = prod[size_t(l * co + o)] + (rb ? rb[o * L + l] : 0.f);
+          yb[o * L + l] = apply(act, v);
+        }
+    }
+    c.impl = p.kernel();
     return c.out.push_back(std::move(y));
   }
   // 1-D and 2-D with constant weights (and bias): oneDNN, weights prepacked

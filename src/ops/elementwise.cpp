@@ -74,9 +74,47 @@ void fast_loop(const T* full, const T* other, R* py, int64_t b, int64_t e, Patte
   }
 }
 
+// A blocked (channels-last or channel-blocked) x with a per-channel s
+// (layout pass, LayoutRole::binary): y = f(x, s[n, c]) (or f(s, x)) in x's
+// layout.
+template <typename T, typename R, typename F>
+void per_channel_blocked(OpCall& c, const Tensor& x, const Tensor& s, bool x_first, Layout l, F f, R* py) {
+  const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3), sn = s.dim(0) == 1 ? 0 : C;
+  const int64_t B = layout_block(l, C);
+  const T* px = static_cast<const T*>(x.raw());
+  const T* ps = static_cast<const T*>(s.raw());
+  parallel_for(c.threads, N * (C / B), 1, [&](int64_t q0, int64_t q1) {
+    for (int64_t q = q0; q < q1; ++q) {  // one block of B channels of one image: HW rows of B values
+      const int64_t n = q / (C / B), cb = q % (C / B);
+      const T* sv = ps + n * sn + cb * B;
+      const T* xv = px + q * HW * B;
+      R* yv = py + q * HW * B;
+      if (x_first) {
+        for (int64_t p = 0; p < HW; ++p)
+          for (int64_t j = 0; j < B; ++j) yv[p * B + j] = f(xv[p * B + j], sv[j]);
+      } else {
+        for (int64_t p = 0; p < HW; ++p)
+          for (int64_t j = 0; j < B; ++j) yv[p * B + j] = f(sv[j], xv[p * B + j]);
+      }
+    }
+  });
+}
+
 template <typename T, typename R, typename F>
 void binary_typed(OpCall& c, DType out_type, F f) {
   const Tensor &a = c.input(0), &b = c.input(1);
+  const Layout la = c.node.inputs.size() > 0 && c.node.inputs[0] ? c.node.inputs[0]->layout : Layout::plain;
+  const Layout lb = c.node.inputs.size() > 1 && c.node.inputs[1] ? c.node.inputs[1]->layout : Layout::plain;
+  const bool out_blocked = !c.node.outputs.empty() && c.node.outputs[0] && c.node.outputs[0]->layout != Layout::plain;
+  if (out_blocked && a.shape() != b.shape()) {  // blocked data with a per-channel value (layout pass)
+    const bool a_blocked = la != Layout::plain && per_channel_of(c.node.inputs[1], c.node.inputs[0]);
+    SPARTA_ASSERT(a_blocked || (lb != Layout::plain && per_channel_of(c.node.inputs[0], c.node.inputs[1])), "node '",
+                  c.node.name, "': a blocked binary operation needs equal shapes or a per-channel operand");
+    const Tensor& x = a_blocked ? a : b;
+    Tensor y(out_type, x.shape(), Uninitialized{});
+    per_channel_blocked<T, R>(c, x, a_blocked ? b : a, a_blocked, a_blocked ? la : lb, f, static_cast<R*>(y.raw()));
+    return c.out.push_back(std::move(y));
+  }
   const auto dims = broadcast_dims(a.shape().dims(), b.shape().dims(), c);
   Tensor y(out_type, Shape(dims), Uninitialized{});
   const T* pa = static_cast<const T*>(a.raw());

@@ -172,7 +172,8 @@ enum class LayoutRole : uint8_t {
   plain,        // reads and writes plain tensors only
   producer,     // writes blocked when it can (Conv); reads input 0 and a fused residual (3) blocked
   passthrough,  // output blocked iff input 0 is (Relu, Clip, pooling)
-  binary,       // same-shape binary: output blocked iff both inputs are (Add)
+  binary,       // binary: output blocked iff both inputs are blocked with one shape, or one is
+                // blocked and the other a per-channel [N or 1, C, 1, 1] value (SE scaling)
   reader,       // reads input 0 blocked, writes plain (global pooling)
   reorder,      // sparta.Reorder: blocked in, plain out
 };
@@ -243,6 +244,11 @@ using SubgraphCompiler = std::function<std::unique_ptr<SubgraphRunner>(
 void set_subgraph_compiler(SubgraphCompiler f);
 // The registered compiler; a sparta::Error when none is (no runtime linked).
 const SubgraphCompiler& subgraph_compiler();
+
+// v holds one value per channel of x (dims [N or 1, C, 1, 1] against x's
+// [N, C, H, W]): the same bytes in every layout, so it combines with a
+// blocked x channel by channel.
+bool per_channel_of(const Value* v, const Value* x);
 
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,

@@ -171,6 +171,12 @@ void copy_strided_row(const char* src, int64_t stride, int64_t n, char* dst) {
 
 }  // namespace
 
+bool per_channel_of(const Value* v, const Value* x) {
+  if (!v || !x || !v->dims || !x->static_rank(4) || v->dims->size() != 4) return false;
+  const std::vector<int64_t>&d = *v->dims, &xd = *x->dims;
+  return (d[0] == xd[0] || d[0] == 1) && d[1] == xd[1] && d[2] == 1 && d[3] == 1;
+}
+
 namespace {
 SubgraphCompiler& compiler_slot() {
   static SubgraphCompiler f;

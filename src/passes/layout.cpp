@@ -85,7 +85,9 @@ LayoutReport assign_layouts(Graph& g, int block) {
     } else if (out_free && role == LayoutRole::passthrough) {
       block_out = blocked(n->inputs[0]);
     } else if (out_free && role == LayoutRole::binary) {
-      block_out = blocked(n->inputs[0]) && blocked(n->inputs[1]) && n->inputs[0]->dims == n->inputs[1]->dims;
+      const Value *a = n->inputs[0], *b = n->inputs[1];
+      block_out = (blocked(a) && blocked(b) && a->dims == b->dims) || (blocked(a) && per_channel_of(b, a) && a->dims == out->dims) ||
+                  (blocked(b) && per_channel_of(a, b) && b->dims == out->dims);
     }
     // Inputs: a blocked value goes to this node as is only where the node
     // reads it blocked with the output layout just chosen.

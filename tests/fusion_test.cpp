@@ -394,6 +394,61 @@ TEST(Fusion, PrunedLinearRunsSparse) {
   EXPECT_NE(prof.profile()[0].impl.find("bsr_"), std::string::npos) << prof.profile()[0].impl;
 }
 
+// A feature pyramid's top-down path (Resize nearest x2 added to a lateral
+// convolution, Concat along channels, a linear Resize by sizes) and a
+// squeeze-and-excitation scaling (GlobalAveragePool, 1x1 convolution,
+// HardSigmoid, per-channel Mul): in every blocked layout these run on the
+// blocked data, so only the image input and the output are reordered.
+onnx::ModelProto pyramid_model() {
+  auto m = new_model("pyramid");
+  auto* g = m.mutable_graph();
+  weight(g, "Wa", {16, 4, 3, 3}, 51);
+  weight(g, "Wb", {16, 4, 1, 1}, 52);
+  weight(g, "Wse", {32, 32, 1, 1}, 53);
+  weight(g, "Wc", {8, 32, 3, 3}, 54);
+  *g->add_initializer() = f32_tensor("up2", {4}, {1, 1, 2, 2});
+  *g->add_initializer() = f32_tensor("roi", {0}, {});
+  *g->add_initializer() = i64_tensor("half", {4}, {1, 32, 6, 6});
+  tensor_value(g->add_input(), "x", {"1", "4", "12", "12"});
+  auto* a = add_node(g, "Conv", {"x", "Wa"}, {"a"}, "top");
+  set_ints(a, "pads", {1, 1, 1, 1});
+  set_ints(a, "strides", {2, 2});
+  add_node(g, "Resize", {"a", "roi", "up2"}, {"up"}, "upsample");  // nearest
+  add_node(g, "Conv", {"x", "Wb"}, {"b"}, "lateral");
+  add_node(g, "Add", {"up", "b"}, {"s"}, "merge");
+  auto* cat = add_node(g, "Concat", {"s", "b"}, {"cat"}, "concat");
+  set_int(cat, "axis", 1);
+  add_node(g, "GlobalAveragePool", {"cat"}, {"gap"}, "squeeze");
+  add_node(g, "Conv", {"gap", "Wse"}, {"e"}, "excite");
+  add_node(g, "HardSigmoid", {"e"}, {"gate"}, "gate");
+  add_node(g, "Mul", {"cat", "gate"}, {"scaled"}, "scale");
+  auto* lin = add_node(g, "Resize", {"scaled", "roi", "", "half"}, {"down"}, "downsample");
+  auto* mode = lin->add_attribute();
+  mode->set_name("mode");
+  mode->set_type(onnx::AttributeProto::STRING);
+  mode->set_s("linear");
+  set_ints(add_node(g, "Conv", {"down", "Wc"}, {"y"}, "head"), "pads", {1, 1, 1, 1});
+  tensor_value(g->add_output(), "y", {"1", "8", "6", "6"});
+  return m;
+}
+
+TEST(Fusion, PyramidRunsBlockedWithoutReorders) {
+  for (int block : {8, 16, -1}) {
+    SCOPED_TRACE(block);
+    const auto s = expect_same(pyramid_model(), {{"x", Shape{1, 4, 12, 12}}}, 1, block);
+    // NHWC: the image in; every layout: the output out (a reorder of a
+    // [N, C, 1, 1] value copies nothing: the bytes are the same)
+    int reorders = 0, plain = 0;
+    for (const auto& n : s->graph().nodes()) {
+      if (n->op_type == "Reorder") reorders += (*n->inputs[0]->dims)[2] * (*n->inputs[0]->dims)[3] > 1;
+      if (n->op_type == "Resize" || n->op_type == "Concat" || n->op_type == "Mul")
+        plain += n->outputs[0]->layout == Layout::plain;
+    }
+    EXPECT_LE(reorders, 2) << s->graph().dump();
+    EXPECT_EQ(plain, 0);
+  }
+}
+
 // Every activation oneDNN takes as a post-op fuses into the convolution
 // before it, 2-D and 1-D (a 1-D convolution runs as a 2-D one of height 1).
 TEST(Fusion, ConvPostOpActivationsMatchUnfused) {

@@ -175,6 +175,7 @@ enum class LayoutRole : uint8_t {
   binary,       // binary: output blocked iff both inputs are blocked with one shape, or one is
                 // blocked and the other a per-channel [N or 1, C, 1, 1] value (SE scaling)
   reader,       // reads input 0 blocked, writes plain (global pooling)
+  nary,         // every input blocked in one layout: output blocked too (Concat along channels)
   reorder,      // sparta.Reorder: blocked in, plain out
 };
 

@@ -303,27 +303,45 @@ void resize(OpCall& c, bool upsample) {
   std::stable_sort(order.begin(), order.end(), [&](size_t p, size_t q) {
     return double(g.out[p]) / double(std::max<int64_t>(1, in[p])) < double(g.out[q]) / double(std::max<int64_t>(1, in[q]));
   });
+  // The passes walk memory: for blocked or channels-last data (the layout
+  // pass lets a Resize of H and W only through), logical H and W are other
+  // physical axes, and every pass keeps the layout.
+  const Layout l = c.node.inputs[0] ? c.node.inputs[0]->layout : Layout::plain;
+  std::vector<int64_t> phys = in;  // physical extents, and where each logical axis lies among them
+  std::vector<size_t> at(r);
+  for (size_t i = 0; i < r; ++i) at[i] = i;
+  if (l != Layout::plain) {
+    SPARTA_ASSERT(r == 4 && g.out[0] == in[0] && g.out[1] == in[1] && a.coord != Coord::tf_crop_and_resize, "node '",
+                  c.node.name, "': a blocked Resize must keep N and C");
+    const int64_t B = layout_block(l, in[1]);
+    if (l == Layout::nhwc) phys = {in[0], in[2], in[3], in[1]}, at = {0, 3, 1, 2};
+    else phys = {in[0], in[1] / B, in[2], in[3], B}, at = {0, 1, 2, 3};
+  }
   Tensor cur = x;
-  std::vector<int64_t> dims = in;
+  std::vector<int64_t> dims = phys;
   for (size_t d : order) {
+    const size_t pd = at[d];
     int64_t outer = 1, inner = 1;
-    for (size_t i = 0; i < d; ++i) outer *= dims[i];
-    for (size_t i = d + 1; i < r; ++i) inner *= dims[i];
+    for (size_t i = 0; i < pd; ++i) outer *= dims[i];
+    for (size_t i = pd + 1; i < dims.size(); ++i) inner *= dims[i];
     std::vector<int64_t> nd = dims;
-    nd[d] = g.out[d];
-    Tensor next(x.dtype(), Shape(nd), Uninitialized{});
+    nd[pd] = g.out[d];
+    std::vector<int64_t> logical = g.out;  // the tensor's logical dims after this pass
+    for (size_t i = 0; i < r; ++i) logical[i] = nd[at[i]] * (l != Layout::plain && l != Layout::nhwc && i == 1 ? phys[4] : 1);
+    Tensor next(x.dtype(), Shape(logical), Uninitialized{});
     if (next.numel() > 0) {
       if (x.dtype() == DType::f32 && inner == 1)
-        resize_last_axis_f32(cur.data<float>(), next.data<float>(), outer, dims[d], taps[d], nd[d], c.threads);
+        resize_last_axis_f32(cur.data<float>(), next.data<float>(), outer, dims[pd], taps[d], nd[pd], c.threads);
       else if (x.dtype() == DType::f32)
-        resize_axis_f32(cur.data<float>(), next.data<float>(), outer, dims[d], inner, taps[d], nd[d], c.threads);
+        resize_axis_f32(cur.data<float>(), next.data<float>(), outer, dims[pd], inner, taps[d], nd[pd], c.threads);
       else
-        resize_axis_bytes(static_cast<const char*>(cur.raw()), static_cast<char*>(next.raw()), outer, dims[d], inner,
-                          dtype_size(x.dtype()), taps[d], nd[d]);
+        resize_axis_bytes(static_cast<const char*>(cur.raw()), static_cast<char*>(next.raw()), outer, dims[pd], inner,
+                          dtype_size(x.dtype()), taps[d], nd[pd]);
     }
     cur = std::move(next);
     dims = nd;
   }
+  if (l != Layout::plain) return c.out.push_back(std::move(cur));
   if (a.coord == Coord::tf_crop_and_resize) {  // extrapolated where any axis's coordinate falls outside
     if (x.dtype() != DType::f32) c.fail("tf_crop_and_resize supports f32 data");
     float* p = cur.data<float>();
@@ -393,12 +411,35 @@ void resize_shape(const ShapeCtx& c, bool upsample) {
   c.set(0, g.out, c.dtype(0));
 }
 
+// A Resize the layout pass may run on blocked data: f32, rank 4, N and C
+// kept (constant scales or sizes), every coordinate mode but
+// tf_crop_and_resize, no axes attribute.
+bool resize_keeps_channels(const Node& n) {
+  if (n.inputs.empty() || !n.inputs[0] || !n.inputs[0]->static_rank(4) || n.inputs[0]->dtype != DType::f32) return false;
+  if (n.attr("axes") || n.op_type != "Resize" || n.inputs.size() < 3) return false;
+  const Attribute* ct = n.attr("coordinate_transformation_mode");
+  if (ct && ct->s == "tf_crop_and_resize") return false;
+  const std::vector<int64_t>& xd = *n.inputs[0]->dims;
+  const Value* sizes = n.inputs.size() > 3 ? n.inputs[3] : nullptr;
+  if (sizes && sizes->is_constant() && sizes->constant->numel() == 4 && sizes->constant->dtype() == DType::i64) {
+    const int64_t* v = sizes->constant->data<int64_t>();
+    return v[0] == xd[0] && v[1] == xd[1];
+  }
+  const Value* scales = n.inputs[2];
+  if (!scales || !scales->is_constant() || scales->constant->dtype() != DType::f32 || scales->constant->numel() != 4)
+    return false;
+  const float* v = scales->constant->data<float>();
+  return v[0] == 1.f && v[1] == 1.f;
+}
+
 }  // namespace
 
 void define_resize_ops() {
   define_op({"Resize"}, {.shape = [](const ShapeCtx& c) { resize_shape(c, false); },
                          .run = [](OpCall& c) { resize(c, false); },
-                         .dims_kept = DimsKept::batch});
+                         .dims_kept = DimsKept::batch,
+                         .layout = LayoutRole::passthrough,
+                         .can_block = resize_keeps_channels});
   define_op({"Upsample"}, {.shape = [](const ShapeCtx& c) { resize_shape(c, true); },
                            .run = [](OpCall& c) { resize(c, true); },
                            .dims_kept = DimsKept::batch});

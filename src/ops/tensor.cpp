@@ -129,6 +129,13 @@ void concat(OpCall& c) {
   int64_t outer = 1, inner = es;
   for (int64_t k = 0; k < axis; ++k) outer *= d[static_cast<size_t>(k)];
   for (size_t k = static_cast<size_t>(axis) + 1; k < d.size(); ++k) inner *= d[k];
+  // Channels of blocked data (layout pass, LayoutRole::nary): nChw8c/16c
+  // chunks are whole blocks, as plain; channels-last ones are per pixel.
+  if (!c.node.outputs.empty() && c.node.outputs[0] && c.node.outputs[0]->layout == Layout::nhwc) {
+    SPARTA_ASSERT(axis == 1 && first.rank() == 4, "node '", c.node.name, "': channels-last Concat along channels only");
+    outer = d[0] * d[2] * d[3];
+    inner = es;
+  }
   char* py = static_cast<char*>(y.raw());
   int64_t at = 0;
   for (size_t i = 0; i < c.in.size(); ++i) {
@@ -545,7 +552,15 @@ void define_tensor_ops() {
   define_op({"Unsqueeze"}, {.shape = sr::unsqueeze, .tesa = tesa_rules::same_order(), .run = unsqueeze});
   define_op({"Squeeze"}, {.shape = sr::squeeze, .tesa = tesa_rules::same_order(), .run = squeeze});
   define_op({"Transpose"}, {.shape = sr::transpose, .tesa = tesa_rules::transpose(), .run = transpose});
-  define_op({"Concat"}, {.shape = sr::concat, .tesa = tesa_rules::concat(), .run = concat});
+  define_op({"Concat"}, {.shape = sr::concat,
+                         .tesa = tesa_rules::concat(),
+                         .run = concat,
+                         .layout = LayoutRole::nary,
+                         .can_block = [](const Node& n) {  // along channels of rank-4 data
+                           if (n.inputs.empty() || !n.inputs[0] || !n.inputs[0]->static_rank(4)) return false;
+                           const int64_t a = n.attr_int("axis", 0);
+                           return a == 1 || a == -3;
+                         }});
   define_op({"Gather"}, {.shape = sr::gather, .tesa = tesa_rules::gather(), .run = gather});
   define_op({"Shape"}, {.shape = sr::shape_node, .run = shape});
   define_op({"Size"}, {.shape = [](const ShapeCtx& c) { c.set(0, ShapeCtx::Dims{}, DType::i64); },

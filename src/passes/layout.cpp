@@ -28,6 +28,7 @@ bool accepts_layout(const Node& n, size_t i, Layout l) {
     case LayoutRole::reader:
     case LayoutRole::reorder: return i == 0;
     case LayoutRole::binary: return i < 2;
+    case LayoutRole::nary: return true;
     case LayoutRole::plain: break;
   }
   return false;
@@ -84,6 +85,9 @@ LayoutReport assign_layouts(Graph& g, int block) {
       if (!nhwc && !blocked(in) && (!in->static_rank(4) || (*in->dims)[1] >= block)) block_out = false;
     } else if (out_free && role == LayoutRole::passthrough) {
       block_out = blocked(n->inputs[0]);
+    } else if (out_free && role == LayoutRole::nary) {
+      block_out = !n->inputs.empty();
+      for (const Value* v : n->inputs) block_out = block_out && blocked(v) && v->layout == n->inputs[0]->layout;
     } else if (out_free && role == LayoutRole::binary) {
       const Value *a = n->inputs[0], *b = n->inputs[1];
       block_out = (blocked(a) && blocked(b) && a->dims == b->dims) || (blocked(a) && per_channel_of(b, a) && a->dims == out->dims) ||
@@ -99,7 +103,8 @@ LayoutReport assign_layouts(Graph& g, int block) {
       // A blocked convolution writes blocked: blocked in, plain out would
       // also leave oneDNN on its reference code.
       if (role == LayoutRole::producer && i == 0) keep = keep && block_out;
-      if (role == LayoutRole::passthrough || role == LayoutRole::binary) keep = keep && block_out;
+      if (role == LayoutRole::passthrough || role == LayoutRole::binary || role == LayoutRole::nary)
+        keep = keep && block_out;
       if (!keep) n->inputs[i] = to_plain(v, n);
     }
     // A channels-last convolution reads its input channels-last too (a

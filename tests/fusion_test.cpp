@@ -395,7 +395,8 @@ TEST(Fusion, PrunedLinearRunsSparse) {
 }
 
 // A feature pyramid's top-down path (Resize nearest x2 added to a lateral
-// convolution, Concat along channels, a linear Resize by sizes) and a
+// convolution, Max and Mul with scalars, Concat along channels, a linear
+// Resize by sizes) and a
 // squeeze-and-excitation scaling (GlobalAveragePool, 1x1 convolution,
 // HardSigmoid, per-channel Mul): in every blocked layout these run on the
 // blocked data, so only the image input and the output are reordered.
@@ -415,7 +416,11 @@ onnx::ModelProto pyramid_model() {
   set_ints(a, "strides", {2, 2});
   add_node(g, "Resize", {"a", "roi", "up2"}, {"up"}, "upsample");  // nearest
   add_node(g, "Conv", {"x", "Wb"}, {"b"}, "lateral");
-  add_node(g, "Add", {"up", "b"}, {"s"}, "merge");
+  add_node(g, "Add", {"up", "b"}, {"s0"}, "merge");
+  scalar(g, "floor", -0.25f);
+  scalar(g, "half_scale", 0.5f);
+  add_node(g, "Max", {"s0", "floor"}, {"s1"}, "floor_at");  // scalars combine with blocked data too
+  add_node(g, "Mul", {"half_scale", "s1"}, {"s"}, "halve");
   auto* cat = add_node(g, "Concat", {"s", "b"}, {"cat"}, "concat");
   set_int(cat, "axis", 1);
   add_node(g, "GlobalAveragePool", {"cat"}, {"gap"}, "squeeze");
@@ -441,7 +446,7 @@ TEST(Fusion, PyramidRunsBlockedWithoutReorders) {
     int reorders = 0, plain = 0;
     for (const auto& n : s->graph().nodes()) {
       if (n->op_type == "Reorder") reorders += (*n->inputs[0]->dims)[2] * (*n->inputs[0]->dims)[3] > 1;
-      if (n->op_type == "Resize" || n->op_type == "Concat" || n->op_type == "Mul")
+      if (n->op_type == "Resize" || n->op_type == "Concat" || n->op_type == "Mul" || n->op_type == "Max")
         plain += n->outputs[0]->layout == Layout::plain;
     }
     EXPECT_LE(reorders, 2) << s->graph().dump();

@@ -79,14 +79,17 @@ void fast_loop(const T* full, const T* other, R* py, int64_t b, int64_t e, Patte
 // layout.
 template <typename T, typename R, typename F>
 void per_channel_blocked(OpCall& c, const Tensor& x, const Tensor& s, bool x_first, Layout l, F f, R* py) {
-  const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3), sn = s.dim(0) == 1 ? 0 : C;
+  const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   const int64_t B = layout_block(l, C);
   const T* px = static_cast<const T*>(x.raw());
-  const T* ps = static_cast<const T*>(s.raw());
+  std::vector<T> repeated;  // a single value: one block of copies
+  if (s.numel() == 1) repeated.assign(size_t(B), static_cast<const T*>(s.raw())[0]);
+  const T* ps = s.numel() == 1 ? repeated.data() : static_cast<const T*>(s.raw());
+  const int64_t sn = s.numel() == 1 || s.dim(0) == 1 ? 0 : C, cs = s.numel() == 1 ? 0 : 1;
   parallel_for(c.threads, N * (C / B), 1, [&](int64_t q0, int64_t q1) {
     for (int64_t q = q0; q < q1; ++q) {  // one block of B channels of one image: HW rows of B values
       const int64_t n = q / (C / B), cb = q % (C / B);
-      const T* sv = ps + n * sn + cb * B;
+      const T* sv = ps + n * sn + cb * B * cs;
       const T* xv = px + q * HW * B;
       R* yv = py + q * HW * B;
       if (x_first) {
@@ -603,8 +606,13 @@ void define_elementwise_ops() {
     };
     define_op({"PRelu"}, prelu);
   }
-  define_op({"Max"}, variadic_op([](auto a, auto b) { return a > b ? a : b; }, false));
-  define_op({"Min"}, variadic_op([](auto a, auto b) { return a < b ? a : b; }, false));
+  for (bool is_max : {true, false}) {
+    OpDef d = is_max ? variadic_op([](auto a, auto b) { return a > b ? a : b; }, false)
+                     : variadic_op([](auto a, auto b) { return a < b ? a : b; }, false);
+    d.layout = LayoutRole::binary;  // two operands: blocked with the same shape, a per-channel value or a scalar
+    d.can_block = [](const Node& n) { return n.inputs.size() == 2; };
+    define_op({is_max ? "Max" : "Min"}, d);
+  }
   define_op({"Sum"}, variadic_op([](auto a, auto b) { return static_cast<decltype(a)>(a + b); }, false));
   define_op({"Mean"}, variadic_op([](auto a, auto b) { return static_cast<decltype(a)>(a + b); }, true));
   define_op({"LessOrEqual"}, comparison([](auto a, auto b) -> uint8_t { return a <= b; }));

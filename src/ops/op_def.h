@@ -247,8 +247,8 @@ void set_subgraph_compiler(SubgraphCompiler f);
 const SubgraphCompiler& subgraph_compiler();
 
 // v holds one value per channel of x (dims [N or 1, C, 1, 1] against x's
-// [N, C, H, W]): the same bytes in every layout, so it combines with a
-// blocked x channel by channel.
+// [N, C, H, W]) or a single value: the same bytes in every layout, so it
+// combines with a blocked x channel by channel.
 bool per_channel_of(const Value* v, const Value* x);
 
 // Helpers shared by op files.

@@ -172,7 +172,9 @@ void copy_strided_row(const char* src, int64_t stride, int64_t n, char* dst) {
 }  // namespace
 
 bool per_channel_of(const Value* v, const Value* x) {
-  if (!v || !x || !v->dims || !x->static_rank(4) || v->dims->size() != 4) return false;
+  if (!v || !x || !v->dims || !x->static_rank(4) || v->dims->size() > 4) return false;
+  if (std::all_of(v->dims->begin(), v->dims->end(), [](int64_t e) { return e == 1; })) return true;  // a scalar
+  if (v->dims->size() != 4) return false;
   const std::vector<int64_t>&d = *v->dims, &xd = *x->dims;
   return (d[0] == xd[0] || d[0] == 1) && d[1] == xd[1] && d[2] == 1 && d[3] == 1;
 }

@@ -3,6 +3,7 @@
 // Attribute::Kind::g), compiled once by the runtime (subgraph_compiler) on
 // first use with the run's thread count and sparsity; outer-scope values
 // arrive as the node's captured inputs.
+#include <algorithm>
 #include <cstring>
 
 #include "frontend/onnx_import.h"
@@ -95,9 +96,15 @@ void if_op(OpCall& c) {
   c.out = std::move(out);
 }
 
-// Stacks equally shaped tensors along a new leading axis.
-Tensor stack(const std::vector<Tensor>& parts, const OpCall& c) {
-  if (parts.empty()) return Tensor(DType::f32, Shape{0});
+// Stacks equally shaped tensors along a new leading axis; none: an empty
+// tensor of the body output's declared dtype and rank (unknown extents 0).
+Tensor stack(const std::vector<Tensor>& parts, const Value* declared, const OpCall& c) {
+  if (parts.empty()) {
+    std::vector<int64_t> d = {0};
+    if (declared && declared->dims)
+      for (int64_t e : *declared->dims) d.push_back(std::max<int64_t>(e, 0));
+    return Tensor(declared && declared->dtype ? *declared->dtype : DType::f32, Shape(d));
+  }
   std::vector<int64_t> d = parts[0].shape().dims();
   d.insert(d.begin(), static_cast<int64_t>(parts.size()));
   Tensor y(parts[0].dtype(), Shape(d), Uninitialized{});
@@ -170,7 +177,7 @@ void loop_op(OpCall& c) {
     for (size_t k = 0; k < n_scan; ++k) scans[k].push_back(std::move(out[1 + n_carried + k]));
   }
   c.out = std::move(carried);
-  for (auto& s : scans) c.out.push_back(stack(s, c));
+  for (size_t k = 0; k < n_scan; ++k) c.out.push_back(stack(scans[k], body.graph().outputs[1 + n_carried + k], c));
 }
 
 // The declared outputs of a graph attribute (dtype and dims where the

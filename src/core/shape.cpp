@@ -9,6 +9,7 @@ Shape::Shape(std::initializer_list<int64_t> dims) : Shape(std::vector<int64_t>(d
 Shape::Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) {
   for (int64_t d : dims_) {
     SPARTA_CHECK(d >= 0, "shape ", str(), " has a negative extent");
+    SPARTA_CHECK(d == 0 || numel_ <= (int64_t{1} << 48) / d, "shape ", str(), " is too large");
     numel_ *= d;
   }
 }

@@ -3,6 +3,7 @@
 // weight runs as oneDNN's deconvolution (weights packed once); anything
 // else runs the reference scatter loop, which also defines the semantics.
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 
 #include "kernels/onednn_kernels.h"
@@ -38,7 +39,10 @@ TransposedGeometry transposed_geometry(const Node& n, const std::vector<int64_t>
   if (auto_pad != "NOTSET" && auto_pad != "VALID" && auto_pad != "SAME_UPPER" && auto_pad != "SAME_LOWER")
     fail("unknown auto_pad '" + auto_pad + "'");
   for (size_t i = 0; i < s; ++i) {
-    if (g.stride[i] < 1 || g.dil[i] < 1 || k[i] < 1) fail("strides, dilations and kernel extents must be positive");
+    const int64_t lim = int64_t{1} << 24;
+    if (g.stride[i] < 1 || g.dil[i] < 1 || k[i] < 1 || g.stride[i] > lim || g.dil[i] > lim || k[i] > lim ||
+        std::abs(pads[i]) > lim || std::abs(pads[i + s]) > lim || (!shape.empty() && (shape[i] < 0 || shape[i] > lim * lim)))
+      fail("strides, dilations and kernel extents must lie in [1, 2^24], pads within 2^24");
     if (adj[i] < 0 || (adj[i] >= g.stride[i] && adj[i] >= g.dil[i]))
       fail("output_padding must be smaller than the stride or the dilation");
     const int64_t full = in[i] < 0 ? -1 : g.stride[i] * (in[i] - 1) + adj[i] + (k[i] - 1) * g.dil[i] + 1;

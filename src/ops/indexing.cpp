@@ -128,7 +128,8 @@ NdIndex nd_index(const Tensor& x, const Tensor& ind, int64_t bdims, const OpCall
   NdIndex n;
   n.k = id.back();
   if (bdims < 0 || bdims >= int64_t(id.size()) || bdims > int64_t(xd.size())) c.fail("batch_dims out of range");
-  if (n.k < 1 || bdims + n.k > int64_t(xd.size())) c.fail("the last axis of indices is longer than data's rank");
+  if (n.k < 1 || n.k > int64_t(xd.size()) || bdims + n.k > int64_t(xd.size()))
+    c.fail("the last axis of indices is longer than data's rank");
   for (int64_t i = 0; i < bdims; ++i)
     if (xd[size_t(i)] != id[size_t(i)]) c.fail("batch dims of data and indices differ");
   n.batch = prod(xd, 0, size_t(bdims));
@@ -313,7 +314,8 @@ void gather_nd_shape(const ShapeCtx& c) {
   const ShapeCtx::Dims *x = c.dims(0), *i = c.dims(1);
   if (!x || !i || i->empty() || i->back() < 0) return c.set(0, std::nullopt, c.dtype(0));
   const int64_t b = c.n.attr_int("batch_dims", 0), k = i->back();
-  c.require(b >= 0 && b + k <= int64_t(x->size()) && b < int64_t(i->size()), "indices do not fit data's rank");
+  c.require(b >= 0 && b < int64_t(i->size()) && k <= int64_t(x->size()) && b + k <= int64_t(x->size()),
+            "indices do not fit data's rank");
   ShapeCtx::Dims out(i->begin(), i->end() - 1);
   out.insert(out.end(), x->begin() + b + k, x->end());
   c.set(0, out, c.dtype(0));

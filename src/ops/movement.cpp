@@ -32,7 +32,7 @@ void tile(OpCall& c) {
   std::vector<int64_t> od;
   for (int i = 0; i < x.rank(); ++i) {
     if (reps[size_t(i)] < 0) c.fail("negative repeats");
-    od.push_back(x.dim(i) * reps[size_t(i)]);
+    od.push_back(extent_mul(x.dim(i), reps[size_t(i)], [&c](const std::string& m) { c.fail(m); }));
   }
   Tensor y(x.dtype(), Shape(od), Uninitialized{});
   const std::vector<int64_t> st = contiguous_strides(x.shape().dims());
@@ -49,7 +49,10 @@ void tile_shape(const ShapeCtx& c) {
   const auto reps = c.ints(1);
   if (!x || !reps || reps->size() != x->size()) return c.set(0, std::nullopt, c.dtype(0));
   ShapeCtx::Dims out;
-  for (size_t i = 0; i < x->size(); ++i) out.push_back((*x)[i] < 0 ? -1 : (*x)[i] * (*reps)[i]);
+  for (size_t i = 0; i < x->size(); ++i) {
+    c.require((*reps)[i] >= 0, "negative repeats");
+    out.push_back(extent_mul((*x)[i], (*reps)[i], [&c](const std::string& m) { c.require(false, m); }));
+  }
   c.set(0, out, c.dtype(0));
 }
 
@@ -58,7 +61,7 @@ void depth_space(OpCall& c, bool to_space) {
   const Tensor& x = c.input(0);
   if (x.rank() != 4) c.fail("expects a 4-D input");
   const int64_t b = c.node.attr_int("blocksize", 0);
-  if (b <= 0) c.fail("blocksize must be positive");
+  if (b <= 0 || b > (1 << 20)) c.fail("blocksize must lie in [1, 2^20]");
   const int64_t n = x.dim(0), ch = x.dim(1), h = x.dim(2), w = x.dim(3);
   const Attribute* mode = c.node.attr("mode");
   const bool crd = mode && mode->s == "CRD";
@@ -87,10 +90,10 @@ void depth_space(OpCall& c, bool to_space) {
 void depth_space_shape(const ShapeCtx& c, bool to_space) {
   const ShapeCtx::Dims* x = c.dims(0);
   const int64_t b = c.n.attr_int("blocksize", 0);
-  c.require(b > 0, "blocksize must be positive");
+  c.require(b > 0 && b <= (1 << 20), "blocksize must lie in [1, 2^20]");
   if (!x) return c.set(0, std::nullopt, c.dtype(0));
   c.require(x->size() == 4, "expects a 4-D input");
-  auto mul = [](int64_t v, int64_t f) { return v < 0 ? -1 : v * f; };
+  auto mul = [&c](int64_t v, int64_t f) { return extent_mul(v, f, [&c](const std::string& m) { c.require(false, m); }); };
   auto div = [](int64_t v, int64_t f) { return v < 0 ? -1 : v / f; };
   if (to_space) c.set(0, ShapeCtx::Dims{(*x)[0], div((*x)[1], b * b), mul((*x)[2], b), mul((*x)[3], b)}, c.dtype(0));
   else c.set(0, ShapeCtx::Dims{(*x)[0], mul((*x)[1], b * b), div((*x)[2], b), div((*x)[3], b)}, c.dtype(0));

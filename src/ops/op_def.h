@@ -251,6 +251,12 @@ const SubgraphCompiler& subgraph_compiler();
 // combines with a blocked x channel by channel.
 bool per_channel_of(const Value* v, const Value* x);
 
+// Extent arithmetic on values a model chose (attributes, constant inputs):
+// a * b and a + b with -1 (unknown) kept, and a `fail` call instead of an
+// overflow past 2^48.
+int64_t extent_mul(int64_t a, int64_t b, const std::function<void(const std::string&)>& fail);
+int64_t extent_add(int64_t a, int64_t b, const std::function<void(const std::string&)>& fail);
+
 // Helpers shared by op files.
 std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::vector<int64_t>& b,
                                     const OpCall& c);

@@ -86,7 +86,7 @@ void pad(OpCall& c) {
   }
   std::vector<int64_t> od(static_cast<size_t>(r));
   for (int64_t d = 0; d < r; ++d) {
-    od[size_t(d)] = x.dim(int(d)) + p[size_t(d)] + p[size_t(d + r)];
+    od[size_t(d)] = extent_add(extent_add(x.dim(int(d)), p[size_t(d)], fail), p[size_t(d + r)], fail);
     if (od[size_t(d)] < 0) c.fail("pads crop axis " + std::to_string(d) + " below zero elements");
     if (mode != PadMode::constant && x.dim(int(d)) == 0 && od[size_t(d)] > 0)
       c.fail("cannot pad an empty axis in " + std::string(mode == PadMode::edge ? "edge" : "reflect/wrap") + " mode");
@@ -170,7 +170,7 @@ void pad_shape(const ShapeCtx& c) {
   ShapeCtx::Dims out;
   for (int64_t d = 0; d < r; ++d) {
     const int64_t v = (*x)[size_t(d)];
-    out.push_back(v < 0 ? -1 : v + p[size_t(d)] + p[size_t(d + r)]);
+    out.push_back(v < 0 ? -1 : extent_add(extent_add(v, p[size_t(d)], fail), p[size_t(d + r)], fail));
     c.require(out.back() >= -1, "pads crop an axis below zero elements");
   }
   c.set(0, out, c.dtype(0));

@@ -171,6 +171,20 @@ void copy_strided_row(const char* src, int64_t stride, int64_t n, char* dst) {
 
 }  // namespace
 
+int64_t extent_mul(int64_t a, int64_t b, const std::function<void(const std::string&)>& fail) {
+  if (a < 0 || b < 0) return -1;
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || r > (int64_t{1} << 48)) fail("an extent would be too large");
+  return r;
+}
+
+int64_t extent_add(int64_t a, int64_t b, const std::function<void(const std::string&)>& fail) {
+  int64_t r;
+  if (__builtin_add_overflow(a, b, &r) || r > (int64_t{1} << 48) || r < -(int64_t{1} << 48))
+    fail("an extent would be too large");
+  return r;
+}
+
 bool per_channel_of(const Value* v, const Value* x) {
   if (!v || !x || !v->dims || !x->static_rank(4) || v->dims->size() > 4) return false;
   if (std::all_of(v->dims->begin(), v->dims->end(), [](int64_t e) { return e == 1; })) return true;  // a scalar

@@ -96,7 +96,7 @@ ResizeGeometry resize_geometry(const std::vector<int64_t>& in, const std::vector
     if (sizes->size() != axes.size()) fail("sizes must have one value per resized axis");
     for (size_t i = 0; i < axes.size(); ++i) {
       const int64_t s = (*sizes)[i];
-      if (s < 0) fail("negative size");
+      if (s < 0 || s > (int64_t{1} << 48)) fail("sizes must lie in [0, 2^48]");
       g.out[axes[i]] = s;
       g.scale[axes[i]] = in[axes[i]] > 0 ? double(s) / double(in[axes[i]]) : 1.0;
     }
@@ -109,7 +109,9 @@ ResizeGeometry resize_geometry(const std::vector<int64_t>& in, const std::vector
     if (!(s > 0)) fail("scales must be positive");
     const size_t a = axes[i];
     g.scale[a] = s;
-    g.out[a] = int64_t(std::floor(double(in[a]) * (g.roi_end[a] - g.roi_start[a]) * s));
+    const double e = std::floor(double(in[a]) * (g.roi_end[a] - g.roi_start[a]) * s);
+    if (!(e >= 0 && e <= double(int64_t{1} << 48))) fail("scales and roi give an output extent out of range");
+    g.out[a] = int64_t(e);
   }
   return g;
 }

@@ -16,6 +16,7 @@ std::optional<std::vector<int64_t>> static_dims(const Value* v, int64_t max_elem
   int64_t n = 1;
   for (int64_t d : *v->dims) {
     if (d < 0) return std::nullopt;
+    if (d > 0 && n > max_elements / d) return std::nullopt;  // too large (and no overflow)
     n *= d;
   }
   if (n > max_elements) return std::nullopt;

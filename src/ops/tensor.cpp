@@ -344,8 +344,7 @@ using Dims = ShapeCtx::Dims;
 int64_t mul_dims(const Dims& d, size_t from, size_t to) {
   int64_t p = 1;
   for (size_t i = from; i < to; ++i) {
-    if (d[i] < 0) return -1;
-    p *= d[i];
+    if (d[i] < 0 || __builtin_mul_overflow(p, d[i], &p)) return -1;  // unknown, or past int64: unknown too
   }
   return p;
 }

@@ -45,7 +45,10 @@ TransposedGeometry transposed_geometry(const Node& n, const std::vector<int64_t>
       fail("strides, dilations and kernel extents must lie in [1, 2^24], pads within 2^24");
     if (adj[i] < 0 || (adj[i] >= g.stride[i] && adj[i] >= g.dil[i]))
       fail("output_padding must be smaller than the stride or the dilation");
-    const int64_t full = in[i] < 0 ? -1 : g.stride[i] * (in[i] - 1) + adj[i] + (k[i] - 1) * g.dil[i] + 1;
+    const int64_t full = in[i] < 0 ? -1
+                                   : extent_add(extent_mul(g.stride[i], std::max<int64_t>(in[i] - 1, 0), fail),
+                                                adj[i] + (k[i] - 1) * g.dil[i] + 1, fail) -
+                                         (in[i] == 0 ? g.stride[i] : 0);
     int64_t out, begin;
     if (!shape.empty() || auto_pad == "SAME_UPPER" || auto_pad == "SAME_LOWER") {
       out = !shape.empty() ? shape[i] : in[i] < 0 ? -1 : in[i] * g.stride[i];

@@ -40,9 +40,12 @@ SimplifyReport simplify(Graph& g, int64_t max_fold_elements) {
       Tensor t(DType::i64, Shape{static_cast<int64_t>(d.size())});
       std::copy(d.begin(), d.end(), t.data<int64_t>());
       if (n->op_type == "Size") {
+        int64_t count = 1;
+        bool fits = true;
+        for (int64_t e : *n->inputs[0]->dims) fits = fits && !__builtin_mul_overflow(count, e, &count);
+        if (!fits) continue;  // no tensor has that many elements: left to run time, which reports it
         t = Tensor(DType::i64, Shape(std::vector<int64_t>{}));
-        t.data<int64_t>()[0] = 1;
-        for (int64_t e : *n->inputs[0]->dims) t.data<int64_t>()[0] *= e;
+        t.data<int64_t>()[0] = count;
       }
       Value* v = n->outputs[0];
       v->constant = t;

@@ -40,6 +40,31 @@ TEST(Ops, CumSum) {
   EXPECT_EQ(cumsum(x, {2, 3}, -1, false, false), (std::vector<float>{1, 3, 6, 4, 9, 15}));
 }
 
+// Seeded values in [-2, 2] (a linear congruential generator: the same on
+// every host).
+struct Lcg {
+  uint32_t seed;
+  float operator()() {
+    seed = seed * 1664525u + 1013904223u;
+    return float(int(seed >> 9) % 2001 - 1000) / 500.f;
+  }
+};
+
+// Runs graph g with output y on input x; with a residual `res` (graph input
+// dims rd), the output is Relu(y + res), which fuses into the convolution.
+Tensor run_conv_graph(Graph& g, Value* y, const Tensor& x, const Tensor* res, const Dims& rd) {
+  if (res) {
+    Node* add = add_op(g, "Add", {y, add_input(g, "r", rd)}, "s");
+    y = add_op(g, "Relu", {add->outputs[0]}, "y")->outputs[0];
+  }
+  g.outputs = {y};
+  g.link();
+  Executor e(std::move(g));
+  std::map<std::string, Tensor> feeds = {{"x", x}};
+  if (res) feeds["r"] = *res;
+  return e.run(feeds)[0];
+}
+
 // Depthwise convolution on plain data (dynamic extents: no blocked layout is
 // planned, so the direct loop runs) against the definition, 1-D and 2-D,
 // over strides, dilations, pads, columns (width 1) and a residual + Relu.
@@ -51,11 +76,7 @@ TEST(Ops, DepthwiseConvPlainMatchesDefinition) {
       {{2, 5, 9, 11}, {3, 3}, {1, 1}, {1, 1}, {1, 1, 1, 1}}, {{1, 4, 10, 7}, {3, 5}, {2, 1}, {1, 2}, {0, 2, 1, 3}},
       {{1, 3, 12, 1}, {5, 1}, {1, 1}, {2, 1}, {2, 0, 1, 0}},  {{1, 6, 13}, {4}, {3}, {1}, {1, 2}},
       {{2, 2, 8}, {8}, {1}, {1}, {0, 0}},                      {{1, 3, 4, 4}, {5, 5}, {1, 1}, {1, 1}, {2, 2, 2, 2}}};
-  uint32_t seed = 1;
-  const auto rnd = [&seed] {
-    seed = seed * 1664525u + 1013904223u;
-    return float(int(seed >> 9) % 2001 - 1000) / 500.f;
-  };
+  Lcg rnd{1};
   for (const Case& t : cases)
     for (bool residual : {false, true}) {
       const size_t sp = t.k.size();
@@ -79,19 +100,9 @@ TEST(Ops, DepthwiseConvPlainMatchesDefinition) {
       cv->attrs["strides"] = Attribute{.kind = Attribute::Kind::is, .is = t.stride};
       cv->attrs["dilations"] = Attribute{.kind = Attribute::Kind::is, .is = t.dil};
       cv->attrs["pads"] = Attribute{.kind = Attribute::Kind::is, .is = t.pads};
-      Value* y = cv->outputs[0];
-      if (residual) {
-        Dims rd = od;
-        rd[0] = -1;
-        Node* add = add_op(g, "Add", {y, add_input(g, "r", rd)}, "s");
-        y = add_op(g, "Relu", {add->outputs[0]}, "y")->outputs[0];
-      }
-      g.outputs = {y};
-      g.link();
-      Executor e(std::move(g));
-      std::map<std::string, Tensor> feeds = {{"x", x}};
-      if (residual) feeds["r"] = res;
-      const Tensor got = e.run(feeds)[0];
+      Dims rd = od;
+      rd[0] = -1;
+      const Tensor got = run_conv_graph(g, cv->outputs[0], x, residual ? &res : nullptr, rd);
       ASSERT_EQ(got.shape(), Shape(od));
       const int64_t OH = sp == 2 ? od[2] : 1, OW = od.back(), IH = sp == 2 ? t.x[2] : 1, IW = t.x.back();
       const int64_t KH = sp == 2 ? t.k[0] : 1, KW = t.k.back();
@@ -123,11 +134,7 @@ TEST(Ops, Conv1dMatchesDefinition) {
   };
   const std::vector<Case> cases = {{2, 3, 5, 11, 3, 1, 1, 1, 1}, {1, 1, 7, 40, 16, 5, 1, 0, 0},
                                    {3, 4, 2, 9, 2, 2, 3, 2, 0},  {1, 6, 4, 5, 5, 1, 1, 4, 4}};
-  uint32_t seed = 7;
-  const auto rnd = [&seed] {
-    seed = seed * 1664525u + 1013904223u;
-    return float(int(seed >> 9) % 2001 - 1000) / 500.f;
-  };
+  Lcg rnd{7};
   for (const Case& t : cases)
     for (bool residual : {false, true}) {
       Tensor w(DType::f32, Shape{t.co, t.ci, t.k}), b(DType::f32, Shape{t.co}), x(DType::f32, Shape{t.n, t.ci, t.len});
@@ -142,17 +149,7 @@ TEST(Ops, Conv1dMatchesDefinition) {
       cv->attrs["strides"] = Attribute{.kind = Attribute::Kind::is, .is = {t.stride}};
       cv->attrs["dilations"] = Attribute{.kind = Attribute::Kind::is, .is = {t.dil}};
       cv->attrs["pads"] = Attribute{.kind = Attribute::Kind::is, .is = {t.pb, t.pe}};
-      Value* y = cv->outputs[0];
-      if (residual) {
-        Node* add = add_op(g, "Add", {y, add_input(g, "r", {-1, t.co, -1})}, "s");
-        y = add_op(g, "Relu", {add->outputs[0]}, "y")->outputs[0];
-      }
-      g.outputs = {y};
-      g.link();
-      Executor e(std::move(g));
-      std::map<std::string, Tensor> feeds = {{"x", x}};
-      if (residual) feeds["r"] = res;
-      const Tensor got = e.run(feeds)[0];
+      const Tensor got = run_conv_graph(g, cv->outputs[0], x, residual ? &res : nullptr, {-1, t.co, -1});
       ASSERT_EQ(got.shape(), Shape({t.n, t.co, L}));
       for (int64_t n = 0; n < t.n; ++n)
         for (int64_t o = 0; o < t.co; ++o)

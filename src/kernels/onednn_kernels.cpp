@@ -280,6 +280,32 @@ namespace {
 tag conv_tag(ConvLayout l) {
   return l == ConvLayout::nchw8c ? tag::nChw8c : l == ConvLayout::nchw16c ? tag::nChw16c : l == ConvLayout::nhwc ? tag::nhwc : tag::nchw;
 }
+
+// The weight w (laid out as `user`) reordered once into the layout a
+// (de)convolution primitive wants.
+memory packed_weight(const memory::desc& user, const float* w, const memory::desc& want) {
+  auto& eng = cpu_engine();
+  memory from(user, eng, const_cast<float*>(w)), to(want, eng);
+  dnnl::stream s(eng);
+  dnnl::reorder(from, to).execute(s, from, to);
+  s.wait();
+  return to;
+}
+
+// Runs a (de)convolution primitive on `threads` threads, with its packed
+// weight and, when there is one, its bias.
+void execute_conv(const dnnl::primitive& prim, const memory& src, const memory& weights, const memory& dst,
+                  const std::vector<float>& bias, int threads) {
+  auto& eng = cpu_engine();
+  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
+  if (!bias.empty())
+    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({int64_t(bias.size())}, dt::f32, tag::x), eng,
+                                       const_cast<float*>(bias.data())));
+  OmpThreads t(threads);
+  dnnl::stream s(eng);
+  prim.execute(s, args);
+  s.wait();
+}
 }  // namespace
 
 const OnednnConvKernel::Plan& OnednnConvKernel::plan(const Key& key) const {
@@ -320,11 +346,7 @@ const OnednnConvKernel::Plan& OnednnConvKernel::plan(const Key& key) const {
   dnnl::convolution_forward::primitive_desc pd(d, attr, eng);
   auto p = std::make_unique<Plan>();
   p->prim = dnnl::convolution_forward(pd);
-  memory user(memory::desc(wd, dt::f32, gr == 1 ? tag::oihw : tag::goihw), eng, const_cast<float*>(w_.data()));
-  p->weights = memory(pd.weights_desc(), eng);
-  dnnl::stream s(eng);
-  dnnl::reorder(user, p->weights).execute(s, user, p->weights);
-  s.wait();
+  p->weights = packed_weight(memory::desc(wd, dt::f32, gr == 1 ? tag::oihw : tag::goihw), w_.data(), pd.weights_desc());
   impl_ = pd.impl_info_str();
   return *plans_.emplace(key, std::move(p)).first->second;
 }
@@ -335,13 +357,7 @@ void OnednnConvKernel::run(const float* x, const std::vector<int64_t>& xd, ConvL
   auto& eng = cpu_engine();
   memory src(memory::desc({xd[0], xd[1], xd[2], xd[3]}, dt::f32, conv_tag(xl)), eng, const_cast<float*>(x));
   memory dst(memory::desc(out_dims(xd), dt::f32, conv_tag(yl)), eng, y);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, dst}};
-  if (!bias_.empty())
-    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({wdims_[0]}, dt::f32, tag::x), eng, const_cast<float*>(bias_.data())));
-  OmpThreads t(threads);
-  dnnl::stream s(eng);
-  p.prim.execute(s, args);
-  s.wait();
+  execute_conv(p.prim, src, p.weights, dst, bias_, threads);
 }
 
 void OnednnConvKernel::prepare(const std::vector<int64_t>& xd, ConvLayout xl, ConvLayout yl, ConvActivation act,
@@ -430,11 +446,7 @@ const OnednnDeconvKernel::Plan& OnednnDeconvKernel::plan(const Key& key) const {
     dnnl::deconvolution_forward::primitive_desc pd(d, eng);
     auto p = std::make_unique<Plan>();
     p->prim = dnnl::deconvolution_forward(pd);
-    memory user(memory::desc(wd, dt::f32, gr == 1 ? tag::iohw : tag::giohw), eng, const_cast<float*>(w_.data()));
-    p->weights = memory(pd.weights_desc(), eng);
-    dnnl::stream s(eng);
-    dnnl::reorder(user, p->weights).execute(s, user, p->weights);
-    s.wait();
+    p->weights = packed_weight(memory::desc(wd, dt::f32, gr == 1 ? tag::iohw : tag::giohw), w_.data(), pd.weights_desc());
     impl_ = pd.impl_info_str();
     return *plans_.emplace(key, std::move(p)).first->second;
   } catch (const dnnl::error& e) {
@@ -448,13 +460,7 @@ void OnednnDeconvKernel::run(const float* x, const std::vector<int64_t>& xd, flo
   auto& eng = cpu_engine();
   memory src(memory::desc({xd[0], xd[1], xd[2], xd[3]}, dt::f32, tag::nchw), eng, const_cast<float*>(x));
   memory dst(memory::desc({yd[0], yd[1], yd[2], yd[3]}, dt::f32, tag::nchw), eng, y);
-  std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p.weights}, {DNNL_ARG_DST, dst}};
-  if (!bias_.empty())
-    args.emplace(DNNL_ARG_BIAS, memory(memory::desc({yd[1]}, dt::f32, tag::x), eng, const_cast<float*>(bias_.data())));
-  OmpThreads t(threads);
-  dnnl::stream s(eng);
-  p.prim.execute(s, args);
-  s.wait();
+  execute_conv(p.prim, src, p.weights, dst, bias_, threads);
 }
 
 void OnednnDeconvKernel::prepare(const std::vector<int64_t>& xd, const std::vector<int64_t>& yd) const {

@@ -278,8 +278,7 @@ void conv(OpCall& c) {
     const OnednnConvKernel& kern = *c.plan_as<ConvPlan>([&] {
       return conv_plan(make_conv_kernel(w, group, wt, c.has_input(2) ? &c.input(2) : nullptr));
     }).kern;
-    std::vector<int64_t> od = {n, co};
-    od.insert(od.end(), w.out.begin(), w.out.end());
+    const std::vector<int64_t>& od = out_dims;
     const bool direct_residual = !r || (r->shape() == Shape(od) && r->dtype() == DType::f32);
     if (kern.out_dims(dims_2d(x.shape().dims())) == dims_2d(od) && direct_residual) {
       // The residual is summed in place (same layout, see passes/layout):
@@ -294,8 +293,7 @@ void conv(OpCall& c) {
   }
   SPARTA_ASSERT(layout_of(c, 0) == ConvLayout::nchw && out_layout(c) == ConvLayout::nchw, "node '", c.node.name,
                 "': a blocked-layout convolution needs the oneDNN path");
-  std::vector<int64_t> od = {n, co};
-  od.insert(od.end(), w.out.begin(), w.out.end());
+  const std::vector<int64_t>& od = out_dims;
   Tensor y(DType::f32, Shape(od));
   const int64_t in_sp = prod(w.in), out_sp = prod(w.out), taps = prod(w.k), cog = co / group;
   const float* b = c.has_input(2) ? c.input(2).data<float>() : nullptr;

@@ -64,27 +64,37 @@ void scatter_elements_into(char* dst, const char* src, int64_t count, DType t, R
   }
 }
 
-void gather_elements(OpCall& c) {
-  const Tensor &x = c.input(0), &ind = c.input(1);
-  if (x.rank() != ind.rank() || x.rank() == 0) c.fail("data and indices must have the same rank (at least 1)");
-  const int64_t axis = normalize_axis(c.node.attr_int("axis", 0), x.rank(), c);
+// GatherElements / ScatterElements addressing: for each element of
+// `ind` (data's rank), the offset in data of the element it names (its own
+// position, with the index value along `axis`).
+std::vector<int64_t> element_offsets(const Tensor& x, const Tensor& ind, int64_t axis, const OpCall& c) {
   const std::vector<int64_t> idx = int_values(ind, c), od = ind.shape().dims(), st = contiguous_strides(x.shape().dims());
-  Tensor y(x.dtype(), ind.shape(), Uninitialized{});
-  const size_t es = dtype_size(x.dtype());
-  std::vector<int64_t> pos(od.size(), 0);
-  for (int64_t e = 0; e < y.numel(); ++e) {
+  std::vector<int64_t> offsets(idx.size()), pos(od.size(), 0);
+  for (size_t e = 0; e < idx.size(); ++e) {
     int64_t off = 0;
     for (size_t d = 0; d < od.size(); ++d) {
-      const int64_t v = int64_t(d) == axis ? checked_index(idx[size_t(e)], x.dim(int(d)), c) : pos[d];
-      if (int64_t(d) != axis && v >= x.dim(int(d))) c.fail("indices are larger than data outside the axis");
+      const int64_t v = int64_t(d) == axis ? checked_index(idx[e], x.dim(int(d)), c) : pos[d];
+      if (v >= x.dim(int(d))) c.fail("indices are larger than data outside the axis");
       off += v * st[d];
     }
-    std::memcpy(static_cast<char*>(y.raw()) + size_t(e) * es, static_cast<const char*>(x.raw()) + size_t(off) * es, es);
+    offsets[e] = off;
     for (size_t d = od.size(); d-- > 0;) {
       if (++pos[d] < od[d]) break;
       pos[d] = 0;
     }
   }
+  return offsets;
+}
+
+void gather_elements(OpCall& c) {
+  const Tensor &x = c.input(0), &ind = c.input(1);
+  if (x.rank() != ind.rank() || x.rank() == 0) c.fail("data and indices must have the same rank (at least 1)");
+  const int64_t axis = normalize_axis(c.node.attr_int("axis", 0), x.rank(), c);
+  const std::vector<int64_t> offsets = element_offsets(x, ind, axis, c);
+  Tensor y(x.dtype(), ind.shape(), Uninitialized{});
+  const size_t es = dtype_size(x.dtype());
+  for (size_t e = 0; e < offsets.size(); ++e)
+    std::memcpy(static_cast<char*>(y.raw()) + e * es, static_cast<const char*>(x.raw()) + size_t(offsets[e]) * es, es);
   c.out.push_back(std::move(y));
 }
 
@@ -94,24 +104,12 @@ void scatter_elements(OpCall& c) {
   if (upd.dtype() != x.dtype()) c.fail("updates must have data's dtype");
   const Reduction r = reduction_of(c);
   const int64_t axis = normalize_axis(c.node.attr_int("axis", 0), std::max<int64_t>(1, x.rank()), c);
-  const std::vector<int64_t> idx = int_values(ind, c), od = ind.shape().dims(), st = contiguous_strides(x.shape().dims());
+  const std::vector<int64_t> offsets = element_offsets(x, ind, axis, c);
   Tensor y = x.clone();
   const size_t es = dtype_size(x.dtype());
-  std::vector<int64_t> pos(od.size(), 0);
-  for (int64_t e = 0; e < upd.numel(); ++e) {
-    int64_t off = 0;
-    for (size_t d = 0; d < od.size(); ++d) {
-      const int64_t v = int64_t(d) == axis ? checked_index(idx[size_t(e)], x.dim(int(d)), c) : pos[d];
-      if (v >= x.dim(int(d))) c.fail("indices are larger than data outside the axis");
-      off += v * st[d];
-    }
-    scatter_elements_into(static_cast<char*>(y.raw()) + size_t(off) * es,
-                          static_cast<const char*>(upd.raw()) + size_t(e) * es, 1, x.dtype(), r, c);
-    for (size_t d = od.size(); d-- > 0;) {
-      if (++pos[d] < od[d]) break;
-      pos[d] = 0;
-    }
-  }
+  for (size_t e = 0; e < offsets.size(); ++e)
+    scatter_elements_into(static_cast<char*>(y.raw()) + size_t(offsets[e]) * es,
+                          static_cast<const char*>(upd.raw()) + e * es, 1, x.dtype(), r, c);
   c.out.push_back(std::move(y));
 }
 

@@ -156,7 +156,7 @@ void pad_shape(const ShapeCtx& c) {
   const auto fail = [&c](const std::string& m) { c.require(false, m); };
   const int64_t r = static_cast<int64_t>(x->size());
   std::optional<ShapeCtx::Dims> raw, axes;
-  const bool legacy = !c.n.attr("pads") ? false : c.inputs() == 1;
+  const bool legacy = c.n.attr("pads") && c.inputs() == 1;  // opsets before 11: pads as an attribute
   if (legacy) raw = c.n.attr_ints("pads");
   else raw = c.ints(1);
   if (c.inputs() > 3 && c.in(3)) {

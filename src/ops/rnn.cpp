@@ -136,7 +136,7 @@ void recurrent(OpCall& c, Cell cell) {
   }
   std::vector<float> y(size_t(T * dirs * B * H), 0.f), yh(size_t(dirs * B * H)), yc(size_t(dirs * B * H));
   std::vector<float> xw(size_t(T * B * G * H)), hr(size_t(B * G * H)), hprev(size_t(B * H)), cprev(size_t(B * H));
-  std::vector<float> rh(size_t(B * H));  // GRU: r (.) H_prev
+  std::vector<float> rh(size_t(B * H)), hh(size_t(B * H));  // GRU: r (.) H_prev, and its product with Rh
   for (int d = 0; d < dirs; ++d) {
     const bool reverse = direction == "reverse" || d == 1;
     const float* w = W.data<float>() + d * G * H * I;
@@ -163,7 +163,6 @@ void recurrent(OpCall& c, Cell cell) {
         const int64_t t = reverse ? lens[size_t(b)] - 1 - s : s;
         const float* g = &xw[size_t((t * B + b) * G * H)];
         const float* q = &hr[size_t(b * G * H)];
-        float* hp = &hprev[size_t(b * H)];
         float* out = &y[size_t(((t * dirs + d) * B + b) * H)];
         if (cell == Cell::lstm) {  // gates i, o, f, c
           float* cp = &cprev[size_t(b * H)];
@@ -190,7 +189,6 @@ void recurrent(OpCall& c, Cell cell) {
       }
       if (cell == Cell::gru) {
         const float* rhw = r + 2 * H * H;  // Rh
-        std::vector<float> hh(size_t(B * H));
         if (!lbr) {
           for (int64_t b = 0; b < B; ++b)
             for (int64_t j = 0; j < H; ++j) rh[size_t(b * H + j)] *= hprev[size_t(b * H + j)];

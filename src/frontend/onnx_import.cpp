@@ -253,6 +253,12 @@ class Importer {
       }
       n->attrs[a.name()] = std::move(at);
     }
+    // A Constant node's tensor, for subgraphs that read it (below).
+    if (np.op_type() == "Constant" && n->domain.empty() && n->outputs.size() == 1 && n->outputs[0]) {
+      auto it = n->attrs.find("value");
+      if (it != n->attrs.end() && it->second.kind == Attribute::Kind::t && it->second.t.defined())
+        constant_nodes_[n->outputs[0]->name] = it->second.t;
+    }
     if (!captures.empty()) {
       Attribute c;
       c.kind = Attribute::Kind::ss;
@@ -299,8 +305,9 @@ class Importer {
       const Value* v = g.find(name);
       check(v != nullptr, "node '", n.name, "' (", n.op_type, ") has a subgraph reading '", name,
             "', which no outer scope defines");
-      if (v->is_constant()) {
-        const Tensor& t = *v->constant;
+      const auto cn = constant_nodes_.find(name);
+      if (v->is_constant() || cn != constant_nodes_.end()) {
+        const Tensor& t = v->is_constant() ? *v->constant : cn->second;
         onnx::TensorProto* tp = m.mutable_graph()->add_initializer();
         tp->set_name(name);
         tp->set_data_type(dtype_to_onnx(t.dtype()));
@@ -319,6 +326,10 @@ class Importer {
   }
 
   int64_t ir_version_ = 8;
+  // Outputs of the graph's Constant nodes (exporters inline weights of
+  // subgraph code as Constant nodes): a subgraph gets them as initializers,
+  // foldable, rather than as captured run-time inputs.
+  std::map<std::string, Tensor> constant_nodes_;
   std::vector<onnx::OperatorSetIdProto> opset_import_;
 
   // A model below opset 11 (older exporters, ONNX's own older test models)

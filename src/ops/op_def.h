@@ -95,7 +95,7 @@ struct OpCall {
   // Per input: this node is its last reader (not a constant, not a graph
   // output), so an op may reuse its storage for an output when the storage
   // is not shared (see reusable()).
-  std::vector<bool> last_use;
+  const std::vector<bool>* last_use = nullptr;
   bool sparse = true;  // a lazily made plan may choose a sparse kernel (PlanOptions::sparse)
   // This run's number, unique in the process (0: not a model run, e.g.
   // folding): with a Value it names a tensor's content (SpmmArgs::x_token).
@@ -108,7 +108,7 @@ struct OpCall {
     return i < node.inputs.size() && node.inputs[i] && node.inputs[i]->is_constant();
   }
   bool reusable(size_t i) const {
-    return has_input(i) && i < last_use.size() && last_use[i] && in[i]->unique_storage();
+    return has_input(i) && last_use && i < last_use->size() && (*last_use)[i] && in[i]->unique_storage();
   }
   // The node's plan as the op family's type P, made by `make` when empty.
   template <typename P, typename Make>

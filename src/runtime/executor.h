@@ -69,9 +69,27 @@ class Executor {
 
  private:
   void check_promise(const Value* v, const Tensor& t) const;
+  void schedule();
 
+  // Where each node finds its inputs and puts its outputs, worked out once
+  // so that a run does no lookups: every non-constant value has a slot in
+  // the run's tensor array; a constant is read in place.
+  struct Operand {
+    int slot = -1;                     // -1: a constant or an omitted input
+    const Tensor* constant = nullptr;  // the constant's tensor
+  };
+  struct Step {
+    std::vector<Operand> in;
+    std::vector<bool> last_use;  // OpCall::last_use
+    std::vector<int> out;        // slots; -1 for an omitted output
+    std::vector<int> release;    // slots whose last reader this node is (not graph outputs)
+  };
   CompiledModel m_;
   ExecutorOptions opt_;
+  std::vector<Step> steps_;
+  std::vector<int> input_slots_;     // per graph input
+  std::vector<Operand> output_ops_;  // per graph output
+  std::vector<const Value*> slot_values_;
   std::vector<NodeTime> profile_;
 };
 

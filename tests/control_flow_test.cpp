@@ -170,7 +170,11 @@ TEST(ControlFlow, LoopCarriesScansAndStops) {
 
 TEST(ControlFlow, UnsupportedOperatorInsideASubgraphIsNamedAtCompile) {
   auto m = if_model();
-  auto* e = m.mutable_graph()->mutable_node(1)->mutable_attribute(1)->mutable_g();
+  onnx::NodeProto* n = nullptr;
+  for (auto& node : *m.mutable_graph()->mutable_node())
+    if (node.op_type() == "If") n = &node;
+  ASSERT_NE(n, nullptr);
+  auto* e = n->mutable_attribute(1)->mutable_g();
   e->mutable_node(0)->mutable_attribute(0)->mutable_g()->mutable_node(0)->set_op_type("FancySub");
   Graph g = import_model(m);
   const std::vector<std::string> missing = unsupported_operators(g);

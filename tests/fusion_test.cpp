@@ -492,6 +492,67 @@ TEST(Fusion, ConvPostOpActivationsMatchUnfused) {
     }
 }
 
+// Affine maps by constants after convolutions, as Paddle2ONNX writes its
+// learnable affine blocks: before the activation they fold into the
+// weights (scalar and per-channel Mul, Add, Sub, Div; c - conv negates),
+// after it or after a residual sum they become a post-op; a full-size
+// constant is no per-channel map and stays a node.
+onnx::ModelProto conv_affine_model() {
+  auto m = new_model("conv_affine");
+  auto* g = m.mutable_graph();
+  weight(g, "W1", {16, 8, 3, 3}, 71);
+  weight(g, "B1", {16}, 72);
+  weight(g, "W2", {16, 8, 3}, 73);
+  weight(g, "W3", {8, 8, 1, 1}, 74);
+  weight(g, "per4", {1, 16, 1, 1}, 75);
+  std::vector<float> div = randn(16, 76);
+  for (float& v : div) v = 0.5f + v * v;  // no zero
+  *g->add_initializer() = f32_tensor("per3", {16, 1, 1}, div);
+  weight(g, "full", {1, 16, 9, 9}, 77);
+  scalar(g, "s", 1.5f);
+  scalar(g, "b", -0.25f);
+  scalar(g, "s2", 0.75f);
+  scalar(g, "b2", 0.5f);
+  tensor_value(g->add_input(), "x", {"2", "8", "9", "9"});
+  tensor_value(g->add_input(), "t", {"2", "8", "9"});
+  set_ints(add_node(g, "Conv", {"x", "W1", "B1"}, {"c1"}, "conv1"), "pads", {1, 1, 1, 1});
+  add_node(g, "Mul", {"s", "c1"}, {"a1"}, "lab_scale");
+  add_node(g, "Add", {"a1", "b"}, {"a2"}, "lab_bias");
+  add_node(g, "Sub", {"a2", "per4"}, {"a3"}, "center");
+  add_node(g, "Div", {"a3", "per3"}, {"a4"}, "normalize");
+  add_node(g, "HardSwish", {"a4"}, {"h"}, "act");
+  add_node(g, "Mul", {"h", "s2"}, {"h2"}, "lab_scale2");
+  add_node(g, "Add", {"b2", "h2"}, {"y1"}, "lab_bias2");
+  set_ints(add_node(g, "Conv", {"t", "W2"}, {"c2"}, "conv1d"), "pads", {1, 1});
+  add_node(g, "Sub", {"b", "c2"}, {"n2"}, "negate");
+  add_node(g, "Relu", {"n2"}, {"r2"}, "relu");
+  add_node(g, "Sub", {"r2", "s"}, {"y2"}, "shift");
+  add_node(g, "Conv", {"x", "W3"}, {"c3"}, "conv_res");
+  add_node(g, "Add", {"c3", "x"}, {"sum"}, "residual");
+  add_node(g, "Div", {"sum", "s"}, {"y3"}, "scale_sum");
+  set_ints(add_node(g, "Conv", {"x", "W1"}, {"c4"}, "conv_full"), "pads", {1, 1, 1, 1});
+  add_node(g, "Mul", {"c4", "full"}, {"y4"}, "full_size");
+  tensor_value(g->add_output(), "y1", {"2", "16", "9", "9"});
+  tensor_value(g->add_output(), "y2", {"2", "16", "9"});
+  tensor_value(g->add_output(), "y3", {"2", "8", "9", "9"});
+  tensor_value(g->add_output(), "y4", {"2", "16", "9", "9"});
+  return m;
+}
+
+TEST(Fusion, AffineMapsFoldIntoConv) {
+  for (int block : {0, 8, 16, -1}) {
+    SCOPED_TRACE(block);
+    const auto s = expect_same(conv_affine_model(), {{"x", Shape{2, 8, 9, 9}}, {"t", Shape{2, 8, 9}}}, 1, block);
+    const FuseReport& r = s->fuse_report();
+    EXPECT_EQ(r.conv_affine, 5);       // Mul, Add, Sub, Div; the negation
+    EXPECT_EQ(r.conv_post_linear, 4);  // Mul, Add; Sub after Relu; Div after the residual sum
+    std::map<std::string, int> ops;
+    for (const auto& n : s->graph().nodes()) ++ops[n->op_type];
+    EXPECT_EQ(ops["Mul"], 1);  // the full-size one
+    EXPECT_EQ(ops["Add"] + ops["Sub"] + ops["Div"] + ops["HardSwish"] + ops["Relu"], 0) << s->graph().dump();
+  }
+}
+
 TEST(Fusion, BatchNormFoldsIntoConv) {
   for (int threads : {1, 2}) {
     const auto s = expect_same(conv_bn_model(), {{"x", Shape{1, 8, 10, 10}}}, threads);

@@ -337,6 +337,7 @@ const OnednnConvKernel::Plan& OnednnConvKernel::plan(const Key& key) const {
     case ConvActivation::sigmoid: po.append_eltwise(1.f, alg::eltwise_logistic, 0.f, 0.f); break;
     case ConvActivation::tanh: po.append_eltwise(1.f, alg::eltwise_tanh, 0.f, 0.f); break;
   }
+  if (act.alpha != 1.f || act.beta != 0.f) po.append_eltwise(1.f, alg::eltwise_linear, act.alpha, act.beta);
   dnnl::primitive_attr attr;
   attr.set_post_ops(po);
   dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,

@@ -95,8 +95,10 @@ struct ConvGeometry {
 struct ConvActivation {
   enum Kind { none, relu, clip, leaky_relu, hard_sigmoid, hard_swish, sigmoid, tanh } kind = none;
   float lo = 0, hi = 0;
+  float alpha = 1, beta = 0;  // then alpha * y + beta
+  bool identity() const { return kind == none && alpha == 1.f && beta == 0.f; }
   bool operator<(const ConvActivation& o) const {
-    return std::tie(kind, lo, hi) < std::tie(o.kind, o.lo, o.hi);
+    return std::tie(kind, lo, hi, alpha, beta) < std::tie(o.kind, o.lo, o.hi, o.alpha, o.beta);
   }
 };
 

@@ -63,9 +63,15 @@ void for_each_tap(const Window& w, int64_t out_flat, F f) {
 
 // The activation fused into this Conv node by passes/fuse, if any: its
 // kind in "sparta.act", its parameters in "sparta.clip" (clip bounds) or
-// "sparta.act_params".
+// "sparta.act_params"; then a scalar map alpha * y + beta from
+// "sparta.post_linear".
 ConvActivation fused_activation(const OpCall& c) {
   ConvActivation a;
+  if (const Attribute* l = c.node.attr("sparta.post_linear")) {
+    if (l->kind != Attribute::Kind::fs || l->fs.size() != 2) c.fail("sparta.post_linear must hold [alpha, beta]");
+    a.alpha = l->fs[0];
+    a.beta = l->fs[1];
+  }
   const Attribute* k = c.node.attr("sparta.act");
   if (!k) return a;
   const auto params = [&c](const char* key) {
@@ -87,7 +93,7 @@ ConvActivation fused_activation(const OpCall& c) {
   return a;
 }
 
-float apply(const ConvActivation& a, float v) {
+float activate(const ConvActivation& a, float v) {
   switch (a.kind) {
     case ConvActivation::none: return v;
     case ConvActivation::relu: return v > 0.f ? v : 0.f;
@@ -100,6 +106,7 @@ float apply(const ConvActivation& a, float v) {
   }
   return v;
 }
+float apply(const ConvActivation& a, float v) { return a.alpha * activate(a, v) + a.beta; }
 
 ConvLayout to_conv_layout(const Value* v) {
   if (!v || v->layout == Layout::plain) return ConvLayout::nchw;
@@ -227,7 +234,7 @@ void conv(OpCall& c) {
     Tensor y(DType::f32, Shape(out_dims), Uninitialized{});
     depthwise_conv_nchw(x.data<float>(), wt.data<float>(), c.has_input(2) ? c.input(2).data<float>() : nullptr,
                         y.data<float>(), n, co, g, c.threads);
-    if (r || act.kind != ConvActivation::none) {  // act(conv + residual)
+    if (r || !act.identity()) {  // act(conv + residual)
       float* py = y.data<float>();
       const float* pr = r ? r->data<float>() : nullptr;
       for (int64_t i = 0; i < y.numel(); ++i) py[i] = apply(act, pr ? py[i] + pr[i] : py[i]);

@@ -168,7 +168,8 @@ bool conv_activation_attrs(const Node* act, std::map<std::string, Attribute>& at
 }  // namespace
 
 std::string FuseReport::str() const {
-  return "fused: " + std::to_string(conv_bn) + " conv+batchnorm, " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " + std::to_string(hard_swish) + " hard swish, " +
+  return "fused: " + std::to_string(conv_bn) + " conv+batchnorm, " + std::to_string(conv_affine) + " conv+affine, " +
+         std::to_string(conv_post_linear) + " conv+post-linear, " + std::to_string(conv_act) + " conv+act, " + std::to_string(conv_residual) + " conv+residual, " + std::to_string(gelu) + " gelu, " + std::to_string(hard_swish) + " hard swish, " +
          std::to_string(layer_norm) + " layer norm, " + std::to_string(linear) + " linear, " +
          std::to_string(batch_matmul) + " batched matmul, " + std::to_string(masked_softmax) + " masked softmax";
 }
@@ -186,8 +187,74 @@ int fuse_conv_activations(Graph& g) {
   return static_cast<int>(dead.size());
 }
 
-int fold_conv_batchnorm(Graph& g) {
-  return rewrite_all(g, [&g](Node* cv) {
+// The value per output channel of a constant operand `c` of binary node b
+// applied to y, a convolution output of co channels: a scalar, or a tensor
+// of y's rank or less whose only non-unit axis lines up with y's channels.
+bool channel_values(const Node* b, const Value* y, const Value* c, int64_t co, std::vector<float>& out) {
+  if (!c || !c->is_constant() || c->constant->dtype() != DType::f32 || !keeps_shape(b, y)) return false;
+  const Tensor& t = *c->constant;
+  if (t.numel() == 1) {
+    out.assign(static_cast<size_t>(co), t.data<float>()[0]);
+    return true;
+  }
+  const int rank = static_cast<int>(y->dims->size()), axis = 1 - (rank - t.rank());  // y's axis 1 in t
+  if (rank < 2 || axis < 0) return false;
+  for (int i = 0; i < t.rank(); ++i)
+    if (t.dim(i) != (i == axis ? co : 1)) return false;
+  out.assign(t.data<float>(), t.data<float>() + co);
+  return true;
+}
+
+// The affine map per channel, y' = a * y + shift, of the node reading a
+// convolution's output y: an inference BatchNormalization, or Mul, Add,
+// Sub or Div with a scalar or per-channel constant. False for anything else.
+bool channel_affine(const Graph& g, const Node* n, const Value* y, int64_t co, std::vector<float>& a,
+                    std::vector<float>& shift) {
+  if (!n || !n->domain.empty() || n->outputs.empty() || !n->outputs[0]) return false;
+  a.assign(static_cast<size_t>(co), 1.f);
+  shift.assign(static_cast<size_t>(co), 0.f);
+  if (n->op_type == "BatchNormalization") {
+    if (n->inputs.size() != 5 || n->inputs[0] != y || n->attr_int("training_mode", 0) != 0) return false;
+    for (size_t i = 1; i < n->outputs.size(); ++i)  // running statistics (training): nothing may read them
+      if (n->outputs[i] && (!n->outputs[i]->consumers.empty() || g.is_output(n->outputs[i]))) return false;
+    for (size_t i = 1; i < 5; ++i)
+      if (!vector_constant(n->inputs[i], co)) return false;
+    // (y - mean) * scale / sqrt(var + eps) + beta
+    const float eps = n->attr_float("epsilon", 1e-5f);
+    const float *scale = n->inputs[1]->constant->data<float>(), *beta = n->inputs[2]->constant->data<float>(),
+                *mean = n->inputs[3]->constant->data<float>(), *var = n->inputs[4]->constant->data<float>();
+    for (size_t o = 0; o < a.size(); ++o) {
+      a[o] = scale[o] / std::sqrt(var[o] + eps);
+      shift[o] = beta[o] - mean[o] * a[o];
+    }
+    return true;
+  }
+  if (n->inputs.size() != 2 || n->outputs.size() != 1) return false;
+  const bool first = n->inputs[0] == y;
+  std::vector<float> v;
+  if (!channel_values(n, y, other_input(n, y), co, v) || n->inputs[0] == n->inputs[1]) return false;
+  if (n->op_type == "Mul") {
+    a = v;
+  } else if (n->op_type == "Add") {
+    shift = v;
+  } else if (n->op_type == "Sub") {
+    for (size_t o = 0; o < v.size(); ++o) {
+      a[o] = first ? 1.f : -1.f;
+      shift[o] = first ? -v[o] : v[o];
+    }
+  } else if (n->op_type == "Div" && first) {
+    for (size_t o = 0; o < v.size(); ++o) {
+      if (v[o] == 0.f || !std::isfinite(1.f / v[o])) return false;
+      a[o] = 1.f / v[o];
+    }
+  } else {
+    return false;
+  }
+  return true;
+}
+
+int fold_conv_affine(Graph& g, int& batchnorms) {
+  return rewrite_all(g, [&g, &batchnorms](Node* cv) {
     if (!cv->domain.empty() || cv->op_type != "Conv" || cv->attr("sparta.act") || cv->outputs.size() != 1 ||
         !cv->outputs[0] || cv->inputs.size() < 2 || cv->inputs.size() > 3 || !cv->inputs[0] || !cv->inputs[1])
       return false;
@@ -196,33 +263,50 @@ int fold_conv_batchnorm(Graph& g) {
     if (!w->is_constant() || w->constant->dtype() != DType::f32 || w->constant->rank() < 3) return false;
     const int64_t co = w->constant->dim(0);
     if (b && !vector_constant(b, co)) return false;
-    Node* bn = g.sole_consumer(cv->outputs[0]);
-    if (!bn || !bn->domain.empty() || bn->op_type != "BatchNormalization" || bn->inputs.size() != 5 ||
-        bn->attr_int("training_mode", 0) != 0 || bn->outputs.empty() || !bn->outputs[0])
-      return false;
-    for (size_t i = 1; i < bn->outputs.size(); ++i)  // running statistics (training): nothing may read them
-      if (bn->outputs[i] && (!bn->outputs[i]->consumers.empty() || g.is_output(bn->outputs[i]))) return false;
-    for (size_t i = 1; i < 5; ++i)
-      if (!vector_constant(bn->inputs[i], co)) return false;
-    // y = (conv(x) + b - mean) * scale / sqrt(var + eps) + beta: the factor
-    // goes into each output channel's weights, the rest into the bias.
-    const float eps = bn->attr_float("epsilon", 1e-5f);
-    const float *scale = bn->inputs[1]->constant->data<float>(), *beta = bn->inputs[2]->constant->data<float>(),
-                *mean = bn->inputs[3]->constant->data<float>(), *var = bn->inputs[4]->constant->data<float>();
+    Node* next = g.sole_consumer(cv->outputs[0]);
+    std::vector<float> a, shift;
+    if (!channel_affine(g, next, cv->outputs[0], co, a, shift)) return false;
+    // a * (conv(x, w) + b) + shift = conv(x, a w) + (a b + shift)
     Tensor wf = w->constant->clone();
     Tensor bf(DType::f32, Shape{co});
     const int64_t per = co ? wf.numel() / co : 0;
     for (int64_t o = 0; o < co; ++o) {
-      const float a = scale[o] / std::sqrt(var[o] + eps);
       float* wo = wf.data<float>() + o * per;
-      for (int64_t i = 0; i < per; ++i) wo[i] *= a;
-      bf.data<float>()[o] = ((b ? b->constant->data<float>()[o] : 0.f) - mean[o]) * a + beta[o];
+      for (int64_t i = 0; i < per; ++i) wo[i] *= a[size_t(o)];
+      bf.data<float>()[o] = (b ? b->constant->data<float>()[o] : 0.f) * a[size_t(o)] + shift[size_t(o)];
     }
-    Value* wv = g.add_constant(cv->name + "/bn_folded_weight", std::move(wf));
-    Value* bv = g.add_constant(cv->name + "/bn_folded_bias", std::move(bf));
+    const bool bn = next->op_type == "BatchNormalization";
+    batchnorms += bn;
+    Value* wv = g.add_constant(cv->name + (bn ? "/bn_folded_weight" : "/folded_weight"), std::move(wf));
+    Value* bv = g.add_constant(cv->name + (bn ? "/bn_folded_bias" : "/folded_bias"), std::move(bf));
     const std::string name = cv->name;
-    bn->outputs.resize(1);
-    replace(g, bn, name, "", "Conv", {cv->inputs[0], wv, bv}, cv->attrs, {cv});
+    next->outputs.resize(1);
+    replace(g, next, name, "", "Conv", {cv->inputs[0], wv, bv}, cv->attrs, {cv});
+    return true;
+  });
+}
+
+// A scalar affine map after a convolution's activation or residual sum,
+// y' = alpha * y + beta, as the attribute "sparta.post_linear" (a oneDNN
+// eltwise_linear post-op); maps in a row compose.
+int fuse_conv_post_linear(Graph& g) {
+  return rewrite_all(g, [&g](Node* cv) {
+    if (!cv->domain.empty() || cv->op_type != "Conv" || cv->outputs.size() != 1 || !cv->outputs[0] ||
+        (!cv->attr("sparta.act") && cv->inputs.size() < 4))
+      return false;
+    Node* next = g.sole_consumer(cv->outputs[0]);
+    std::vector<float> a, shift;
+    if (!next || next->op_type == "BatchNormalization" || !channel_affine(g, next, cv->outputs[0], 1, a, shift) ||
+        other_input(next, cv->outputs[0])->constant->numel() != 1)
+      return false;
+    Attribute lin;
+    lin.kind = Attribute::Kind::fs;
+    lin.fs = {1.f, 0.f};
+    if (const Attribute* old = cv->attr("sparta.post_linear"); old && old->fs.size() == 2) lin.fs = old->fs;
+    lin.fs = {a[0] * lin.fs[0], a[0] * lin.fs[1] + shift[0]};
+    cv->attrs["sparta.post_linear"] = lin;
+    cv->outputs[0] = next->outputs[0];
+    g.erase_nodes({next});
     return true;
   });
 }
@@ -478,9 +562,11 @@ int fuse_batch_matmul(Graph& g) {
 FuseReport fuse_all(Graph& g) {
   FuseReport r;
   r.hard_swish = fuse_hard_swish(g);
-  r.conv_bn = fold_conv_batchnorm(g);
+  r.conv_affine = fold_conv_affine(g, r.conv_bn);
+  r.conv_affine -= r.conv_bn;
   r.conv_residual = fuse_conv_residual(g);
   r.conv_act = fuse_conv_activations(g);
+  r.conv_post_linear = fuse_conv_post_linear(g);
   r.gelu = fuse_gelu(g);
   r.layer_norm = fuse_layer_norm(g);
   r.linear = fuse_linear(g);

@@ -4,6 +4,13 @@
 //  Conv + BatchNormalization (constant statistics)
 //                          -> Conv with the scale folded into the weights
 //                             and the shift into the bias
+//  Conv + Mul/Add/Sub/Div by a constant, per channel or scalar
+//                          -> the same fold (Paddle's learnable affine
+//                             blocks, scaled outputs)
+//  Conv(+act or residual) + Mul/Add/Sub/Div by a scalar constant
+//                          -> Conv with "sparta.post_linear" [alpha, beta]:
+//                             alpha * y + beta after the activation (a
+//                             oneDNN eltwise_linear post-op)
 //  Conv + Relu/Clip        -> Conv with "sparta.act" ("relu" or "clip") and
 //                             "sparta.clip" ([lo, hi]): a oneDNN post-op.
 //  Conv + Add(residual) (+ Relu/Clip)
@@ -38,17 +45,20 @@
 namespace sparta {
 
 struct FuseReport {
-  int conv_bn = 0, conv_act = 0, conv_residual = 0, gelu = 0, hard_swish = 0, layer_norm = 0, linear = 0,
+  int conv_bn = 0, conv_affine = 0, conv_post_linear = 0, conv_act = 0, conv_residual = 0, gelu = 0, hard_swish = 0, layer_norm = 0, linear = 0,
       batch_matmul = 0, masked_softmax = 0;
   int total() const {
-    return conv_bn + conv_act + conv_residual + gelu + hard_swish + layer_norm + linear + batch_matmul + masked_softmax;
+    return conv_bn + conv_affine + conv_post_linear + conv_act + conv_residual + gelu + hard_swish + layer_norm + linear + batch_matmul + masked_softmax;
   }
   std::string str() const;
 };
 
 int fuse_conv_activations(Graph& g);  // returns the number of fusions
 int fuse_conv_residual(Graph& g);
-int fold_conv_batchnorm(Graph& g);
+// BatchNormalization, Mul, Add, Sub or Div by constants per channel
+// folded into the weights and bias; `batchnorms` counts the first kind.
+int fold_conv_affine(Graph& g, int& batchnorms);
+int fuse_conv_post_linear(Graph& g);
 int fuse_gelu(Graph& g);
 int fuse_hard_swish(Graph& g);
 int fuse_layer_norm(Graph& g);

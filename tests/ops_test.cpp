@@ -2,6 +2,8 @@
 // (CumSum's are all double): checked here on f32 against hand results.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "graph_builders.h"
 #include "runtime/executor.h"
 
@@ -166,6 +168,46 @@ TEST(Ops, Conv1dMatchesDefinition) {
             EXPECT_NEAR(got.data<float>()[at], acc, 1e-4) << "len " << t.len << " k " << t.k << " at " << at;
           }
     }
+}
+
+// The vectorized unary ops (the host's ISA, a tail shorter than a vector,
+// threaded) against the C library: large and tiny magnitudes, infinities
+// and NaN (which must stay NaN).
+TEST(Ops, VectorizedUnaryMatchesLibm) {
+  struct Case {
+    const char* op;
+    float (*f)(float);
+  };
+  const Case cases[] = {{"Sigmoid", [](float v) { return 1.f / (1.f + std::exp(-v)); }},
+                        {"Exp", [](float v) { return std::exp(v); }},
+                        {"Erf", [](float v) { return std::erf(v); }}};
+  std::vector<float> x = {0.f, -0.f, 1e-30f, -1e-30f, 1e-6f, 30.f, -30.f, 80.f, -80.f, 100.f, -100.f,
+                          INFINITY, -INFINITY, NAN};
+  Lcg rnd{7};
+  for (int i = 0; i < 37; ++i) x.push_back(rnd() * 10.f);
+  for (const Case& k : cases)
+    for (size_t n : {size_t{1}, size_t{7}, x.size()})
+      for (int threads : {1, 2}) {
+        Graph g;
+        Node* node = add_op(g, k.op, {add_input(g, "x", {int64_t(n)})}, "y");
+        g.outputs = {node->outputs[0]};
+        g.link();
+        Executor e(std::move(g), {.threads = threads});
+        Tensor t(DType::f32, Shape{int64_t(n)});
+        std::copy(x.begin(), x.begin() + long(n), t.data<float>());
+        const Tensor y = e.run({{"x", t}})[0];
+        for (size_t i = 0; i < n; ++i) {
+          const float want = k.f(x[i]), got = y.data<float>()[i];
+          SCOPED_TRACE(std::string(k.op) + "(" + std::to_string(x[i]) + ")");
+          if (std::isnan(want)) {
+            EXPECT_TRUE(std::isnan(got)) << got;
+          } else if (std::isinf(want)) {
+            EXPECT_EQ(got, want);
+          } else {
+            EXPECT_NEAR(got, want, 1e-6f * std::fabs(want) + 1e-7f);
+          }
+        }
+      }
 }
 
 }  // namespace

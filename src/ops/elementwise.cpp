@@ -6,6 +6,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "kernels/isa_kernels.h"
 #include "ops/op_def.h"
 
 namespace sparta {
@@ -434,6 +435,24 @@ OpDef unary(F f, bool zero_safe = true) {
   return d;
 }
 
+// A unary op with a vectorized kernel of the host's ISA (RowOps::*array)
+// for f32 data; `f` is its scalar form, for TeSA propagation.
+template <typename F>
+OpDef unary_vectorized(F f, void (*RowOps::*array)(const float*, float*, int64_t)) {
+  OpDef d = unary(f);
+  d.run = [array](OpCall& c) {
+    const Tensor& x = c.input(0);
+    if (x.dtype() != DType::f32) c.fail("expects f32, got " + std::string(dtype_name(x.dtype())));
+    Tensor y(DType::f32, x.shape(), Uninitialized{});
+    const float* px = x.data<float>();
+    float* py = y.data<float>();
+    const auto kernel = row_ops().*array;
+    parallel_for(c.threads, x.numel(), 1 << 14, [&](int64_t b, int64_t e) { kernel(px + b, py + b, e - b); });
+    c.out.push_back(std::move(y));
+  };
+  return d;
+}
+
 // The same where the function depends on the node's attributes: make(node)
 // returns it (attributes read once per call, the function inlined).
 template <class Make>
@@ -521,11 +540,11 @@ void define_elementwise_ops() {
   OpDef relu = unary([](float v) { return v > 0.f ? v : 0.f; });
   relu.layout = LayoutRole::passthrough;
   define_op({"Relu"}, relu);
-  define_op({"Erf"}, unary([](float v) { return std::erf(v); }));
+  define_op({"Erf"}, unary_vectorized([](float v) { return std::erf(v); }, &RowOps::erf));
   define_op({"Sqrt"}, unary([](float v) { return std::sqrt(v); }));
   define_op({"Tanh"}, unary([](float v) { return std::tanh(v); }));
-  define_op({"Sigmoid"}, unary([](float v) { return 1.f / (1.f + std::exp(-v)); }));
-  define_op({"Exp"}, unary([](float v) { return std::exp(v); }));
+  define_op({"Sigmoid"}, unary_vectorized([](float v) { return 1.f / (1.f + std::exp(-v)); }, &RowOps::sigmoid));
+  define_op({"Exp"}, unary_vectorized([](float v) { return std::exp(v); }, &RowOps::exp));
   define_op({"Log"}, unary([](float v) { return std::log(v); }, /*zero_safe=*/false));
   define_op({"Abs"}, unary_any_number([](auto v) { return v < 0 ? -v : v; }));
   define_op({"Sin"}, unary([](float v) { return std::sin(v); }));

@@ -2,12 +2,17 @@
 // primitive operations of a Vec type S (VecAvx512, VecAvx2, VecPortable).
 #pragma once
 
+#include <cmath>
+
 // exp(x) for x in about [-87, 88]: range reduction x = n ln2 + r, then a
-// degree-6 polynomial for e^r (relative error ~2e-7).
+// degree-6 polynomial for e^r (relative error ~2e-7). Past the float range
+// the result is inf (x > 88.72) or 0 (x < -87.34, below the smallest normal
+// float); a NaN stays NaN (max, min and the selects return their second
+// operand, or take the else branch, when a comparison meets NaN).
 template <class S>
-inline typename S::V vexp(typename S::V x) {
+inline typename S::V vexp(typename S::V x0) {
   using V = typename S::V;
-  x = S::min(S::max(x, S::set1(-87.f)), S::set1(88.f));
+  V x = S::min(S::set1(88.f), S::max(S::set1(-87.f), x0));
   V n = S::round(S::mul(x, S::set1(1.44269504088896341f)));
   V r = S::fmadd(n, S::set1(-0.693359375f), x);
   r = S::fmadd(n, S::set1(2.12194440e-4f), r);
@@ -18,7 +23,9 @@ inline typename S::V vexp(typename S::V x) {
   p = S::fmadd(p, r, S::set1(0.5f));
   p = S::fmadd(p, r, S::set1(1.f));
   p = S::fmadd(p, r, S::set1(1.f));
-  return S::mul(p, S::pow2n(n));
+  const V e = S::mul(p, S::pow2n(n));
+  return S::select_lt(S::set1(88.7228394f), x0, S::set1(INFINITY),
+                      S::select_lt(x0, S::set1(-87.3365479f), S::zero(), e));
 }
 
 // |erf(x)| by Abramowitz & Stegun 7.1.26 (absolute error <= 1.5e-7).

@@ -3,9 +3,54 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/isa_kernels.h"
 #include "kernels/parallel.h"
 
 namespace sparta {
+
+namespace {
+
+// Planes narrower than a vector (a 1-D filter over a few frames): blocks of
+// 16 channels are transposed channels-last into scratch, convolved with the
+// vectors across channels (RowOps::depthwise_cl), and transposed back.
+void depthwise_small_planes(const float* x, const float* w, const float* bias, float* y, int64_t n, int64_t c,
+                            const DepthwiseGeometry& g, int threads) {
+  constexpr int L = 16;
+  const int64_t in = g.in[0] * g.in[1], out = g.out[0] * g.out[1], taps = g.k[0] * g.k[1];
+  const int64_t blocks = (c + L - 1) / L, work = n * blocks;
+  const auto kernel = row_ops().depthwise_cl;
+  parallel_run(int(std::min<int64_t>(threads, work)), [&](int tid, int nt) {
+    // Scratch kept per thread across calls (a stream of small frames would
+    // otherwise allocate it anew every call).
+    thread_local std::vector<float> xs, ws, bs, ys;
+    xs.resize(size_t(in * L));
+    ws.resize(size_t(taps * L));
+    bs.resize(L);
+    ys.resize(size_t(out * L));
+    for (int64_t job = work * tid / nt; job < work * (tid + 1) / nt; ++job) {
+      const int64_t b = job / blocks, c0 = (job % blocks) * L, lanes = std::min<int64_t>(L, c - c0);
+      if (lanes < L) {  // the last block's unused lanes compute zeros
+        std::fill(xs.begin(), xs.end(), 0.f);
+        std::fill(ws.begin(), ws.end(), 0.f);
+        std::fill(bs.begin(), bs.end(), 0.f);
+      }
+      for (int64_t l = 0; l < lanes; ++l) {
+        const float* xp = x + ((b * c) + c0 + l) * in;
+        for (int64_t i = 0; i < in; ++i) xs[size_t(i * L + l)] = xp[i];
+        const float* wp = w + (c0 + l) * taps;
+        for (int64_t t = 0; t < taps; ++t) ws[size_t(t * L + l)] = wp[t];
+        bs[size_t(l)] = bias ? bias[c0 + l] : 0.f;
+      }
+      kernel(xs.data(), ws.data(), bs.data(), ys.data(), g, L);
+      for (int64_t l = 0; l < lanes; ++l) {
+        float* yp = y + ((b * c) + c0 + l) * out;
+        for (int64_t i = 0; i < out; ++i) yp[i] = ys[size_t(i * L + l)];
+      }
+    }
+  });
+}
+
+}  // namespace
 
 void depthwise_conv_nchw(const float* x, const float* w, const float* bias, float* y, int64_t n, int64_t c,
                          const DepthwiseGeometry& g0, int threads) {
@@ -24,6 +69,7 @@ void depthwise_conv_nchw(const float* x, const float* w, const float* bias, floa
     ow_lo[size_t(kw)] = std::min(lo, OW);
     ow_hi[size_t(kw)] = std::min(hi, OW);
   }
+  if (OW < 16 && c >= 8) return depthwise_small_planes(x, w, bias, y, n, c, g, threads);
   const int64_t planes = n * c;
   parallel_run(int(std::min<int64_t>(threads, planes)), [&](int tid, int nt) {
     const int64_t p0 = planes * tid / nt, p1 = planes * (tid + 1) / nt;

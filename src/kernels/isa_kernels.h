@@ -7,6 +7,7 @@
 #include <string>
 
 #include "formats/formats.h"
+#include "kernels/depthwise_conv.h"
 #include "kernels/spmm.h"
 
 namespace sparta {
@@ -23,6 +24,11 @@ struct RowOps {
   // gamma, beta, mean and inv_std may be null.
   void (*layer_norm)(const float* x, const float* gamma, const float* beta, float eps, float* y, float* mean,
                      float* inv_std, int64_t rows, int64_t n);
+  // Depthwise convolution of `lanes` channels (a multiple of 16) stored
+  // channels-last: x [IH][IW][lanes], w [KH][KW][lanes], y [OH][OW][lanes];
+  // bias [lanes] or null.
+  void (*depthwise_cl)(const float* x, const float* w, const float* bias, float* y, const DepthwiseGeometry& g,
+                       int lanes);
 };
 
 // Packing of X and the epilogue for generated kernels (jit/), which share

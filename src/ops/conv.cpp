@@ -234,10 +234,12 @@ void conv(OpCall& c) {
     Tensor y(DType::f32, Shape(out_dims), Uninitialized{});
     depthwise_conv_nchw(x.data<float>(), wt.data<float>(), c.has_input(2) ? c.input(2).data<float>() : nullptr,
                         y.data<float>(), n, co, g, c.threads);
-    if (r || !act.identity()) {  // act(conv + residual)
-      float* py = y.data<float>();
-      const float* pr = r ? r->data<float>() : nullptr;
+    float* py = y.data<float>();
+    const float* pr = r ? r->data<float>() : nullptr;
+    if (!act.identity()) {  // act(conv + residual)
       for (int64_t i = 0; i < y.numel(); ++i) py[i] = apply(act, pr ? py[i] + pr[i] : py[i]);
+    } else if (pr) {
+      for (int64_t i = 0; i < y.numel(); ++i) py[i] += pr[i];
     }
     c.impl = "depthwise_conv_nchw";
     return c.out.push_back(std::move(y));

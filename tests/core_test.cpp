@@ -7,6 +7,7 @@
 #include <functional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.h"
@@ -56,6 +57,39 @@ TEST(CoreTensor, ZeroInitialisedAndAligned) {
       const auto* b = static_cast<const unsigned char*>(t.raw());
       EXPECT_TRUE(std::all_of(b, b + t.nbytes(), [](unsigned char c) { return c == 0; }));
     }
+}
+
+// Reused blocks (small ones per thread, large ones shared) come back
+// aligned, zeroed when asked, of the right size and never handed out
+// twice, including blocks freed on another thread than made them.
+TEST(CoreTensor, ReusedBlocksAreAlignedZeroedAndDistinct) {
+  std::mt19937 rng(5);
+  std::vector<Tensor> live;
+  for (int round = 0; round < 400; ++round) {
+    const int64_t n = std::uniform_int_distribution<int64_t>(0, 20000)(rng) * (round % 7 == 0 ? 7 : 1);
+    Tensor t(DType::f32, Shape{n});
+    ASSERT_EQ(reinterpret_cast<uintptr_t>(t.raw()) % 64, 0u);
+    for (int64_t i = 0; i < n; ++i) ASSERT_EQ(t.data<float>()[i], 0.f) << "round " << round << " element " << i;
+    std::fill(t.data<float>(), t.data<float>() + n, float(round));  // dirty it for whoever gets the block next
+    live.push_back(t);
+    if (live.size() > 8) live.erase(live.begin() + std::uniform_int_distribution<long>(0, 8)(rng));
+    for (size_t a = 0; a < live.size(); ++a)  // no block is in two live tensors
+      for (size_t b = a + 1; b < live.size(); ++b)
+        if (live[a].nbytes() && live[b].nbytes())
+          ASSERT_NE(live[a].raw(), live[b].raw());
+  }
+  std::vector<Tensor> made_here;
+  for (int i = 0; i < 64; ++i) made_here.emplace_back(DType::f32, Shape{int64_t(16 * (i % 5 + 1))});
+  std::thread other([&made_here] {
+    made_here.clear();  // freed on this thread: into its cache, released when it ends
+    Tensor t(DType::f32, Shape{32});
+    EXPECT_EQ(t.data<float>()[31], 0.f);
+  });
+  other.join();
+  for (int i = 0; i < 64; ++i) {
+    Tensor t(DType::f32, Shape{int64_t(16 * (i % 5 + 1))}, Uninitialized{});
+    t.data<float>()[0] = 1.f;
+  }
 }
 
 TEST(CoreTensor, CopySharesCloneIsIndependent) {

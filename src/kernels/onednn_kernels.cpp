@@ -27,6 +27,13 @@ dnnl::engine& cpu_engine() {
   return eng;
 }
 
+// One stream per calling thread, made once: a small product (10 rows of a
+// voice model) otherwise pays a stream's creation on every call.
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream s(cpu_engine());
+  return s;
+}
+
 // Sets OpenMP's thread count for the duration of one oneDNN call.
 class OmpThreads {
  public:
@@ -140,7 +147,7 @@ const OnednnDenseKernel::Plan& OnednnDenseKernel::plan(int64_t m, int64_t ldx, i
     p->weights = src_->mem;
   } else {
     p->weights = memory(pd.weights_desc(), cpu_engine());
-    dnnl::stream s(cpu_engine());
+    dnnl::stream& s = cpu_stream();
     dnnl::reorder(src_->mem, p->weights).execute(s, src_->mem, p->weights);
     s.wait();
     if (prepacked_ && !src_->packed) {  // the packed copy becomes the source; the plain one goes
@@ -182,7 +189,7 @@ void OnednnDenseKernel::run(const SpmmArgs& a) const {
   if (a.ep.bias)
     args.emplace(DNNL_ARG_BIAS, memory(memory::desc({1, n_}, dt::f32, tag::ab), eng, const_cast<float*>(a.ep.bias)));
   OmpThreads threads(a.threads);
-  dnnl::stream s(eng);
+  dnnl::stream& s = cpu_stream();
   p.prim.execute(s, args);
   s.wait();
 }
@@ -245,7 +252,7 @@ void OnednnBatchedMatmul::run(const float* a, const MatView& av, const float* b,
     p = slot.get();
   }
   OmpThreads t(threads);
-  dnnl::stream s(eng);
+  dnnl::stream& s = cpu_stream();
   p->prim.execute(s, {{DNNL_ARG_SRC, memory(p->a, eng, const_cast<float*>(a))},
                       {DNNL_ARG_WEIGHTS, memory(p->b, eng, const_cast<float*>(b))},
                       {DNNL_ARG_DST, memory(p->c, eng, c)}});
@@ -286,7 +293,7 @@ tag conv_tag(ConvLayout l) {
 memory packed_weight(const memory::desc& user, const float* w, const memory::desc& want) {
   auto& eng = cpu_engine();
   memory from(user, eng, const_cast<float*>(w)), to(want, eng);
-  dnnl::stream s(eng);
+  dnnl::stream& s = cpu_stream();
   dnnl::reorder(from, to).execute(s, from, to);
   s.wait();
   return to;
@@ -302,7 +309,7 @@ void execute_conv(const dnnl::primitive& prim, const memory& src, const memory& 
     args.emplace(DNNL_ARG_BIAS, memory(memory::desc({int64_t(bias.size())}, dt::f32, tag::x), eng,
                                        const_cast<float*>(bias.data())));
   OmpThreads t(threads);
-  dnnl::stream s(eng);
+  dnnl::stream& s = cpu_stream();
   prim.execute(s, args);
   s.wait();
 }
@@ -407,7 +414,7 @@ void onednn_reorder(const float* src, ConvLayout from, float* dst, ConvLayout to
   }
   memory ma(a, eng, const_cast<float*>(src)), mb(b, eng, dst);
   OmpThreads t(threads);
-  dnnl::stream s(eng);
+  dnnl::stream& s = cpu_stream();
   prim->execute(s, ma, mb);
   s.wait();
 }

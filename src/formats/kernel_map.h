@@ -1,0 +1,74 @@
+// The kernel map of a sparse 3-D convolution: for every kernel offset, the
+// pairs (input row, output row) it connects. It is the sparsity pattern of
+// the layer, known from the coordinates alone before any arithmetic, so the
+// execution (kernels/sparse_conv.h) is planned around it; layers with the
+// same coordinates and geometry share one.
+//
+// Semantics (those of a dense convolution on the voxel grid): output site o
+// reads input site o * stride - pad + k * dilation through offset k, per
+// axis. A submanifold layer (stride 1, odd kernel) has the input sites as
+// its output sites and pad = dilation * (kernel - 1) / 2. A generalized
+// layer's output sites are every o >= 0 (and below the output extent, when
+// the grid's extent is given) whose receptive field holds an input site.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "formats/coord_hash.h"
+
+namespace sparta {
+
+struct SparseConvGeometry {
+  std::array<int, 3> k{3, 3, 3};  // kernel extent along x, y, z
+  std::array<int, 3> stride{1, 1, 1};
+  std::array<int, 3> pad{0, 0, 0};
+  std::array<int, 3> dil{1, 1, 1};
+  bool subm = false;
+
+  int volume() const { return k[0] * k[1] * k[2]; }
+  // The offset index of (kx, ky, kz), as the weight [kx][ky][kz][Cin][Cout].
+  int offset(int kx, int ky, int kz) const { return (kx * k[1] + ky) * k[2] + kz; }
+  // The padding a submanifold layer uses: dil * (k - 1) / 2.
+  std::array<int, 3> effective_pad() const;
+  // Throws a one-line error for a geometry no convolution has (kernel < 1,
+  // stride < 1, pad < 0, dilation < 1; submanifold with an even kernel or
+  // a stride).
+  void check() const;
+  std::string str() const;
+};
+
+struct KernelMap {
+  int64_t n_in = 0, n_out = 0;
+  int volume = 0;
+  // Pairs of offset k are p in [begin[k], begin[k + 1]): input row in[p]
+  // feeds output row out[p]. Within an offset an output row appears at
+  // most once (the scatter-add of one offset has no conflicts).
+  std::vector<int64_t> begin;
+  std::vector<int32_t> in, out;
+  // Submanifold maps: the centre offset pairs every row with itself; it is
+  // not stored (begin[c] == begin[c + 1]) and `centre` names it, else -1.
+  int centre = -1;
+
+  int64_t pairs(int k) const { return begin[size_t(k) + 1] - begin[size_t(k)]; }
+  int64_t total_pairs() const;  // the centre's n_in pairs included
+};
+
+// Packs coordinates int32 [n, 4] (batch, x, y, z) into keys, checking the
+// range; returns -1, or the first row out of range.
+int64_t pack_coords(const int32_t* coords, int64_t n, uint64_t* keys);
+
+// The output sites of a generalized (not submanifold) layer, sorted by
+// (batch, x, y, z). out_extent: the output grid's extent per axis, or null
+// for an unbounded grid.
+std::vector<uint64_t> conv_output_keys(const uint64_t* in_keys, int64_t n, const SparseConvGeometry& g,
+                                       const std::array<int64_t, 3>* out_extent, int threads);
+
+// The map from `in_table` (the input rows' coordinates) to the output sites
+// out_keys (for a submanifold layer, the input's own keys in row order).
+KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64_t* out_keys, int64_t n_out,
+                           const SparseConvGeometry& g, int threads);
+
+}  // namespace sparta

@@ -1,0 +1,78 @@
+#include "kernels/sparse_conv.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/onednn_kernels.h"
+#include "kernels/parallel.h"
+
+namespace sparta {
+
+namespace {
+
+void check_args(const SparseConvArgs& a) {
+  SPARTA_ASSERT(a.map && a.x && a.w && a.y && a.cin > 0 && a.cout > 0, "sparse convolution arguments incomplete");
+  SPARTA_ASSERT(a.map->centre < 0 || a.map->n_in == a.map->n_out, "a submanifold map has as many outputs as inputs");
+}
+
+// Rows [0, n) split over the threads, each chunk at least `grain` rows.
+template <class F>
+void rows_parallel(int threads, int64_t n, int64_t grain, F f) {
+  const int nt = int(std::clamp<int64_t>(n / std::max<int64_t>(1, grain), 1, std::max(1, threads)));
+  parallel_run(nt, [&](int tid, int parts) { f(n * tid / parts, n * (tid + 1) / parts); });
+}
+
+// y = max(0, y + bias) as asked, row by row.
+void epilogue(const SparseConvArgs& a) {
+  if (!a.bias && !a.relu) return;
+  rows_parallel(a.threads, a.map->n_out, 256, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      float* yr = a.y + r * a.cout;
+      for (int64_t c = 0; c < a.cout; ++c) {
+        float v = yr[c] + (a.bias ? a.bias[c] : 0.f);
+        yr[c] = a.relu && v < 0.f ? 0.f : v;
+      }
+    }
+  });
+}
+
+}  // namespace
+
+void sparse_conv_per_offset(const SparseConvArgs& a) {
+  check_args(a);
+  const KernelMap& m = *a.map;
+  const int64_t ci = a.cin, co = a.cout;
+  if (m.centre >= 0) {
+    onednn_sgemm(m.n_in, co, ci, a.x, ci, a.w + int64_t(m.centre) * ci * co, co, false, a.y, co, false, a.threads);
+  } else {
+    rows_parallel(a.threads, m.n_out, 1024, [&](int64_t r0, int64_t r1) {
+      std::memset(a.y + r0 * co, 0, size_t((r1 - r0) * co) * sizeof(float));
+    });
+  }
+  int64_t most = 0;
+  for (int k = 0; k < m.volume; ++k) most = std::max(most, m.pairs(k));
+  std::vector<float> gathered(static_cast<size_t>(most * ci)), product(size_t(most * co));
+  for (int k = 0; k < m.volume; ++k) {
+    const int64_t n = m.pairs(k);
+    if (n == 0) continue;
+    const int32_t* in = m.in.data() + m.begin[size_t(k)];
+    const int32_t* out = m.out.data() + m.begin[size_t(k)];
+    rows_parallel(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        std::memcpy(gathered.data() + p * ci, a.x + int64_t(in[p]) * ci, size_t(ci) * sizeof(float));
+    });
+    onednn_sgemm(n, co, ci, gathered.data(), ci, a.w + int64_t(k) * ci * co, co, false, product.data(), co, false,
+                 a.threads);
+    rows_parallel(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        float* yr = a.y + int64_t(out[p]) * co;
+        const float* pr = product.data() + p * co;
+        for (int64_t c = 0; c < co; ++c) yr[c] += pr[c];
+      }
+    });
+  }
+  epilogue(a);
+}
+
+}  // namespace sparta

@@ -1,0 +1,37 @@
+// Sparse 3-D convolution over a kernel map (formats/kernel_map.h): features
+// of the input sites [n_in, Cin] times one weight [Cin, Cout] per kernel
+// offset, summed into the output sites [n_out, Cout].
+//
+// The reference computes pair by pair in double precision; the executions
+// (gather -> GEMM -> scatter-add per offset, ...) are checked against it.
+#pragma once
+
+#include <cstdint>
+
+#include "formats/kernel_map.h"
+
+namespace sparta {
+
+struct SparseConvArgs {
+  const KernelMap* map = nullptr;
+  const float* x = nullptr;  // [map->n_in, cin]
+  int64_t cin = 0;
+  const float* w = nullptr;  // [map->volume, cin, cout]
+  const float* bias = nullptr;  // [cout] or null
+  bool relu = false;            // y = max(0, conv + bias)
+  float* y = nullptr;           // [map->n_out, cout], written (not accumulated)
+  int64_t cout = 0;
+  int threads = 1;
+};
+
+// Pair by pair, accumulated in double: the oracle of the executions.
+void sparse_conv_reference(const SparseConvArgs& a);
+
+// One GEMM per kernel offset: its pairs' input rows gathered into a
+// contiguous block, multiplied by the offset's weight (oneDNN), the product
+// rows added into their output rows (no two pairs of one offset share an
+// output row, so threads split the rows without conflicts). A submanifold
+// map's centre offset is one GEMM straight from x into y.
+void sparse_conv_per_offset(const SparseConvArgs& a);
+
+}  // namespace sparta

@@ -1,0 +1,197 @@
+#include "runtime/sparse_conv3d.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "core/error.h"
+#include "kernels/sparse_conv.h"
+
+namespace sparta {
+
+namespace {
+
+void check_coords(const Tensor& coords) {
+  SPARTA_CHECK(coords.defined() && coords.dtype() == DType::i32 && coords.rank() == 2 && coords.dim(1) == 4,
+               "coordinates must be int32 [N, 4] (batch, x, y, z), got ",
+               coords.defined() ? std::string(dtype_name(coords.dtype())) + " " + coords.shape().str() : "nothing");
+  SPARTA_CHECK(coords.dim(0) < (int64_t{1} << 31) - 1, "at most 2^31 - 2 voxels, got ", coords.dim(0));
+}
+
+Coord coord_at(const Tensor& coords, int64_t i) {
+  const int32_t* c = coords.data<int32_t>() + 4 * i;
+  return {c[0], c[1], c[2], c[3]};
+}
+
+std::shared_ptr<VoxelSites> sites_from_keys(std::vector<uint64_t> keys, int threads) {
+  auto s = std::make_shared<VoxelSites>();
+  const int64_t n = int64_t(keys.size());
+  s->coords = Tensor(DType::i32, Shape{n, 4}, Uninitialized{});
+  int32_t* c = s->coords.data<int32_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const Coord v = unpack_coord(keys[size_t(i)]);
+    c[4 * i] = v.b, c[4 * i + 1] = v.x, c[4 * i + 2] = v.y, c[4 * i + 3] = v.z;
+  }
+  s->table = CoordHash(n);
+  const int64_t dup = s->table.insert_rows(keys.data(), n, threads);
+  SPARTA_ASSERT(dup < 0, "output sites are distinct");
+  s->keys = std::move(keys);
+  return s;
+}
+
+}  // namespace
+
+std::shared_ptr<VoxelSites> index_sites(const Tensor& coords, std::optional<std::array<int64_t, 3>> extent,
+                                        DuplicateCoords dup, std::vector<int32_t>* merge, int threads) {
+  check_coords(coords);
+  const int64_t n = coords.dim(0);
+  if (extent)
+    for (int64_t e : *extent) SPARTA_CHECK(e >= 1 && e <= int64_t(kCoordMax) + 1, "grid extents must be 1..32768, got ", e);
+  std::vector<uint64_t> keys(static_cast<size_t>(n));
+  const int64_t bad = pack_coords(coords.data<int32_t>(), n, keys.data());
+  SPARTA_CHECK(bad < 0, "coordinate row ", bad, " ", coord_at(coords, std::max<int64_t>(bad, 0)).str(),
+               " is outside the supported range (batch 0..", kBatchMax, ", x, y, z ", kCoordMin, "..", kCoordMax, ")");
+  if (extent)
+    for (int64_t i = 0; i < n; ++i) {
+      const Coord c = coord_at(coords, i);
+      SPARTA_CHECK(c.x >= 0 && c.y >= 0 && c.z >= 0 && c.x < (*extent)[0] && c.y < (*extent)[1] && c.z < (*extent)[2],
+                   "coordinate row ", i, " ", c.str(), " is outside the grid's extent ", (*extent)[0], "x",
+                   (*extent)[1], "x", (*extent)[2]);
+    }
+  auto s = std::make_shared<VoxelSites>();
+  s->extent = extent;
+  s->table = CoordHash(n);
+  const int64_t first = s->table.insert_rows(keys.data(), n, threads);
+  if (first < 0) {
+    s->coords = coords;
+    s->keys = std::move(keys);
+    if (merge) merge->clear();
+    return s;
+  }
+  if (dup == DuplicateCoords::error) {
+    int64_t earlier = 0;
+    while (keys[size_t(earlier)] != keys[size_t(first)]) ++earlier;
+    SPARTA_CHECK(false, "duplicate coordinates: row ", first, " ", coord_at(coords, first).str(), " repeats row ",
+                 earlier, " (merge duplicates to sum or average their features)");
+  }
+  // Merged: each distinct site once, in order of first appearance.
+  std::vector<int32_t> to(static_cast<size_t>(n));
+  std::vector<uint64_t> distinct;
+  CoordHash seen(n);
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t r = seen.insert(keys[size_t(i)], int32_t(distinct.size()));
+    if (r == int32_t(distinct.size())) distinct.push_back(keys[size_t(i)]);
+    to[size_t(i)] = r;
+  }
+  auto merged = sites_from_keys(std::move(distinct), threads);
+  merged->extent = extent;
+  if (merge) *merge = std::move(to);
+  return merged;
+}
+
+VoxelTensor make_voxel_tensor(const Tensor& coords, const Tensor& feats,
+                              std::optional<std::array<int64_t, 3>> extent, DuplicateCoords dup, int threads) {
+  check_coords(coords);
+  SPARTA_CHECK(feats.defined() && feats.dtype() == DType::f32 && feats.rank() == 2,
+               "features must be float32 [N, C], got ",
+               feats.defined() ? std::string(dtype_name(feats.dtype())) + " " + feats.shape().str() : "nothing");
+  SPARTA_CHECK(feats.dim(0) == coords.dim(0), "coordinates have ", coords.dim(0), " rows, features ", feats.dim(0));
+  std::vector<int32_t> merge;
+  VoxelTensor t;
+  t.sites = index_sites(coords, extent, dup, &merge, threads);
+  if (merge.empty()) {
+    t.feats = feats;
+    return t;
+  }
+  const int64_t c = feats.dim(1), m = t.sites->size();
+  t.feats = Tensor(DType::f32, Shape{m, c});
+  std::vector<int32_t> count(size_t(m), 0);
+  float* y = t.feats.data<float>();
+  const float* x = feats.data<float>();
+  for (size_t i = 0; i < merge.size(); ++i) {
+    ++count[size_t(merge[i])];
+    for (int64_t j = 0; j < c; ++j) y[merge[i] * c + j] += x[int64_t(i) * c + j];
+  }
+  if (dup == DuplicateCoords::mean)
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t j = 0; j < c; ++j) y[r * c + j] /= float(count[size_t(r)]);
+  return t;
+}
+
+std::shared_ptr<const KernelMap> sparse_conv3d_map(const VoxelTensor& x, const SparseConvGeometry& g, int threads,
+                                                   std::shared_ptr<VoxelSites>* out_sites) {
+  g.check();
+  VoxelSites& s = *x.sites;
+  const std::string key = g.str();
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (g.subm) {
+    auto& m = s.subm_maps[key];
+    if (!m) m = std::make_shared<const KernelMap>(build_kernel_map(s.table, s.size(), s.keys.data(), s.size(), g, threads));
+    if (out_sites) *out_sites = x.sites;
+    return m;
+  }
+  VoxelSites::Down& d = s.down_maps[key];
+  if (!d.map) {
+    std::optional<std::array<int64_t, 3>> extent;
+    if (s.extent) {
+      extent.emplace();
+      for (size_t a = 0; a < 3; ++a)
+        (*extent)[a] = std::max<int64_t>(
+            0, ((*s.extent)[a] + 2 * g.pad[a] - int64_t(g.dil[a]) * (g.k[a] - 1) - 1) / g.stride[a] + 1);
+    }
+    std::vector<uint64_t> out = conv_output_keys(s.keys.data(), s.size(), g, extent ? &*extent : nullptr, threads);
+    auto sites = sites_from_keys(std::move(out), threads);
+    sites->extent = extent;
+    for (size_t a = 0; a < 3; ++a) sites->stride[a] = s.stride[a] * g.stride[a];
+    auto map = std::make_shared<const KernelMap>(
+        build_kernel_map(s.table, s.size(), sites->keys.data(), sites->size(), g, threads));
+    sites->parent = x.sites;
+    sites->parent_map = map;
+    sites->parent_geometry = key;
+    d = {std::move(sites), std::move(map)};
+  }
+  if (out_sites) *out_sites = d.out;
+  return d.map;
+}
+
+VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tensor& bias, const SparseConv3dOptions& o) {
+  SPARTA_CHECK(x.sites && x.feats.defined() && x.feats.dtype() == DType::f32 && x.feats.rank() == 2 &&
+                   x.feats.dim(0) == x.sites->size(),
+               "sparse convolution input: features must be float32 [N, C] for its N sites");
+  SPARTA_CHECK(weight.defined() && weight.dtype() == DType::f32 && weight.rank() == 5,
+               "sparse convolution weight must be float32 [kx, ky, kz, Cin, Cout], got ",
+               weight.defined() ? std::string(dtype_name(weight.dtype())) + " " + weight.shape().str() : "nothing");
+  const int64_t cin = x.feats.dim(1), cout = weight.dim(4);
+  SPARTA_CHECK(weight.dim(3) == cin, "sparse convolution weight ", weight.shape().str(), " takes ", weight.dim(3),
+               " input channels, the features have ", cin);
+  SPARTA_CHECK(cin >= 1 && cout >= 1, "sparse convolution needs at least one input and one output channel, weight ",
+               weight.shape().str());
+  SPARTA_CHECK(!bias.defined() || (bias.dtype() == DType::f32 && bias.numel() == cout && bias.rank() == 1),
+               "sparse convolution bias must be float32 [", cout, "], got ",
+               bias.defined() ? std::string(dtype_name(bias.dtype())) + " " + bias.shape().str() : "");
+  SparseConvGeometry g = o.geometry;
+  for (size_t a = 0; a < 3; ++a) {
+    SPARTA_CHECK(weight.dim(int(a)) <= 15, "sparse convolution kernel extents must be 1..15, weight ",
+                 weight.shape().str());
+    g.k[a] = int(weight.dim(int(a)));
+  }
+  std::shared_ptr<VoxelSites> out_sites;
+  const auto map = sparse_conv3d_map(x, g, o.threads, &out_sites);
+  VoxelTensor y;
+  y.sites = out_sites;
+  y.feats = Tensor(DType::f32, Shape{out_sites->size(), cout}, Uninitialized{});
+  if (out_sites->size() == 0) return y;
+  SparseConvArgs a;
+  a.map = map.get();
+  a.x = x.feats.data<float>();
+  a.cin = cin;
+  a.w = weight.data<float>();
+  a.bias = bias.defined() ? bias.data<float>() : nullptr;
+  a.relu = o.relu;
+  a.y = y.feats.data<float>();
+  a.cout = cout;
+  a.threads = o.threads;
+  sparse_conv_per_offset(a);
+  return y;
+}
+
+}  // namespace sparta

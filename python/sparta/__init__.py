@@ -16,8 +16,10 @@ import json
 import os
 
 from . import _sparta, datasets  # noqa: F401 (sparta.datasets)
+from .sparse import SparseTensor, sparse_conv3d
 
-__all__ = ["Error", "Model", "PruneResult", "compile", "load", "prune", "compute_masks", "fits", "pattern_of", "version"]
+__all__ = ["Error", "Model", "PruneResult", "SparseTensor", "compile", "load", "prune", "compute_masks", "fits", "pattern_of",
+           "sparse_conv3d", "version"]
 
 Error = _sparta.Error
 

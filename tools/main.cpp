@@ -30,6 +30,7 @@
 #include "runtime/executor.h"
 #include "tools/ablation.h"
 #include "tools/feeds.h"
+#include "tools/bench_sparseconv.h"
 #include "tools/bench_spmm.h"
 #include "tools/prune_cmd.h"
 
@@ -549,6 +550,35 @@ int run(int argc, char** argv) {
       if (r.contains(std::string(p) + "_ms"))
         std::printf("  peer    %-28s %8.3f ms\n", p, double(r[std::string(p) + "_ms"]));
     std::printf("  speedup vs dense: %.2fx\n", double(r["speedup"]));
+  });
+
+  auto* sconv = bench->add_subcommand(
+      "sparseconv", "Sparse 3-D convolution layers on a generated scene, vs spconv on the same coordinates and weights");
+  tools::SparseConvBenchConfig sc;
+  sc.python = bm_python;
+  bool sc_json = false, sc_no_peers = false;
+  std::string sc_out;
+  sconv->add_option("--scene", sc.scene, "shells, lidar or room")->capture_default_str();
+  sconv->add_option("--voxels", sc.voxels, "about this many voxels")->capture_default_str();
+  sconv->add_option("--channels", sc.channels, "the submanifold 3x3x3 layers' channels (C -> C)")->capture_default_str();
+  sconv->add_option("--strided-channels", sc.strided_channels, "the strided layers' channels")->capture_default_str();
+  sconv->add_option("--cases", sc.cases, "only these cases (comma-separated names)");
+  sconv->add_option("--threads", sc.threads, "threads for both engines")->capture_default_str();
+  sconv->add_option("--reps", sc.reps, "timed repetitions (median reported)")->capture_default_str();
+  sconv->add_option("--seed", sc.seed, "seed of the scene, features and weights")->capture_default_str();
+  sconv->add_option("--python", sc.python, "python with spconv, for the peer")->capture_default_str();
+  sconv->add_flag("--no-peers", sc_no_peers, "sparta only");
+  sconv->add_flag("--json", sc_json, "print one JSON object");
+  sconv->add_option("--out", sc_out, "also write the JSON to this file");
+  sconv->callback([&] {
+    sc.peers = !sc_no_peers;
+    const nlohmann::json r = tools::bench_sparseconv(sc);
+    if (!sc_out.empty()) write_text_file(sc_out, r.dump(2) + "\n");
+    if (sc_json) {
+      std::cout << r.dump() << std::endl;
+      return;
+    }
+    std::printf("%s", tools::sparseconv_table(r).c_str());
   });
 
   try {

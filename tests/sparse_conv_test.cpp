@@ -9,6 +9,8 @@
 #include <random>
 #include <set>
 
+#include "core/cpu.h"
+#include "kernels/isa_kernels.h"
 #include "kernels/sparse_conv.h"
 #include "runtime/sparse_conv3d.h"
 #include "test_util.h"
@@ -217,13 +219,14 @@ TEST(SparseConv3d, MatchesDenseConvolution) {
     }
 }
 
-// The per-offset execution against the pair-by-pair reference on a larger
-// cloud, with bias and ReLU, at 1 and 2 threads.
-TEST(SparseConv3d, PerOffsetMatchesReference) {
+// The executions (per offset through oneDNN; fused, with every ISA this
+// host runs) against the pair-by-pair reference on a larger cloud, with
+// bias and ReLU, at 1 and 2 threads, channels on and off every vector width.
+TEST(SparseConv3d, ExecutionsMatchReference) {
   std::mt19937 rng(5);
   const std::vector<Coord> cs = random_cloud(1, {24, 24, 24}, 0.1, rng);
   for (bool subm : {true, false})
-    for (int64_t cin : {1, 16, 19})
+    for (auto [cin, cout] : {std::pair<int64_t, int64_t>{1, 1}, {16, 32}, {19, 24}, {64, 64}, {3, 47}})
       for (int threads : {1, 2}) {
         VoxelTensor x = make_voxel_tensor(coords_tensor(cs), random_f32(Shape{int64_t(cs.size()), cin}, rng), std::nullopt,
                                           DuplicateCoords::error, threads);
@@ -232,16 +235,25 @@ TEST(SparseConv3d, PerOffsetMatchesReference) {
         if (!subm) g.stride = {2, 2, 2}, g.pad = {1, 1, 1};
         std::shared_ptr<VoxelSites> out;
         const auto map = sparse_conv3d_map(x, g, threads, &out);
-        const int64_t cout = 24;
         const Tensor w = random_f32(Shape{27, cin, cout}, rng), b = random_f32(Shape{cout}, rng);
-        Tensor want(DType::f32, Shape{map->n_out, cout}), got(DType::f32, Shape{map->n_out, cout});
+        Tensor want(DType::f32, Shape{map->n_out, cout});
         SparseConvArgs a{map.get(), x.feats.data<float>(), cin, w.data<float>(), b.data<float>(), true,
                          want.data<float>(), cout, threads};
         sparse_conv_reference(a);
+        const auto expect_same = [&](const Tensor& got, const std::string& what) {
+          for (int64_t i = 0; i < want.numel(); ++i)
+            ASSERT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4)
+                << what << " subm " << subm << " cin " << cin << " cout " << cout << " threads " << threads << " at " << i;
+        };
+        Tensor got(DType::f32, Shape{map->n_out, cout});
         a.y = got.data<float>();
         sparse_conv_per_offset(a);
-        for (int64_t i = 0; i < want.numel(); ++i)
-          ASSERT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4) << "subm " << subm << " cin " << cin << " at " << i;
+        expect_same(got, "per offset");
+        for (Isa isa : host_isas()) {
+          std::fill(got.data<float>(), got.data<float>() + got.numel(), 7.f);  // every element must be written
+          sparse_conv_fused(a, isa_kernels(isa).sparse_conv);
+          expect_same(got, "fused " + std::string(isa_name(isa)));
+        }
         // The map is cached on the sites: asking again returns the same one.
         EXPECT_EQ(sparse_conv3d_map(x, g, threads, nullptr), map);
       }

@@ -31,6 +31,16 @@ struct RowOps {
                        int lanes);
 };
 
+// Sparse 3-D convolution's fused inner step (kernels/isa/sparse_conv.inc).
+struct SparseConvOps {
+  // y[out[p]] (+)= x[in[p]] . w for p in [0, pairs): x rows of K floats, w
+  // [K, N] row-major, y rows of N floats; in or out null for the identity;
+  // accumulate adds into y, else overwrites. No two pairs may share an
+  // output row within one call when it is threaded by the caller.
+  void (*gather_gemm_scatter)(const float* x, const int32_t* in, const int32_t* out, int64_t pairs, const float* w,
+                              int64_t K, int64_t N, float* y, bool accumulate);
+};
+
 // Packing of X and the epilogue for generated kernels (jit/), which share
 // the template kernels' layouts (kernels/isa/jit_support.inc).
 struct JitSupport {
@@ -75,6 +85,7 @@ struct IsaKernels {
   CsrMaker csr_rowdot;  // sparse dot products per output element: a few rows of X (batch 1)
   NmMaker nm_rowdot;
   BsrMaker bsr_rowdot;  // blocks of whole vectors in K and at most 4 rows
+  const SparseConvOps* sparse_conv;
 };
 
 // The rowdot kernels are candidates of a measured choice up to this many
@@ -87,5 +98,7 @@ const IsaKernels& isa_kernels_portable();
 const IsaKernels& isa_kernels(Isa isa);
 // The row operators for the host's ISA (after the SPARTA_ISA cap).
 const RowOps& row_ops();
+// Sparse convolution's inner step for the host's ISA.
+const SparseConvOps& sparse_conv_ops();
 
 }  // namespace sparta

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/isa_kernels.h"
 #include "kernels/onednn_kernels.h"
 #include "kernels/parallel.h"
 
@@ -71,6 +72,35 @@ void sparse_conv_per_offset(const SparseConvArgs& a) {
         for (int64_t c = 0; c < co; ++c) yr[c] += pr[c];
       }
     });
+  }
+  epilogue(a);
+}
+
+void sparse_conv_fused(const SparseConvArgs& a, const SparseConvOps* ops) {
+  check_args(a);
+  const KernelMap& m = *a.map;
+  const auto step = (ops ? *ops : sparse_conv_ops()).gather_gemm_scatter;
+  // Pairs per thread chunk: enough for several register tiles.
+  const auto offset = [&](const int32_t* in, const int32_t* out, int64_t n, const float* w) {
+    rows_parallel(a.threads, n, 256,
+                  [&](int64_t p0, int64_t p1) { step(a.x, in + p0, out + p0, p1 - p0, w, a.cin, a.cout, a.y, true); });
+  };
+  if (m.centre >= 0) {
+    // The centre pairs every row with itself: it writes y first.
+    const int32_t* none = nullptr;
+    rows_parallel(a.threads, m.n_in, 256, [&](int64_t p0, int64_t p1) {
+      step(a.x + p0 * a.cin, none, none, p1 - p0, a.w + int64_t(m.centre) * a.cin * a.cout, a.cin, a.cout,
+           a.y + p0 * a.cout, false);
+    });
+  } else {
+    rows_parallel(a.threads, m.n_out, 1024, [&](int64_t r0, int64_t r1) {
+      std::memset(a.y + r0 * a.cout, 0, size_t((r1 - r0) * a.cout) * sizeof(float));
+    });
+  }
+  for (int k = 0; k < m.volume; ++k) {
+    if (k == m.centre || m.pairs(k) == 0) continue;
+    offset(m.in.data() + m.begin[size_t(k)], m.out.data() + m.begin[size_t(k)], m.pairs(k),
+           a.w + int64_t(k) * a.cin * a.cout);
   }
   epilogue(a);
 }

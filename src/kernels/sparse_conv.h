@@ -34,4 +34,12 @@ void sparse_conv_reference(const SparseConvArgs& a);
 // map's centre offset is one GEMM straight from x into y.
 void sparse_conv_per_offset(const SparseConvArgs& a);
 
+struct SparseConvOps;
+// Per offset, the gather, the product and the scatter-add fused (kernels/
+// isa/sparse_conv.inc): input rows gathered straight into the register
+// tile's packed block, results added into their output rows from
+// registers. Threads split each offset's pairs. `ops`: an ISA's (null: the
+// host's).
+void sparse_conv_fused(const SparseConvArgs& a, const SparseConvOps* ops = nullptr);
+
 }  // namespace sparta

@@ -49,6 +49,11 @@ const RowOps& row_ops() {
   return r;
 }
 
+const SparseConvOps& sparse_conv_ops() {
+  static const SparseConvOps& s = *isa_kernels(host_isa()).sparse_conv;
+  return s;
+}
+
 namespace {
 
 // Whether an implementation for `isa` may run under opt (else why not).

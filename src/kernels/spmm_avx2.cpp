@@ -33,7 +33,8 @@ namespace sparta {
 const IsaKernels& isa_kernels_avx2() {
   static const IsaKernels k{Isa::avx2,           &isa_avx2::make_csr_mvec, &isa_avx2::make_csr_mvec2, &isa_avx2::make_bsr_mvec,
                             &isa_avx2::make_bsr_nvec, &isa_avx2::make_nm_nvec, &isa_avx2::make_nm_mvec,  &isa_avx2::make_tilewise_nvec, &isa_avx2::make_dense_nvec, &isa_avx2::make_dense_nvec_raw, &isa_avx2::peak_fma_gflops,
-                            &isa_avx2::row_ops_table, &isa_avx2::jit_support_table, &isa_avx2::make_csr_rowdot, &isa_avx2::make_nm_rowdot, &isa_avx2::make_bsr_rowdot};
+                            &isa_avx2::row_ops_table, &isa_avx2::jit_support_table, &isa_avx2::make_csr_rowdot, &isa_avx2::make_nm_rowdot, &isa_avx2::make_bsr_rowdot,
+                            &isa_avx2::sparse_conv_table};
   return k;
 }
 

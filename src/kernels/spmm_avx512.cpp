@@ -37,7 +37,8 @@ namespace sparta {
 const IsaKernels& isa_kernels_avx512() {
   static const IsaKernels k{Isa::avx512,           &isa_avx512::make_csr_mvec, &isa_avx512::make_csr_mvec2, &isa_avx512::make_bsr_mvec,
                             &isa_avx512::make_bsr_nvec, &isa_avx512::make_nm_nvec, &isa_avx512::make_nm_mvec,  &isa_avx512::make_tilewise_nvec, &isa_avx512::make_dense_nvec, &isa_avx512::make_dense_nvec_raw, &isa_avx512::peak_fma_gflops,
-                            &isa_avx512::row_ops_table, &isa_avx512::jit_support_table, &isa_avx512::make_csr_rowdot, &isa_avx512::make_nm_rowdot, &isa_avx512::make_bsr_rowdot};
+                            &isa_avx512::row_ops_table, &isa_avx512::jit_support_table, &isa_avx512::make_csr_rowdot, &isa_avx512::make_nm_rowdot, &isa_avx512::make_bsr_rowdot,
+                            &isa_avx512::sparse_conv_table};
   return k;
 }
 

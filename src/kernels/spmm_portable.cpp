@@ -32,7 +32,8 @@ namespace sparta {
 const IsaKernels& isa_kernels_portable() {
   static const IsaKernels k{Isa::portable,           &isa_portable::make_csr_mvec, &isa_portable::make_csr_mvec2, &isa_portable::make_bsr_mvec,
                             &isa_portable::make_bsr_nvec, &isa_portable::make_nm_nvec, &isa_portable::make_nm_mvec,  &isa_portable::make_tilewise_nvec, &isa_portable::make_dense_nvec, &isa_portable::make_dense_nvec_raw, &isa_portable::peak_fma_gflops,
-                            &isa_portable::row_ops_table, &isa_portable::jit_support_table, &isa_portable::make_csr_rowdot, &isa_portable::make_nm_rowdot, &isa_portable::make_bsr_rowdot};
+                            &isa_portable::row_ops_table, &isa_portable::jit_support_table, &isa_portable::make_csr_rowdot, &isa_portable::make_nm_rowdot, &isa_portable::make_bsr_rowdot,
+                            &isa_portable::sparse_conv_table};
   return k;
 }
 

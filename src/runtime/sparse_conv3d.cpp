@@ -190,7 +190,7 @@ VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tens
   a.y = y.feats.data<float>();
   a.cout = cout;
   a.threads = o.threads;
-  sparse_conv_per_offset(a);
+  sparse_conv_fused(a);
   return y;
 }
 

@@ -62,12 +62,11 @@ def main():
                 return layer(sp.SparseConvTensor(feats, idx, extent, batch))
 
         first = fresh()
-        # Later calls on a tensor that carries the map (spconv's indice_key
-        # cache for submanifold layers; the strided layer's pairs are kept by
-        # its output, which holds the input's indice dict).
-        cached_in = sp.SparseConvTensor(feats, idx, extent, batch)
-        with torch.no_grad():
-            layer(cached_in)
+        # A submanifold layer's map is kept (under its indice_key) by the
+        # tensor it returns, on the same sites: later calls on that tensor
+        # reuse it, as a network's next layer does. A strided layer builds
+        # its map on every call.
+        cached_in = first.replace_feature(feats)
 
         def cached():
             with torch.no_grad():

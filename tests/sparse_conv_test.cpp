@@ -253,6 +253,12 @@ TEST(SparseConv3d, ExecutionsMatchReference) {
           std::fill(got.data<float>(), got.data<float>() + got.numel(), 7.f);  // every element must be written
           sparse_conv_fused(a, isa_kernels(isa).sparse_conv);
           expect_same(got, "fused " + std::string(isa_name(isa)));
+          for (int block : {1, 7, 64}) {
+            const BlockedMap bm = block_kernel_map(*map, out->keys.data(), block, threads);
+            std::fill(got.data<float>(), got.data<float>() + got.numel(), 7.f);
+            sparse_conv_blocked(a, bm, isa_kernels(isa).sparse_conv);
+            expect_same(got, "blocked " + std::to_string(block) + " " + std::string(isa_name(isa)));
+          }
         }
         // The map is cached on the sites: asking again returns the same one.
         EXPECT_EQ(sparse_conv3d_map(x, g, threads, nullptr), map);

@@ -1,6 +1,7 @@
 #include "formats/kernel_map.h"
 
 #include <algorithm>
+#include <numeric>
 
 #include "core/error.h"
 #include "kernels/parallel.h"
@@ -128,14 +129,33 @@ KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64
   parallel_run(nt, [&](int tid, int parts) {
     auto& ti = ins[size_t(tid)];
     auto& to = outs[size_t(tid)];
-    for (int64_t o = n_out * tid / parts; o < n_out * (tid + 1) / parts; ++o) {
+    // Lookups are software-pipelined: the keys of output o + kAhead are
+    // computed and their buckets prefetched while output o is looked up.
+    constexpr int64_t kAhead = 3;
+    std::vector<uint64_t> keys(size_t((kAhead + 1) * searched));
+    std::vector<uint8_t> valid(keys.size());
+    const int64_t o_begin = n_out * tid / parts, o_end = n_out * (tid + 1) / parts;
+    const auto stage = [&](int64_t o) {
+      const size_t slot = size_t(o % (kAhead + 1)) * size_t(searched);
       const Coord c = unpack_coord(out_keys[o]);
       const Coord base{c.b, c.x * g.stride[0], c.y * g.stride[1], c.z * g.stride[2]};
       for (int k = 0; k < searched; ++k) {
-        uint64_t key;
         const auto& d = delta[size_t(k)];
-        if (!shifted(base, d[0], d[1], d[2], key)) continue;
-        const int32_t i = in_table.find(key);
+        valid[slot + size_t(k)] = shifted(base, d[0], d[1], d[2], keys[slot + size_t(k)]);
+        if (valid[slot + size_t(k)]) in_table.prefetch(keys[slot + size_t(k)]);
+      }
+    };
+    for (int k = 0; k < searched; ++k) {  // about half the neighbours exist in a typical scan
+      ti[size_t(k)].reserve(size_t(o_end - o_begin) / 2);
+      to[size_t(k)].reserve(size_t(o_end - o_begin) / 2);
+    }
+    for (int64_t o = o_begin; o < std::min(o_begin + kAhead, o_end); ++o) stage(o);
+    for (int64_t o = o_begin; o < o_end; ++o) {
+      if (o + kAhead < o_end) stage(o + kAhead);
+      const size_t slot = size_t(o % (kAhead + 1)) * size_t(searched);
+      for (int k = 0; k < searched; ++k) {
+        if (!valid[slot + size_t(k)]) continue;
+        const int32_t i = in_table.find(keys[slot + size_t(k)]);
         if (i < 0) continue;
         ti[size_t(k)].push_back(i);
         to[size_t(k)].push_back(int32_t(o));
@@ -169,6 +189,51 @@ KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64
     }
   });
   return m;
+}
+
+BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int block, int threads) {
+  SPARTA_CHECK(block >= 1, "output blocks need at least one row");
+  BlockedMap b;
+  b.block = block;
+  b.volume = m.volume;
+  b.n_out = m.n_out;
+  b.rows.resize(static_cast<size_t>(m.n_out));
+  std::iota(b.rows.begin(), b.rows.end(), 0);
+  if (!std::is_sorted(out_keys, out_keys + m.n_out))
+    std::sort(b.rows.begin(), b.rows.end(), [out_keys](int32_t p, int32_t q) { return out_keys[p] < out_keys[q]; });
+  std::vector<int32_t> pos(static_cast<size_t>(m.n_out));  // output row -> position in coordinate order
+  for (int64_t i = 0; i < m.n_out; ++i) pos[size_t(b.rows[size_t(i)])] = int32_t(i);
+  const int V = m.volume;
+  const int64_t nb = b.blocks();
+  // Counting sort of the pairs by (block, offset).
+  b.begin.assign(size_t(nb * V) + 1, 0);
+  for (int k = 0; k < V; ++k) {
+    if (k == m.centre) {
+      for (int64_t o = 0; o < m.n_out; ++o) ++b.begin[size_t((pos[size_t(o)] / block) * V + k) + 1];
+      continue;
+    }
+    for (int64_t p = m.begin[size_t(k)]; p < m.begin[size_t(k) + 1]; ++p)
+      ++b.begin[size_t((pos[size_t(m.out[size_t(p)])] / block) * V + k) + 1];
+  }
+  for (size_t i = 1; i < b.begin.size(); ++i) b.begin[i] += b.begin[i - 1];
+  b.in.resize(size_t(b.begin.back()));
+  b.local.resize(b.in.size());
+  std::vector<int64_t> fill(b.begin.begin(), b.begin.end() - 1);
+  const auto put = [&](int k, int32_t in, int32_t out) {
+    const int32_t q = pos[size_t(out)];
+    const int64_t at = fill[size_t((q / block) * V + k)]++;
+    b.in[size_t(at)] = in;
+    b.local[size_t(at)] = q % block;
+  };
+  (void)threads;
+  for (int k = 0; k < V; ++k) {
+    if (k == m.centre) {
+      for (int64_t o = 0; o < m.n_out; ++o) put(k, int32_t(o), int32_t(o));
+      continue;
+    }
+    for (int64_t p = m.begin[size_t(k)]; p < m.begin[size_t(k) + 1]; ++p) put(k, m.in[size_t(p)], m.out[size_t(p)]);
+  }
+  return b;
 }
 
 }  // namespace sparta

@@ -56,6 +56,26 @@ struct KernelMap {
   int64_t total_pairs() const;  // the centre's n_in pairs included
 };
 
+// The same pairs grouped for output-stationary execution: the output rows
+// in coordinate order, cut into blocks of `block` sites; per block and
+// offset, the pairs as (input row, position within the block). A block's
+// outputs then accumulate in a small buffer over every offset and are
+// written once, and consecutive blocks are neighbours in space, so the input
+// rows they gather stay in cache.
+struct BlockedMap {
+  int block = 0, volume = 0;
+  int64_t n_out = 0;
+  std::vector<int32_t> rows;   // output rows in coordinate order
+  std::vector<int64_t> begin;  // block b, offset k: pairs [begin[b * volume + k], begin[b * volume + k + 1])
+  std::vector<int32_t> in;     // input row
+  std::vector<int32_t> local;  // the output's position in its block
+  int64_t blocks() const { return (n_out + block - 1) / block; }
+};
+
+// Regroups m (its centre included as pairs) by blocks of output rows taken
+// in the order of out_keys (the output sites' keys, row order).
+BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int block, int threads);
+
 // Packs coordinates int32 [n, 4] (batch, x, y, z) into keys, checking the
 // range; returns -1, or the first row out of range.
 int64_t pack_coords(const int32_t* coords, int64_t n, uint64_t* keys);

@@ -105,4 +105,34 @@ void sparse_conv_fused(const SparseConvArgs& a, const SparseConvOps* ops) {
   epilogue(a);
 }
 
+void sparse_conv_blocked(const SparseConvArgs& a, const BlockedMap& bm, const SparseConvOps* ops) {
+  check_args(a);
+  SPARTA_ASSERT(bm.n_out == a.map->n_out && bm.volume == a.map->volume, "blocked map of another map");
+  const auto step = (ops ? *ops : sparse_conv_ops()).gather_gemm_scatter;
+  const int64_t nb = bm.blocks(), co = a.cout, V = bm.volume;
+  const int nt = int(std::clamp<int64_t>(nb / 4, 1, std::max(1, a.threads)));
+  parallel_run(nt, [&](int tid, int parts) {
+    thread_local std::vector<float> acc_buf;
+    if (int64_t(acc_buf.size()) < bm.block * co) acc_buf.resize(size_t(bm.block * co));
+    float* acc = acc_buf.data();
+    for (int64_t b = nb * tid / parts; b < nb * (tid + 1) / parts; ++b) {
+      const int64_t r0 = b * bm.block, rows = std::min<int64_t>(bm.block, bm.n_out - r0);
+      std::memset(acc, 0, size_t(rows * co) * sizeof(float));
+      for (int64_t k = 0; k < V; ++k) {
+        const int64_t p0 = bm.begin[size_t(b * V + k)], p1 = bm.begin[size_t(b * V + k) + 1];
+        if (p1 > p0)
+          step(a.x, bm.in.data() + p0, bm.local.data() + p0, p1 - p0, a.w + k * a.cin * co, a.cin, co, acc, true);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        float* yr = a.y + int64_t(bm.rows[size_t(r0 + r)]) * co;
+        const float* ar = acc + r * co;
+        for (int64_t c = 0; c < co; ++c) {
+          const float v = ar[c] + (a.bias ? a.bias[c] : 0.f);
+          yr[c] = a.relu && v < 0.f ? 0.f : v;
+        }
+      }
+    }
+  });
+}
+
 }  // namespace sparta

@@ -35,6 +35,12 @@ void sparse_conv_reference(const SparseConvArgs& a);
 void sparse_conv_per_offset(const SparseConvArgs& a);
 
 struct SparseConvOps;
+// Output-stationary over a blocked map (formats/kernel_map.h): per block of
+// output rows, every offset's pairs accumulate into a per-thread buffer of
+// block x Cout (gathered and multiplied by the fused kernel), then the block
+// is written once with bias and ReLU. Threads split the blocks.
+void sparse_conv_blocked(const SparseConvArgs& a, const BlockedMap& bm, const SparseConvOps* ops = nullptr);
+
 // Per offset, the gather, the product and the scatter-add fused (kernels/
 // isa/sparse_conv.inc): input rows gathered straight into the register
 // tile's packed block, results added into their output rows from

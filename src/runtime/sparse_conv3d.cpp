@@ -1,7 +1,9 @@
 #include "runtime/sparse_conv3d.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <chrono>
 
 #include "core/error.h"
 #include "kernels/sparse_conv.h"
@@ -117,20 +119,48 @@ VoxelTensor make_voxel_tensor(const Tensor& coords, const Tensor& feats,
   return t;
 }
 
-std::shared_ptr<const KernelMap> sparse_conv3d_map(const VoxelTensor& x, const SparseConvGeometry& g, int threads,
-                                                   std::shared_ptr<VoxelSites>* out_sites) {
+std::string Dataflow::str() const {
+  switch (kind) {
+    case per_offset: return "per_offset";
+    case fused: return "fused";
+    case blocked: return "blocked:" + std::to_string(block);
+  }
+  return "?";
+}
+
+std::optional<Dataflow> parse_dataflow(const std::string& s) {
+  if (s == "auto") return std::nullopt;
+  if (s == "per_offset") return Dataflow{Dataflow::per_offset, 0};
+  if (s == "fused") return Dataflow{Dataflow::fused, 0};
+  if (s.rfind("blocked:", 0) == 0) {
+    const std::string n = s.substr(8);
+    SPARTA_CHECK(!n.empty() && n.size() <= 5 && std::all_of(n.begin(), n.end(), ::isdigit) && std::stoi(n) >= 1,
+                 "dataflow 'blocked:N' needs a block of 1..99999 output rows, got '", s, "'");
+    return Dataflow{Dataflow::blocked, std::stoi(n)};
+  }
+  SPARTA_CHECK(false, "unknown dataflow '", s, "' (auto, per_offset, fused or blocked:N)");
+  return std::nullopt;
+}
+
+std::shared_ptr<const BlockedMap> LayerMap::blocked_map(int block, int threads) {
+  std::lock_guard<std::mutex> lock(mu);
+  auto& b = blocked[block];
+  if (!b) b = std::make_shared<const BlockedMap>(block_kernel_map(*map, out->keys.data(), block, threads));
+  return b;
+}
+
+std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeometry& g, int threads) {
   g.check();
   VoxelSites& s = *x.sites;
   const std::string key = g.str();
   std::lock_guard<std::mutex> lock(s.mu);
+  auto& lm = s.maps[key];
+  if (lm) return lm;
+  auto made = std::make_shared<LayerMap>();
   if (g.subm) {
-    auto& m = s.subm_maps[key];
-    if (!m) m = std::make_shared<const KernelMap>(build_kernel_map(s.table, s.size(), s.keys.data(), s.size(), g, threads));
-    if (out_sites) *out_sites = x.sites;
-    return m;
-  }
-  VoxelSites::Down& d = s.down_maps[key];
-  if (!d.map) {
+    made->map = std::make_shared<const KernelMap>(build_kernel_map(s.table, s.size(), s.keys.data(), s.size(), g, threads));
+    made->out = x.sites;
+  } else {
     std::optional<std::array<int64_t, 3>> extent;
     if (s.extent) {
       extent.emplace();
@@ -142,15 +172,71 @@ std::shared_ptr<const KernelMap> sparse_conv3d_map(const VoxelTensor& x, const S
     auto sites = sites_from_keys(std::move(out), threads);
     sites->extent = extent;
     for (size_t a = 0; a < 3; ++a) sites->stride[a] = s.stride[a] * g.stride[a];
-    auto map = std::make_shared<const KernelMap>(
+    made->map = std::make_shared<const KernelMap>(
         build_kernel_map(s.table, s.size(), sites->keys.data(), sites->size(), g, threads));
     sites->parent = x.sites;
-    sites->parent_map = map;
+    sites->parent_map = made->map;
     sites->parent_geometry = key;
-    d = {std::move(sites), std::move(map)};
+    made->out = std::move(sites);
   }
-  if (out_sites) *out_sites = d.out;
-  return d.map;
+  lm = made;
+  return lm;
+}
+
+std::shared_ptr<const KernelMap> sparse_conv3d_map(const VoxelTensor& x, const SparseConvGeometry& g, int threads,
+                                                   std::shared_ptr<VoxelSites>* out_sites) {
+  const auto lm = layer_map(x, g, threads);
+  if (out_sites) *out_sites = lm->out;
+  return lm->map;
+}
+
+namespace {
+
+void run_dataflow(const SparseConvArgs& a, const Dataflow& d, LayerMap& lm, int threads) {
+  switch (d.kind) {
+    case Dataflow::per_offset: return sparse_conv_per_offset(a);
+    case Dataflow::fused: return sparse_conv_fused(a);
+    case Dataflow::blocked: return sparse_conv_blocked(a, *lm.blocked_map(d.block, threads));
+  }
+}
+
+// The candidates a layer is measured on: the fused per-offset kernel and
+// output-stationary blocks of 32, 64 and 128 rows (one oneDNN GEMM per
+// offset, the baseline, is never faster on the layers measured).
+std::vector<Dataflow> candidates() {
+  return {{Dataflow::fused, 0}, {Dataflow::blocked, 32}, {Dataflow::blocked, 64}, {Dataflow::blocked, 128}};
+}
+
+// What makes two layers alike for the dataflow choice: geometry, channels,
+// threads, and the map's size to within a factor of about 1.4.
+using LayerKind = std::tuple<std::string, int64_t, int64_t, int, int, int>;
+int size_bucket(int64_t n) { return n <= 0 ? -1 : int(std::lround(2.0 * std::log2(double(n)))); }
+
+std::mutex remembered_mu;
+std::map<LayerKind, Dataflow>& remembered_choices() {
+  static auto* m = new std::map<LayerKind, Dataflow>;  // process-wide, never destroyed
+  return *m;
+}
+std::optional<Dataflow> remembered(const LayerKind& k) {
+  std::lock_guard<std::mutex> lock(remembered_mu);
+  const auto& m = remembered_choices();
+  const auto it = m.find(k);
+  return it == m.end() ? std::nullopt : std::optional<Dataflow>(it->second);
+}
+void remember(const LayerKind& k, const Dataflow& d) {
+  std::lock_guard<std::mutex> lock(remembered_mu);
+  remembered_choices()[k] = d;
+}
+
+}  // namespace
+
+std::optional<LayerMap::Measured> chosen_dataflow(const VoxelTensor& x, const SparseConvGeometry& g, int64_t cin,
+                                                  int64_t cout, int threads) {
+  const auto lm = layer_map(x, g, threads);
+  std::lock_guard<std::mutex> lock(lm->mu);
+  const auto it = lm->chosen.find({cin, cout, threads});
+  if (it == lm->chosen.end()) return std::nullopt;
+  return it->second;
 }
 
 VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tensor& bias, const SparseConv3dOptions& o) {
@@ -174,14 +260,14 @@ VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tens
                  weight.shape().str());
     g.k[a] = int(weight.dim(int(a)));
   }
-  std::shared_ptr<VoxelSites> out_sites;
-  const auto map = sparse_conv3d_map(x, g, o.threads, &out_sites);
+  const auto lm = layer_map(x, g, o.threads);
+  const std::shared_ptr<VoxelSites>& out_sites = lm->out;
   VoxelTensor y;
   y.sites = out_sites;
   y.feats = Tensor(DType::f32, Shape{out_sites->size(), cout}, Uninitialized{});
   if (out_sites->size() == 0) return y;
   SparseConvArgs a;
-  a.map = map.get();
+  a.map = lm->map.get();
   a.x = x.feats.data<float>();
   a.cin = cin;
   a.w = weight.data<float>();
@@ -190,7 +276,50 @@ VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tens
   a.y = y.feats.data<float>();
   a.cout = cout;
   a.threads = o.threads;
-  sparse_conv_fused(a);
+  if (o.dataflow) {
+    run_dataflow(a, *o.dataflow, *lm, o.threads);
+    return y;
+  }
+  const std::tuple<int64_t, int64_t, int> key{cin, cout, o.threads};
+  std::optional<Dataflow> known;
+  {
+    std::lock_guard<std::mutex> lock(lm->mu);
+    if (auto it = lm->chosen.find(key); it != lm->chosen.end()) known = it->second.best;
+  }
+  // A layer of the same kind met before on other sites (the next scan
+  // through a network): its choice, without measuring again.
+  const LayerKind kind{g.str(), cin, cout, o.threads, size_bucket(lm->map->total_pairs()),
+                       size_bucket(lm->map->n_out)};
+  if (!known) known = remembered(kind);
+  if (known) {
+    run_dataflow(a, *known, *lm, o.threads);
+    std::lock_guard<std::mutex> lock(lm->mu);
+    lm->chosen.try_emplace(key, LayerMap::Measured{*known, {}});
+    return y;
+  }
+  // First call with these channels and threads: every candidate runs on
+  // this input (each leaves the same y), the fastest is kept.
+  LayerMap::Measured m;
+  double best = 1e300;
+  run_dataflow(a, candidates()[0], *lm, o.threads);  // warm: y's pages, the caches
+  for (const Dataflow& d : candidates()) {
+    if (d.kind == Dataflow::blocked) lm->blocked_map(d.block, o.threads);  // built outside the timing
+    const auto t0 = std::chrono::steady_clock::now();
+    run_dataflow(a, d, *lm, o.threads);
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    m.times.push_back({d, ms});
+    if (ms < best) best = ms, m.best = d;
+  }
+  remember(kind, m.best);
+  std::lock_guard<std::mutex> lock(lm->mu);
+  lm->chosen[key] = m;
+  // Regroupings no choice uses are dropped.
+  for (auto it = lm->blocked.begin(); it != lm->blocked.end();) {
+    const bool used = std::any_of(lm->chosen.begin(), lm->chosen.end(), [&](const auto& c) {
+      return c.second.best.kind == Dataflow::blocked && c.second.best.block == it->first;
+    });
+    it = used ? std::next(it) : lm->blocked.erase(it);
+  }
   return y;
 }
 

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "core/tensor.h"
 #include "formats/coord_hash.h"
@@ -20,6 +22,36 @@ namespace sparta {
 
 // What to do with two rows of the same coordinates.
 enum class DuplicateCoords { error, sum, mean };
+
+struct VoxelSites;
+
+// How a layer runs over its map (kernels/sparse_conv.h): one oneDNN GEMM per
+// offset over gathered rows; the fused per-offset kernel; output-stationary
+// blocks of `block` output rows.
+struct Dataflow {
+  enum Kind { per_offset, fused, blocked } kind = fused;
+  int block = 0;
+  std::string str() const;  // "per_offset", "fused", "blocked:64"
+};
+// "auto" (measured), or one of Dataflow::str()'s forms; a one-line error
+// for anything else.
+std::optional<Dataflow> parse_dataflow(const std::string& s);
+
+// A layer's map and what its executions derive from it, made on first use
+// and kept with the input sites: the blocked regrouping per block size and
+// the dataflow measured fastest per (Cin, Cout, threads).
+struct LayerMap {
+  std::shared_ptr<const KernelMap> map;
+  std::shared_ptr<VoxelSites> out;  // the output sites (the input's own for a submanifold layer)
+  std::mutex mu;
+  std::map<int, std::shared_ptr<const BlockedMap>> blocked;
+  struct Measured {
+    Dataflow best;
+    std::vector<std::pair<Dataflow, double>> times;  // ms per candidate
+  };
+  std::map<std::tuple<int64_t, int64_t, int>, Measured> chosen;
+  std::shared_ptr<const BlockedMap> blocked_map(int block, int threads);
+};
 
 // One set of voxel sites, shared by every tensor on them.
 struct VoxelSites {
@@ -31,15 +63,9 @@ struct VoxelSites {
 
   int64_t size() const { return int64_t(keys.size()); }
 
-  // Maps from these sites, by geometry: a submanifold layer's own map, and
-  // a generalized layer's output sites with their map.
-  struct Down {
-    std::shared_ptr<VoxelSites> out;
-    std::shared_ptr<const KernelMap> map;
-  };
+  // The layers' maps from these sites, by geometry (its str()).
   std::mutex mu;
-  std::map<std::string, std::shared_ptr<const KernelMap>> subm_maps;
-  std::map<std::string, Down> down_maps;
+  std::map<std::string, std::shared_ptr<LayerMap>> maps;
   // The sites and map a generalized layer made these sites from (for the
   // transposed layer that goes back).
   std::weak_ptr<VoxelSites> parent;
@@ -68,6 +94,9 @@ struct SparseConv3dOptions {
   SparseConvGeometry geometry;
   bool relu = false;
   int threads = 1;
+  // Unset: measured on the layer's first call for its channels and threads
+  // (each candidate timed once on the real input), then kept.
+  std::optional<Dataflow> dataflow;
 };
 
 // y = conv(x, weight) (+ bias, ReLU): weight f32 [kx, ky, kz, Cin, Cout],
@@ -78,7 +107,12 @@ VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tens
 
 // The map (and output sites) a layer over x's sites uses: cached on the
 // sites after the first call.
+std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeometry& g, int threads);
 std::shared_ptr<const KernelMap> sparse_conv3d_map(const VoxelTensor& x, const SparseConvGeometry& g, int threads,
                                                    std::shared_ptr<VoxelSites>* out_sites);
+// The dataflow a layer over x with these channels and threads uses (after
+// its first call: the measured one), or nothing before.
+std::optional<LayerMap::Measured> chosen_dataflow(const VoxelTensor& x, const SparseConvGeometry& g, int64_t cin,
+                                                  int64_t cout, int threads);
 
 }  // namespace sparta

@@ -286,6 +286,37 @@ TEST(SparseConv3d, SubmanifoldMapIsSymmetric) {
   }
 }
 
+// Cached maps never own the sites they were made from or return to: once
+// the tensors go, every set of sites goes (no cycle), and an inverse layer
+// whose strided layer's input is gone is an error, not a dangling map.
+TEST(SparseConv3d, MapsDoNotKeepSitesAlive) {
+  std::mt19937 rng(2);
+  const std::vector<Coord> cs = random_cloud(1, {12, 12, 12}, 0.2, rng);
+  std::weak_ptr<VoxelSites> in_sites, down_sites;
+  VoxelTensor orphan;
+  {
+    VoxelTensor x = make_voxel_tensor(coords_tensor(cs), random_f32(Shape{int64_t(cs.size()), 4}, rng), std::nullopt,
+                                      DuplicateCoords::error, 1);
+    SparseConv3dOptions sub;
+    sub.geometry.subm = true;
+    const VoxelTensor h = sparse_conv3d(x, random_f32(Shape{3, 3, 3, 4, 4}, rng), Tensor(), sub);
+    SparseConv3dOptions down;
+    down.geometry.stride = {2, 2, 2};
+    const VoxelTensor y = sparse_conv3d(h, random_f32(Shape{2, 2, 2, 4, 8}, rng), Tensor(), down);
+    const VoxelTensor z = sparse_inverse_conv3d(y, random_f32(Shape{2, 2, 2, 8, 4}, rng), Tensor(), {});
+    EXPECT_EQ(z.sites, x.sites);
+    in_sites = x.sites;
+    down_sites = y.sites;
+    orphan = y;
+  }
+  EXPECT_TRUE(in_sites.expired());
+  EXPECT_FALSE(down_sites.expired());  // held by `orphan`
+  expect_error([&] { sparse_inverse_conv3d(orphan, Tensor(DType::f32, Shape{2, 2, 2, 8, 4}), Tensor(), {}); },
+               {"still alive"});
+  orphan = VoxelTensor();
+  EXPECT_TRUE(down_sites.expired());
+}
+
 TEST(SparseConv3d, BadInputIsOneLineError) {
   const Tensor f = Tensor(DType::f32, Shape{3, 2});
   const Tensor dup = coords_tensor({{0, 1, 2, 3}, {0, 4, 5, 6}, {0, 1, 2, 3}});

@@ -16,10 +16,10 @@ import json
 import os
 
 from . import _sparta, datasets  # noqa: F401 (sparta.datasets)
-from .sparse import SparseTensor, sparse_conv3d
+from .sparse import SparseTensor, sparse_conv3d, sparse_inverse_conv3d
 
 __all__ = ["Error", "Model", "PruneResult", "SparseTensor", "compile", "load", "prune", "compute_masks", "fits", "pattern_of",
-           "sparse_conv3d", "version"]
+           "sparse_conv3d", "sparse_inverse_conv3d", "version"]
 
 Error = _sparta.Error
 

@@ -15,6 +15,12 @@ outputs stop at the dense output's extent). With subm=True (stride 1, odd
 kernel) y's sites are x's, in x's row order, and its features equal the
 dense convolution with padding dilation * (K - 1) / 2 at those sites.
 
+sparse_inverse_conv3d(y, weight) inverts the strided layer y came from: y's
+features go back to that layer's input sites (its rows, in its order)
+through the same map reversed, as conv_transpose3d with that layer's
+stride, padding and dilation would give there (weight [kx, ky, kz, Cin,
+Cout], the strided layer's kernel extents, Cin = y's channels).
+
 Kernel maps are built once per set of sites and geometry and reused by every
 later layer on the same sites (tensors a submanifold layer returns share
 their input's sites).
@@ -23,7 +29,7 @@ import numpy as np
 
 from . import _sparta
 
-__all__ = ["SparseTensor", "sparse_conv3d"]
+__all__ = ["SparseTensor", "sparse_conv3d", "sparse_inverse_conv3d"]
 
 
 def _triple(v, what):
@@ -90,3 +96,11 @@ def sparse_conv3d(x, weight, stride=1, padding=0, dilation=1, subm=False, bias=N
     b = None if bias is None else np.asarray(bias)
     return SparseTensor._of(_sparta.sparse_conv3d(x._t, w, b, _triple(stride, "stride"), _triple(padding, "padding"),
                                                   _triple(dilation, "dilation"), bool(subm), bool(relu), int(threads)))
+
+
+def sparse_inverse_conv3d(y, weight, bias=None, relu=False, threads=1):
+    """The transposed convolution back to the sites of the strided layer y came from."""
+    if not isinstance(y, SparseTensor):
+        raise _sparta.Error("sparse_inverse_conv3d takes a sparta.SparseTensor")
+    b = None if bias is None else np.asarray(bias)
+    return SparseTensor._of(_sparta.sparse_inverse_conv3d(y._t, np.asarray(weight), b, bool(relu), int(threads)))

@@ -67,6 +67,19 @@ void bind_sparse3d(py::module_& m) {
       },
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
       py::arg("subm"), py::arg("relu"), py::arg("threads"));
+  m.def(
+      "sparse_inverse_conv3d",
+      [](const VoxelTensor& y, const py::array& weight, const std::optional<py::array>& bias, bool relu, int threads) {
+        SparseConv3dOptions o;
+        o.relu = relu;
+        SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
+        o.threads = threads;
+        const Tensor w = tensor_of(weight, "weight");
+        const Tensor b = bias ? tensor_of(*bias, "bias") : Tensor();
+        py::gil_scoped_release nogil;
+        return sparse_inverse_conv3d(y, w, b, o);
+      },
+      py::arg("y"), py::arg("weight"), py::arg("bias"), py::arg("relu"), py::arg("threads"));
 }
 
 }  // namespace sparta::python

@@ -142,10 +142,10 @@ std::optional<Dataflow> parse_dataflow(const std::string& s) {
   return std::nullopt;
 }
 
-std::shared_ptr<const BlockedMap> LayerMap::blocked_map(int block, int threads) {
+std::shared_ptr<const BlockedMap> LayerMap::blocked_map(int block, const uint64_t* out_keys, int threads) {
   std::lock_guard<std::mutex> lock(mu);
   auto& b = blocked[block];
-  if (!b) b = std::make_shared<const BlockedMap>(block_kernel_map(*map, out->keys.data(), block, threads));
+  if (!b) b = std::make_shared<const BlockedMap>(block_kernel_map(*map, out_keys, block, threads));
   return b;
 }
 
@@ -159,7 +159,6 @@ std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeomet
   auto made = std::make_shared<LayerMap>();
   if (g.subm) {
     made->map = std::make_shared<const KernelMap>(build_kernel_map(s.table, s.size(), s.keys.data(), s.size(), g, threads));
-    made->out = x.sites;
   } else {
     std::optional<std::array<int64_t, 3>> extent;
     if (s.extent) {
@@ -176,7 +175,7 @@ std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeomet
         build_kernel_map(s.table, s.size(), sites->keys.data(), sites->size(), g, threads));
     sites->parent = x.sites;
     sites->parent_map = made->map;
-    sites->parent_geometry = key;
+    sites->parent_geometry = g;
     made->out = std::move(sites);
   }
   lm = made;
@@ -186,17 +185,17 @@ std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeomet
 std::shared_ptr<const KernelMap> sparse_conv3d_map(const VoxelTensor& x, const SparseConvGeometry& g, int threads,
                                                    std::shared_ptr<VoxelSites>* out_sites) {
   const auto lm = layer_map(x, g, threads);
-  if (out_sites) *out_sites = lm->out;
+  if (out_sites) *out_sites = g.subm ? x.sites : lm->out;
   return lm->map;
 }
 
 namespace {
 
-void run_dataflow(const SparseConvArgs& a, const Dataflow& d, LayerMap& lm, int threads) {
+void run_dataflow(const SparseConvArgs& a, const Dataflow& d, LayerMap& lm, const VoxelSites& out, int threads) {
   switch (d.kind) {
     case Dataflow::per_offset: return sparse_conv_per_offset(a);
     case Dataflow::fused: return sparse_conv_fused(a);
-    case Dataflow::blocked: return sparse_conv_blocked(a, *lm.blocked_map(d.block, threads));
+    case Dataflow::blocked: return sparse_conv_blocked(a, *lm.blocked_map(d.block, out.keys.data(), threads));
   }
 }
 
@@ -239,7 +238,10 @@ std::optional<LayerMap::Measured> chosen_dataflow(const VoxelTensor& x, const Sp
   return it->second;
 }
 
-VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tensor& bias, const SparseConv3dOptions& o) {
+namespace {
+
+// Checks a layer's input, weight and bias; returns (Cin, Cout).
+std::pair<int64_t, int64_t> check_layer(const VoxelTensor& x, const Tensor& weight, const Tensor& bias) {
   SPARTA_CHECK(x.sites && x.feats.defined() && x.feats.dtype() == DType::f32 && x.feats.rank() == 2 &&
                    x.feats.dim(0) == x.sites->size(),
                "sparse convolution input: features must be float32 [N, C] for its N sites");
@@ -254,20 +256,22 @@ VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tens
   SPARTA_CHECK(!bias.defined() || (bias.dtype() == DType::f32 && bias.numel() == cout && bias.rank() == 1),
                "sparse convolution bias must be float32 [", cout, "], got ",
                bias.defined() ? std::string(dtype_name(bias.dtype())) + " " + bias.shape().str() : "");
-  SparseConvGeometry g = o.geometry;
-  for (size_t a = 0; a < 3; ++a) {
-    SPARTA_CHECK(weight.dim(int(a)) <= 15, "sparse convolution kernel extents must be 1..15, weight ",
+  for (int a = 0; a < 3; ++a)
+    SPARTA_CHECK(weight.dim(a) >= 1 && weight.dim(a) <= 15, "sparse convolution kernel extents must be 1..15, weight ",
                  weight.shape().str());
-    g.k[a] = int(weight.dim(int(a)));
-  }
-  const auto lm = layer_map(x, g, o.threads);
-  const std::shared_ptr<VoxelSites>& out_sites = lm->out;
+  return {cin, cout};
+}
+
+// Runs a layer over its map with the given, remembered or measured dataflow.
+VoxelTensor execute(const VoxelTensor& x, const Tensor& weight, const Tensor& bias, const SparseConv3dOptions& o,
+                    LayerMap& lm, const std::shared_ptr<VoxelSites>& out_sites, const std::string& kind_name) {
+  const int64_t cin = x.feats.dim(1), cout = weight.dim(4);
   VoxelTensor y;
   y.sites = out_sites;
   y.feats = Tensor(DType::f32, Shape{out_sites->size(), cout}, Uninitialized{});
   if (out_sites->size() == 0) return y;
   SparseConvArgs a;
-  a.map = lm->map.get();
+  a.map = lm.map.get();
   a.x = x.feats.data<float>();
   a.cin = cin;
   a.w = weight.data<float>();
@@ -277,50 +281,95 @@ VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tens
   a.cout = cout;
   a.threads = o.threads;
   if (o.dataflow) {
-    run_dataflow(a, *o.dataflow, *lm, o.threads);
+    run_dataflow(a, *o.dataflow, lm, *out_sites, o.threads);
     return y;
   }
   const std::tuple<int64_t, int64_t, int> key{cin, cout, o.threads};
   std::optional<Dataflow> known;
   {
-    std::lock_guard<std::mutex> lock(lm->mu);
-    if (auto it = lm->chosen.find(key); it != lm->chosen.end()) known = it->second.best;
+    std::lock_guard<std::mutex> lock(lm.mu);
+    if (auto it = lm.chosen.find(key); it != lm.chosen.end()) known = it->second.best;
   }
   // A layer of the same kind met before on other sites (the next scan
   // through a network): its choice, without measuring again.
-  const LayerKind kind{g.str(), cin, cout, o.threads, size_bucket(lm->map->total_pairs()),
-                       size_bucket(lm->map->n_out)};
+  const LayerKind kind{kind_name, cin, cout, o.threads, size_bucket(lm.map->total_pairs()), size_bucket(lm.map->n_out)};
   if (!known) known = remembered(kind);
   if (known) {
-    run_dataflow(a, *known, *lm, o.threads);
-    std::lock_guard<std::mutex> lock(lm->mu);
-    lm->chosen.try_emplace(key, LayerMap::Measured{*known, {}});
+    run_dataflow(a, *known, lm, *out_sites, o.threads);
+    std::lock_guard<std::mutex> lock(lm.mu);
+    lm.chosen.try_emplace(key, LayerMap::Measured{*known, {}});
     return y;
   }
   // First call with these channels and threads: every candidate runs on
   // this input (each leaves the same y), the fastest is kept.
   LayerMap::Measured m;
   double best = 1e300;
-  run_dataflow(a, candidates()[0], *lm, o.threads);  // warm: y's pages, the caches
+  run_dataflow(a, candidates()[0], lm, *out_sites, o.threads);  // warm: y's pages, the caches
   for (const Dataflow& d : candidates()) {
-    if (d.kind == Dataflow::blocked) lm->blocked_map(d.block, o.threads);  // built outside the timing
+    if (d.kind == Dataflow::blocked) lm.blocked_map(d.block, out_sites->keys.data(), o.threads);  // built outside the timing
     const auto t0 = std::chrono::steady_clock::now();
-    run_dataflow(a, d, *lm, o.threads);
+    run_dataflow(a, d, lm, *out_sites, o.threads);
     const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     m.times.push_back({d, ms});
     if (ms < best) best = ms, m.best = d;
   }
   remember(kind, m.best);
-  std::lock_guard<std::mutex> lock(lm->mu);
-  lm->chosen[key] = m;
+  std::lock_guard<std::mutex> lock(lm.mu);
+  lm.chosen[key] = m;
   // Regroupings no choice uses are dropped.
-  for (auto it = lm->blocked.begin(); it != lm->blocked.end();) {
-    const bool used = std::any_of(lm->chosen.begin(), lm->chosen.end(), [&](const auto& c) {
+  for (auto it = lm.blocked.begin(); it != lm.blocked.end();) {
+    const bool used = std::any_of(lm.chosen.begin(), lm.chosen.end(), [&](const auto& c) {
       return c.second.best.kind == Dataflow::blocked && c.second.best.block == it->first;
     });
-    it = used ? std::next(it) : lm->blocked.erase(it);
+    it = used ? std::next(it) : lm.blocked.erase(it);
   }
   return y;
+}
+
+}  // namespace
+
+VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tensor& bias, const SparseConv3dOptions& o) {
+  check_layer(x, weight, bias);
+  SparseConvGeometry g = o.geometry;
+  for (size_t a = 0; a < 3; ++a) g.k[a] = int(weight.dim(int(a)));
+  const auto lm = layer_map(x, g, o.threads);
+  return execute(x, weight, bias, o, *lm, g.subm ? x.sites : lm->out, g.str());
+}
+
+VoxelTensor sparse_inverse_conv3d(const VoxelTensor& y, const Tensor& weight, const Tensor& bias,
+                                  const SparseConv3dOptions& o) {
+  check_layer(y, weight, bias);
+  VoxelSites& s = *y.sites;
+  std::shared_ptr<VoxelSites> parent = s.parent.lock();
+  SPARTA_CHECK(s.parent_map && parent,
+               "an inverse convolution needs a tensor made by a strided (not submanifold) convolution whose input is "
+               "still alive");
+  const SparseConvGeometry& g = s.parent_geometry;
+  for (int a = 0; a < 3; ++a)
+    SPARTA_CHECK(weight.dim(a) == g.k[size_t(a)], "inverse convolution weight ", weight.shape().str(),
+                 " must have the kernel extents of the layer it inverts (", g.str(), ")");
+  const std::string key = "inverse " + g.str();
+  std::shared_ptr<LayerMap> lm;
+  {
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto& slot = s.maps[key];
+    if (!slot) {
+      // The strided map reversed: within an offset an input site meets
+      // one output site, so the reversed pairs still write each row once.
+      const KernelMap& f = *s.parent_map;
+      auto inv = std::make_shared<KernelMap>();
+      inv->n_in = f.n_out;
+      inv->n_out = f.n_in;
+      inv->volume = f.volume;
+      inv->begin = f.begin;
+      inv->in = f.out;
+      inv->out = f.in;
+      slot = std::make_shared<LayerMap>();
+      slot->map = std::move(inv);
+    }
+    lm = slot;
+  }
+  return execute(y, weight, bias, o, *lm, parent, key);
 }
 
 }  // namespace sparta

@@ -42,7 +42,11 @@ std::optional<Dataflow> parse_dataflow(const std::string& s);
 // the dataflow measured fastest per (Cin, Cout, threads).
 struct LayerMap {
   std::shared_ptr<const KernelMap> map;
-  std::shared_ptr<VoxelSites> out;  // the output sites (the input's own for a submanifold layer)
+  // A generalized layer's output sites (made with the map, owned here).
+  // Null for a submanifold layer (its input's sites) and an inverse one
+  // (the sites it returns to, owned by the tensors on them): a map cached
+  // on sites never owns those sites, or neither would be freed.
+  std::shared_ptr<VoxelSites> out;
   std::mutex mu;
   std::map<int, std::shared_ptr<const BlockedMap>> blocked;
   struct Measured {
@@ -50,7 +54,8 @@ struct LayerMap {
     std::vector<std::pair<Dataflow, double>> times;  // ms per candidate
   };
   std::map<std::tuple<int64_t, int64_t, int>, Measured> chosen;
-  std::shared_ptr<const BlockedMap> blocked_map(int block, int threads);
+  // out_keys: the output sites' keys (row order).
+  std::shared_ptr<const BlockedMap> blocked_map(int block, const uint64_t* out_keys, int threads);
 };
 
 // One set of voxel sites, shared by every tensor on them.
@@ -70,7 +75,7 @@ struct VoxelSites {
   // transposed layer that goes back).
   std::weak_ptr<VoxelSites> parent;
   std::shared_ptr<const KernelMap> parent_map;
-  std::string parent_geometry;
+  SparseConvGeometry parent_geometry;
 };
 
 // Indexes coordinates i32 [n, 4]: checks them (dtype, shape, range; a
@@ -104,6 +109,16 @@ struct SparseConv3dOptions {
 // y's sites are the output sites, sorted by (batch, x, y, z).
 VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tensor& bias,
                           const SparseConv3dOptions& o);
+
+// The transposed convolution that inverts the strided layer y came from:
+// y's features carried back to that layer's input sites (its rows, its
+// order) through the same map reversed; weight [kx, ky, kz, Cin, Cout] with
+// the strided layer's kernel extents, Cin = y's channels. The dense
+// equivalent is conv_transpose3d with that layer's stride, padding and
+// dilation, read at the input sites. An error when y was not made by a
+// strided layer, or its input sites are gone.
+VoxelTensor sparse_inverse_conv3d(const VoxelTensor& y, const Tensor& weight, const Tensor& bias,
+                                  const SparseConv3dOptions& o);
 
 // The map (and output sites) a layer over x's sites uses: cached on the
 // sites after the first call.

@@ -57,6 +57,36 @@ class SparseConv3dTest(unittest.TestCase):
             with self.subTest(k=k, subm=subm, stride=stride, padding=padding, dilation=dilation):
                 self.check(k, stride, padding, dilation, subm, 5, 17, rng)
 
+    def test_inverse_matches_dense_conv_transpose3d(self):
+        rng = np.random.default_rng(3)
+        shape = (9, 8, 7)
+        for k, stride, padding, dilation in [((2, 2, 2), 2, 0, 1), ((3, 3, 3), 2, 1, 1), ((3, 2, 3), 3, 1, 1),
+                                             ((3, 3, 3), 2, 1, 2)]:
+            with self.subTest(k=k, stride=stride, padding=padding, dilation=dilation):
+                coords = random_cloud(rng, 2, shape, 0.2)
+                x = sparta.SparseTensor(coords, rng.standard_normal((len(coords), 3)).astype(np.float32),
+                                        spatial_shape=shape)
+                w = rng.standard_normal(k + (3, 6)).astype(np.float32)
+                y = sparta.sparse_conv3d(x, w, stride=stride, padding=padding, dilation=dilation)
+                w2 = rng.standard_normal(k + (6, 5)).astype(np.float32)
+                b2 = rng.standard_normal(5).astype(np.float32)
+                z = sparta.sparse_inverse_conv3d(y, w2, bias=b2)
+                np.testing.assert_array_equal(z.coords, coords)  # x's sites, x's order
+                out_shape = tuple((d + 2 * padding - dilation * (e - 1) - 1) // stride + 1 for d, e in zip(shape, k))
+                dy = dense(y.coords, y.feats, 2, out_shape)
+                wt = torch.from_numpy(np.ascontiguousarray(w2.transpose(3, 4, 0, 1, 2)))  # [Cin, Cout, kx, ky, kz]
+                # Uncropped (padding 0): site i sits at i + padding; past the
+                # result's extent no pair reaches it (bias only).
+                full = torch.nn.functional.conv_transpose3d(dy, wt, stride=stride, dilation=dilation).numpy()
+                full = np.pad(full, [(0, 0), (0, 0)] + [(0, max(0, d + padding - f)) for d, f in zip(shape, full.shape[2:])])
+                c = coords
+                want = full[c[:, 0], :, c[:, 1] + padding, c[:, 2] + padding, c[:, 3] + padding] + b2
+                np.testing.assert_allclose(z.feats, want, rtol=1e-4, atol=1e-4)
+        with self.assertRaisesRegex(sparta.Error, "strided"):
+            sparta.sparse_inverse_conv3d(x, np.zeros((3, 3, 3, 3, 2), np.float32))
+        with self.assertRaisesRegex(sparta.Error, "kernel extents"):
+            sparta.sparse_inverse_conv3d(y, np.zeros((2, 2, 2, 6, 2), np.float32))
+
     def test_layers_chain_and_share_sites(self):
         rng = np.random.default_rng(1)
         coords = random_cloud(rng, 1, (16, 16, 16), 0.1)

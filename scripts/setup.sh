@@ -17,8 +17,9 @@ PKGS=(build-essential cmake ninja-build pkg-config ca-certificates
       python3 python3-dev pybind11-dev python3-numpy python3-matplotlib python3-venv dataset-fashion-mnist
       python3-torch python3-torchvision python3-onnx clang libclang-rt-14-dev)
 # PyPI peers (numpy stays below 2 for Debian's torch; OpenVINO 2025 dropped
-# the API version the peer script uses).
-PIP_PKGS=('numpy<2' onnxruntime 'openvino<2025')
+# the API version the peer script uses; spconv's CPU build, the point-cloud
+# peer, runs on Debian's torch).
+PIP_PKGS=('numpy<2' onnxruntime 'openvino<2025' 'spconv==2.3.8')
 
 step_start=0
 step() { step_start=$(date +%s); echo "setup: $*"; }
@@ -43,9 +44,9 @@ fi
 done_step
 
 step "Python peers in .venv (${PIP_PKGS[*]})"
-if ! .venv/bin/python -c "import onnxruntime, openvino" 2>/dev/null; then
+if ! .venv/bin/python -c "import onnxruntime, openvino, spconv" 2>/dev/null; then
   [ -x .venv/bin/python ] || /usr/bin/python3 -m venv --system-site-packages .venv
   .venv/bin/pip install -q --disable-pip-version-check "${PIP_PKGS[@]}"
 fi
 done_step
-echo "setup: ready ($(.venv/bin/python -c 'import onnxruntime, openvino; print("onnxruntime", onnxruntime.__version__ + ", openvino", openvino.__version__)' 2>/dev/null))"
+echo "setup: ready ($(.venv/bin/python -c 'import onnxruntime, openvino, spconv; print("onnxruntime", onnxruntime.__version__ + ", openvino", openvino.__version__ + ", spconv", spconv.__version__)' 2>/dev/null))"

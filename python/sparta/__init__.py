@@ -17,6 +17,7 @@ import os
 
 from . import _sparta, datasets  # noqa: F401 (sparta.datasets)
 from .sparse import SparseTensor, sparse_conv3d, sparse_inverse_conv3d
+from . import nn  # noqa: F401,E402 (sparta.nn)
 
 __all__ = ["Error", "Model", "PruneResult", "SparseTensor", "compile", "load", "prune", "compute_masks", "fits", "pattern_of",
            "sparse_conv3d", "sparse_inverse_conv3d", "version"]

@@ -1,7 +1,9 @@
-"""Datasets read from local files, no downloads: Fashion-MNIST as Debian's
-dataset-fashion-mnist package installs it (/usr/share/datasets/fashion-mnist).
+"""Datasets without downloads: Fashion-MNIST as Debian's
+dataset-fashion-mnist package installs it (/usr/share/datasets/fashion-mnist),
+and point-cloud scenes made here from a seed.
 
     images, labels = sparta.datasets.fashion_mnist("train")   # uint8 [60000, 28, 28], uint8 [60000]
+    coords, shape = sparta.datasets.scene("lidar", 100000)      # int32 [N, 4] voxels, the grid's extent
 """
 import errno
 import gzip
@@ -49,3 +51,12 @@ def fashion_mnist(split="train", root=None):
     if labels.size and labels.max() > 9:
         raise sparta.Error(f"{root}: a label above 9")
     return images, labels
+
+
+def scene(name="lidar", voxels=100000, seed=0):
+    """A voxelized scene of about `voxels` voxels: "lidar" (one revolution of a
+    64-beam rotating LiDAR ray-cast into a procedural street), "room" (a
+    procedural indoor room sampled on its surfaces) or "shells" (sphere shells
+    in a 256^3 grid, exactly `voxels`). Returns (coords int32 [N, 4] as
+    (batch 0, x, y, z), the grid's extent (x, y, z))."""
+    return sparta._sparta.make_scene(str(name), int(voxels), int(seed))

@@ -81,6 +81,10 @@ class SparseTensor:
         s = self._t.spatial_shape
         return None if s is None else tuple(s)
 
+    def replace_feats(self, feats):
+        """A tensor on the same sites (sharing their maps) with other features, float32 [N, C']."""
+        return SparseTensor._of(_sparta.with_feats(self._t, np.asarray(feats)))
+
     def __len__(self):
         return int(self._t.coords.shape[0])
 

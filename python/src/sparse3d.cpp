@@ -3,7 +3,9 @@
 #include <pybind11/stl.h>
 
 #include "arrays.h"
+#include "data/scenes.h"
 #include "runtime/sparse_conv3d.h"
+#include "runtime/sparse_nets.h"
 
 namespace sparta::python {
 namespace {
@@ -67,6 +69,83 @@ void bind_sparse3d(py::module_& m) {
       },
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
       py::arg("subm"), py::arg("relu"), py::arg("threads"));
+  py::class_<SparseNet>(m, "SparseNet")
+      .def(
+          "forward",
+          [](const SparseNet& n, const VoxelTensor& x, int threads) {
+            SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
+            py::gil_scoped_release nogil;
+            return n.forward(x, threads);
+          },
+          py::arg("x"), py::arg("threads"))
+      .def_property_readonly("name", &SparseNet::name)
+      .def_property_readonly("layers", &SparseNet::layers);
+  m.def(
+      "sparse_net",
+      [](const std::string& kind, const py::dict& state, int64_t in_channels, int64_t num_classes,
+         const std::vector<int64_t>& channels) -> std::unique_ptr<SparseNet> {
+        StateDict sd;
+        for (const auto& [k, v] : state) {
+          const std::string name = py::str(k);
+          sd[name] = tensor_of(py::array::ensure(v), name);
+        }
+        if (kind == "minkunet") {
+          MinkUNetConfig c;
+          c.in_channels = in_channels, c.num_classes = num_classes;
+          if (!channels.empty()) c.channels = channels;
+          return make_minkunet(sd, c);
+        }
+        if (kind == "second") {
+          SecondConfig c;
+          c.in_channels = in_channels;
+          return make_second_encoder(sd, c);
+        }
+        throw Error("unknown network '" + kind + "' (minkunet, second)");
+      },
+      py::arg("kind"), py::arg("state"), py::arg("in_channels"), py::arg("num_classes"), py::arg("channels"));
+  m.def(
+      "random_net_state",
+      [](const std::string& kind, int64_t in_channels, int64_t num_classes, const std::vector<int64_t>& channels,
+         uint64_t seed) {
+        StateDict sd;
+        if (kind == "minkunet") {
+          MinkUNetConfig c;
+          c.in_channels = in_channels, c.num_classes = num_classes;
+          if (!channels.empty()) c.channels = channels;
+          sd = random_minkunet_state(c, seed);
+        } else if (kind == "second") {
+          SecondConfig c;
+          c.in_channels = in_channels;
+          sd = random_second_state(c, seed);
+        } else {
+          throw Error("unknown network '" + kind + "' (minkunet, second)");
+        }
+        py::dict d;
+        for (const auto& [k, v] : sd) d[py::str(k)] = array_of(v);
+        return d;
+      },
+      py::arg("kind"), py::arg("in_channels"), py::arg("num_classes"), py::arg("channels"), py::arg("seed"));
+  m.def(
+      "with_feats",
+      [](const VoxelTensor& t, const py::array& feats) {
+        const Tensor f = tensor_of(feats, "feats");
+        SPARTA_CHECK(f.dtype() == DType::f32 && f.rank() == 2 && f.dim(0) == t.sites->size(),
+                     "features for these sites must be float32 [", t.sites->size(), ", C], got ",
+                     dtype_name(f.dtype()), " ", f.shape().str());
+        return VoxelTensor{t.sites, f};
+      },
+      py::arg("t"), py::arg("feats"));
+  m.def(
+      "make_scene",
+      [](const std::string& name, int64_t voxels, uint64_t seed) {
+        VoxelGrid g;
+        {
+          py::gil_scoped_release nogil;
+          g = make_scene(name, voxels, seed);
+        }
+        return py::make_tuple(array_of(g.coords), py::make_tuple(g.extent[0], g.extent[1], g.extent[2]));
+      },
+      py::arg("name"), py::arg("voxels"), py::arg("seed"));
   m.def(
       "sparse_inverse_conv3d",
       [](const VoxelTensor& y, const py::array& weight, const std::optional<py::array>& bias, bool relu, int threads) {

@@ -265,6 +265,46 @@ TEST(SparseConv3d, ExecutionsMatchReference) {
       }
 }
 
+// The merged submanifold map equals the hash-probing one pair for pair, on
+// clouds with several batches, negative coordinates and sites at the very
+// edges of the coordinate range (where a shifted key would carry into the
+// next field), for kernels 1, 3, 5 (dilated) and unequal extents.
+TEST(SparseConv3d, MergedMapEqualsHashedMap) {
+  std::mt19937 rng(21);
+  std::vector<Coord> cs = random_cloud(3, {9, 8, 7}, 0.3, rng);
+  for (Coord& c : cs) c.x -= 4, c.y -= 3;  // negative coordinates
+  for (int32_t e : {kCoordMin, kCoordMin + 1, kCoordMax - 1, kCoordMax})
+    for (int32_t f : {kCoordMin, 0, kCoordMax}) {
+      cs.push_back({0, e, f, e});
+      cs.push_back({1, f, e, kCoordMax});
+      cs.push_back({2, kCoordMax, kCoordMax, e});
+    }
+  std::sort(cs.begin(), cs.end(), [](const Coord& a, const Coord& b) { return pack_coord(a) < pack_coord(b); });
+  cs.erase(std::unique(cs.begin(), cs.end()), cs.end());
+  std::shuffle(cs.begin(), cs.end(), rng);
+  std::vector<uint64_t> keys;
+  for (const Coord& c : cs) keys.push_back(pack_coord(c));
+  const int64_t n = int64_t(keys.size());
+  CoordHash table(n);
+  ASSERT_EQ(table.insert_rows(keys.data(), n, 1), -1);
+  for (auto [k, d] : {std::pair<std::array<int, 3>, int>{{1, 1, 1}, 1}, {{3, 3, 3}, 1}, {{5, 5, 5}, 2}, {{3, 1, 5}, 1}})
+    for (int threads : {1, 2}) {
+      SparseConvGeometry g;
+      g.subm = true, g.k = k, g.dil = {d, d, d};
+      const KernelMap a = build_subm_map(keys.data(), n, g, threads), b = build_kernel_map(table, n, keys.data(), n, g, 1);
+      ASSERT_EQ(a.begin, b.begin) << g.str();
+      for (int o = 0; o < a.volume; ++o) {
+        std::set<std::pair<int32_t, int32_t>> pa, pb;
+        for (int64_t p = a.begin[size_t(o)]; p < a.begin[size_t(o) + 1]; ++p) pa.insert({a.in[size_t(p)], a.out[size_t(p)]});
+        for (int64_t p = b.begin[size_t(o)]; p < b.begin[size_t(o) + 1]; ++p) pb.insert({b.in[size_t(p)], b.out[size_t(p)]});
+        ASSERT_EQ(pa, pb) << g.str() << " offset " << o;
+      }
+    }
+  // Coordinate order is a sort by key.
+  const std::vector<int32_t> order = coordinate_order(keys.data(), n);
+  for (int64_t i = 1; i < n; ++i) ASSERT_LT(keys[size_t(order[size_t(i - 1)])], keys[size_t(order[size_t(i)])]);
+}
+
 TEST(SparseConv3d, SubmanifoldMapIsSymmetric) {
   std::mt19937 rng(8);
   const std::vector<Coord> cs = random_cloud(1, {10, 10, 10}, 0.3, rng);

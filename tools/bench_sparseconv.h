@@ -13,7 +13,9 @@ struct SparseConvBenchConfig {
   std::string scene = "shells";  // shells, lidar, room (data/scenes.h)
   int64_t voxels = 50000;
   std::vector<int64_t> channels = {16, 32, 64, 128};  // submanifold 3x3x3 C -> C
-  int64_t strided_channels = 64;                      // the strided layers' C -> C
+  int64_t strided_channels = 64;                      // the strided and inverse layers' C -> C
+  std::string net_scene = "lidar";                    // the networks' scene
+  int64_t net_voxels = 100000;
   std::string cases;  // comma-separated case names to run ("" = all)
   int threads = 1;
   int reps = 10;

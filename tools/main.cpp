@@ -561,7 +561,10 @@ int run(int argc, char** argv) {
   sconv->add_option("--scene", sc.scene, "shells, lidar or room")->capture_default_str();
   sconv->add_option("--voxels", sc.voxels, "about this many voxels")->capture_default_str();
   sconv->add_option("--channels", sc.channels, "the submanifold 3x3x3 layers' channels (C -> C)")->capture_default_str();
-  sconv->add_option("--strided-channels", sc.strided_channels, "the strided layers' channels")->capture_default_str();
+  sconv->add_option("--strided-channels", sc.strided_channels, "the strided and inverse layers' channels")
+      ->capture_default_str();
+  sconv->add_option("--net-scene", sc.net_scene, "the networks' scene: lidar, room or shells")->capture_default_str();
+  sconv->add_option("--net-voxels", sc.net_voxels, "about this many voxels for the networks")->capture_default_str();
   sconv->add_option("--cases", sc.cases, "only these cases (comma-separated names)");
   sconv->add_option("--threads", sc.threads, "threads for both engines")->capture_default_str();
   sconv->add_option("--reps", sc.reps, "timed repetitions (median reported)")->capture_default_str();

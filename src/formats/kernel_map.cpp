@@ -59,45 +59,87 @@ inline bool shifted(const Coord& c, int dx, int dy, int dz, uint64_t& key) {
 
 }  // namespace
 
-std::vector<uint64_t> conv_output_keys(const uint64_t* in_keys, int64_t n, const SparseConvGeometry& g,
-                                       const std::array<int64_t, 3>* out_extent, int threads) {
+KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseConvGeometry& g,
+                            const std::array<int64_t, 3>* out_extent, int threads, std::vector<uint64_t>& out_keys) {
   g.check();
   SPARTA_CHECK(!g.subm, "a submanifold layer's output sites are its input sites");
-  // Every candidate, deduplicated in a table sized for the worst case of
-  // all distinct (bounded by the candidates an input can make).
-  int64_t per_input = 1;
-  for (int a = 0; a < 3; ++a)
-    per_input *= std::min<int64_t>(g.k[size_t(a)], (int64_t(g.k[size_t(a)] - 1) * g.dil[size_t(a)]) / g.stride[size_t(a)] + 1);
-  CoordHash table(std::min<int64_t>(n * per_input, (int64_t{1} << 30)));
-  const int nt = int(std::clamp<int64_t>(n / 8192, 1, std::max(1, threads)));
+  const int V = g.volume();
+  const int nt = int(std::clamp<int64_t>(n_in / 8192, 1, std::max(1, threads)));
+  // Per thread and offset, the candidates (input row, output key) of its
+  // range of inputs, in input order.
+  struct Cand {
+    std::vector<int32_t> in;
+    std::vector<uint64_t> key;
+  };
+  std::vector<std::vector<Cand>> cand(static_cast<size_t>(nt), std::vector<Cand>(static_cast<size_t>(V)));
   parallel_run(nt, [&](int tid, int parts) {
-    for (int64_t i = n * tid / parts; i < n * (tid + 1) / parts; ++i) {
+    auto& mine = cand[size_t(tid)];
+    for (int64_t i = n_in * tid / parts; i < n_in * (tid + 1) / parts; ++i) {
       const Coord c = unpack_coord(in_keys[i]);
       const int64_t p[3] = {int64_t(c.x), int64_t(c.y), int64_t(c.z)};
-      // Per axis, the output positions o = (p + pad - k * dil) / stride
-      // that are integers, >= 0 and inside the extent.
+      // Per axis, the kernel taps kk whose output o = (p + pad - kk * dil)
+      // / stride is an integer, >= 0 and inside the extent.
       int64_t pos[3][15];
+      int tap[3][15];
       int cnt[3] = {0, 0, 0};
       for (int a = 0; a < 3; ++a)
         for (int kk = 0; kk < g.k[size_t(a)]; ++kk) {
           const int64_t t = p[a] + g.pad[size_t(a)] - int64_t(kk) * g.dil[size_t(a)];
           if (t < 0 || t % g.stride[size_t(a)]) continue;
           const int64_t o = t / g.stride[size_t(a)];
-          if (out_extent && o >= (*out_extent)[size_t(a)]) continue;
-          if (o > kCoordMax) continue;
-          pos[a][cnt[a]++] = o;
+          if ((out_extent && o >= (*out_extent)[size_t(a)]) || o > kCoordMax) continue;
+          pos[a][cnt[a]] = o;
+          tap[a][cnt[a]++] = kk;
         }
       for (int ix = 0; ix < cnt[0]; ++ix)
         for (int iy = 0; iy < cnt[1]; ++iy)
-          for (int iz = 0; iz < cnt[2]; ++iz)
-            table.insert(pack_coord({c.b, int32_t(pos[0][ix]), int32_t(pos[1][iy]), int32_t(pos[2][iz])}), 0);
+          for (int iz = 0; iz < cnt[2]; ++iz) {
+            Cand& q = mine[size_t(g.offset(tap[0][ix], tap[1][iy], tap[2][iz]))];
+            q.in.push_back(int32_t(i));
+            q.key.push_back(pack_coord({c.b, int32_t(pos[0][ix]), int32_t(pos[1][iy]), int32_t(pos[2][iz])}));
+          }
     }
   });
-  std::vector<uint64_t> out;
-  out.reserve(size_t(table.size()));
-  table.for_each_key([&out](uint64_t k) { out.push_back(k); });
-  std::sort(out.begin(), out.end());
-  return out;
+  // The distinct output keys, sorted; then each key's row.
+  int64_t total = 0;
+  for (const auto& per : cand)
+    for (const Cand& q : per) total += int64_t(q.in.size());
+  CoordHash seen(std::max<int64_t>(1, total));
+  for (const auto& per : cand)
+    for (const Cand& q : per)
+      for (uint64_t k : q.key) seen.insert(k, 0);
+  out_keys.clear();
+  out_keys.reserve(size_t(seen.size()));
+  seen.for_each_key([&](uint64_t k) { out_keys.push_back(k); });
+  std::sort(out_keys.begin(), out_keys.end());
+  const int64_t n_out = int64_t(out_keys.size());
+  CoordHash rows(n_out);
+  rows.insert_rows(out_keys.data(), n_out, threads);
+  KernelMap m;
+  m.n_in = n_in;
+  m.n_out = n_out;
+  m.volume = V;
+  m.begin.assign(size_t(V) + 1, 0);
+  for (int k = 0; k < V; ++k) {
+    int64_t count = 0;
+    for (int t = 0; t < nt; ++t) count += int64_t(cand[size_t(t)][size_t(k)].in.size());
+    m.begin[size_t(k) + 1] = m.begin[size_t(k)] + count;
+  }
+  m.in.resize(size_t(m.begin[size_t(V)]));
+  m.out.resize(m.in.size());
+  parallel_run(std::min(std::max(1, threads), V), [&](int tid, int parts) {
+    for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k) {
+      int64_t p = m.begin[size_t(k)];
+      for (int t = 0; t < nt; ++t) {
+        const Cand& q = cand[size_t(t)][size_t(k)];
+        for (size_t j = 0; j < q.in.size(); ++j, ++p) {
+          m.in[size_t(p)] = q.in[j];
+          m.out[size_t(p)] = rows.find(q.key[j]);
+        }
+      }
+    }
+  });
+  return m;
 }
 
 KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64_t* out_keys, int64_t n_out,
@@ -191,16 +233,98 @@ KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64
   return m;
 }
 
+std::vector<int32_t> coordinate_order(const uint64_t* keys, int64_t n) {
+  std::vector<int32_t> order(static_cast<size_t>(n)), tmp(order.size());
+  std::iota(order.begin(), order.end(), 0);
+  // LSD radix sort on 16-bit digits; a digit every key shares is skipped.
+  std::vector<int64_t> count(size_t{1} << 16);
+  for (int shift = 0; shift < 64; shift += 16) {
+    std::fill(count.begin(), count.end(), 0);
+    for (int64_t i = 0; i < n; ++i) ++count[size_t((keys[i] >> shift) & 0xFFFF)];
+    if (n == 0 || count[size_t((keys[0] >> shift) & 0xFFFF)] == n) continue;
+    int64_t sum = 0;
+    for (auto& c : count) {
+      const int64_t here = c;
+      c = sum;
+      sum += here;
+    }
+    for (int32_t r : order) tmp[size_t(count[size_t((keys[r] >> shift) & 0xFFFF)]++)] = r;
+    order.swap(tmp);
+  }
+  return order;
+}
+
+KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads) {
+  g.check();
+  SPARTA_CHECK(g.subm, "a merged map is a submanifold layer's");
+  const int V = g.volume(), centre = V / 2;
+  const std::array<int, 3> pad = g.effective_pad();
+  const std::vector<int32_t> order = coordinate_order(keys, n);
+  std::vector<uint64_t> sorted(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) sorted[size_t(i)] = keys[order[size_t(i)]];
+  KernelMap m;
+  m.n_in = m.n_out = n;
+  m.volume = V;
+  m.centre = centre;
+  std::vector<std::vector<int32_t>> ins(static_cast<size_t>(centre)), outs(static_cast<size_t>(centre));
+  parallel_run(std::min(std::max(1, threads), std::max(1, centre)), [&](int tid, int parts) {
+    for (int k = centre * tid / parts; k < centre * (tid + 1) / parts; ++k) {
+      const int kx = k / (g.k[1] * g.k[2]), ky = (k / g.k[2]) % g.k[1], kz = k % g.k[2];
+      const int d[3] = {kx * g.dil[0] - pad[0], ky * g.dil[1] - pad[1], kz * g.dil[2] - pad[2]};
+      // Input site = output site + d: its key is the output's plus delta
+      // (negative before the centre), unless a field leaves its range,
+      // which the match check below catches.
+      const int64_t delta = int64_t(d[0]) * (int64_t{1} << 32) + int64_t(d[1]) * (int64_t{1} << 16) + int64_t(d[2]);
+      auto& in = ins[size_t(k)];
+      auto& out = outs[size_t(k)];
+      in.reserve(size_t(n) / 2);
+      out.reserve(size_t(n) / 2);
+      int64_t j = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        const uint64_t key = sorted[size_t(i)];
+        if (delta < 0 && key < uint64_t(-delta)) continue;
+        const uint64_t target = key + uint64_t(delta);
+        while (j < n && sorted[size_t(j)] < target) ++j;
+        if (j == n) break;
+        if (sorted[size_t(j)] != target) continue;
+        const Coord c = unpack_coord(key), t = unpack_coord(target);
+        if (t.b != c.b || t.x != c.x + d[0] || t.y != c.y + d[1] || t.z != c.z + d[2]) continue;
+        in.push_back(order[size_t(j)]);
+        out.push_back(order[size_t(i)]);
+      }
+    }
+  });
+  m.begin.assign(size_t(V) + 1, 0);
+  for (int k = 0; k < V; ++k) {
+    const int64_t len = k < centre ? int64_t(ins[size_t(k)].size()) : k > centre ? int64_t(ins[size_t(V - 1 - k)].size()) : 0;
+    m.begin[size_t(k) + 1] = m.begin[size_t(k)] + len;
+  }
+  m.in.resize(size_t(m.begin[size_t(V)]));
+  m.out.resize(m.in.size());
+  for (int k = 0; k < centre; ++k) {
+    const auto& in = ins[size_t(k)];
+    const auto& out = outs[size_t(k)];
+    std::copy(in.begin(), in.end(), m.in.begin() + m.begin[size_t(k)]);
+    std::copy(out.begin(), out.end(), m.out.begin() + m.begin[size_t(k)]);
+    // The mirror offset: the same pairs, roles swapped.
+    std::copy(out.begin(), out.end(), m.in.begin() + m.begin[size_t(V - 1 - k)]);
+    std::copy(in.begin(), in.end(), m.out.begin() + m.begin[size_t(V - 1 - k)]);
+  }
+  return m;
+}
+
 BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int block, int threads) {
   SPARTA_CHECK(block >= 1, "output blocks need at least one row");
   BlockedMap b;
   b.block = block;
   b.volume = m.volume;
   b.n_out = m.n_out;
-  b.rows.resize(static_cast<size_t>(m.n_out));
-  std::iota(b.rows.begin(), b.rows.end(), 0);
-  if (!std::is_sorted(out_keys, out_keys + m.n_out))
-    std::sort(b.rows.begin(), b.rows.end(), [out_keys](int32_t p, int32_t q) { return out_keys[p] < out_keys[q]; });
+  if (std::is_sorted(out_keys, out_keys + m.n_out)) {
+    b.rows.resize(static_cast<size_t>(m.n_out));
+    std::iota(b.rows.begin(), b.rows.end(), 0);
+  } else {
+    b.rows = coordinate_order(out_keys, m.n_out);
+  }
   std::vector<int32_t> pos(static_cast<size_t>(m.n_out));  // output row -> position in coordinate order
   for (int64_t i = 0; i < m.n_out; ++i) pos[size_t(b.rows[size_t(i)])] = int32_t(i);
   const int V = m.volume;

@@ -80,11 +80,25 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
 // range; returns -1, or the first row out of range.
 int64_t pack_coords(const int32_t* coords, int64_t n, uint64_t* keys);
 
-// The output sites of a generalized (not submanifold) layer, sorted by
-// (batch, x, y, z). out_extent: the output grid's extent per axis, or null
-// for an unbounded grid.
-std::vector<uint64_t> conv_output_keys(const uint64_t* in_keys, int64_t n, const SparseConvGeometry& g,
-                                       const std::array<int64_t, 3>* out_extent, int threads);
+// A generalized (not submanifold) layer's output sites, sorted by (batch,
+// x, y, z), into out_keys, and its map, in one pass over the input sites:
+// every (input, offset) that lands on an output position is a pair, so the
+// map needs no lookup in the input's table, only one in the (smaller)
+// table of output sites. out_extent: the output grid's extent per axis, or
+// null for an unbounded grid.
+KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseConvGeometry& g,
+                            const std::array<int64_t, 3>* out_extent, int threads, std::vector<uint64_t>& out_keys);
+
+// Rows in coordinate order (batch, x, y, z): a radix sort of the keys.
+std::vector<int32_t> coordinate_order(const uint64_t* keys, int64_t n);
+
+// A submanifold layer's map by merging: in coordinate order, the sites
+// shifted by one kernel offset stay in order (the offset adds a constant to
+// every packed key), so each offset's pairs are one linear merge of the
+// sorted keys with themselves shifted, not a hash lookup per site and
+// offset. Half the offsets are merged, the rest mirrored; pairs come out in
+// the outputs' coordinate order.
+KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads);
 
 // The map from `in_table` (the input rows' coordinates) to the output sites
 // out_keys (for a submanifold layer, the input's own keys in row order).

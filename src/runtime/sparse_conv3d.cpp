@@ -158,7 +158,7 @@ std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeomet
   if (lm) return lm;
   auto made = std::make_shared<LayerMap>();
   if (g.subm) {
-    made->map = std::make_shared<const KernelMap>(build_kernel_map(s.table, s.size(), s.keys.data(), s.size(), g, threads));
+    made->map = std::make_shared<const KernelMap>(build_subm_map(s.keys.data(), s.size(), g, threads));
   } else {
     std::optional<std::array<int64_t, 3>> extent;
     if (s.extent) {
@@ -167,12 +167,12 @@ std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeomet
         (*extent)[a] = std::max<int64_t>(
             0, ((*s.extent)[a] + 2 * g.pad[a] - int64_t(g.dil[a]) * (g.k[a] - 1) - 1) / g.stride[a] + 1);
     }
-    std::vector<uint64_t> out = conv_output_keys(s.keys.data(), s.size(), g, extent ? &*extent : nullptr, threads);
+    std::vector<uint64_t> out;
+    made->map = std::make_shared<const KernelMap>(
+        build_strided_map(s.keys.data(), s.size(), g, extent ? &*extent : nullptr, threads, out));
     auto sites = sites_from_keys(std::move(out), threads);
     sites->extent = extent;
     for (size_t a = 0; a < 3; ++a) sites->stride[a] = s.stride[a] * g.stride[a];
-    made->map = std::make_shared<const KernelMap>(
-        build_kernel_map(s.table, s.size(), sites->keys.data(), sites->size(), g, threads));
     sites->parent = x.sites;
     sites->parent_map = made->map;
     sites->parent_geometry = g;

@@ -10,7 +10,9 @@
 #include <numeric>
 #include <random>
 
+#include "core/cpu.h"
 #include "core/error.h"
+#include "kernels/isa_kernels.h"
 #include "core/npy.h"
 #include "data/scenes.h"
 #include "runtime/sparse_conv3d.h"
@@ -242,6 +244,10 @@ nlohmann::json bench_sparseconv(const SparseConvBenchConfig& c) {
   r["net_voxels"] = nets ? net_scene.coords.dim(0) : 0;
   r["threads"] = c.threads;
   r["reps"] = c.reps;
+  // This host's fp32 FMA peak for the threads (a measured FMA loop), for
+  // each layer's fraction of it.
+  const double peak = isa_kernels(host_isa()).peak_fma_gflops(0.05) * c.threads;
+  r["peak_gflops"] = peak;
   r["cases"] = nlohmann::json::array();
   std::mt19937_64 rng(c.seed);
   std::vector<Run> runs;
@@ -334,17 +340,22 @@ nlohmann::json bench_sparseconv(const SparseConvBenchConfig& c) {
     }
     std::filesystem::remove_all(dir);
   }
-  for (const Run& run : runs) r["cases"].push_back(run.j);
+  for (Run& run : runs) {
+    if (run.k.kind != Case::net) run.j["fraction_of_peak"] = run.j["gflops"].get<double>() / peak;
+    r["cases"].push_back(run.j);
+  }
   return r;
 }
 
 std::string sparseconv_table(const nlohmann::json& r) {
   std::string s;
   char line[640];
-  std::snprintf(line, sizeof line, "layers: %s scene, %lld voxels; networks: %s scene, %lld voxels; %d thread(s), median of %d\n",
+  std::snprintf(line, sizeof line,
+                "layers: %s scene, %lld voxels; networks: %s scene, %lld voxels; %d thread(s), median of %d; "
+                "FMA peak %.0f GFLOP/s\n",
                 r["scene"].get<std::string>().c_str(), (long long)r["voxels"].get<int64_t>(),
                 r["net_scene"].get<std::string>().c_str(), (long long)r["net_voxels"].get<int64_t>(),
-                r["threads"].get<int>(), r["reps"].get<int>());
+                r["threads"].get<int>(), r["reps"].get<int>(), r["peak_gflops"].get<double>());
   s += line;
   s += "| case | pairs | sparta ms | GFLOP/s | dataflow | vs one GEMM per offset | map ms | spconv ms | spconv map ms | speedup | compared |\n";
   s += "|---|---|---|---|---|---|---|---|---|---|---|\n";

@@ -329,34 +329,34 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
   for (int64_t i = 0; i < m.n_out; ++i) pos[size_t(b.rows[size_t(i)])] = int32_t(i);
   const int V = m.volume;
   const int64_t nb = b.blocks();
-  // Counting sort of the pairs by (block, offset).
+  // Counting sort of the pairs by (block, offset). Each offset owns its
+  // column of the counts and of the slots, so threads split the offsets.
   b.begin.assign(size_t(nb * V) + 1, 0);
-  for (int k = 0; k < V; ++k) {
+  const int nt = std::min(std::max(1, threads), V);
+  const auto each_pair = [&](int k, auto f) {
     if (k == m.centre) {
-      for (int64_t o = 0; o < m.n_out; ++o) ++b.begin[size_t((pos[size_t(o)] / block) * V + k) + 1];
-      continue;
+      for (int64_t o = 0; o < m.n_out; ++o) f(int32_t(o), int32_t(o));
+      return;
     }
-    for (int64_t p = m.begin[size_t(k)]; p < m.begin[size_t(k) + 1]; ++p)
-      ++b.begin[size_t((pos[size_t(m.out[size_t(p)])] / block) * V + k) + 1];
-  }
+    for (int64_t p = m.begin[size_t(k)]; p < m.begin[size_t(k) + 1]; ++p) f(m.in[size_t(p)], m.out[size_t(p)]);
+  };
+  parallel_run(nt, [&](int tid, int parts) {
+    for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k)
+      each_pair(k, [&](int32_t, int32_t out) { ++b.begin[size_t((pos[size_t(out)] / block) * V + k) + 1]; });
+  });
   for (size_t i = 1; i < b.begin.size(); ++i) b.begin[i] += b.begin[i - 1];
   b.in.resize(size_t(b.begin.back()));
   b.local.resize(b.in.size());
   std::vector<int64_t> fill(b.begin.begin(), b.begin.end() - 1);
-  const auto put = [&](int k, int32_t in, int32_t out) {
-    const int32_t q = pos[size_t(out)];
-    const int64_t at = fill[size_t((q / block) * V + k)]++;
-    b.in[size_t(at)] = in;
-    b.local[size_t(at)] = q % block;
-  };
-  (void)threads;
-  for (int k = 0; k < V; ++k) {
-    if (k == m.centre) {
-      for (int64_t o = 0; o < m.n_out; ++o) put(k, int32_t(o), int32_t(o));
-      continue;
-    }
-    for (int64_t p = m.begin[size_t(k)]; p < m.begin[size_t(k) + 1]; ++p) put(k, m.in[size_t(p)], m.out[size_t(p)]);
-  }
+  parallel_run(nt, [&](int tid, int parts) {
+    for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k)
+      each_pair(k, [&](int32_t in, int32_t out) {
+        const int32_t q = pos[size_t(out)];
+        const int64_t at = fill[size_t((q / block) * V + k)]++;
+        b.in[size_t(at)] = in;
+        b.local[size_t(at)] = q % block;
+      });
+  });
   return b;
 }
 

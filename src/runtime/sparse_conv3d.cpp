@@ -6,7 +6,10 @@
 #include <chrono>
 
 #include "core/error.h"
+#include "core/cpu.h"
+#include "core/hash.h"
 #include "kernels/sparse_conv.h"
+#include "tuning/choice_cache.h"
 
 namespace sparta {
 
@@ -206,25 +209,47 @@ std::vector<Dataflow> candidates() {
   return {{Dataflow::fused, 0}, {Dataflow::blocked, 32}, {Dataflow::blocked, 64}, {Dataflow::blocked, 128}};
 }
 
-// What makes two layers alike for the dataflow choice: geometry, channels,
-// threads, and the map's size to within a factor of about 1.4.
-using LayerKind = std::tuple<std::string, int64_t, int64_t, int, int, int>;
+// What makes two layers alike for the dataflow choice (the key of the
+// choice cache, tuning/choice_cache.h: in memory and on disk, so a later
+// scan or a later process does not measure again): geometry, channels,
+// threads, ISA, and the map's pair and output counts to within a factor of
+// about 1.4.
 int size_bucket(int64_t n) { return n <= 0 ? -1 : int(std::lround(2.0 * std::log2(double(n)))); }
 
-std::mutex remembered_mu;
-std::map<LayerKind, Dataflow>& remembered_choices() {
-  static auto* m = new std::map<LayerKind, Dataflow>;  // process-wide, never destroyed
-  return *m;
+ChoiceKey choice_key(const std::string& kind_name, int64_t cin, int64_t cout, int threads, const KernelMap& m) {
+  ChoiceKey k;
+  k.op = "sparse_conv3d";
+  k.format = kind_name;
+  k.m = size_bucket(m.total_pairs());
+  k.pattern = uint64_t(int64_t(size_bucket(m.n_out)) + 1);
+  k.n = cout;
+  k.k = cin;
+  k.threads = threads;
+  k.isa = std::string(isa_name(host_isa()));
+  std::string names;
+  for (const Dataflow& d : candidates()) names += d.str() + ";";
+  k.candidates = hash64(names);
+  return k;
 }
-std::optional<Dataflow> remembered(const LayerKind& k) {
-  std::lock_guard<std::mutex> lock(remembered_mu);
-  const auto& m = remembered_choices();
-  const auto it = m.find(k);
-  return it == m.end() ? std::nullopt : std::optional<Dataflow>(it->second);
+
+std::optional<Dataflow> remembered(const ChoiceKey& k) {
+  const auto c = ChoiceCache::global().find(k);
+  if (!c) return std::nullopt;
+  try {
+    return parse_dataflow(c->kernel);
+  } catch (const Error&) {
+    return std::nullopt;  // an entry this build does not know: measure again
+  }
 }
-void remember(const LayerKind& k, const Dataflow& d) {
-  std::lock_guard<std::mutex> lock(remembered_mu);
-  remembered_choices()[k] = d;
+
+void remember(const ChoiceKey& k, const LayerMap::Measured& m) {
+  Choice c;
+  c.kernel = m.best.str();
+  for (const auto& [d, ms] : m.times) {
+    c.candidates.push_back({d.str(), ms});
+    if (d.str() == c.kernel) c.ms = ms;
+  }
+  ChoiceCache::global().store(k, c);
 }
 
 }  // namespace
@@ -292,7 +317,7 @@ VoxelTensor execute(const VoxelTensor& x, const Tensor& weight, const Tensor& bi
   }
   // A layer of the same kind met before on other sites (the next scan
   // through a network): its choice, without measuring again.
-  const LayerKind kind{kind_name, cin, cout, o.threads, size_bucket(lm.map->total_pairs()), size_bucket(lm.map->n_out)};
+  const ChoiceKey kind = choice_key(kind_name, cin, cout, o.threads, *lm.map);
   if (!known) known = remembered(kind);
   if (known) {
     run_dataflow(a, *known, lm, *out_sites, o.threads);
@@ -313,7 +338,7 @@ VoxelTensor execute(const VoxelTensor& x, const Tensor& weight, const Tensor& bi
     m.times.push_back({d, ms});
     if (ms < best) best = ms, m.best = d;
   }
-  remember(kind, m.best);
+  remember(kind, m);
   std::lock_guard<std::mutex> lock(lm.mu);
   lm.chosen[key] = m;
   // Regroupings no choice uses are dropped.

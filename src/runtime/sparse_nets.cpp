@@ -1,10 +1,12 @@
 #include "runtime/sparse_nets.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
 
 #include "core/error.h"
+#include "kernels/parallel.h"
 
 namespace sparta {
 
@@ -98,25 +100,37 @@ Layer load(const StateDict& s, const ConvSpec& spec) {
   return l;
 }
 
+// Rows [0, n) split over the threads.
+template <class F>
+void rows(int threads, int64_t n, F f) {
+  const int nt = int(std::clamp<int64_t>(n / 2048, 1, std::max(1, threads)));
+  parallel_run(nt, [&](int tid, int parts) { f(n * tid / parts, n * (tid + 1) / parts); });
+}
+
 // relu(a + b) on the same sites.
-VoxelTensor add_relu(const VoxelTensor& a, const VoxelTensor& b) {
+VoxelTensor add_relu(const VoxelTensor& a, const VoxelTensor& b, int threads) {
   SPARTA_ASSERT(a.sites == b.sites && a.feats.shape() == b.feats.shape(), "a residual sum needs one set of sites");
   VoxelTensor y{a.sites, Tensor(DType::f32, a.feats.shape(), Uninitialized{})};
   const float *pa = a.feats.data<float>(), *pb = b.feats.data<float>();
   float* py = y.feats.data<float>();
-  for (int64_t i = 0; i < y.feats.numel(); ++i) py[i] = std::max(0.f, pa[i] + pb[i]);
+  const int64_t c = a.feats.dim(1);
+  rows(threads, a.feats.dim(0), [&](int64_t r0, int64_t r1) {
+    for (int64_t i = r0 * c; i < r1 * c; ++i) py[i] = std::max(0.f, pa[i] + pb[i]);
+  });
   return y;
 }
 
 // Features of a then b, channel-wise, on the same sites.
-VoxelTensor concat(const VoxelTensor& a, const VoxelTensor& b) {
+VoxelTensor concat(const VoxelTensor& a, const VoxelTensor& b, int threads) {
   SPARTA_ASSERT(a.sites == b.sites, "a skip connection joins tensors on one set of sites");
   const int64_t n = a.feats.dim(0), ca = a.feats.dim(1), cb = b.feats.dim(1);
   VoxelTensor y{a.sites, Tensor(DType::f32, Shape{n, ca + cb}, Uninitialized{})};
-  for (int64_t r = 0; r < n; ++r) {
-    std::memcpy(y.feats.data<float>() + r * (ca + cb), a.feats.data<float>() + r * ca, size_t(ca) * 4);
-    std::memcpy(y.feats.data<float>() + r * (ca + cb) + ca, b.feats.data<float>() + r * cb, size_t(cb) * 4);
-  }
+  rows(threads, n, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      std::memcpy(y.feats.data<float>() + r * (ca + cb), a.feats.data<float>() + r * ca, size_t(ca) * 4);
+      std::memcpy(y.feats.data<float>() + r * (ca + cb) + ca, b.feats.data<float>() + r * cb, size_t(cb) * 4);
+    }
+  });
   return y;
 }
 
@@ -139,7 +153,7 @@ struct Block {
   }
   VoxelTensor operator()(const VoxelTensor& x, int threads) const {
     const VoxelTensor h = c2(c1(x, threads), threads);
-    return add_relu(h, down ? (*down)(x, threads) : x);
+    return add_relu(h, down ? (*down)(x, threads) : x, threads);
   }
 };
 
@@ -200,7 +214,7 @@ class MinkUNet final : public SparseNet {
       for (const Block& b : down_blocks_[size_t(i)]) h = b(h, threads);
     }
     for (int i = 0; i < 4; ++i) {
-      h = concat(up_[size_t(i)](h, threads), skips[size_t(3 - i)]);
+      h = concat(up_[size_t(i)](h, threads), skips[size_t(3 - i)], threads);
       for (const Block& b : up_blocks_[size_t(i)]) h = b(h, threads);
     }
     return head_(h, threads);

@@ -98,6 +98,17 @@ def main():
 
             first = fresh()
             res["fresh_ms"] = median(fresh)
+            # spconv's map building alone: its index-pair routine, as the
+            # layer calls it on the CPU (the native algorithm).
+            from spconv.core import ConvAlgo
+            from spconv.pytorch import ops
+
+            def pairs():
+                pad = [0, 0, 0] if spec["subm"] else list(spec["padding"])
+                ops.get_indice_pairs(idx, batch, extent, ConvAlgo.Native, k, [1, 1, 1] if spec["subm"] else list(spec["stride"]),
+                                     pad, list(spec["dilation"]), [0, 0, 0], subm=spec["subm"])
+
+            res["map_ms"] = median(pairs)
             if spec.get("inverse"):
                 w2 = np.load(base + ".weight2.npy")
                 inv = sp.SparseInverseConv3d(w2.shape[3], w2.shape[4], k, bias=False, indice_key="k")

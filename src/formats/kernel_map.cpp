@@ -100,24 +100,11 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
           }
     }
   });
-  // The distinct output keys, sorted; then each key's row.
-  int64_t total = 0;
-  for (const auto& per : cand)
-    for (const Cand& q : per) total += int64_t(q.in.size());
-  CoordHash seen(std::max<int64_t>(1, total));
-  for (const auto& per : cand)
-    for (const Cand& q : per)
-      for (uint64_t k : q.key) seen.insert(k, 0);
-  out_keys.clear();
-  out_keys.reserve(size_t(seen.size()));
-  seen.for_each_key([&](uint64_t k) { out_keys.push_back(k); });
-  std::sort(out_keys.begin(), out_keys.end());
-  const int64_t n_out = int64_t(out_keys.size());
-  CoordHash rows(n_out);
-  rows.insert_rows(out_keys.data(), n_out, threads);
+  // The pairs laid out by offset, each with its output key; then the keys
+  // in coordinate order (a radix sort): each run of equal keys is one
+  // output site, numbered in that order. No table at all.
   KernelMap m;
   m.n_in = n_in;
-  m.n_out = n_out;
   m.volume = V;
   m.begin.assign(size_t(V) + 1, 0);
   for (int k = 0; k < V; ++k) {
@@ -125,20 +112,33 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
     for (int t = 0; t < nt; ++t) count += int64_t(cand[size_t(t)][size_t(k)].in.size());
     m.begin[size_t(k) + 1] = m.begin[size_t(k)] + count;
   }
-  m.in.resize(size_t(m.begin[size_t(V)]));
-  m.out.resize(m.in.size());
+  const int64_t total = m.begin[size_t(V)];
+  m.in.resize(size_t(total));
+  m.out.resize(size_t(total));
+  std::vector<uint64_t> key(static_cast<size_t>(total));
   parallel_run(std::min(std::max(1, threads), V), [&](int tid, int parts) {
     for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k) {
       int64_t p = m.begin[size_t(k)];
       for (int t = 0; t < nt; ++t) {
         const Cand& q = cand[size_t(t)][size_t(k)];
-        for (size_t j = 0; j < q.in.size(); ++j, ++p) {
-          m.in[size_t(p)] = q.in[j];
-          m.out[size_t(p)] = rows.find(q.key[j]);
-        }
+        std::copy(q.in.begin(), q.in.end(), m.in.begin() + p);
+        std::copy(q.key.begin(), q.key.end(), key.begin() + p);
+        p += int64_t(q.in.size());
       }
     }
   });
+  const std::vector<int32_t> order = coordinate_order(key.data(), total);
+  out_keys.clear();
+  int32_t row = -1;
+  for (int64_t j = 0; j < total; ++j) {
+    const uint64_t k = key[size_t(order[size_t(j)])];
+    if (row < 0 || k != out_keys.back()) {
+      out_keys.push_back(k);
+      ++row;
+    }
+    m.out[size_t(order[size_t(j)])] = row;
+  }
+  m.n_out = int64_t(out_keys.size());
   return m;
 }
 

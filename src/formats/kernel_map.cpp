@@ -82,15 +82,25 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
       int64_t pos[3][15];
       int tap[3][15];
       int cnt[3] = {0, 0, 0};
-      for (int a = 0; a < 3; ++a)
+      for (int a = 0; a < 3; ++a) {
+        // t = p + pad - kk * dil as quotient and remainder by the stride,
+        // stepped along kk (one division per axis, not two per tap).
+        const int64_t s = g.stride[size_t(a)], dq = g.dil[size_t(a)] / s, dr = g.dil[size_t(a)] % s;
+        const int64_t t0 = p[a] + g.pad[size_t(a)];
+        if (t0 < 0) continue;
+        int64_t q = t0 / s, r = t0 % s;
         for (int kk = 0; kk < g.k[size_t(a)]; ++kk) {
-          const int64_t t = p[a] + g.pad[size_t(a)] - int64_t(kk) * g.dil[size_t(a)];
-          if (t < 0 || t % g.stride[size_t(a)]) continue;
-          const int64_t o = t / g.stride[size_t(a)];
-          if ((out_extent && o >= (*out_extent)[size_t(a)]) || o > kCoordMax) continue;
-          pos[a][cnt[a]] = o;
+          if (kk) {
+            q -= dq, r -= dr;
+            if (r < 0) r += s, --q;
+          }
+          if (q < 0) break;  // t < 0 from here on
+          if (r) continue;
+          if ((out_extent && q >= (*out_extent)[size_t(a)]) || q > kCoordMax) continue;
+          pos[a][cnt[a]] = q;
           tap[a][cnt[a]++] = kk;
         }
+      }
       for (int ix = 0; ix < cnt[0]; ++ix)
         for (int iy = 0; iy < cnt[1]; ++iy)
           for (int iz = 0; iz < cnt[2]; ++iz) {

@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <random>
 #include <set>
 
 #include "core/cpu.h"
+#include "data/scenes.h"
 #include "kernels/isa_kernels.h"
 #include "kernels/sparse_conv.h"
 #include "runtime/sparse_conv3d.h"
@@ -355,6 +358,41 @@ TEST(SparseConv3d, MapsDoNotKeepSitesAlive) {
                {"still alive"});
   orphan = VoxelTensor();
   EXPECT_TRUE(down_sites.expired());
+}
+
+// Generated scenes: a pure function of the seed, distinct voxels inside
+// the reported extent, about the size asked; a LiDAR scan's points lie on
+// the ground or on objects within range of the sensor.
+TEST(Scenes, SeededDistinctAndInRange) {
+  for (const char* name : {"lidar", "room", "shells"}) {
+    SCOPED_TRACE(name);
+    const VoxelGrid a = make_scene(name, 20000, 7), b = make_scene(name, 20000, 7), c = make_scene(name, 20000, 8);
+    ASSERT_EQ(a.coords.shape(), b.coords.shape());
+    EXPECT_EQ(std::memcmp(a.coords.raw(), b.coords.raw(), a.coords.nbytes()), 0);
+    EXPECT_TRUE(a.coords.shape() != c.coords.shape() ||
+                std::memcmp(a.coords.raw(), c.coords.raw(), a.coords.nbytes()) != 0);
+    const int64_t n = a.coords.dim(0);
+    EXPECT_GT(n, 20000 * 7 / 10);
+    EXPECT_LT(n, 20000 * 13 / 10);
+    std::set<uint64_t> seen;
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t* r = a.coords.data<int32_t>() + 4 * i;
+      for (int ax = 0; ax < 3; ++ax) {
+        ASSERT_GE(r[1 + ax], 0);
+        ASSERT_LT(r[1 + ax], a.extent[size_t(ax)]);
+      }
+      ASSERT_TRUE(seen.insert(pack_coord({r[0], r[1], r[2], r[3]})).second) << "row " << i << " repeats a voxel";
+    }
+  }
+  LidarOptions o;
+  o.seed = 3;
+  const std::vector<Point3> pts = simulate_lidar(o);
+  EXPECT_GT(pts.size(), size_t(o.beams) * size_t(o.azimuths) / 2);  // most beams return
+  for (const Point3& p : pts) {
+    ASSERT_GT(p.z, -0.1f);  // nothing below the ground (range noise aside)
+    ASSERT_LT(std::sqrt(p.x * p.x + p.y * p.y + (p.z - o.height) * (p.z - o.height)), o.range + 0.1f);
+  }
+  expect_error([] { make_scene("forest", 100, 1); }, {"unknown scene", "forest"});
 }
 
 TEST(SparseConv3d, BadInputIsOneLineError) {

@@ -1,10 +1,12 @@
-// The public API (include/sparta/sparta.h): arrays share data with the
-// runtime, a compiled model runs, saves and loads, errors are sparta::Error.
+// The public API (include/sparta/sparta.h, sparse3d.h): arrays share data
+// with the runtime, a compiled model runs, saves and loads, sparse 3-D
+// convolutions run, errors are sparta::Error.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "onnx_models.h"
+#include "sparta/sparse3d.h"
 #include "sparta/sparta.h"
 #include "test_util.h"
 
@@ -45,6 +47,35 @@ TEST(Api, CompileRunSaveLoad) {
   std::filesystem::remove(path);
   testing::expect_error([] { Model::load("/nonexistent.sparta"); }, {"cannot open"});
   testing::expect_error([] { Model::compile("/nonexistent.onnx"); }, {"nonexistent.onnx"});
+}
+
+// Three voxels in a row along x, one channel: a submanifold 3x3x3 layer of
+// all-ones weights sums each voxel's neighbours (itself included); a
+// stride-2 2x2x2 layer groups (0, 1) and (2); the inverse layer brings the
+// sums back to the three voxels.
+TEST(Api, SparseConvolution) {
+  const NDArray coords = NDArray::of<int32_t>({3, 4}, {0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0});
+  const NDArray feats = NDArray::of<float>({3, 1}, {1, 2, 4});
+  const SparseTensor x(coords, feats);
+  EXPECT_EQ(x.size(), 3);
+  const NDArray ones = NDArray::of<float>({3, 3, 3, 1, 1}, std::vector<float>(27, 1.f));
+  const SparseTensor y = sparse_conv3d(x, ones, {.subm = true});
+  EXPECT_EQ(y.coords().data<int32_t>(), x.coords().data<int32_t>());  // the same sites, shared
+  EXPECT_EQ(y.feats().data<float>()[0], 3.f);
+  EXPECT_EQ(y.feats().data<float>()[1], 7.f);
+  EXPECT_EQ(y.feats().data<float>()[2], 6.f);
+  const NDArray ones2 = NDArray::of<float>({2, 2, 2, 1, 1}, std::vector<float>(8, 1.f));
+  const SparseTensor d = sparse_conv3d(x, ones2, {.stride = {2, 2, 2}});
+  ASSERT_EQ(d.size(), 2);
+  EXPECT_EQ(d.feats().data<float>()[0], 3.f);
+  EXPECT_EQ(d.feats().data<float>()[1], 4.f);
+  const SparseTensor u = sparse_inverse_conv3d(d, ones2, {}, NDArray::of<float>({1}, {0.5f}));
+  ASSERT_EQ(u.size(), 3);
+  EXPECT_EQ(u.feats().data<float>()[1], 3.5f);
+  EXPECT_EQ(u.feats().data<float>()[2], 4.5f);
+  testing::expect_error([&] { SparseTensor(coords, NDArray::of<float>({2, 1}, {1, 2})); }, {"3 rows, features 2"});
+  testing::expect_error([&] { sparse_conv3d(x, ones, {.subm = true}, NDArray::of<float>({2}, {1, 2})); }, {"bias"});
+  testing::expect_error([&] { SparseNetwork::second_encoder({}, 4); }, {"state_dict has no"});
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include "sparta/sparta.h"
 
 #include "analysis/shape_inference.h"
+#include "api/access.h"
 #include "core/error.h"
 #include "core/tensor.h"
 #include "core/version.h"
@@ -13,19 +14,6 @@
 #include "runtime/executor.h"
 
 namespace sparta {
-
-struct Access {
-  static DType internal(DataType t) { return static_cast<DType>(static_cast<uint8_t>(t)); }
-  static DataType external(DType t) { return static_cast<DataType>(static_cast<uint8_t>(t)); }
-  static Tensor tensor(const NDArray& a) { return Tensor(internal(a.type_), Shape(a.shape_), a.data_); }
-  static NDArray array(const Tensor& t) {
-    NDArray a;
-    a.type_ = external(t.dtype());
-    a.shape_ = t.shape().dims();
-    a.data_ = t.storage();
-    return a;
-  }
-};
 
 // The public enum mirrors the internal one value for value.
 static_assert(static_cast<uint8_t>(DType::f32) == static_cast<uint8_t>(DataType::f32));

@@ -427,6 +427,28 @@ TEST(SparseConv3d, BadInputIsOneLineError) {
   o.geometry.subm = false;
   o.geometry.stride = {0, 1, 1};
   expect_error([&] { sparse_conv3d(x, Tensor(DType::f32, Shape{3, 3, 3, 2, 8}), Tensor(), o); }, {"strides"});
+  o.geometry.stride = {1, 1, 1};
+  o.geometry.dil = {1 << 30, 1, 1};  // would overflow the offsets' arithmetic
+  expect_error([&] { sparse_conv3d(x, Tensor(DType::f32, Shape{3, 3, 3, 2, 8}), Tensor(), o); }, {"dilations"});
+  o.geometry.dil = {1, 1, 1};
+  o.geometry.pad = {2, 0, 0};  // an output at x = 32768 and 32769: past the range, an error, not dropped
+  const VoxelTensor edge = make_voxel_tensor(coords_tensor({{0, kCoordMax, 0, 0}}), Tensor(DType::f32, Shape{1, 2}),
+                                             std::nullopt, DuplicateCoords::error, 1);
+  expect_error([&] { sparse_conv3d(edge, Tensor(DType::f32, Shape{3, 3, 3, 2, 8}), Tensor(), o); },
+               {"past coordinate 32767"});
+}
+
+// A window wider than the grid gives no output site, as the dense
+// convolution's output has no extent there (extent 2, kernel 3, stride 2).
+TEST(SparseConv3d, WindowWiderThanTheGridHasNoOutput) {
+  const VoxelTensor x = make_voxel_tensor(coords_tensor({{0, 0, 3, 3}, {0, 1, 4, 4}}), Tensor(DType::f32, Shape{2, 1}),
+                                          std::array<int64_t, 3>{2, 8, 8}, DuplicateCoords::error, 1);
+  SparseConv3dOptions o;
+  o.geometry.stride = {2, 2, 2};
+  const VoxelTensor y = sparse_conv3d(x, Tensor(DType::f32, Shape{3, 3, 3, 1, 1}), Tensor(), o);
+  EXPECT_EQ(y.sites->size(), 0);
+  ASSERT_TRUE(y.sites->extent);
+  EXPECT_EQ((*y.sites->extent)[0], 0);
 }
 
 TEST(SparseConv3d, DuplicatesMergeAndEmptyCloudsAreValid) {

@@ -105,7 +105,14 @@ class _Net:
 
     def load_state_dict(self, state):
         """A spconv state_dict (torch tensors or numpy arrays) of the same network; BatchNorm statistics folded."""
-        arrays = {k: _numpy(v) for k, v in state.items() if not k.endswith("num_batches_tracked")}
+        arrays = {}
+        for k, v in state.items():
+            if k.endswith("num_batches_tracked"):
+                continue
+            try:
+                arrays[k] = _numpy(v)
+            except (TypeError, ValueError) as e:
+                raise _sparta.Error(f"state_dict entry '{k}' is not an array of numbers: {e}") from None
         self._net = _sparta.sparse_net(self.kind, arrays, self.in_channels, self.num_classes, list(self.channels))
         return self
 

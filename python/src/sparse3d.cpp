@@ -45,6 +45,7 @@ void bind_sparse3d(py::module_& m) {
           extent = std::array<int64_t, 3>{(*shape)[0], (*shape)[1], (*shape)[2]};
         }
         const DuplicateCoords d = duplicates_of(duplicates);
+        SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
         py::gil_scoped_release nogil;
         return make_voxel_tensor(c, f, extent, d, threads);
       },
@@ -87,7 +88,9 @@ void bind_sparse3d(py::module_& m) {
         StateDict sd;
         for (const auto& [k, v] : state) {
           const std::string name = py::str(k);
-          sd[name] = tensor_of(py::array::ensure(v), name);
+          const py::array arr = py::array::ensure(v);
+          SPARTA_CHECK(arr, "state_dict entry '", name, "' is not an array");
+          sd[name] = tensor_of(arr, name);
         }
         if (kind == "minkunet") {
           MinkUNetConfig c;

@@ -46,7 +46,7 @@ class CoordHash {
   static constexpr uint64_t kEmpty = ~uint64_t{0};  // batch 65535: never a packed coordinate
   static constexpr int kBucket = 8;
 
-  CoordHash() = default;
+  CoordHash() : CoordHash(0) {}  // one empty bucket: safe to query
   // An empty table for up to `capacity` keys (at most half full).
   explicit CoordHash(int64_t capacity);
 

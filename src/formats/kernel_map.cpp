@@ -1,6 +1,7 @@
 #include "formats/kernel_map.h"
 
 #include <algorithm>
+#include <atomic>
 #include <numeric>
 
 #include "core/error.h"
@@ -15,10 +16,15 @@ std::array<int, 3> SparseConvGeometry::effective_pad() const {
 
 void SparseConvGeometry::check() const {
   for (int a = 0; a < 3; ++a) {
+    // Bounded by the coordinate range, which also keeps every product of
+    // them below 2^31.
     SPARTA_CHECK(k[size_t(a)] >= 1 && k[size_t(a)] <= 15, "sparse convolution: kernel extents must be 1..15, got ", str());
-    SPARTA_CHECK(stride[size_t(a)] >= 1, "sparse convolution: strides must be >= 1, got ", str());
-    SPARTA_CHECK(pad[size_t(a)] >= 0, "sparse convolution: padding must be >= 0, got ", str());
-    SPARTA_CHECK(dil[size_t(a)] >= 1, "sparse convolution: dilations must be >= 1, got ", str());
+    SPARTA_CHECK(stride[size_t(a)] >= 1 && stride[size_t(a)] <= kCoordMax,
+                 "sparse convolution: strides must be 1..32767, got ", str());
+    SPARTA_CHECK(pad[size_t(a)] >= 0 && pad[size_t(a)] <= kCoordMax, "sparse convolution: padding must be 0..32767, got ",
+                 str());
+    SPARTA_CHECK(dil[size_t(a)] >= 1 && dil[size_t(a)] <= kCoordMax / 14,
+                 "sparse convolution: dilations must be 1..2340, got ", str());
     if (subm) {
       SPARTA_CHECK(k[size_t(a)] % 2 == 1, "submanifold convolution needs an odd kernel, got ", str());
       SPARTA_CHECK(stride[size_t(a)] == 1, "submanifold convolution has stride 1, got ", str());
@@ -72,6 +78,7 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
     std::vector<uint64_t> key;
   };
   std::vector<std::vector<Cand>> cand(static_cast<size_t>(nt), std::vector<Cand>(static_cast<size_t>(V)));
+  std::atomic<bool> beyond{false};
   parallel_run(nt, [&](int tid, int parts) {
     auto& mine = cand[size_t(tid)];
     for (int64_t i = n_in * tid / parts; i < n_in * (tid + 1) / parts; ++i) {
@@ -96,7 +103,11 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
           }
           if (q < 0) break;  // t < 0 from here on
           if (r) continue;
-          if ((out_extent && q >= (*out_extent)[size_t(a)]) || q > kCoordMax) continue;
+          if (out_extent && q >= (*out_extent)[size_t(a)]) continue;
+          if (q > kCoordMax) {
+            beyond.store(true);  // reported after the threads join
+            continue;
+          }
           pos[a][cnt[a]] = q;
           tap[a][cnt[a]++] = kk;
         }
@@ -110,6 +121,8 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
           }
     }
   });
+  SPARTA_CHECK(!beyond.load(), "sparse convolution (", g.str(), "): an output site would lie past coordinate ", kCoordMax,
+               "; give the grid's extent or keep the sites lower");
   // The pairs laid out by offset, each with its output key; then the keys
   // in coordinate order (a radix sort): each run of equal keys is one
   // output site, numbered in that order. No table at all.
@@ -123,6 +136,8 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
     m.begin[size_t(k) + 1] = m.begin[size_t(k)] + count;
   }
   const int64_t total = m.begin[size_t(V)];
+  SPARTA_CHECK(total < (int64_t{1} << 31) - 1, "sparse convolution (", g.str(), "): ", total,
+               " pairs; at most 2^31 - 2 per layer");
   m.in.resize(size_t(total));
   m.out.resize(size_t(total));
   std::vector<uint64_t> key(static_cast<size_t>(total));
@@ -352,7 +367,7 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
   };
   parallel_run(nt, [&](int tid, int parts) {
     for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k)
-      each_pair(k, [&](int32_t, int32_t out) { ++b.begin[size_t((pos[size_t(out)] / block) * V + k) + 1]; });
+      each_pair(k, [&](int32_t, int32_t out) { ++b.begin[size_t((int64_t(pos[size_t(out)]) / block) * V + k) + 1]; });
   });
   for (size_t i = 1; i < b.begin.size(); ++i) b.begin[i] += b.begin[i - 1];
   b.in.resize(size_t(b.begin.back()));
@@ -362,7 +377,7 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
     for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k)
       each_pair(k, [&](int32_t in, int32_t out) {
         const int32_t q = pos[size_t(out)];
-        const int64_t at = fill[size_t((q / block) * V + k)]++;
+        const int64_t at = fill[size_t((int64_t(q) / block) * V + k)]++;
         b.in[size_t(at)] = in;
         b.local[size_t(at)] = q % block;
       });

@@ -166,9 +166,11 @@ std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeomet
     std::optional<std::array<int64_t, 3>> extent;
     if (s.extent) {
       extent.emplace();
-      for (size_t a = 0; a < 3; ++a)
-        (*extent)[a] = std::max<int64_t>(
-            0, ((*s.extent)[a] + 2 * g.pad[a] - int64_t(g.dil[a]) * (g.k[a] - 1) - 1) / g.stride[a] + 1);
+      for (size_t a = 0; a < 3; ++a) {
+        // The dense output's extent (no output when the window does not fit).
+        const int64_t span = (*s.extent)[a] + 2 * int64_t(g.pad[a]) - int64_t(g.dil[a]) * (g.k[a] - 1) - 1;
+        (*extent)[a] = span < 0 ? 0 : std::min<int64_t>(span / g.stride[a] + 1, int64_t(kCoordMax) + 1);
+      }
     }
     std::vector<uint64_t> out;
     made->map = std::make_shared<const KernelMap>(

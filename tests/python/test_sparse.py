@@ -117,6 +117,11 @@ class SparseConv3dTest(unittest.TestCase):
             sparta.sparse_conv3d(x, np.zeros((3, 3, 3, 4, 2), np.float32))
         with self.assertRaisesRegex(sparta.Error, "stride must be"):
             sparta.sparse_conv3d(x, np.zeros((3, 3, 3, 3, 2), np.float32), stride=(1, 2))
+        with self.assertRaisesRegex(sparta.Error, "threads"):
+            sparta.SparseTensor(c[:1], f[:1], threads=0)
+        net = sparta.nn.SecondEncoder(4)
+        with self.assertRaisesRegex(sparta.Error, "is not an array|float32"):
+            net.load_state_dict({"conv_input.0.weight": [[1.0], [1.0, 2.0]]})
         empty = sparta.SparseTensor(np.zeros((0, 4), np.int32), np.zeros((0, 3), np.float32))
         y = sparta.sparse_conv3d(empty, np.zeros((3, 3, 3, 3, 2), np.float32), stride=2)
         self.assertEqual(y.feats.shape, (0, 2))

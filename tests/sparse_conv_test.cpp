@@ -252,6 +252,11 @@ TEST(SparseConv3d, ExecutionsMatchReference) {
         a.y = got.data<float>();
         sparse_conv_per_offset(a);
         expect_same(got, "per offset");
+        for (double threshold : {0.01, 0.5, 1.0}) {
+          std::fill(got.data<float>(), got.data<float>() + got.numel(), 7.f);
+          sparse_conv_grouped(a, threshold);
+          expect_same(got, "grouped " + std::to_string(threshold));
+        }
         for (Isa isa : host_isas()) {
           std::fill(got.data<float>(), got.data<float>() + got.numel(), 7.f);  // every element must be written
           sparse_conv_fused(a, isa_kernels(isa).sparse_conv);

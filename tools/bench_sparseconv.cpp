@@ -144,6 +144,7 @@ void run_layer(Run& run, const SparseConvBenchConfig& c) {
   SparseConv3dOptions o;
   o.geometry = k.g;
   o.threads = c.threads;
+  o.dataflow = parse_dataflow(c.dataflow);
   const auto fresh_tensor = [&] {
     return make_voxel_tensor(scene.coords, run.feats, scene.extent, DuplicateCoords::error, c.threads);
   };
@@ -174,7 +175,7 @@ void run_layer(Run& run, const SparseConvBenchConfig& c) {
            {"map_ms", k.kind == Case::inverse ? 0.0 : map_ms},
            {"sparta_fresh_ms", fresh_ms},
            {"gflops", flop / (ms * 1e6)},
-           {"dataflow", chosen ? chosen->best.str() : "auto"}};
+           {"dataflow", o.dataflow ? o.dataflow->str() : chosen ? chosen->best.str() : "auto"}};
   // The baseline the dataflow choice is measured against: one oneDNN GEMM
   // per offset over gathered rows.
   if (k.kind == Case::layer) {

@@ -17,6 +17,7 @@ struct SparseConvBenchConfig {
   std::string net_scene = "lidar";                    // the networks' scene
   int64_t net_voxels = 100000;
   std::string cases;  // comma-separated case names to run ("" = all)
+  std::string dataflow = "auto";  // the layers': auto (measured) or a fixed one (runtime/sparse_conv3d.h)
   int threads = 1;
   int reps = 10;
   uint64_t seed = 1;

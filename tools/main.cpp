@@ -566,6 +566,9 @@ int run(int argc, char** argv) {
   sconv->add_option("--net-scene", sc.net_scene, "the networks' scene: lidar, room or shells")->capture_default_str();
   sconv->add_option("--net-voxels", sc.net_voxels, "about this many voxels for the networks")->capture_default_str();
   sconv->add_option("--cases", sc.cases, "only these cases (comma-separated names)");
+  sconv->add_option("--dataflow", sc.dataflow,
+                    "the layers' execution: auto (measured per layer), per_offset, grouped:N (threshold %), fused, blocked:N")
+      ->capture_default_str();
   sconv->add_option("--threads", sc.threads, "threads for both engines")->capture_default_str();
   sconv->add_option("--reps", sc.reps, "timed repetitions (median reported)")->capture_default_str();
   sconv->add_option("--seed", sc.seed, "seed of the scene, features and weights")->capture_default_str();

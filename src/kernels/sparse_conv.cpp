@@ -53,7 +53,10 @@ void sparse_conv_per_offset(const SparseConvArgs& a) {
   }
   int64_t most = 0;
   for (int k = 0; k < m.volume; ++k) most = std::max(most, m.pairs(k));
-  std::vector<float> gathered(static_cast<size_t>(most * ci)), product(size_t(most * co));
+  // Scratch kept across calls (fresh pages would cost a fault per 4 KB).
+  thread_local std::vector<float> gathered, product;
+  if (gathered.size() < size_t(most * ci)) gathered.resize(size_t(most * ci));
+  if (product.size() < size_t(most * co)) product.resize(size_t(most * co));
   for (int k = 0; k < m.volume; ++k) {
     const int64_t n = m.pairs(k);
     if (n == 0) continue;
@@ -133,6 +136,60 @@ void sparse_conv_blocked(const SparseConvArgs& a, const BlockedMap& bm, const Sp
       }
     }
   });
+}
+
+void sparse_conv_grouped(const SparseConvArgs& a, double threshold) {
+  check_args(a);
+  const KernelMap& m = *a.map;
+  const int64_t ci = a.cin, co = a.cout;
+  if (m.centre >= 0) {
+    onednn_sgemm(m.n_in, co, ci, a.x, ci, a.w + int64_t(m.centre) * ci * co, co, false, a.y, co, false, a.threads);
+  } else {
+    rows_parallel(a.threads, m.n_out, 1024, [&](int64_t r0, int64_t r1) {
+      std::memset(a.y + r0 * co, 0, size_t((r1 - r0) * co) * sizeof(float));
+    });
+  }
+  std::vector<int> order;
+  for (int k = 0; k < m.volume; ++k)
+    if (k != m.centre && m.pairs(k) > 0) order.push_back(k);
+  std::stable_sort(order.begin(), order.end(), [&](int p, int q) { return m.pairs(p) > m.pairs(q); });
+  static thread_local OnednnBatchedMatmul product;
+  thread_local std::vector<float> gathered, weights, result;  // kept across calls: no page faults
+  for (size_t g0 = 0; g0 < order.size();) {
+    const int64_t rows = m.pairs(order[g0]);
+    size_t g1 = g0 + 1;
+    while (g1 < order.size() && double(m.pairs(order[g1])) >= threshold * double(rows)) ++g1;
+    const int64_t G = int64_t(g1 - g0);
+    if (gathered.size() < size_t(G * rows * ci)) gathered.resize(size_t(G * rows * ci));
+    if (weights.size() < size_t(G * ci * co)) weights.resize(size_t(G * ci * co));
+    if (result.size() < size_t(G * rows * co)) result.resize(size_t(G * rows * co));
+    for (int64_t j = 0; j < G; ++j) {
+      const int k = order[g0 + size_t(j)];
+      const int32_t* in = m.in.data() + m.begin[size_t(k)];
+      float* dst = gathered.data() + j * rows * ci;
+      rows_parallel(a.threads, m.pairs(k), 512, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) std::memcpy(dst + p * ci, a.x + int64_t(in[p]) * ci, size_t(ci) * sizeof(float));
+      });
+      std::memset(dst + m.pairs(k) * ci, 0, size_t((rows - m.pairs(k)) * ci) * sizeof(float));  // the padding rows
+      std::memcpy(weights.data() + j * ci * co, a.w + int64_t(k) * ci * co, size_t(ci * co) * sizeof(float));
+    }
+    product.run(gathered.data(), MatView::contiguous({G, rows, ci}), weights.data(), MatView::contiguous({G, ci, co}),
+                result.data(), MatView::contiguous({G, rows, co}), 1.f, a.threads);
+    for (int64_t j = 0; j < G; ++j) {
+      const int k = order[g0 + size_t(j)];
+      const int32_t* out = m.out.data() + m.begin[size_t(k)];
+      const float* src = result.data() + j * rows * co;
+      rows_parallel(a.threads, m.pairs(k), 512, [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          float* yr = a.y + int64_t(out[p]) * co;
+          const float* pr = src + p * co;
+          for (int64_t c = 0; c < co; ++c) yr[c] += pr[c];
+        }
+      });
+    }
+    g0 = g1;
+  }
+  epilogue(a);
 }
 
 }  // namespace sparta

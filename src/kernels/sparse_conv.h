@@ -34,6 +34,14 @@ void sparse_conv_reference(const SparseConvArgs& a);
 // map's centre offset is one GEMM straight from x into y.
 void sparse_conv_per_offset(const SparseConvArgs& a);
 
+// Offsets grouped by map size (TorchSparse's adaptive grouping): offsets in
+// decreasing order of pairs join a group while they have at least
+// `threshold` times the pairs of its largest; each group is one batched
+// oneDNN product over its offsets' gathered rows, padded with zero rows to
+// the largest (a submanifold layer's mirrored offsets have equal sizes, so
+// they share a group). threshold 1: only equal sizes; near 0: one group.
+void sparse_conv_grouped(const SparseConvArgs& a, double threshold);
+
 struct SparseConvOps;
 // Output-stationary over a blocked map (formats/kernel_map.h): per block of
 // output rows, every offset's pairs accumulate into a per-thread buffer of

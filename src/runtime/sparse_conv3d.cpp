@@ -125,6 +125,7 @@ VoxelTensor make_voxel_tensor(const Tensor& coords, const Tensor& feats,
 std::string Dataflow::str() const {
   switch (kind) {
     case per_offset: return "per_offset";
+    case grouped: return "grouped:" + std::to_string(block);
     case fused: return "fused";
     case blocked: return "blocked:" + std::to_string(block);
   }
@@ -135,13 +136,20 @@ std::optional<Dataflow> parse_dataflow(const std::string& s) {
   if (s == "auto") return std::nullopt;
   if (s == "per_offset") return Dataflow{Dataflow::per_offset, 0};
   if (s == "fused") return Dataflow{Dataflow::fused, 0};
+  if (s.rfind("grouped:", 0) == 0) {
+    const std::string n = s.substr(8);
+    SPARTA_CHECK(!n.empty() && n.size() <= 3 && std::all_of(n.begin(), n.end(), ::isdigit) && std::stoi(n) >= 1 &&
+                     std::stoi(n) <= 100,
+                 "dataflow 'grouped:N' needs a threshold of 1..100 percent, got '", s, "'");
+    return Dataflow{Dataflow::grouped, std::stoi(n)};
+  }
   if (s.rfind("blocked:", 0) == 0) {
     const std::string n = s.substr(8);
     SPARTA_CHECK(!n.empty() && n.size() <= 5 && std::all_of(n.begin(), n.end(), ::isdigit) && std::stoi(n) >= 1,
                  "dataflow 'blocked:N' needs a block of 1..99999 output rows, got '", s, "'");
     return Dataflow{Dataflow::blocked, std::stoi(n)};
   }
-  SPARTA_CHECK(false, "unknown dataflow '", s, "' (auto, per_offset, fused or blocked:N)");
+  SPARTA_CHECK(false, "unknown dataflow '", s, "' (auto, per_offset, grouped:N, fused or blocked:N)");
   return std::nullopt;
 }
 
@@ -199,20 +207,18 @@ namespace {
 void run_dataflow(const SparseConvArgs& a, const Dataflow& d, LayerMap& lm, const VoxelSites& out, int threads) {
   switch (d.kind) {
     case Dataflow::per_offset: return sparse_conv_per_offset(a);
+    case Dataflow::grouped: return sparse_conv_grouped(a, d.block / 100.0);
     case Dataflow::fused: return sparse_conv_fused(a);
     case Dataflow::blocked: return sparse_conv_blocked(a, *lm.blocked_map(d.block, out.keys.data(), threads));
   }
 }
 
 // The candidates a layer is measured on: the fused per-offset kernel,
-// output-stationary blocks of 32, 64 and 128 rows, and one oneDNN GEMM per
-// offset (which wins only on narrow layers, if ever).
+// output-stationary blocks of 32, 64 and 128 rows, offsets grouped by map
+// size at thresholds 50% and 80%, and one oneDNN GEMM per offset.
 std::vector<Dataflow> candidates() {
-  return {{Dataflow::fused, 0},
-          {Dataflow::blocked, 32},
-          {Dataflow::blocked, 64},
-          {Dataflow::blocked, 128},
-          {Dataflow::per_offset, 0}};
+  return {{Dataflow::fused, 0},       {Dataflow::blocked, 32},    {Dataflow::blocked, 64}, {Dataflow::blocked, 128},
+          {Dataflow::grouped, 50},    {Dataflow::grouped, 80},    {Dataflow::per_offset, 0}};
 }
 
 // What makes two layers alike for the dataflow choice (the key of the

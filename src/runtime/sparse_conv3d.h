@@ -26,12 +26,13 @@ enum class DuplicateCoords { error, sum, mean };
 struct VoxelSites;
 
 // How a layer runs over its map (kernels/sparse_conv.h): one oneDNN GEMM per
-// offset over gathered rows; the fused per-offset kernel; output-stationary
-// blocks of `block` output rows.
+// offset over gathered rows; offsets grouped by map size into batched
+// products (`block` = the grouping threshold in percent); the fused
+// per-offset kernel; output-stationary blocks of `block` output rows.
 struct Dataflow {
-  enum Kind { per_offset, fused, blocked } kind = fused;
+  enum Kind { per_offset, grouped, fused, blocked } kind = fused;
   int block = 0;
-  std::string str() const;  // "per_offset", "fused", "blocked:64"
+  std::string str() const;  // "per_offset", "grouped:50", "fused", "blocked:64"
 };
 // "auto" (measured), or one of Dataflow::str()'s forms; a one-line error
 // for anything else.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -277,6 +278,41 @@ TEST(SparseConv3d, ExecutionsMatchReference) {
 // clouds with several batches, negative coordinates and sites at the very
 // edges of the coordinate range (where a shifted key would carry into the
 // next field), for kernels 1, 3, 5 (dilated) and unequal extents.
+// Every execution on a cloud large enough that each offset's pairs split
+// over two threads (the per-thread scratch of one thread must not be what
+// another writes to), narrow channels to keep the reference quick.
+TEST(SparseConv3d, ExecutionsSplitOverThreads) {
+  std::mt19937 rng(13);
+  const std::vector<Coord> cs = random_cloud(1, {40, 40, 40}, 0.15, rng);
+  for (bool subm : {true, false}) {
+    VoxelTensor x = make_voxel_tensor(coords_tensor(cs), random_f32(Shape{int64_t(cs.size()), 3}, rng), std::nullopt,
+                                      DuplicateCoords::error, 2);
+    SparseConvGeometry g;
+    g.subm = subm;
+    if (!subm) g.stride = {2, 2, 2}, g.pad = {1, 1, 1};
+    std::shared_ptr<VoxelSites> out;
+    const auto map = sparse_conv3d_map(x, g, 2, &out);
+    ASSERT_GT(map->pairs(0), 1024);  // two threads share every offset (512 pairs each at least)
+    const Tensor w = random_f32(Shape{27, 3, 5}, rng), b = random_f32(Shape{5}, rng);
+    Tensor want(DType::f32, Shape{map->n_out, 5}), got(DType::f32, Shape{map->n_out, 5});
+    SparseConvArgs a{map.get(), x.feats.data<float>(), 3, w.data<float>(), b.data<float>(), true, want.data<float>(), 5, 2};
+    sparse_conv_reference(a);
+    a.y = got.data<float>();
+    const BlockedMap bm = block_kernel_map(*map, out->keys.data(), 64, 2);
+    const std::vector<std::pair<std::string, std::function<void()>>> runs = {
+        {"per offset", [&] { sparse_conv_per_offset(a); }},
+        {"grouped", [&] { sparse_conv_grouped(a, 0.5); }},
+        {"fused", [&] { sparse_conv_fused(a); }},
+        {"blocked", [&] { sparse_conv_blocked(a, bm); }}};
+    for (const auto& [name, run] : runs) {
+      std::fill(got.data<float>(), got.data<float>() + got.numel(), 7.f);
+      run();
+      for (int64_t i = 0; i < want.numel(); ++i)
+        ASSERT_NEAR(got.data<float>()[i], want.data<float>()[i], 1e-4) << name << " subm " << subm << " at " << i;
+    }
+  }
+}
+
 TEST(SparseConv3d, MergedMapEqualsHashedMap) {
   std::mt19937 rng(21);
   std::vector<Coord> cs = random_cloud(3, {9, 8, 7}, 0.3, rng);

@@ -54,9 +54,13 @@ void sparse_conv_per_offset(const SparseConvArgs& a) {
   int64_t most = 0;
   for (int k = 0; k < m.volume; ++k) most = std::max(most, m.pairs(k));
   // Scratch kept across calls (fresh pages would cost a fault per 4 KB).
-  thread_local std::vector<float> gathered, product;
-  if (gathered.size() < size_t(most * ci)) gathered.resize(size_t(most * ci));
-  if (product.size() < size_t(most * co)) product.resize(size_t(most * co));
+  thread_local std::vector<float> gathered_buf, product_buf;
+  if (gathered_buf.size() < size_t(most * ci)) gathered_buf.resize(size_t(most * ci));
+  if (product_buf.size() < size_t(most * co)) product_buf.resize(size_t(most * co));
+  // The calling thread's buffers, by pointer: the workers below would each
+  // see their own (empty) thread_local.
+  float* const gathered = gathered_buf.data();
+  float* const product = product_buf.data();
   for (int k = 0; k < m.volume; ++k) {
     const int64_t n = m.pairs(k);
     if (n == 0) continue;
@@ -64,14 +68,14 @@ void sparse_conv_per_offset(const SparseConvArgs& a) {
     const int32_t* out = m.out.data() + m.begin[size_t(k)];
     rows_parallel(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
-        std::memcpy(gathered.data() + p * ci, a.x + int64_t(in[p]) * ci, size_t(ci) * sizeof(float));
+        std::memcpy(gathered + p * ci, a.x + int64_t(in[p]) * ci, size_t(ci) * sizeof(float));
     });
-    onednn_sgemm(n, co, ci, gathered.data(), ci, a.w + int64_t(k) * ci * co, co, false, product.data(), co, false,
+    onednn_sgemm(n, co, ci, gathered, ci, a.w + int64_t(k) * ci * co, co, false, product, co, false,
                  a.threads);
     rows_parallel(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
         float* yr = a.y + int64_t(out[p]) * co;
-        const float* pr = product.data() + p * co;
+        const float* pr = product + p * co;
         for (int64_t c = 0; c < co; ++c) yr[c] += pr[c];
       }
     });

@@ -1,7 +1,9 @@
 // Uses sparta through its installed API only: compile an ONNX model, save
 // it, load the .sparta file, run both on the same input (ones, with every
-// symbolic dim 1) and check that they agree.
+// symbolic dim 1) and check that they agree; then a sparse 3-D convolution
+// of three voxels in a row (all-ones weights: each voxel's neighbour sum).
 //   consumer MODEL.onnx OUT.sparta
+#include <sparta/sparse3d.h>
 #include <sparta/sparta.h>
 
 #include <cstdio>
@@ -37,6 +39,15 @@ int main(int argc, char** argv) {
       std::printf("%s: %lld values, first %g\n", name.c_str(), static_cast<long long>(out.size()),
                   static_cast<double>(out.data<float>()[0]));
     }
+    const sparta::SparseTensor x(sparta::NDArray::of<int32_t>({3, 4}, {0, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0}),
+                                 sparta::NDArray::of<float>({3, 1}, {1, 2, 4}));
+    const sparta::SparseTensor y =
+        sparta::sparse_conv3d(x, sparta::NDArray::of<float>({3, 3, 3, 1, 1}, std::vector<float>(27, 1.f)), {.subm = true});
+    if (y.feats().data<float>()[1] != 7.f) {
+      std::fprintf(stderr, "sparse convolution: %g, not 7\n", static_cast<double>(y.feats().data<float>()[1]));
+      return 1;
+    }
+    std::printf("sparse convolution: %lld sites\n", static_cast<long long>(y.size()));
     // Errors are sparta::Error with one line.
     try {
       sparta::Model::load("/nonexistent.sparta");

@@ -441,6 +441,10 @@ TEST(SparseConv3d, BadInputIsOneLineError) {
   const Tensor dup = coords_tensor({{0, 1, 2, 3}, {0, 4, 5, 6}, {0, 1, 2, 3}});
   expect_error([&] { make_voxel_tensor(dup, f, std::nullopt, DuplicateCoords::error, 1); },
                {"duplicate coordinates", "row 2", "(0, 1, 2, 3)", "row 0"});
+  // Several repeats: the first repeating row is named, with the row it repeats.
+  const Tensor many = coords_tensor({{0, 9, 9, 9}, {0, 1, 1, 1}, {0, 5, 5, 5}, {0, 1, 1, 1}, {0, 9, 9, 9}, {0, 5, 5, 5}});
+  expect_error([&] { make_voxel_tensor(many, Tensor(DType::f32, Shape{6, 1}), std::nullopt, DuplicateCoords::error, 2); },
+               {"row 3 (0, 1, 1, 1) repeats row 1"});
   expect_error([&] { make_voxel_tensor(coords_tensor({{0, 1, 2, 3}, {0, 40000, 0, 0}, {0, 0, 0, 0}}), f, std::nullopt,
                                        DuplicateCoords::error, 1); },
                {"row 1", "outside the supported range"});

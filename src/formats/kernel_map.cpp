@@ -279,12 +279,14 @@ std::vector<int32_t> coordinate_order(const uint64_t* keys, int64_t n) {
   return order;
 }
 
-KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads) {
+KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads,
+                         const int32_t* given_order) {
   g.check();
   SPARTA_CHECK(g.subm, "a merged map is a submanifold layer's");
   const int V = g.volume(), centre = V / 2;
   const std::array<int, 3> pad = g.effective_pad();
-  const std::vector<int32_t> order = coordinate_order(keys, n);
+  const std::vector<int32_t> order =
+      given_order ? std::vector<int32_t>(given_order, given_order + n) : coordinate_order(keys, n);
   std::vector<uint64_t> sorted(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) sorted[size_t(i)] = keys[order[size_t(i)]];
   KernelMap m;
@@ -338,7 +340,8 @@ KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeomet
   return m;
 }
 
-BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int block, int threads) {
+BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int block, int threads,
+                            const int32_t* order) {
   SPARTA_CHECK(block >= 1, "output blocks need at least one row");
   BlockedMap b;
   b.block = block;
@@ -348,7 +351,7 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
     b.rows.resize(static_cast<size_t>(m.n_out));
     std::iota(b.rows.begin(), b.rows.end(), 0);
   } else {
-    b.rows = coordinate_order(out_keys, m.n_out);
+    b.rows = order ? std::vector<int32_t>(order, order + m.n_out) : coordinate_order(out_keys, m.n_out);
   }
   std::vector<int32_t> pos(static_cast<size_t>(m.n_out));  // output row -> position in coordinate order
   for (int64_t i = 0; i < m.n_out; ++i) pos[size_t(b.rows[size_t(i)])] = int32_t(i);

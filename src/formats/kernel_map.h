@@ -74,7 +74,9 @@ struct BlockedMap {
 
 // Regroups m (its centre included as pairs) by blocks of output rows taken
 // in the order of out_keys (the output sites' keys, row order).
-BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int block, int threads);
+// `order`: the output rows in coordinate order when the caller has it.
+BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int block, int threads,
+                            const int32_t* order = nullptr);
 
 // Packs coordinates int32 [n, 4] (batch, x, y, z) into keys, checking the
 // range; returns -1, or the first row out of range.
@@ -98,7 +100,9 @@ std::vector<int32_t> coordinate_order(const uint64_t* keys, int64_t n);
 // sorted keys with themselves shifted, not a hash lookup per site and
 // offset. Half the offsets are merged, the rest mirrored; pairs come out in
 // the outputs' coordinate order.
-KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads);
+// `order`: the rows in coordinate order when the caller has it, else null.
+KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads,
+                         const int32_t* order = nullptr);
 
 // The map from `in_table` (the input rows' coordinates) to the output sites
 // out_keys (for a submanifold layer, the input's own keys in row order).

@@ -36,9 +36,10 @@ std::shared_ptr<VoxelSites> sites_from_keys(std::vector<uint64_t> keys, int thre
     const Coord v = unpack_coord(keys[size_t(i)]);
     c[4 * i] = v.b, c[4 * i + 1] = v.x, c[4 * i + 2] = v.y, c[4 * i + 3] = v.z;
   }
-  s->table = CoordHash(n);
-  const int64_t dup = s->table.insert_rows(keys.data(), n, threads);
-  SPARTA_ASSERT(dup < 0, "output sites are distinct");
+  (void)threads;
+  // Distinct keys; in coordinate order already (a strided layer's output
+  // sites) or ordered here (merged duplicates keep first appearance).
+  if (!std::is_sorted(keys.begin(), keys.end())) s->order = coordinate_order(keys.data(), n);
   s->keys = std::move(keys);
   return s;
 }
@@ -62,22 +63,31 @@ std::shared_ptr<VoxelSites> index_sites(const Tensor& coords, std::optional<std:
                    "coordinate row ", i, " ", c.str(), " is outside the grid's extent ", (*extent)[0], "x",
                    (*extent)[1], "x", (*extent)[2]);
     }
+  (void)threads;
+  // Coordinate order once (the maps and blocks of every layer on these
+  // sites use it); equal keys end up adjacent, rows ascending within a run
+  // (the radix sort is stable), so a run's later rows repeat its first.
+  std::vector<int32_t> order = coordinate_order(keys.data(), n);
+  int64_t first = -1, earlier = -1;
+  for (int64_t j = 1; j < n; ++j)
+    if (keys[size_t(order[size_t(j)])] == keys[size_t(order[size_t(j - 1)])] && (first < 0 || order[size_t(j)] < first)) {
+      first = order[size_t(j)];
+      int64_t r = j - 1;
+      while (r > 0 && keys[size_t(order[size_t(r - 1)])] == keys[size_t(order[size_t(j)])]) --r;
+      earlier = order[size_t(r)];
+    }
   auto s = std::make_shared<VoxelSites>();
   s->extent = extent;
-  s->table = CoordHash(n);
-  const int64_t first = s->table.insert_rows(keys.data(), n, threads);
   if (first < 0) {
     s->coords = coords;
     s->keys = std::move(keys);
+    s->order = std::move(order);
     if (merge) merge->clear();
     return s;
   }
-  if (dup == DuplicateCoords::error) {
-    int64_t earlier = 0;
-    while (keys[size_t(earlier)] != keys[size_t(first)]) ++earlier;
+  if (dup == DuplicateCoords::error)
     SPARTA_CHECK(false, "duplicate coordinates: row ", first, " ", coord_at(coords, first).str(), " repeats row ",
                  earlier, " (merge duplicates to sum or average their features)");
-  }
   // Merged: each distinct site once, in order of first appearance.
   std::vector<int32_t> to(static_cast<size_t>(n));
   std::vector<uint64_t> distinct;
@@ -153,10 +163,11 @@ std::optional<Dataflow> parse_dataflow(const std::string& s) {
   return std::nullopt;
 }
 
-std::shared_ptr<const BlockedMap> LayerMap::blocked_map(int block, const uint64_t* out_keys, int threads) {
+std::shared_ptr<const BlockedMap> LayerMap::blocked_map(int block, const uint64_t* out_keys, const int32_t* out_order,
+                                                         int threads) {
   std::lock_guard<std::mutex> lock(mu);
   auto& b = blocked[block];
-  if (!b) b = std::make_shared<const BlockedMap>(block_kernel_map(*map, out_keys, block, threads));
+  if (!b) b = std::make_shared<const BlockedMap>(block_kernel_map(*map, out_keys, block, threads, out_order));
   return b;
 }
 
@@ -169,7 +180,7 @@ std::shared_ptr<LayerMap> layer_map(const VoxelTensor& x, const SparseConvGeomet
   if (lm) return lm;
   auto made = std::make_shared<LayerMap>();
   if (g.subm) {
-    made->map = std::make_shared<const KernelMap>(build_subm_map(s.keys.data(), s.size(), g, threads));
+    made->map = std::make_shared<const KernelMap>(build_subm_map(s.keys.data(), s.size(), g, threads, s.order_or_null()));
   } else {
     std::optional<std::array<int64_t, 3>> extent;
     if (s.extent) {
@@ -209,7 +220,8 @@ void run_dataflow(const SparseConvArgs& a, const Dataflow& d, LayerMap& lm, cons
     case Dataflow::per_offset: return sparse_conv_per_offset(a);
     case Dataflow::grouped: return sparse_conv_grouped(a, d.block / 100.0);
     case Dataflow::fused: return sparse_conv_fused(a);
-    case Dataflow::blocked: return sparse_conv_blocked(a, *lm.blocked_map(d.block, out.keys.data(), threads));
+    case Dataflow::blocked:
+      return sparse_conv_blocked(a, *lm.blocked_map(d.block, out.keys.data(), out.order_or_null(), threads));
   }
 }
 
@@ -350,7 +362,7 @@ VoxelTensor execute(const VoxelTensor& x, const Tensor& weight, const Tensor& bi
   for (size_t i = 0; i < cands.size(); ++i)
     if (cands[i].kind == Dataflow::blocked) {
       const auto t0 = std::chrono::steady_clock::now();
-      lm.blocked_map(cands[i].block, out_sites->keys.data(), o.threads);
+      lm.blocked_map(cands[i].block, out_sites->keys.data(), out_sites->order_or_null(), o.threads);
       setup[i] = since(t0);
     }
   for (int round = 0; round < 2; ++round)

@@ -55,15 +55,20 @@ struct LayerMap {
     std::vector<std::pair<Dataflow, double>> times;  // ms per candidate
   };
   std::map<std::tuple<int64_t, int64_t, int>, Measured> chosen;
-  // out_keys: the output sites' keys (row order).
-  std::shared_ptr<const BlockedMap> blocked_map(int block, const uint64_t* out_keys, int threads);
+  // The output sites' keys (row order) and their coordinate order (null:
+  // the rows are in it).
+  std::shared_ptr<const BlockedMap> blocked_map(int block, const uint64_t* out_keys, const int32_t* out_order,
+                                                int threads);
 };
 
 // One set of voxel sites, shared by every tensor on them.
 struct VoxelSites {
   Tensor coords;               // i32 [n, 4] (batch, x, y, z), in this grid's coordinates
   std::vector<uint64_t> keys;  // packed, row order
-  CoordHash table;             // key -> row
+  // The rows in coordinate order (a radix sort of the keys, made once);
+  // empty when the rows already are (a strided layer's output sites).
+  std::vector<int32_t> order;
+  const int32_t* order_or_null() const { return order.empty() ? nullptr : order.data(); }
   std::array<int, 3> stride{1, 1, 1};             // voxel size relative to the first grid's
   std::optional<std::array<int64_t, 3>> extent;  // the grid's extent per axis, when known
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace sparta {
@@ -147,6 +148,15 @@ BlockCache& block_cache() {
 }  // namespace
 
 void AlignedFree::operator()(void* p) const { block_cache().put(p, bytes); }
+
+void* cached_alloc(size_t bytes) {
+  void* p = block_cache().get(BlockCache::size_class(bytes == 0 ? 64 : bytes));
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+void cached_free(void* p, size_t bytes) {
+  if (p) block_cache().put(p, BlockCache::size_class(bytes == 0 ? 64 : bytes));
+}
 
 std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero) {
   const size_t cls = BlockCache::size_class(bytes == 0 ? 64 : bytes);

@@ -24,6 +24,26 @@ struct AlignedFree {
 };
 std::shared_ptr<void> aligned_alloc_shared(size_t bytes, bool zero = true);
 
+// Raw blocks from the same cache as tensor storage (64-byte aligned, not
+// zeroed): large blocks come back without a page fault per 4 KB, which a
+// fresh allocation pays on first touch. `bytes` must be the same in both.
+void* cached_alloc(size_t bytes);
+void cached_free(void* p, size_t bytes);
+
+// A std::vector allocator over cached_alloc, for the large index arrays
+// made anew on every call (sparse convolution's kernel maps per scan).
+template <class T>
+struct CachedAllocator {
+  using value_type = T;
+  CachedAllocator() = default;
+  template <class U>
+  CachedAllocator(const CachedAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(cached_alloc(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { cached_free(p, n * sizeof(T)); }
+  template <class U>
+  bool operator==(const CachedAllocator<U>&) const { return true; }
+};
+
 // Tag for a tensor whose contents the caller overwrites at once.
 struct Uninitialized {};
 // Tag for a tensor with a shape and no data: a weight of a compiled model

@@ -74,8 +74,8 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
   // Per thread and offset, the candidates (input row, output key) of its
   // range of inputs, in input order.
   struct Cand {
-    std::vector<int32_t> in;
-    std::vector<uint64_t> key;
+    MapVector<int32_t> in;
+    MapVector<uint64_t> key;
   };
   std::vector<std::vector<Cand>> cand(static_cast<size_t>(nt), std::vector<Cand>(static_cast<size_t>(V)));
   std::atomic<bool> beyond{false};
@@ -140,7 +140,7 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
                " pairs; at most 2^31 - 2 per layer");
   m.in.resize(size_t(total));
   m.out.resize(size_t(total));
-  std::vector<uint64_t> key(static_cast<size_t>(total));
+  MapVector<uint64_t> key(static_cast<size_t>(total));
   parallel_run(std::min(std::max(1, threads), V), [&](int tid, int parts) {
     for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k) {
       int64_t p = m.begin[size_t(k)];
@@ -285,15 +285,16 @@ KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeomet
   SPARTA_CHECK(g.subm, "a merged map is a submanifold layer's");
   const int V = g.volume(), centre = V / 2;
   const std::array<int, 3> pad = g.effective_pad();
-  const std::vector<int32_t> order =
-      given_order ? std::vector<int32_t>(given_order, given_order + n) : coordinate_order(keys, n);
-  std::vector<uint64_t> sorted(static_cast<size_t>(n));
+  std::vector<int32_t> own;
+  if (!given_order) own = coordinate_order(keys, n);
+  const int32_t* order = given_order ? given_order : own.data();
+  MapVector<uint64_t> sorted(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) sorted[size_t(i)] = keys[order[size_t(i)]];
   KernelMap m;
   m.n_in = m.n_out = n;
   m.volume = V;
   m.centre = centre;
-  std::vector<std::vector<int32_t>> ins(static_cast<size_t>(centre)), outs(static_cast<size_t>(centre));
+  std::vector<MapVector<int32_t>> ins(static_cast<size_t>(centre)), outs(static_cast<size_t>(centre));
   parallel_run(std::min(std::max(1, threads), std::max(1, centre)), [&](int tid, int parts) {
     for (int k = centre * tid / parts; k < centre * (tid + 1) / parts; ++k) {
       const int kx = k / (g.k[1] * g.k[2]), ky = (k / g.k[2]) % g.k[1], kz = k % g.k[2];

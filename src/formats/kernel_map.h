@@ -17,9 +17,14 @@
 #include <string>
 #include <vector>
 
+#include "core/tensor.h"
 #include "formats/coord_hash.h"
 
 namespace sparta {
+
+// Index arrays of maps, made anew per scan: from the tensor block cache.
+template <class T>
+using MapVector = std::vector<T, CachedAllocator<T>>;
 
 struct SparseConvGeometry {
   std::array<int, 3> k{3, 3, 3};  // kernel extent along x, y, z
@@ -47,7 +52,7 @@ struct KernelMap {
   // feeds output row out[p]. Within an offset an output row appears at
   // most once (the scatter-add of one offset has no conflicts).
   std::vector<int64_t> begin;
-  std::vector<int32_t> in, out;
+  MapVector<int32_t> in, out;
   // Submanifold maps: the centre offset pairs every row with itself; it is
   // not stored (begin[c] == begin[c + 1]) and `centre` names it, else -1.
   int centre = -1;
@@ -67,8 +72,8 @@ struct BlockedMap {
   int64_t n_out = 0;
   std::vector<int32_t> rows;   // output rows in coordinate order
   std::vector<int64_t> begin;  // block b, offset k: pairs [begin[b * volume + k], begin[b * volume + k + 1])
-  std::vector<int32_t> in;     // input row
-  std::vector<int32_t> local;  // the output's position in its block
+  MapVector<int32_t> in;     // input row
+  MapVector<int32_t> local;  // the output's position in its block
   int64_t blocks() const { return (n_out + block - 1) / block; }
 };
 

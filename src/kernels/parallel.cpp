@@ -19,6 +19,18 @@ void parallel_run(int threads, const std::function<void(int, int)>& fn) {
   fn(omp_get_thread_num(), omp_get_num_threads());
 }
 
+void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, n / std::max<int64_t>(1, grain)));
+  if (parts <= 1) {
+    if (n > 0) f(0, n);
+    return;
+  }
+  parallel_run(static_cast<int>(parts), [&](int t, int nt) {
+    const int64_t b = n * t / nt, e = n * (t + 1) / nt;
+    if (b < e) f(b, e);
+  });
+}
+
 std::vector<int64_t> balanced_split(const std::vector<int64_t>& prefix, int parts) {
   SPARTA_ASSERT(!prefix.empty() && parts >= 1);
   const int64_t n = static_cast<int64_t>(prefix.size()) - 1, total = prefix.back();

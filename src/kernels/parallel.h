@@ -12,6 +12,11 @@ namespace sparta {
 // Calls fn(tid, nthreads) on `threads` threads (or inline when threads <= 1).
 void parallel_run(int threads, const std::function<void(int, int)>& fn);
 
+// Calls f(begin, end) over parts of [0, n) on up to `threads` threads, each
+// part at least `grain` items (inline when there is one part; not at all
+// when n is 0).
+void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
+
 // Split [0, n) into `parts` contiguous ranges of near-equal cost; prefix has
 // n + 1 entries (prefix[i] = cost of items [0, i)). Returns parts + 1 bounds.
 std::vector<int64_t> balanced_split(const std::vector<int64_t>& prefix, int parts);

@@ -17,17 +17,10 @@ void check_args(const SparseConvArgs& a) {
   SPARTA_ASSERT(a.map->centre < 0 || a.map->n_in == a.map->n_out, "a submanifold map has as many outputs as inputs");
 }
 
-// Rows [0, n) split over the threads, each chunk at least `grain` rows.
-template <class F>
-void rows_parallel(int threads, int64_t n, int64_t grain, F f) {
-  const int nt = int(std::clamp<int64_t>(n / std::max<int64_t>(1, grain), 1, std::max(1, threads)));
-  parallel_run(nt, [&](int tid, int parts) { f(n * tid / parts, n * (tid + 1) / parts); });
-}
-
 // y = max(0, y + bias) as asked, row by row.
 void epilogue(const SparseConvArgs& a) {
   if (!a.bias && !a.relu) return;
-  rows_parallel(a.threads, a.map->n_out, 256, [&](int64_t r0, int64_t r1) {
+  parallel_for(a.threads, a.map->n_out, 256, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       float* yr = a.y + r * a.cout;
       for (int64_t c = 0; c < a.cout; ++c) {
@@ -38,19 +31,28 @@ void epilogue(const SparseConvArgs& a) {
   });
 }
 
+void zero_output(const SparseConvArgs& a) {
+  parallel_for(a.threads, a.map->n_out, 1024, [&](int64_t r0, int64_t r1) {
+    std::memset(a.y + r0 * a.cout, 0, size_t((r1 - r0) * a.cout) * sizeof(float));
+  });
+}
+
+// y before the offsets add into it: a submanifold map's centre pairs every
+// row with itself, one GEMM straight from x; otherwise zeros.
+void start_output(const SparseConvArgs& a) {
+  const KernelMap& m = *a.map;
+  const int64_t ci = a.cin, co = a.cout;
+  if (m.centre < 0) return zero_output(a);
+  onednn_sgemm(m.n_in, co, ci, a.x, ci, a.w + int64_t(m.centre) * ci * co, co, false, a.y, co, false, a.threads);
+}
+
 }  // namespace
 
 void sparse_conv_per_offset(const SparseConvArgs& a) {
   check_args(a);
   const KernelMap& m = *a.map;
   const int64_t ci = a.cin, co = a.cout;
-  if (m.centre >= 0) {
-    onednn_sgemm(m.n_in, co, ci, a.x, ci, a.w + int64_t(m.centre) * ci * co, co, false, a.y, co, false, a.threads);
-  } else {
-    rows_parallel(a.threads, m.n_out, 1024, [&](int64_t r0, int64_t r1) {
-      std::memset(a.y + r0 * co, 0, size_t((r1 - r0) * co) * sizeof(float));
-    });
-  }
+  start_output(a);
   int64_t most = 0;
   for (int k = 0; k < m.volume; ++k) most = std::max(most, m.pairs(k));
   // Scratch kept across calls (fresh pages would cost a fault per 4 KB).
@@ -66,13 +68,13 @@ void sparse_conv_per_offset(const SparseConvArgs& a) {
     if (n == 0) continue;
     const int32_t* in = m.in.data() + m.begin[size_t(k)];
     const int32_t* out = m.out.data() + m.begin[size_t(k)];
-    rows_parallel(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
+    parallel_for(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p)
         std::memcpy(gathered + p * ci, a.x + int64_t(in[p]) * ci, size_t(ci) * sizeof(float));
     });
     onednn_sgemm(n, co, ci, gathered, ci, a.w + int64_t(k) * ci * co, co, false, product, co, false,
                  a.threads);
-    rows_parallel(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
+    parallel_for(a.threads, n, 512, [&](int64_t p0, int64_t p1) {
       for (int64_t p = p0; p < p1; ++p) {
         float* yr = a.y + int64_t(out[p]) * co;
         const float* pr = product + p * co;
@@ -89,20 +91,18 @@ void sparse_conv_fused(const SparseConvArgs& a, const SparseConvOps* ops) {
   const auto step = (ops ? *ops : sparse_conv_ops()).gather_gemm_scatter;
   // Pairs per thread chunk: enough for several register tiles.
   const auto offset = [&](const int32_t* in, const int32_t* out, int64_t n, const float* w) {
-    rows_parallel(a.threads, n, 256,
-                  [&](int64_t p0, int64_t p1) { step(a.x, in + p0, out + p0, p1 - p0, w, a.cin, a.cout, a.y, true); });
+    parallel_for(a.threads, n, 256,
+                 [&](int64_t p0, int64_t p1) { step(a.x, in + p0, out + p0, p1 - p0, w, a.cin, a.cout, a.y, true); });
   };
   if (m.centre >= 0) {
     // The centre pairs every row with itself: it writes y first.
     const int32_t* none = nullptr;
-    rows_parallel(a.threads, m.n_in, 256, [&](int64_t p0, int64_t p1) {
+    parallel_for(a.threads, m.n_in, 256, [&](int64_t p0, int64_t p1) {
       step(a.x + p0 * a.cin, none, none, p1 - p0, a.w + int64_t(m.centre) * a.cin * a.cout, a.cin, a.cout,
            a.y + p0 * a.cout, false);
     });
   } else {
-    rows_parallel(a.threads, m.n_out, 1024, [&](int64_t r0, int64_t r1) {
-      std::memset(a.y + r0 * a.cout, 0, size_t((r1 - r0) * a.cout) * sizeof(float));
-    });
+    zero_output(a);
   }
   for (int k = 0; k < m.volume; ++k) {
     if (k == m.centre || m.pairs(k) == 0) continue;
@@ -146,13 +146,7 @@ void sparse_conv_grouped(const SparseConvArgs& a, double threshold) {
   check_args(a);
   const KernelMap& m = *a.map;
   const int64_t ci = a.cin, co = a.cout;
-  if (m.centre >= 0) {
-    onednn_sgemm(m.n_in, co, ci, a.x, ci, a.w + int64_t(m.centre) * ci * co, co, false, a.y, co, false, a.threads);
-  } else {
-    rows_parallel(a.threads, m.n_out, 1024, [&](int64_t r0, int64_t r1) {
-      std::memset(a.y + r0 * co, 0, size_t((r1 - r0) * co) * sizeof(float));
-    });
-  }
+  start_output(a);
   std::vector<int> order;
   for (int k = 0; k < m.volume; ++k)
     if (k != m.centre && m.pairs(k) > 0) order.push_back(k);
@@ -171,7 +165,7 @@ void sparse_conv_grouped(const SparseConvArgs& a, double threshold) {
       const int k = order[g0 + size_t(j)];
       const int32_t* in = m.in.data() + m.begin[size_t(k)];
       float* dst = gathered.data() + j * rows * ci;
-      rows_parallel(a.threads, m.pairs(k), 512, [&](int64_t p0, int64_t p1) {
+      parallel_for(a.threads, m.pairs(k), 512, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) std::memcpy(dst + p * ci, a.x + int64_t(in[p]) * ci, size_t(ci) * sizeof(float));
       });
       std::memset(dst + m.pairs(k) * ci, 0, size_t((rows - m.pairs(k)) * ci) * sizeof(float));  // the padding rows
@@ -183,7 +177,7 @@ void sparse_conv_grouped(const SparseConvArgs& a, double threshold) {
       const int k = order[g0 + size_t(j)];
       const int32_t* out = m.out.data() + m.begin[size_t(k)];
       const float* src = result.data() + j * rows * co;
-      rows_parallel(a.threads, m.pairs(k), 512, [&](int64_t p0, int64_t p1) {
+      parallel_for(a.threads, m.pairs(k), 512, [&](int64_t p0, int64_t p1) {
         for (int64_t p = p0; p < p1; ++p) {
           float* yr = a.y + int64_t(out[p]) * co;
           const float* pr = src + p * co;

@@ -19,6 +19,7 @@
 #include "core/bytes.h"
 #include "core/error.h"
 #include "core/tensor.h"
+#include "kernels/parallel.h"  // parallel_for
 #include "analysis/onnx_rules.h"
 #include "analysis/tesa_rules.h"
 #include "ir/graph.h"
@@ -263,10 +264,6 @@ std::vector<int64_t> broadcast_dims(const std::vector<int64_t>& a, const std::ve
 // Reads an integer tensor (i64 or i32) as int64 values.
 std::vector<int64_t> int_values(const Tensor& t, const OpCall& c);
 int64_t normalize_axis(int64_t axis, int64_t rank, const OpCall& c);
-
-// Calls f(begin, end) over parts of [0, n) on up to `threads` threads, each
-// part at least `grain` items (inline when there is one part).
-void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
 // Row-major element strides of dims.
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims);

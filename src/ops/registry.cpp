@@ -137,18 +137,6 @@ std::vector<int64_t> int_values(const Tensor& t, const OpCall& c) {
   return v;
 }
 
-void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f) {
-  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(threads, n / std::max<int64_t>(1, grain)));
-  if (parts <= 1) {
-    if (n > 0) f(0, n);
-    return;
-  }
-  parallel_run(static_cast<int>(parts), [&](int t, int nt) {
-    const int64_t b = n * t / nt, e = n * (t + 1) / nt;
-    if (b < e) f(b, e);
-  });
-}
-
 std::vector<int64_t> contiguous_strides(const std::vector<int64_t>& dims) {
   std::vector<int64_t> st(dims.size());
   int64_t s = 1;

@@ -274,10 +274,6 @@ TEST(SparseConv3d, ExecutionsMatchReference) {
       }
 }
 
-// The merged submanifold map equals the hash-probing one pair for pair, on
-// clouds with several batches, negative coordinates and sites at the very
-// edges of the coordinate range (where a shifted key would carry into the
-// next field), for kernels 1, 3, 5 (dilated) and unequal extents.
 // Every execution on a cloud large enough that each offset's pairs split
 // over two threads (the per-thread scratch of one thread must not be what
 // another writes to), narrow channels to keep the reference quick.
@@ -313,7 +309,23 @@ TEST(SparseConv3d, ExecutionsSplitOverThreads) {
   }
 }
 
-TEST(SparseConv3d, MergedMapEqualsHashedMap) {
+// Two maps with the same pairs per offset (in any order).
+void expect_same_pairs(const KernelMap& a, const KernelMap& b, const std::string& what) {
+  ASSERT_EQ(a.begin, b.begin) << what;
+  for (int o = 0; o < a.volume; ++o) {
+    std::set<std::pair<int32_t, int32_t>> pa, pb;
+    for (int64_t p = a.begin[size_t(o)]; p < a.begin[size_t(o) + 1]; ++p) pa.insert({a.in[size_t(p)], a.out[size_t(p)]});
+    for (int64_t p = b.begin[size_t(o)]; p < b.begin[size_t(o) + 1]; ++p) pb.insert({b.in[size_t(p)], b.out[size_t(p)]});
+    ASSERT_EQ(pa, pb) << what << " offset " << o;
+  }
+}
+
+// The merged submanifold map and the strided one equal the hash-probing
+// reference pair for pair, on clouds with several batches, negative
+// coordinates and sites at the very edges of the coordinate range (where a
+// shifted key would carry into the next field): submanifold kernels 1, 3, 5
+// (dilated) and unequal extents, strided 2x2x2 and 3x3x3 with padding.
+TEST(SparseConv3d, MapsEqualTheReference) {
   std::mt19937 rng(21);
   std::vector<Coord> cs = random_cloud(3, {9, 8, 7}, 0.3, rng);
   for (Coord& c : cs) c.x -= 4, c.y -= 3;  // negative coordinates
@@ -335,14 +347,17 @@ TEST(SparseConv3d, MergedMapEqualsHashedMap) {
     for (int threads : {1, 2}) {
       SparseConvGeometry g;
       g.subm = true, g.k = k, g.dil = {d, d, d};
-      const KernelMap a = build_subm_map(keys.data(), n, g, threads), b = build_kernel_map(table, n, keys.data(), n, g, 1);
-      ASSERT_EQ(a.begin, b.begin) << g.str();
-      for (int o = 0; o < a.volume; ++o) {
-        std::set<std::pair<int32_t, int32_t>> pa, pb;
-        for (int64_t p = a.begin[size_t(o)]; p < a.begin[size_t(o) + 1]; ++p) pa.insert({a.in[size_t(p)], a.out[size_t(p)]});
-        for (int64_t p = b.begin[size_t(o)]; p < b.begin[size_t(o) + 1]; ++p) pb.insert({b.in[size_t(p)], b.out[size_t(p)]});
-        ASSERT_EQ(pa, pb) << g.str() << " offset " << o;
-      }
+      expect_same_pairs(build_subm_map(keys.data(), n, g, threads), build_kernel_map(table, n, keys.data(), n, g),
+                        g.str());
+    }
+  // The strided builder against the same reference over its output sites.
+  for (auto [k, s, p] : {std::tuple<int, int, int>{2, 2, 0}, {3, 2, 1}, {3, 3, 2}})
+    for (int threads : {1, 2}) {
+      SparseConvGeometry g;
+      g.k = {k, k, k}, g.stride = {s, s, s}, g.pad = {p, p, p};
+      std::vector<uint64_t> out;
+      const KernelMap a = build_strided_map(keys.data(), n, g, nullptr, threads, out);
+      expect_same_pairs(a, build_kernel_map(table, n, out.data(), int64_t(out.size()), g), g.str());
     }
   // Coordinate order is a sort by key.
   const std::vector<int32_t> order = coordinate_order(keys.data(), n);

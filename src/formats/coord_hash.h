@@ -74,14 +74,6 @@ class CoordHash {
       b = (b + 1) & mask_;
     }
   }
-  // Starts fetching the cache line a lookup of key reads first: lookups
-  // are latency-bound (one miss each in a table larger than L2), so
-  // callers prefetch a batch, then find them.
-  void prefetch(uint64_t key) const {
-    const size_t b = bucket_of(key) * kBucket;
-    __builtin_prefetch(&keys_[b], 0, 1);
-    __builtin_prefetch(&vals_[b], 0, 1);
-  }
   int64_t size() const;            // keys stored (counts them: for tests and reports)
   template <class F>
   void for_each_key(F f) const {

@@ -168,7 +168,7 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
 }
 
 KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64_t* out_keys, int64_t n_out,
-                           const SparseConvGeometry& g, int threads) {
+                           const SparseConvGeometry& g) {
   g.check();
   const int V = g.volume();
   const std::array<int, 3> pad = g.effective_pad();
@@ -176,85 +176,32 @@ KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64
   m.n_in = n_in;
   m.n_out = n_out;
   m.volume = V;
-  // A submanifold map is symmetric: offset k pairs (i, o) exactly when its
-  // mirror V - 1 - k pairs (o, i). The offsets before the centre are
-  // searched; the centre is the identity; the rest are mirrored.
-  const int centre = g.subm ? V / 2 : -1;
-  const int searched = g.subm ? centre : V;
-  m.centre = centre;
-  std::vector<std::array<int, 3>> delta(static_cast<size_t>(V));  // input site = o * stride - pad + delta
-  for (int kx = 0; kx < g.k[0]; ++kx)
-    for (int ky = 0; ky < g.k[1]; ++ky)
-      for (int kz = 0; kz < g.k[2]; ++kz)
-        delta[size_t(g.offset(kx, ky, kz))] = {kx * g.dil[0] - pad[0], ky * g.dil[1] - pad[1], kz * g.dil[2] - pad[2]};
-  const int nt = int(std::clamp<int64_t>(n_out / 4096, 1, std::max(1, threads)));
-  // Per thread and offset, the pairs of the thread's range of output rows;
-  // concatenated in thread order, each offset's pairs come sorted by output.
-  std::vector<std::vector<std::vector<int32_t>>> ins(static_cast<size_t>(nt),
-                                                     std::vector<std::vector<int32_t>>(static_cast<size_t>(searched)));
-  std::vector<std::vector<std::vector<int32_t>>> outs = ins;
-  parallel_run(nt, [&](int tid, int parts) {
-    auto& ti = ins[size_t(tid)];
-    auto& to = outs[size_t(tid)];
-    // Lookups are software-pipelined: the keys of output o + kAhead are
-    // computed and their buckets prefetched while output o is looked up.
-    constexpr int64_t kAhead = 3;
-    std::vector<uint64_t> keys(size_t((kAhead + 1) * searched));
-    std::vector<uint8_t> valid(keys.size());
-    const int64_t o_begin = n_out * tid / parts, o_end = n_out * (tid + 1) / parts;
-    const auto stage = [&](int64_t o) {
-      const size_t slot = size_t(o % (kAhead + 1)) * size_t(searched);
-      const Coord c = unpack_coord(out_keys[o]);
-      const Coord base{c.b, c.x * g.stride[0], c.y * g.stride[1], c.z * g.stride[2]};
-      for (int k = 0; k < searched; ++k) {
-        const auto& d = delta[size_t(k)];
-        valid[slot + size_t(k)] = shifted(base, d[0], d[1], d[2], keys[slot + size_t(k)]);
-        if (valid[slot + size_t(k)]) in_table.prefetch(keys[slot + size_t(k)]);
-      }
-    };
-    for (int k = 0; k < searched; ++k) {  // about half the neighbours exist in a typical scan
-      ti[size_t(k)].reserve(size_t(o_end - o_begin) / 2);
-      to[size_t(k)].reserve(size_t(o_end - o_begin) / 2);
-    }
-    for (int64_t o = o_begin; o < std::min(o_begin + kAhead, o_end); ++o) stage(o);
-    for (int64_t o = o_begin; o < o_end; ++o) {
-      if (o + kAhead < o_end) stage(o + kAhead);
-      const size_t slot = size_t(o % (kAhead + 1)) * size_t(searched);
-      for (int k = 0; k < searched; ++k) {
-        if (!valid[slot + size_t(k)]) continue;
-        const int32_t i = in_table.find(keys[slot + size_t(k)]);
-        if (i < 0) continue;
-        ti[size_t(k)].push_back(i);
-        to[size_t(k)].push_back(int32_t(o));
-      }
-    }
-  });
+  m.centre = g.subm ? V / 2 : -1;
+  // Every offset probed on its own (no mirroring), output by output.
+  std::vector<std::vector<int32_t>> ins(static_cast<size_t>(V)), outs(static_cast<size_t>(V));
+  for (int64_t o = 0; o < n_out; ++o) {
+    const Coord c = unpack_coord(out_keys[o]);
+    for (int kx = 0; kx < g.k[0]; ++kx)
+      for (int ky = 0; ky < g.k[1]; ++ky)
+        for (int kz = 0; kz < g.k[2]; ++kz) {
+          const int k = g.offset(kx, ky, kz);
+          uint64_t key;
+          if (k == m.centre ||
+              !shifted({c.b, c.x * g.stride[0], c.y * g.stride[1], c.z * g.stride[2]}, kx * g.dil[0] - pad[0],
+                       ky * g.dil[1] - pad[1], kz * g.dil[2] - pad[2], key))
+            continue;
+          const int32_t i = in_table.find(key);
+          if (i < 0) continue;
+          ins[size_t(k)].push_back(i);
+          outs[size_t(k)].push_back(int32_t(o));
+        }
+  }
   m.begin.assign(size_t(V) + 1, 0);
-  std::vector<int64_t> count(size_t(V), 0);
-  for (int k = 0; k < searched; ++k)
-    for (int t = 0; t < nt; ++t) count[size_t(k)] += int64_t(ins[size_t(t)][size_t(k)].size());
-  if (g.subm)
-    for (int k = 0; k < centre; ++k) count[size_t(V - 1 - k)] = count[size_t(k)];
-  for (int k = 0; k < V; ++k) m.begin[size_t(k) + 1] = m.begin[size_t(k)] + count[size_t(k)];
-  m.in.resize(size_t(m.begin[size_t(V)]));
-  m.out.resize(m.in.size());
-  parallel_run(std::min(std::max(1, threads), searched), [&](int tid, int parts) {
-    for (int k = searched * tid / parts; k < searched * (tid + 1) / parts; ++k) {
-      int64_t p = m.begin[size_t(k)];
-      for (int t = 0; t < nt; ++t) {
-        const auto& a = ins[size_t(t)][size_t(k)];
-        const auto& b = outs[size_t(t)][size_t(k)];
-        std::copy(a.begin(), a.end(), m.in.begin() + p);
-        std::copy(b.begin(), b.end(), m.out.begin() + p);
-        p += int64_t(a.size());
-      }
-      if (g.subm) {  // the mirror offset: the same pairs, roles swapped
-        const int64_t q = m.begin[size_t(V - 1 - k)], len = m.pairs(k);
-        std::copy(m.out.begin() + m.begin[size_t(k)], m.out.begin() + m.begin[size_t(k)] + len, m.in.begin() + q);
-        std::copy(m.in.begin() + m.begin[size_t(k)], m.in.begin() + m.begin[size_t(k)] + len, m.out.begin() + q);
-      }
-    }
-  });
+  for (int k = 0; k < V; ++k) {
+    m.begin[size_t(k) + 1] = m.begin[size_t(k)] + int64_t(ins[size_t(k)].size());
+    m.in.insert(m.in.end(), ins[size_t(k)].begin(), ins[size_t(k)].end());
+    m.out.insert(m.out.end(), outs[size_t(k)].begin(), outs[size_t(k)].end());
+  }
   return m;
 }
 

@@ -109,9 +109,11 @@ std::vector<int32_t> coordinate_order(const uint64_t* keys, int64_t n);
 KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads,
                          const int32_t* order = nullptr);
 
-// The map from `in_table` (the input rows' coordinates) to the output sites
-// out_keys (for a submanifold layer, the input's own keys in row order).
+// The reference map, by the definition: for every output site of out_keys
+// (for a submanifold layer, the input's own keys in row order) and every
+// offset, a lookup of the input site in `in_table`. One thread, no shortcut
+// (the tests hold the merged and strided builders to it).
 KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64_t* out_keys, int64_t n_out,
-                           const SparseConvGeometry& g, int threads);
+                           const SparseConvGeometry& g);
 
 }  // namespace sparta

@@ -39,13 +39,10 @@ void bind_sparse3d(py::module_& m) {
       [](const py::array& coords, const py::array& feats, const std::optional<std::vector<int64_t>>& shape,
          const std::string& duplicates, int threads) {
         const Tensor c = tensor_of(coords, "coords"), f = tensor_of(feats, "feats");
-        std::optional<std::array<int64_t, 3>> extent;
-        if (shape) {
-          SPARTA_CHECK(shape->size() == 3, "spatial_shape must have 3 values (x, y, z), got ", shape->size());
-          extent = std::array<int64_t, 3>{(*shape)[0], (*shape)[1], (*shape)[2]};
-        }
+        // Given, it must be a whole extent (an empty list is no grid).
+        SPARTA_CHECK(!shape || !shape->empty(), "spatial_shape must have 3 values (x, y, z), got 0");
+        const auto extent = grid_extent(shape.value_or(std::vector<int64_t>{}));
         const DuplicateCoords d = duplicates_of(duplicates);
-        SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
         py::gil_scoped_release nogil;
         return make_voxel_tensor(c, f, extent, d, threads);
       },
@@ -61,7 +58,6 @@ void bind_sparse3d(py::module_& m) {
         o.geometry.dil = triple(dilation, "dilation");
         o.geometry.subm = subm;
         o.relu = relu;
-        SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
         o.threads = threads;
         const Tensor w = tensor_of(weight, "weight");
         const Tensor b = bias ? tensor_of(*bias, "bias") : Tensor();
@@ -74,8 +70,7 @@ void bind_sparse3d(py::module_& m) {
       .def(
           "forward",
           [](const SparseNet& n, const VoxelTensor& x, int threads) {
-            SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
-            py::gil_scoped_release nogil;
+                py::gil_scoped_release nogil;
             return n.forward(x, threads);
           },
           py::arg("x"), py::arg("threads"))
@@ -92,37 +87,14 @@ void bind_sparse3d(py::module_& m) {
           SPARTA_CHECK(arr, "state_dict entry '", name, "' is not an array");
           sd[name] = tensor_of(arr, name);
         }
-        if (kind == "minkunet") {
-          MinkUNetConfig c;
-          c.in_channels = in_channels, c.num_classes = num_classes;
-          if (!channels.empty()) c.channels = channels;
-          return make_minkunet(sd, c);
-        }
-        if (kind == "second") {
-          SecondConfig c;
-          c.in_channels = in_channels;
-          return make_second_encoder(sd, c);
-        }
-        throw Error("unknown network '" + kind + "' (minkunet, second)");
+        return make_sparse_net({kind, in_channels, num_classes, channels}, sd);
       },
       py::arg("kind"), py::arg("state"), py::arg("in_channels"), py::arg("num_classes"), py::arg("channels"));
   m.def(
       "random_net_state",
       [](const std::string& kind, int64_t in_channels, int64_t num_classes, const std::vector<int64_t>& channels,
          uint64_t seed) {
-        StateDict sd;
-        if (kind == "minkunet") {
-          MinkUNetConfig c;
-          c.in_channels = in_channels, c.num_classes = num_classes;
-          if (!channels.empty()) c.channels = channels;
-          sd = random_minkunet_state(c, seed);
-        } else if (kind == "second") {
-          SecondConfig c;
-          c.in_channels = in_channels;
-          sd = random_second_state(c, seed);
-        } else {
-          throw Error("unknown network '" + kind + "' (minkunet, second)");
-        }
+        const StateDict sd = random_sparse_net_state({kind, in_channels, num_classes, channels}, seed);
         py::dict d;
         for (const auto& [k, v] : sd) d[py::str(k)] = array_of(v);
         return d;
@@ -130,13 +102,7 @@ void bind_sparse3d(py::module_& m) {
       py::arg("kind"), py::arg("in_channels"), py::arg("num_classes"), py::arg("channels"), py::arg("seed"));
   m.def(
       "with_feats",
-      [](const VoxelTensor& t, const py::array& feats) {
-        const Tensor f = tensor_of(feats, "feats");
-        SPARTA_CHECK(f.dtype() == DType::f32 && f.rank() == 2 && f.dim(0) == t.sites->size(),
-                     "features for these sites must be float32 [", t.sites->size(), ", C], got ",
-                     dtype_name(f.dtype()), " ", f.shape().str());
-        return VoxelTensor{t.sites, f};
-      },
+      [](const VoxelTensor& t, const py::array& feats) { return with_feats(t, tensor_of(feats, "feats")); },
       py::arg("t"), py::arg("feats"));
   m.def(
       "make_scene",
@@ -154,7 +120,6 @@ void bind_sparse3d(py::module_& m) {
       [](const VoxelTensor& y, const py::array& weight, const std::optional<py::array>& bias, bool relu, int threads) {
         SparseConv3dOptions o;
         o.relu = relu;
-        SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
         o.threads = threads;
         const Tensor w = tensor_of(weight, "weight");
         const Tensor b = bias ? tensor_of(*bias, "bias") : Tensor();

@@ -15,6 +15,10 @@ namespace sparta {
 
 namespace {
 
+void check_threads(int threads) {
+  SPARTA_CHECK(threads >= 1 && threads <= 1024, "threads must be in [1, 1024], not ", threads);
+}
+
 void check_coords(const Tensor& coords) {
   SPARTA_CHECK(coords.defined() && coords.dtype() == DType::i32 && coords.rank() == 2 && coords.dim(1) == 4,
                "coordinates must be int32 [N, 4] (batch, x, y, z), got ",
@@ -105,6 +109,7 @@ std::shared_ptr<VoxelSites> index_sites(const Tensor& coords, std::optional<std:
 
 VoxelTensor make_voxel_tensor(const Tensor& coords, const Tensor& feats,
                               std::optional<std::array<int64_t, 3>> extent, DuplicateCoords dup, int threads) {
+  check_threads(threads);
   check_coords(coords);
   SPARTA_CHECK(feats.defined() && feats.dtype() == DType::f32 && feats.rank() == 2,
                "features must be float32 [N, C], got ",
@@ -130,6 +135,19 @@ VoxelTensor make_voxel_tensor(const Tensor& coords, const Tensor& feats,
     for (int64_t r = 0; r < m; ++r)
       for (int64_t j = 0; j < c; ++j) y[r * c + j] /= float(count[size_t(r)]);
   return t;
+}
+
+std::optional<std::array<int64_t, 3>> grid_extent(const std::vector<int64_t>& shape) {
+  if (shape.empty()) return std::nullopt;
+  SPARTA_CHECK(shape.size() == 3, "spatial_shape must have 3 values (x, y, z), got ", shape.size());
+  return std::array<int64_t, 3>{shape[0], shape[1], shape[2]};
+}
+
+VoxelTensor with_feats(const VoxelTensor& t, const Tensor& feats) {
+  SPARTA_CHECK(feats.defined() && feats.dtype() == DType::f32 && feats.rank() == 2 && feats.dim(0) == t.sites->size(),
+               "features for these sites must be float32 [", t.sites->size(), ", C], got ",
+               feats.defined() ? std::string(dtype_name(feats.dtype())) + " " + feats.shape().str() : "nothing");
+  return VoxelTensor{t.sites, feats};
 }
 
 std::string Dataflow::str() const {
@@ -290,7 +308,8 @@ std::optional<LayerMap::Measured> chosen_dataflow(const VoxelTensor& x, const Sp
 namespace {
 
 // Checks a layer's input, weight and bias; returns (Cin, Cout).
-std::pair<int64_t, int64_t> check_layer(const VoxelTensor& x, const Tensor& weight, const Tensor& bias) {
+std::pair<int64_t, int64_t> check_layer(const VoxelTensor& x, const Tensor& weight, const Tensor& bias, int threads) {
+  check_threads(threads);
   SPARTA_CHECK(x.sites && x.feats.defined() && x.feats.dtype() == DType::f32 && x.feats.rank() == 2 &&
                    x.feats.dim(0) == x.sites->size(),
                "sparse convolution input: features must be float32 [N, C] for its N sites");
@@ -394,7 +413,7 @@ VoxelTensor execute(const VoxelTensor& x, const Tensor& weight, const Tensor& bi
 }  // namespace
 
 VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tensor& bias, const SparseConv3dOptions& o) {
-  check_layer(x, weight, bias);
+  check_layer(x, weight, bias, o.threads);
   SparseConvGeometry g = o.geometry;
   for (size_t a = 0; a < 3; ++a) g.k[a] = int(weight.dim(int(a)));
   const auto lm = layer_map(x, g, o.threads);
@@ -403,7 +422,7 @@ VoxelTensor sparse_conv3d(const VoxelTensor& x, const Tensor& weight, const Tens
 
 VoxelTensor sparse_inverse_conv3d(const VoxelTensor& y, const Tensor& weight, const Tensor& bias,
                                   const SparseConv3dOptions& o) {
-  check_layer(y, weight, bias);
+  check_layer(y, weight, bias, o.threads);
   VoxelSites& s = *y.sites;
   std::shared_ptr<VoxelSites> parent = s.parent.lock();
   SPARTA_CHECK(s.parent_map && parent,

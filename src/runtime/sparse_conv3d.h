@@ -90,6 +90,10 @@ struct VoxelSites {
 std::shared_ptr<VoxelSites> index_sites(const Tensor& coords, std::optional<std::array<int64_t, 3>> extent,
                                         DuplicateCoords dup, std::vector<int32_t>* merge, int threads);
 
+// A grid's extent from a user's list: empty for an unbounded grid, else
+// exactly 3 values (x, y, z).
+std::optional<std::array<int64_t, 3>> grid_extent(const std::vector<int64_t>& shape);
+
 // A sparse tensor: sites and their features f32 [n, C].
 struct VoxelTensor {
   std::shared_ptr<VoxelSites> sites;
@@ -101,10 +105,13 @@ struct VoxelTensor {
 VoxelTensor make_voxel_tensor(const Tensor& coords, const Tensor& feats,
                               std::optional<std::array<int64_t, 3>> extent, DuplicateCoords dup, int threads);
 
+// The same sites (and their cached maps) with other features f32 [n, C'].
+VoxelTensor with_feats(const VoxelTensor& t, const Tensor& feats);
+
 struct SparseConv3dOptions {
   SparseConvGeometry geometry;
   bool relu = false;
-  int threads = 1;
+  int threads = 1;  // 1..1024
   // Unset: measured on the layer's first call for its channels and threads
   // (each candidate timed once on the real input), then kept.
   std::optional<Dataflow> dataflow;

@@ -100,13 +100,6 @@ Layer load(const StateDict& s, const ConvSpec& spec) {
   return l;
 }
 
-// Rows [0, n) split over the threads.
-template <class F>
-void rows(int threads, int64_t n, F f) {
-  const int nt = int(std::clamp<int64_t>(n / 2048, 1, std::max(1, threads)));
-  parallel_run(nt, [&](int tid, int parts) { f(n * tid / parts, n * (tid + 1) / parts); });
-}
-
 // relu(a + b) on the same sites.
 VoxelTensor add_relu(const VoxelTensor& a, const VoxelTensor& b, int threads) {
   SPARTA_ASSERT(a.sites == b.sites && a.feats.shape() == b.feats.shape(), "a residual sum needs one set of sites");
@@ -114,7 +107,7 @@ VoxelTensor add_relu(const VoxelTensor& a, const VoxelTensor& b, int threads) {
   const float *pa = a.feats.data<float>(), *pb = b.feats.data<float>();
   float* py = y.feats.data<float>();
   const int64_t c = a.feats.dim(1);
-  rows(threads, a.feats.dim(0), [&](int64_t r0, int64_t r1) {
+  parallel_for(threads, a.feats.dim(0), 2048, [&](int64_t r0, int64_t r1) {
     for (int64_t i = r0 * c; i < r1 * c; ++i) py[i] = std::max(0.f, pa[i] + pb[i]);
   });
   return y;
@@ -125,7 +118,7 @@ VoxelTensor concat(const VoxelTensor& a, const VoxelTensor& b, int threads) {
   SPARTA_ASSERT(a.sites == b.sites, "a skip connection joins tensors on one set of sites");
   const int64_t n = a.feats.dim(0), ca = a.feats.dim(1), cb = b.feats.dim(1);
   VoxelTensor y{a.sites, Tensor(DType::f32, Shape{n, ca + cb}, Uninitialized{})};
-  rows(threads, n, [&](int64_t r0, int64_t r1) {
+  parallel_for(threads, n, 2048, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       std::memcpy(y.feats.data<float>() + r * (ca + cb), a.feats.data<float>() + r * ca, size_t(ca) * 4);
       std::memcpy(y.feats.data<float>() + r * (ca + cb) + ca, b.feats.data<float>() + r * cb, size_t(cb) * 4);
@@ -302,5 +295,39 @@ std::unique_ptr<SparseNet> make_second_encoder(const StateDict& state, const Sec
 }
 StateDict random_minkunet_state(const MinkUNetConfig& c, uint64_t seed) { return random_state(minkunet_specs(c), seed); }
 StateDict random_second_state(const SecondConfig& c, uint64_t seed) { return random_state(second_specs(c), seed); }
+
+
+namespace {
+
+MinkUNetConfig minkunet_config(const SparseNetSpec& spec) {
+  MinkUNetConfig c;
+  c.in_channels = spec.in_channels, c.num_classes = spec.num_classes;
+  if (!spec.channels.empty()) c.channels = spec.channels;
+  return c;
+}
+
+SecondConfig second_config(const SparseNetSpec& spec) {
+  SecondConfig c;
+  c.in_channels = spec.in_channels;
+  return c;
+}
+
+void check_kind(const SparseNetSpec& spec) {
+  SPARTA_CHECK(spec.kind == "minkunet" || spec.kind == "second", "unknown network '", spec.kind, "' (minkunet, second)");
+}
+
+}  // namespace
+
+std::unique_ptr<SparseNet> make_sparse_net(const SparseNetSpec& spec, const StateDict& state) {
+  check_kind(spec);
+  return spec.kind == "minkunet" ? make_minkunet(state, minkunet_config(spec))
+                                 : make_second_encoder(state, second_config(spec));
+}
+
+StateDict random_sparse_net_state(const SparseNetSpec& spec, uint64_t seed) {
+  check_kind(spec);
+  return spec.kind == "minkunet" ? random_minkunet_state(minkunet_config(spec), seed)
+                                 : random_second_state(second_config(spec), seed);
+}
 
 }  // namespace sparta

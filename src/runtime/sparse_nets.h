@@ -47,6 +47,18 @@ class SparseNet {
 std::unique_ptr<SparseNet> make_minkunet(const StateDict& state, const MinkUNetConfig& c);
 std::unique_ptr<SparseNet> make_second_encoder(const StateDict& state, const SecondConfig& c);
 
+// A network by name, for callers that choose at run time (bindings,
+// benchmarks): "minkunet" (in_channels, num_classes, channels: its 9 widths
+// or empty for the default) or "second" (in_channels); an error naming
+// both for anything else.
+struct SparseNetSpec {
+  std::string kind;
+  int64_t in_channels = 4, num_classes = 19;
+  std::vector<int64_t> channels;
+};
+std::unique_ptr<SparseNet> make_sparse_net(const SparseNetSpec& spec, const StateDict& state);
+StateDict random_sparse_net_state(const SparseNetSpec& spec, uint64_t seed);
+
 // Seeded weights and BatchNorm statistics under spconv's names (for
 // benchmarks and tests; the statistics are non-trivial so that folding is
 // exercised).

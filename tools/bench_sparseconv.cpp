@@ -17,6 +17,7 @@
 #include "data/scenes.h"
 #include "runtime/sparse_conv3d.h"
 #include "runtime/sparse_nets.h"
+#include "tools/peer_script.h"
 
 namespace sparta::tools {
 
@@ -192,18 +193,9 @@ void run_layer(Run& run, const SparseConvBenchConfig& c) {
 void run_net(Run& run, const SparseConvBenchConfig& c) {
   const Case& k = run.k;
   const VoxelGrid& scene = *run.scene;
-  std::unique_ptr<SparseNet> net;
-  if (k.network == "minkunet") {
-    MinkUNetConfig mc;
-    mc.in_channels = k.cin, mc.num_classes = k.cout;
-    run.state = random_minkunet_state(mc, c.seed);
-    net = make_minkunet(run.state, mc);
-  } else {
-    SecondConfig sc;
-    sc.in_channels = k.cin;
-    run.state = random_second_state(sc, c.seed);
-    net = make_second_encoder(run.state, sc);
-  }
+  const SparseNetSpec spec{k.network, k.cin, k.cout, {}};
+  run.state = random_sparse_net_state(spec, c.seed);
+  const std::unique_ptr<SparseNet> net = make_sparse_net(spec, run.state);
   const auto forward = [&] {
     return net->forward(make_voxel_tensor(scene.coords, run.feats, scene.extent, DuplicateCoords::error, c.threads),
                         c.threads);
@@ -302,21 +294,14 @@ nlohmann::json bench_sparseconv(const SparseConvBenchConfig& c) {
     std::fprintf(stderr, "bench sparseconv: spconv on the same cases\n");
     const std::string cmd = c.python + " " + SPARTA_SOURCE_DIR + "/scripts/spconv_peer.py '" + dir + "' --cases " +
                             names + " --threads " + std::to_string(c.threads) + " --reps " + std::to_string(c.reps);
-    FILE* p = popen(cmd.c_str(), "r");
-    SPARTA_CHECK(p != nullptr, "cannot start the spconv peer (", c.python, ")");
-    std::string text;
-    char buf[4096];
-    while (size_t got = fread(buf, 1, sizeof buf, p)) text.append(buf, got);
-    const int status = pclose(p);
-    if (status != 0 || text.find('{') == std::string::npos) {
+    nlohmann::json peer;
+    try {
+      peer = run_peer_script(cmd, "the spconv peer failed (needs " + c.python +
+                                      " with spconv: scripts/setup.sh installs it; or --no-peers)");
+    } catch (const Error&) {
       std::filesystem::remove_all(dir);
-      SPARTA_CHECK(false, "the spconv peer failed (needs ", c.python,
-                   " with spconv: scripts/setup.sh installs it; or --no-peers)");
+      throw;
     }
-    // The JSON object is the script's last line.
-    while (!text.empty() && text.back() == '\n') text.pop_back();
-    const nlohmann::json peer =
-        nlohmann::json::parse(text.substr(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1));
     for (Run& run : runs) {
       const std::string& name = run.k.name;
       const double err = compare(name, run.y, read_npy(dir + "/" + name + ".spconv.coords.npy"),

@@ -30,6 +30,7 @@
 #include "runtime/executor.h"
 #include "tools/ablation.h"
 #include "tools/feeds.h"
+#include "tools/peer_script.h"
 #include "tools/bench_sparseconv.h"
 #include "tools/bench_spmm.h"
 #include "tools/prune_cmd.h"
@@ -122,14 +123,7 @@ nlohmann::json peer_bench(const std::string& python, const std::string& model, i
   std::string cmd = python + " " + SPARTA_SOURCE_DIR + "/scripts/peer_bench.py '" + model + "' --threads " +
                     std::to_string(threads) + " --reps " + std::to_string(reps) + " --out-dir " + out_dir;
   for (const auto& spec : inputs) cmd += " --input '" + spec + "'";
-  FILE* p = popen(cmd.c_str(), "r");
-  SPARTA_CHECK(p != nullptr, "cannot start the peer benchmark (", python, ")");
-  std::string text;
-  char buf[4096];
-  while (size_t got = fread(buf, 1, sizeof buf, p)) text.append(buf, got);
-  SPARTA_CHECK(pclose(p) == 0 && !text.empty(), "the peer benchmark failed (needs ", python,
-               " with onnxruntime: run scripts/setup.sh)");
-  return nlohmann::json::parse(text.substr(text.rfind('{')));
+  return tools::run_peer_script(cmd, "the peer benchmark failed (needs " + python + " with onnxruntime: run scripts/setup.sh)");
 }
 
 // Writes text to path through a temporary name (nothing half-written).

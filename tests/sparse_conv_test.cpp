@@ -91,6 +91,35 @@ TEST(CoordHash, PackingKeepsOrderAndRange) {
   EXPECT_FALSE(coord_in_range({65535, 0, 0, 0}));
 }
 
+// Coordinate order is a stable sort by key, on both of its paths (the
+// row index packed beside a compact key, or beside too spread a key) and
+// whatever the threads: compared with std::stable_sort.
+TEST(CoordinateOrder, StableSortByKeyWhateverTheThreads) {
+  std::mt19937 rng(21);
+  const auto check = [&](const std::vector<uint64_t>& keys, const std::string& what) {
+    const int64_t n = int64_t(keys.size());
+    std::vector<int32_t> want(keys.size());
+    for (int64_t i = 0; i < n; ++i) want[size_t(i)] = int32_t(i);
+    std::stable_sort(want.begin(), want.end(), [&](int32_t a, int32_t b) { return keys[size_t(a)] < keys[size_t(b)]; });
+    for (int threads : {1, 2, 3}) EXPECT_EQ(coordinate_order(keys.data(), n, threads), want) << what << ", " << threads << " threads";
+  };
+  for (int64_t n : {0, 1, 2, 7, 1000, 100000}) {
+    std::vector<uint64_t> compact(static_cast<size_t>(n)), spread(compact.size()), offset(compact.size());
+    for (int64_t i = 0; i < n; ++i) {
+      // Many repeats (a few hundred cells), negative coordinates included.
+      const auto c = [&](int span) { return int32_t(rng() % uint32_t(span)) - span / 2; };
+      compact[size_t(i)] = pack_coord({int32_t(rng() % 3), c(12), c(40), c(7)});
+      // Every field's full range: too wide to pack beside the row index.
+      spread[size_t(i)] = pack_coord({int32_t(rng() % 65535), c(65536), c(65536), c(65536)});
+      // A narrow range straddling a power of two, far from the origin.
+      offset[size_t(i)] = pack_coord({0, 30000 + c(40), 1020 + c(9), -1000 + c(2)});
+    }
+    check(compact, "compact keys, n " + std::to_string(n));
+    check(spread, "spread keys, n " + std::to_string(n));
+    check(offset, "offset keys, n " + std::to_string(n));
+  }
+}
+
 TEST(CoordHash, FirstDuplicateIsReportedWhateverTheThreads) {
   std::vector<uint64_t> keys;
   for (int i = 0; i < 50000; ++i) keys.push_back(pack_coord({0, i, 0, 0}));

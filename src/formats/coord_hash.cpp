@@ -60,8 +60,8 @@ int64_t CoordHash::insert_rows(const uint64_t* keys, int64_t n, int threads) {
   SPARTA_CHECK(n <= (slots() + 1) / 2, "coordinate table for ", slots() / 2, " voxels given ", n);
   std::atomic<int64_t> first_dup{-1};
   const int nt = int(std::clamp<int64_t>(n / 16384, 1, std::max(1, threads)));
-  parallel_run(nt, [&](int tid, int parts) {
-    for (int64_t i = n * tid / parts; i < n * (tid + 1) / parts; ++i)
+  parallel_parts(nt, n, [&](int tid, int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i)
       if (insert(keys[i], int32_t(i)) != int32_t(i)) {
         int64_t cur = first_dup.load();
         while ((cur < 0 || i < cur) && !first_dup.compare_exchange_weak(cur, i)) {

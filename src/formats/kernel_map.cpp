@@ -1,7 +1,6 @@
 #include "formats/kernel_map.h"
 
 #include <algorithm>
-#include <atomic>
 #include <numeric>
 
 #include "core/error.h"
@@ -71,98 +70,122 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
   SPARTA_CHECK(!g.subm, "a submanifold layer's output sites are its input sites");
   const int V = g.volume();
   const int nt = int(std::clamp<int64_t>(n_in / 8192, 1, std::max(1, threads)));
-  // Per thread and offset, the candidates (input row, output key) of its
-  // range of inputs, in input order.
-  struct Cand {
-    MapVector<int32_t> in;
-    MapVector<uint64_t> key;
+  // Per axis and input coordinate p, the kernel taps kk whose output o = (p
+  // + pad - kk * dil) / stride is an integer, >= 0 and inside the extent,
+  // tabulated once over the inputs' range of p (a few hundred to a few
+  // thousand values) instead of divided out per input.
+  struct AxisTaps {
+    int64_t lo = 0;
+    std::vector<int32_t> first;  // [p - lo]: its taps are [first[.], first[. + 1])
+    std::vector<int32_t> tap, pos;
   };
-  std::vector<std::vector<Cand>> cand(static_cast<size_t>(nt), std::vector<Cand>(static_cast<size_t>(V)));
-  std::atomic<bool> beyond{false};
-  parallel_run(nt, [&](int tid, int parts) {
-    auto& mine = cand[size_t(tid)];
-    for (int64_t i = n_in * tid / parts; i < n_in * (tid + 1) / parts; ++i) {
+  std::array<AxisTaps, 3> axes;
+  bool beyond = false;
+  {
+    std::array<int64_t, 3> lo{kCoordMax, kCoordMax, kCoordMax}, hi{kCoordMin, kCoordMin, kCoordMin};
+    for (int64_t i = 0; i < n_in; ++i) {
       const Coord c = unpack_coord(in_keys[i]);
-      const int64_t p[3] = {int64_t(c.x), int64_t(c.y), int64_t(c.z)};
-      // Per axis, the kernel taps kk whose output o = (p + pad - kk * dil)
-      // / stride is an integer, >= 0 and inside the extent.
-      int64_t pos[3][15];
-      int tap[3][15];
-      int cnt[3] = {0, 0, 0};
-      for (int a = 0; a < 3; ++a) {
-        // t = p + pad - kk * dil as quotient and remainder by the stride,
-        // stepped along kk (one division per axis, not two per tap).
-        const int64_t s = g.stride[size_t(a)], dq = g.dil[size_t(a)] / s, dr = g.dil[size_t(a)] % s;
-        const int64_t t0 = p[a] + g.pad[size_t(a)];
-        if (t0 < 0) continue;
-        int64_t q = t0 / s, r = t0 % s;
+      const int64_t p[3] = {c.x, c.y, c.z};
+      for (int a = 0; a < 3; ++a) lo[size_t(a)] = std::min(lo[size_t(a)], p[a]), hi[size_t(a)] = std::max(hi[size_t(a)], p[a]);
+    }
+    for (int a = 0; a < 3 && n_in > 0; ++a) {
+      AxisTaps& t = axes[size_t(a)];
+      t.lo = lo[size_t(a)];
+      const int64_t s = g.stride[size_t(a)], d = g.dil[size_t(a)];
+      for (int64_t p = lo[size_t(a)]; p <= hi[size_t(a)]; ++p) {
+        t.first.push_back(int32_t(t.tap.size()));
         for (int kk = 0; kk < g.k[size_t(a)]; ++kk) {
-          if (kk) {
-            q -= dq, r -= dr;
-            if (r < 0) r += s, --q;
-          }
-          if (q < 0) break;  // t < 0 from here on
-          if (r) continue;
+          const int64_t u = p + g.pad[size_t(a)] - kk * d;
+          if (u < 0 || u % s) continue;
+          const int64_t q = u / s;
           if (out_extent && q >= (*out_extent)[size_t(a)]) continue;
+          // q grows with p, so a q past the range here is also one of the
+          // largest input's (p = hi is an input).
           if (q > kCoordMax) {
-            beyond.store(true);  // reported after the threads join
+            beyond = true;
             continue;
           }
-          pos[a][cnt[a]] = q;
-          tap[a][cnt[a]++] = kk;
+          t.tap.push_back(kk);
+          t.pos.push_back(int32_t(q));
         }
       }
-      for (int ix = 0; ix < cnt[0]; ++ix)
-        for (int iy = 0; iy < cnt[1]; ++iy)
-          for (int iz = 0; iz < cnt[2]; ++iz) {
-            Cand& q = mine[size_t(g.offset(tap[0][ix], tap[1][iy], tap[2][iz]))];
-            q.in.push_back(int32_t(i));
-            q.key.push_back(pack_coord({c.b, int32_t(pos[0][ix]), int32_t(pos[1][iy]), int32_t(pos[2][iz])}));
-          }
+      t.first.push_back(int32_t(t.tap.size()));
     }
-  });
-  SPARTA_CHECK(!beyond.load(), "sparse convolution (", g.str(), "): an output site would lie past coordinate ", kCoordMax,
+  }
+  SPARTA_CHECK(!beyond, "sparse convolution (", g.str(), "): an output site would lie past coordinate ", kCoordMax,
                "; give the grid's extent or keep the sites lower");
-  // The pairs laid out by offset, each with its output key; then the keys
-  // in coordinate order (a radix sort): each run of equal keys is one
-  // output site, numbered in that order. No table at all.
+  // Calls f(offset, output key) for each pair of input i.
+  const auto each_pair = [&](int64_t i, auto f) {
+    const Coord c = unpack_coord(in_keys[i]);
+    const AxisTaps &ax = axes[0], &ay = axes[1], &az = axes[2];
+    const int32_t *fx = ax.first.data() + (c.x - ax.lo), *fy = ay.first.data() + (c.y - ay.lo),
+                  *fz = az.first.data() + (c.z - az.lo);
+    for (int32_t ix = fx[0]; ix < fx[1]; ++ix)
+      for (int32_t iy = fy[0]; iy < fy[1]; ++iy)
+        for (int32_t iz = fz[0]; iz < fz[1]; ++iz)
+          f(g.offset(ax.tap[size_t(ix)], ay.tap[size_t(iy)], az.tap[size_t(iz)]),
+            pack_coord({c.b, ax.pos[size_t(ix)], ay.pos[size_t(iy)], az.pos[size_t(iz)]}));
+  };
+  // Two passes over each thread's range of inputs: count the pairs per
+  // offset, then write them where the counts put them (offset-major, then
+  // thread, then input order), each with its output key.
+  std::vector<int64_t> at(size_t(nt) * size_t(V), 0);  // [thread][offset]
+  parallel_parts(nt, n_in, [&](int tid, int64_t i0, int64_t i1) {
+    int64_t* count = at.data() + size_t(tid) * size_t(V);
+    for (int64_t i = i0; i < i1; ++i) each_pair(i, [&](int k, uint64_t) { ++count[k]; });
+  });
   KernelMap m;
   m.n_in = n_in;
   m.volume = V;
   m.begin.assign(size_t(V) + 1, 0);
+  int64_t total = 0;
   for (int k = 0; k < V; ++k) {
-    int64_t count = 0;
-    for (int t = 0; t < nt; ++t) count += int64_t(cand[size_t(t)][size_t(k)].in.size());
-    m.begin[size_t(k) + 1] = m.begin[size_t(k)] + count;
+    m.begin[size_t(k)] = total;
+    for (int t = 0; t < nt; ++t) {
+      const int64_t here = at[size_t(t) * size_t(V) + size_t(k)];
+      at[size_t(t) * size_t(V) + size_t(k)] = total;
+      total += here;
+    }
   }
-  const int64_t total = m.begin[size_t(V)];
+  m.begin[size_t(V)] = total;
   SPARTA_CHECK(total < (int64_t{1} << 31) - 1, "sparse convolution (", g.str(), "): ", total,
                " pairs; at most 2^31 - 2 per layer");
   m.in.resize(size_t(total));
   m.out.resize(size_t(total));
   MapVector<uint64_t> key(static_cast<size_t>(total));
-  parallel_run(std::min(std::max(1, threads), V), [&](int tid, int parts) {
-    for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k) {
-      int64_t p = m.begin[size_t(k)];
-      for (int t = 0; t < nt; ++t) {
-        const Cand& q = cand[size_t(t)][size_t(k)];
-        std::copy(q.in.begin(), q.in.end(), m.in.begin() + p);
-        std::copy(q.key.begin(), q.key.end(), key.begin() + p);
-        p += int64_t(q.in.size());
-      }
+  parallel_parts(nt, n_in, [&](int tid, int64_t i0, int64_t i1) {
+    int64_t* next = at.data() + size_t(tid) * size_t(V);
+    for (int64_t i = i0; i < i1; ++i)
+      each_pair(i, [&](int k, uint64_t out) {
+        const int64_t p = next[k]++;
+        m.in[size_t(p)] = int32_t(i);
+        key[size_t(p)] = out;
+      });
+  });
+  // Then the keys in coordinate order (a radix sort): each run of equal
+  // keys is one output site, numbered in that order; no table at all.
+  // Threads count the runs starting in their range of the order, then
+  // number them.
+  MapVector<int32_t> order(static_cast<size_t>(total));
+  coordinate_order(key.data(), total, threads, order.data());
+  const int nr = int(std::clamp<int64_t>(total / 32768, 1, std::max(1, threads)));
+  std::vector<int64_t> starts(static_cast<size_t>(nr) + 1, 0);
+  const auto starts_run = [&](int64_t j) { return j == 0 || key[size_t(order[size_t(j)])] != key[size_t(order[size_t(j - 1)])]; };
+  parallel_parts(nr, total, [&](int t, int64_t j0, int64_t j1) {
+    int64_t runs = 0;
+    for (int64_t j = j0; j < j1; ++j) runs += starts_run(j);
+    starts[size_t(t) + 1] = runs;
+  });
+  for (int t = 0; t < nr; ++t) starts[size_t(t) + 1] += starts[size_t(t)];
+  out_keys.resize(size_t(starts[size_t(nr)]));
+  parallel_parts(nr, total, [&](int t, int64_t j0, int64_t j1) {
+    int64_t row = starts[size_t(t)] - 1;
+    for (int64_t j = j0; j < j1; ++j) {
+      const int32_t p = order[size_t(j)];
+      if (starts_run(j)) out_keys[size_t(++row)] = key[size_t(p)];
+      m.out[size_t(p)] = int32_t(row);
     }
   });
-  const std::vector<int32_t> order = coordinate_order(key.data(), total);
-  out_keys.clear();
-  int32_t row = -1;
-  for (int64_t j = 0; j < total; ++j) {
-    const uint64_t k = key[size_t(order[size_t(j)])];
-    if (row < 0 || k != out_keys.back()) {
-      out_keys.push_back(k);
-      ++row;
-    }
-    m.out[size_t(order[size_t(j)])] = row;
-  }
   m.n_out = int64_t(out_keys.size());
   return m;
 }
@@ -205,27 +228,6 @@ KernelMap build_kernel_map(const CoordHash& in_table, int64_t n_in, const uint64
   return m;
 }
 
-std::vector<int32_t> coordinate_order(const uint64_t* keys, int64_t n) {
-  std::vector<int32_t> order(static_cast<size_t>(n)), tmp(order.size());
-  std::iota(order.begin(), order.end(), 0);
-  // LSD radix sort on 16-bit digits; a digit every key shares is skipped.
-  std::vector<int64_t> count(size_t{1} << 16);
-  for (int shift = 0; shift < 64; shift += 16) {
-    std::fill(count.begin(), count.end(), 0);
-    for (int64_t i = 0; i < n; ++i) ++count[size_t((keys[i] >> shift) & 0xFFFF)];
-    if (n == 0 || count[size_t((keys[0] >> shift) & 0xFFFF)] == n) continue;
-    int64_t sum = 0;
-    for (auto& c : count) {
-      const int64_t here = c;
-      c = sum;
-      sum += here;
-    }
-    for (int32_t r : order) tmp[size_t(count[size_t((keys[r] >> shift) & 0xFFFF)]++)] = r;
-    order.swap(tmp);
-  }
-  return order;
-}
-
 KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads,
                          const int32_t* given_order) {
   g.check();
@@ -233,7 +235,7 @@ KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeomet
   const int V = g.volume(), centre = V / 2;
   const std::array<int, 3> pad = g.effective_pad();
   std::vector<int32_t> own;
-  if (!given_order) own = coordinate_order(keys, n);
+  if (!given_order) own = coordinate_order(keys, n, threads);
   const int32_t* order = given_order ? given_order : own.data();
   MapVector<uint64_t> sorted(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) sorted[size_t(i)] = keys[order[size_t(i)]];
@@ -242,8 +244,8 @@ KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeomet
   m.volume = V;
   m.centre = centre;
   std::vector<MapVector<int32_t>> ins(static_cast<size_t>(centre)), outs(static_cast<size_t>(centre));
-  parallel_run(std::min(std::max(1, threads), std::max(1, centre)), [&](int tid, int parts) {
-    for (int k = centre * tid / parts; k < centre * (tid + 1) / parts; ++k) {
+  parallel_parts(std::min(std::max(1, threads), std::max(1, centre)), centre, [&](int tid, int64_t k0, int64_t k1) {
+    for (int k = int(k0); k < k1; ++k) {
       const int kx = k / (g.k[1] * g.k[2]), ky = (k / g.k[2]) % g.k[1], kz = k % g.k[2];
       const int d[3] = {kx * g.dil[0] - pad[0], ky * g.dil[1] - pad[1], kz * g.dil[2] - pad[2]};
       // Input site = output site + d: its key is the output's plus delta
@@ -299,7 +301,7 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
     b.rows.resize(static_cast<size_t>(m.n_out));
     std::iota(b.rows.begin(), b.rows.end(), 0);
   } else {
-    b.rows = order ? std::vector<int32_t>(order, order + m.n_out) : coordinate_order(out_keys, m.n_out);
+    b.rows = order ? std::vector<int32_t>(order, order + m.n_out) : coordinate_order(out_keys, m.n_out, threads);
   }
   std::vector<int32_t> pos(static_cast<size_t>(m.n_out));  // output row -> position in coordinate order
   for (int64_t i = 0; i < m.n_out; ++i) pos[size_t(b.rows[size_t(i)])] = int32_t(i);
@@ -316,16 +318,16 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
     }
     for (int64_t p = m.begin[size_t(k)]; p < m.begin[size_t(k) + 1]; ++p) f(m.in[size_t(p)], m.out[size_t(p)]);
   };
-  parallel_run(nt, [&](int tid, int parts) {
-    for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k)
+  parallel_parts(nt, V, [&](int tid, int64_t k0, int64_t k1) {
+    for (int k = int(k0); k < k1; ++k)
       each_pair(k, [&](int32_t, int32_t out) { ++b.begin[size_t((int64_t(pos[size_t(out)]) / block) * V + k) + 1]; });
   });
   for (size_t i = 1; i < b.begin.size(); ++i) b.begin[i] += b.begin[i - 1];
   b.in.resize(size_t(b.begin.back()));
   b.local.resize(b.in.size());
   std::vector<int64_t> fill(b.begin.begin(), b.begin.end() - 1);
-  parallel_run(nt, [&](int tid, int parts) {
-    for (int k = V * tid / parts; k < V * (tid + 1) / parts; ++k)
+  parallel_parts(nt, V, [&](int tid, int64_t k0, int64_t k1) {
+    for (int k = int(k0); k < k1; ++k)
       each_pair(k, [&](int32_t in, int32_t out) {
         const int32_t q = pos[size_t(out)];
         const int64_t at = fill[size_t((int64_t(q) / block) * V + k)]++;

@@ -19,6 +19,7 @@
 
 #include "core/tensor.h"
 #include "formats/coord_hash.h"
+#include "formats/key_sort.h"
 
 namespace sparta {
 
@@ -95,9 +96,6 @@ int64_t pack_coords(const int32_t* coords, int64_t n, uint64_t* keys);
 // null for an unbounded grid.
 KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseConvGeometry& g,
                             const std::array<int64_t, 3>* out_extent, int threads, std::vector<uint64_t>& out_keys);
-
-// Rows in coordinate order (batch, x, y, z): a radix sort of the keys.
-std::vector<int32_t> coordinate_order(const uint64_t* keys, int64_t n);
 
 // A submanifold layer's map by merging: in coordinate order, the sites
 // shifted by one kernel offset stay in order (the offset adds a constant to

@@ -31,6 +31,12 @@ void parallel_for(int threads, int64_t n, int64_t grain, const std::function<voi
   });
 }
 
+void parallel_parts(int parts, int64_t n, const std::function<void(int, int64_t, int64_t)>& f) {
+  // The bounds are arguments of f, so its loop need not recompute them
+  // after every store (which may alias a captured n).
+  parallel_run(std::max(1, parts), [&](int t, int nt) { f(t, n * t / nt, n * (t + 1) / nt); });
+}
+
 std::vector<int64_t> balanced_split(const std::vector<int64_t>& prefix, int parts) {
   SPARTA_ASSERT(!prefix.empty() && parts >= 1);
   const int64_t n = static_cast<int64_t>(prefix.size()) - 1, total = prefix.back();

@@ -17,6 +17,11 @@ void parallel_run(int threads, const std::function<void(int, int)>& fn);
 // when n is 0).
 void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
+// Calls f(part, begin, end) on `parts` threads (inline when parts <= 1),
+// part p owning [n * p / parts, n * (p + 1) / parts): for work that keeps
+// per-part state (histograms, candidate lists) merged in part order.
+void parallel_parts(int parts, int64_t n, const std::function<void(int, int64_t, int64_t)>& f);
+
 // Split [0, n) into `parts` contiguous ranges of near-equal cost; prefix has
 // n + 1 entries (prefix[i] = cost of items [0, i)). Returns parts + 1 bounds.
 std::vector<int64_t> balanced_split(const std::vector<int64_t>& prefix, int parts);

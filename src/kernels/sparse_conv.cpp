@@ -118,11 +118,11 @@ void sparse_conv_blocked(const SparseConvArgs& a, const BlockedMap& bm, const Sp
   const auto step = (ops ? *ops : sparse_conv_ops()).gather_gemm_scatter;
   const int64_t nb = bm.blocks(), co = a.cout, V = bm.volume;
   const int nt = int(std::clamp<int64_t>(nb / 4, 1, std::max(1, a.threads)));
-  parallel_run(nt, [&](int tid, int parts) {
+  parallel_parts(nt, nb, [&](int tid, int64_t b0, int64_t b1) {
     thread_local std::vector<float> acc_buf;
     if (int64_t(acc_buf.size()) < bm.block * co) acc_buf.resize(size_t(bm.block * co));
     float* acc = acc_buf.data();
-    for (int64_t b = nb * tid / parts; b < nb * (tid + 1) / parts; ++b) {
+    for (int64_t b = b0; b < b1; ++b) {
       const int64_t r0 = b * bm.block, rows = std::min<int64_t>(bm.block, bm.n_out - r0);
       std::memset(acc, 0, size_t(rows * co) * sizeof(float));
       for (int64_t k = 0; k < V; ++k) {

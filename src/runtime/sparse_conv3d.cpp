@@ -40,10 +40,9 @@ std::shared_ptr<VoxelSites> sites_from_keys(std::vector<uint64_t> keys, int thre
     const Coord v = unpack_coord(keys[size_t(i)]);
     c[4 * i] = v.b, c[4 * i + 1] = v.x, c[4 * i + 2] = v.y, c[4 * i + 3] = v.z;
   }
-  (void)threads;
   // Distinct keys; in coordinate order already (a strided layer's output
   // sites) or ordered here (merged duplicates keep first appearance).
-  if (!std::is_sorted(keys.begin(), keys.end())) s->order = coordinate_order(keys.data(), n);
+  if (!std::is_sorted(keys.begin(), keys.end())) s->order = coordinate_order(keys.data(), n, threads);
   s->keys = std::move(keys);
   return s;
 }
@@ -67,11 +66,10 @@ std::shared_ptr<VoxelSites> index_sites(const Tensor& coords, std::optional<std:
                    "coordinate row ", i, " ", c.str(), " is outside the grid's extent ", (*extent)[0], "x",
                    (*extent)[1], "x", (*extent)[2]);
     }
-  (void)threads;
   // Coordinate order once (the maps and blocks of every layer on these
   // sites use it); equal keys end up adjacent, rows ascending within a run
   // (the radix sort is stable), so a run's later rows repeat its first.
-  std::vector<int32_t> order = coordinate_order(keys.data(), n);
+  std::vector<int32_t> order = coordinate_order(keys.data(), n, threads);
   int64_t first = -1, earlier = -1;
   for (int64_t j = 1; j < n; ++j)
     if (keys[size_t(order[size_t(j)])] == keys[size_t(order[size_t(j - 1)])] && (first < 0 || order[size_t(j)] < first)) {

@@ -356,8 +356,9 @@ void expect_same_pairs(const KernelMap& a, const KernelMap& b, const std::string
 // (dilated) and unequal extents, strided 2x2x2 and 3x3x3 with padding.
 TEST(SparseConv3d, MapsEqualTheReference) {
   std::mt19937 rng(21);
-  std::vector<Coord> cs = random_cloud(3, {9, 8, 7}, 0.3, rng);
-  for (Coord& c : cs) c.x -= 4, c.y -= 3;  // negative coordinates
+  // Enough sites (~38k) that 2 threads split the builders' outputs.
+  std::vector<Coord> cs = random_cloud(3, {40, 40, 40}, 0.2, rng);
+  for (Coord& c : cs) c.x -= 20, c.y -= 3;  // negative coordinates
   for (int32_t e : {kCoordMin, kCoordMin + 1, kCoordMax - 1, kCoordMax})
     for (int32_t f : {kCoordMin, 0, kCoordMax}) {
       cs.push_back({0, e, f, e});

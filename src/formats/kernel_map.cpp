@@ -237,56 +237,118 @@ KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeomet
   std::vector<int32_t> own;
   if (!given_order) own = coordinate_order(keys, n, threads);
   const int32_t* order = given_order ? given_order : own.data();
-  MapVector<uint64_t> sorted(static_cast<size_t>(n));
+  // The keys in coordinate order, then a sentinel above every key (batch
+  // <= 65534 keeps key + any offset below it), so merges need no bounds
+  // check.
+  MapVector<uint64_t> sorted(static_cast<size_t>(n) + 1);
   for (int64_t i = 0; i < n; ++i) sorted[size_t(i)] = keys[order[size_t(i)]];
+  sorted[size_t(n)] = ~uint64_t{0};
+  // A key plus an offset's delta is the shifted site's key unless a field
+  // leaves 0..65535 and carries into the next; when no site is within the
+  // padding of a field's ends, no match needs checking field by field.
+  bool may_carry = false;
+  int32_t cmin[3] = {kCoordMax, kCoordMax, kCoordMax}, cmax[3] = {kCoordMin, kCoordMin, kCoordMin};
+  for (int64_t i = 0; i < n; ++i) {
+    const Coord c = unpack_coord(sorted[size_t(i)]);
+    const int32_t v[3] = {c.x, c.y, c.z};
+    for (int a = 0; a < 3; ++a) cmin[a] = std::min(cmin[a], v[a]), cmax[a] = std::max(cmax[a], v[a]);
+  }
+  for (int a = 0; a < 3 && n > 0; ++a)
+    may_carry = may_carry || cmin[a] - pad[size_t(a)] < kCoordMin || cmax[a] + pad[size_t(a)] > kCoordMax;
   KernelMap m;
   m.n_in = m.n_out = n;
   m.volume = V;
   m.centre = centre;
-  std::vector<MapVector<int32_t>> ins(static_cast<size_t>(centre)), outs(static_cast<size_t>(centre));
-  parallel_parts(std::min(std::max(1, threads), std::max(1, centre)), centre, [&](int tid, int64_t k0, int64_t k1) {
-    for (int k = int(k0); k < k1; ++k) {
-      const int kx = k / (g.k[1] * g.k[2]), ky = (k / g.k[2]) % g.k[1], kz = k % g.k[2];
-      const int d[3] = {kx * g.dil[0] - pad[0], ky * g.dil[1] - pad[1], kz * g.dil[2] - pad[2]};
-      // Input site = output site + d: its key is the output's plus delta
-      // (negative before the centre), unless a field leaves its range,
-      // which the match check below catches.
-      const int64_t delta = int64_t(d[0]) * (int64_t{1} << 32) + int64_t(d[1]) * (int64_t{1} << 16) + int64_t(d[2]);
-      auto& in = ins[size_t(k)];
-      auto& out = outs[size_t(k)];
-      in.reserve(size_t(n) / 2);
-      out.reserve(size_t(n) / 2);
-      int64_t j = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        const uint64_t key = sorted[size_t(i)];
-        if (delta < 0 && key < uint64_t(-delta)) continue;
-        const uint64_t target = key + uint64_t(delta);
-        while (j < n && sorted[size_t(j)] < target) ++j;
-        if (j == n) break;
-        if (sorted[size_t(j)] != target) continue;
-        const Coord c = unpack_coord(key), t = unpack_coord(target);
-        if (t.b != c.b || t.x != c.x + d[0] || t.y != c.y + d[1] || t.z != c.z + d[2]) continue;
-        in.push_back(order[size_t(j)]);
-        out.push_back(order[size_t(i)]);
+  // Offsets before the centre, merged; the rest are their mirrors. Offsets
+  // along z share one merge per (x, y) column: once the first's target is
+  // found in the sorted keys, the next along z are a step or two further.
+  // Threads split the outputs; each offset's pairs of outputs [i0, i1) go
+  // to slots [i0, i0 + count) of its buffers (at most one pair per output).
+  // [offset][n] each, from the block cache and not zeroed (every slot kept
+  // is written).
+  Tensor ins(DType::i32, Shape{centre, n}, Uninitialized{}), outs(DType::i32, Shape{centre, n}, Uninitialized{});
+  const int nt = int(std::clamp<int64_t>(n / 16384, 1, std::max(1, threads)));
+  std::vector<int64_t> count(size_t(nt) * size_t(std::max(1, centre)), 0);  // [thread][offset]
+  std::vector<int64_t> first(static_cast<size_t>(nt) + 1, 0);
+  parallel_parts(nt, n, [&](int tid, int64_t i0, int64_t i1) {
+    first[size_t(tid)] = i0;
+    for (int kx = 0; kx < g.k[0]; ++kx)
+      for (int ky = 0; ky < g.k[1]; ++ky) {
+        const int k0 = g.offset(kx, ky, 0);
+        if (k0 >= centre) continue;
+        const int kz_end = std::min(g.k[2], centre - k0);  // this column's offsets before the centre
+        const int d[3] = {kx * g.dil[0] - pad[0], ky * g.dil[1] - pad[1], -pad[2]};
+        const int64_t delta = int64_t(d[0]) * (int64_t{1} << 32) + int64_t(d[1]) * (int64_t{1} << 16) + int64_t(d[2]);
+        const int64_t step = g.dil[2];
+        int64_t c[15] = {};
+        int32_t* in[15];
+        int32_t* out[15];
+        for (int kz = 0; kz < kz_end; ++kz) in[kz] = ins.data<int32_t>() + (k0 + kz) * n + i0, out[kz] = outs.data<int32_t>() + (k0 + kz) * n + i0;
+        // The first key at or above the first output's target.
+        const uint64_t t_first = delta < 0 && sorted[size_t(i0)] < uint64_t(-delta) ? 0 : sorted[size_t(i0)] + uint64_t(delta);
+        int64_t j = std::lower_bound(sorted.begin(), sorted.begin() + n, t_first) - sorted.begin();
+        for (int64_t i = i0; i < i1; ++i) {
+          const uint64_t key = sorted[size_t(i)];
+          uint64_t t;
+          int kz = 0;
+          int64_t jj;
+          if (delta < 0 && key < uint64_t(-delta)) {
+            // Targets below key 0 (a site at the range's low end): from the
+            // first offset of the column at or above it, searched apart
+            // (j stays where the later outputs need it).
+            const uint64_t below = uint64_t(-delta) - key;
+            if (below > uint64_t(kz_end - 1) * uint64_t(step)) continue;
+            kz = int((below + uint64_t(step) - 1) / uint64_t(step));
+            t = key + uint64_t(delta + kz * step);
+            jj = std::lower_bound(sorted.begin(), sorted.begin() + n, t) - sorted.begin();
+          } else {
+            t = key + uint64_t(delta);
+            while (sorted[size_t(j)] < t) ++j;
+            jj = j;
+          }
+          const int32_t o = order[i];
+          for (; kz < kz_end; ++kz, t += uint64_t(step)) {
+            while (sorted[size_t(jj)] < t) ++jj;
+            bool hit = sorted[size_t(jj)] == t;
+            if (may_carry && hit) {
+              const Coord a = unpack_coord(key), b = unpack_coord(t);
+              hit = b.b == a.b && b.x == a.x + d[0] && b.y == a.y + d[1] && b.z == a.z + d[2] + int(kz * step);
+            }
+            // Written always, kept when a hit (no branch on the match).
+            in[kz][c[kz]] = jj < n ? order[jj] : 0;
+            out[kz][c[kz]] = o;
+            c[kz] += hit;
+          }
+        }
+        for (int kz = 0; kz < kz_end; ++kz) count[size_t(tid) * size_t(centre) + size_t(k0 + kz)] = c[kz];
       }
-    }
   });
   m.begin.assign(size_t(V) + 1, 0);
+  std::vector<int64_t> pairs(static_cast<size_t>(std::max(1, centre)), 0);
+  for (int k = 0; k < centre; ++k)
+    for (int t = 0; t < nt; ++t) pairs[size_t(k)] += count[size_t(t) * size_t(centre) + size_t(k)];
   for (int k = 0; k < V; ++k) {
-    const int64_t len = k < centre ? int64_t(ins[size_t(k)].size()) : k > centre ? int64_t(ins[size_t(V - 1 - k)].size()) : 0;
+    const int64_t len = k < centre ? pairs[size_t(k)] : k > centre ? pairs[size_t(V - 1 - k)] : 0;
     m.begin[size_t(k) + 1] = m.begin[size_t(k)] + len;
   }
   m.in.resize(size_t(m.begin[size_t(V)]));
   m.out.resize(m.in.size());
-  for (int k = 0; k < centre; ++k) {
-    const auto& in = ins[size_t(k)];
-    const auto& out = outs[size_t(k)];
-    std::copy(in.begin(), in.end(), m.in.begin() + m.begin[size_t(k)]);
-    std::copy(out.begin(), out.end(), m.out.begin() + m.begin[size_t(k)]);
-    // The mirror offset: the same pairs, roles swapped.
-    std::copy(out.begin(), out.end(), m.in.begin() + m.begin[size_t(V - 1 - k)]);
-    std::copy(in.begin(), in.end(), m.out.begin() + m.begin[size_t(V - 1 - k)]);
-  }
+  parallel_parts(std::min(std::max(1, threads), std::max(1, centre)), centre, [&](int, int64_t k0, int64_t k1) {
+    for (int k = int(k0); k < k1; ++k) {
+      int64_t at = m.begin[size_t(k)], mirror = m.begin[size_t(V - 1 - k)];
+      for (int t = 0; t < nt; ++t) {
+        const int64_t len = count[size_t(t) * size_t(centre) + size_t(k)];
+        const int32_t* in = ins.data<int32_t>() + k * n + first[size_t(t)];
+        const int32_t* out = outs.data<int32_t>() + k * n + first[size_t(t)];
+        std::copy(in, in + len, m.in.begin() + at);
+        std::copy(out, out + len, m.out.begin() + at);
+        // The mirror offset: the same pairs, roles swapped.
+        std::copy(out, out + len, m.in.begin() + mirror);
+        std::copy(in, in + len, m.out.begin() + mirror);
+        at += len, mirror += len;
+      }
+    }
+  });
   return m;
 }
 

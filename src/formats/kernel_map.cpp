@@ -365,8 +365,13 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
   } else {
     b.rows = order ? std::vector<int32_t>(order, order + m.n_out) : coordinate_order(out_keys, m.n_out, threads);
   }
-  std::vector<int32_t> pos(static_cast<size_t>(m.n_out));  // output row -> position in coordinate order
-  for (int64_t i = 0; i < m.n_out; ++i) pos[size_t(b.rows[size_t(i)])] = int32_t(i);
+  // Output row -> its block and its position in the block, once per row
+  // (not two divisions per pair).
+  MapVector<int32_t> blk(static_cast<size_t>(m.n_out)), local(static_cast<size_t>(m.n_out));
+  for (int64_t i = 0; i < m.n_out; ++i) {
+    blk[size_t(b.rows[size_t(i)])] = int32_t(i / block);
+    local[size_t(b.rows[size_t(i)])] = int32_t(i % block);
+  }
   const int V = m.volume;
   const int64_t nb = b.blocks();
   // Counting sort of the pairs by (block, offset). Each offset owns its
@@ -380,21 +385,21 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
     }
     for (int64_t p = m.begin[size_t(k)]; p < m.begin[size_t(k) + 1]; ++p) f(m.in[size_t(p)], m.out[size_t(p)]);
   };
-  parallel_parts(nt, V, [&](int tid, int64_t k0, int64_t k1) {
+  int64_t* const count = b.begin.data() + 1;
+  parallel_parts(nt, V, [&](int, int64_t k0, int64_t k1) {
     for (int k = int(k0); k < k1; ++k)
-      each_pair(k, [&](int32_t, int32_t out) { ++b.begin[size_t((int64_t(pos[size_t(out)]) / block) * V + k) + 1]; });
+      each_pair(k, [&](int32_t, int32_t out) { ++count[int64_t(blk[size_t(out)]) * V + k]; });
   });
   for (size_t i = 1; i < b.begin.size(); ++i) b.begin[i] += b.begin[i - 1];
   b.in.resize(size_t(b.begin.back()));
   b.local.resize(b.in.size());
   std::vector<int64_t> fill(b.begin.begin(), b.begin.end() - 1);
-  parallel_parts(nt, V, [&](int tid, int64_t k0, int64_t k1) {
+  parallel_parts(nt, V, [&](int, int64_t k0, int64_t k1) {
     for (int k = int(k0); k < k1; ++k)
       each_pair(k, [&](int32_t in, int32_t out) {
-        const int32_t q = pos[size_t(out)];
-        const int64_t at = fill[size_t((int64_t(q) / block) * V + k)]++;
+        const int64_t at = fill[size_t(int64_t(blk[size_t(out)]) * V + k)]++;
         b.in[size_t(at)] = in;
-        b.local[size_t(at)] = q % block;
+        b.local[size_t(at)] = local[size_t(out)];
       });
   });
   return b;

@@ -357,38 +357,72 @@ void expect_same_pairs(const KernelMap& a, const KernelMap& b, const std::string
 TEST(SparseConv3d, MapsEqualTheReference) {
   std::mt19937 rng(21);
   // Enough sites (~38k) that 2 threads split the builders' outputs.
-  std::vector<Coord> cs = random_cloud(3, {40, 40, 40}, 0.2, rng);
-  for (Coord& c : cs) c.x -= 20, c.y -= 3;  // negative coordinates
+  std::vector<Coord> cloud = random_cloud(3, {40, 40, 40}, 0.2, rng);
+  for (Coord& c : cloud) c.x -= 20, c.y -= 3;  // negative coordinates
+  const auto keys_of = [&](std::vector<Coord> cs) {
+    std::sort(cs.begin(), cs.end(), [](const Coord& a, const Coord& b) { return pack_coord(a) < pack_coord(b); });
+    cs.erase(std::unique(cs.begin(), cs.end()), cs.end());
+    std::shuffle(cs.begin(), cs.end(), rng);
+    std::vector<uint64_t> keys;
+    for (const Coord& c : cs) keys.push_back(pack_coord(c));
+    return keys;
+  };
+  // With sites at the range's ends (a shifted key may carry: every match
+  // checked field by field), and without (sites exactly a 3x3x3 padding
+  // from the ends: no match needs the check).
+  std::vector<Coord> edges = cloud, inner = cloud;
   for (int32_t e : {kCoordMin, kCoordMin + 1, kCoordMax - 1, kCoordMax})
     for (int32_t f : {kCoordMin, 0, kCoordMax}) {
-      cs.push_back({0, e, f, e});
-      cs.push_back({1, f, e, kCoordMax});
-      cs.push_back({2, kCoordMax, kCoordMax, e});
+      edges.push_back({0, e, f, e});
+      edges.push_back({1, f, e, kCoordMax});
+      edges.push_back({2, kCoordMax, kCoordMax, e});
     }
-  std::sort(cs.begin(), cs.end(), [](const Coord& a, const Coord& b) { return pack_coord(a) < pack_coord(b); });
-  cs.erase(std::unique(cs.begin(), cs.end()), cs.end());
-  std::shuffle(cs.begin(), cs.end(), rng);
-  std::vector<uint64_t> keys;
-  for (const Coord& c : cs) keys.push_back(pack_coord(c));
+  inner.push_back({0, kCoordMin + 1, 0, 0}), inner.push_back({1, 5, kCoordMax - 1, kCoordMin + 1});
+  for (const std::vector<uint64_t>& keys : {keys_of(edges), keys_of(inner)}) {
+    const int64_t n = int64_t(keys.size());
+    CoordHash table(n);
+    ASSERT_EQ(table.insert_rows(keys.data(), n, 1), -1);
+    for (auto [k, d] : {std::pair<std::array<int, 3>, int>{{1, 1, 1}, 1}, {{3, 3, 3}, 1}, {{5, 5, 5}, 2}, {{3, 1, 5}, 1}})
+      for (int threads : {1, 2}) {
+        SparseConvGeometry g;
+        g.subm = true, g.k = k, g.dil = {d, d, d};
+        expect_same_pairs(build_subm_map(keys.data(), n, g, threads), build_kernel_map(table, n, keys.data(), n, g),
+                          g.str());
+      }
+    // The strided builder against the same reference over its output
+    // sites, on an unbounded grid and on a bounded one.
+    const std::array<int64_t, 3> extent{10, 10, 10};
+    for (auto [k, s, p] : {std::tuple<int, int, int>{2, 2, 0}, {3, 2, 1}, {3, 3, 2}})
+      for (int threads : {1, 2})
+        for (const std::array<int64_t, 3>* bound : {static_cast<const std::array<int64_t, 3>*>(nullptr), &extent}) {
+          SparseConvGeometry g;
+          g.k = {k, k, k}, g.stride = {s, s, s}, g.pad = {p, p, p};
+          std::vector<uint64_t> out;
+          const KernelMap a = build_strided_map(keys.data(), n, g, bound, threads, out);
+          expect_same_pairs(a, build_kernel_map(table, n, out.data(), int64_t(out.size()), g), g.str());
+          if (bound)
+            for (uint64_t o : out) {
+              const Coord c = unpack_coord(o);
+              ASSERT_TRUE(c.x >= 0 && c.x < 10 && c.y >= 0 && c.y < 10 && c.z >= 0 && c.z < 10) << c.str();
+            }
+        }
+  }
+  // An output past coordinate 32767 is an error only when an input lands
+  // there: a grid wider than 32768 may hold a window of the range.
+  {
+    SparseConvGeometry g;
+    g.k = {1, 1, 1}, g.pad = {2, 0, 0};
+    const std::vector<uint64_t> two{pack_coord({0, 0, 0, 0}), pack_coord({0, kCoordMax, 0, 0})};
+    const std::array<int64_t, 3> wide{32769, 32768, 32768};
+    std::vector<uint64_t> out;
+    const KernelMap a = build_strided_map(two.data(), 2, g, &wide, 1, out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(unpack_coord(out[0]), (Coord{0, 2, 0, 0}));
+    EXPECT_EQ(a.total_pairs(), 1);
+    expect_error([&] { build_strided_map(two.data(), 2, g, nullptr, 1, out); }, {"past coordinate 32767"});
+  }
+  std::vector<uint64_t> keys = keys_of(edges);
   const int64_t n = int64_t(keys.size());
-  CoordHash table(n);
-  ASSERT_EQ(table.insert_rows(keys.data(), n, 1), -1);
-  for (auto [k, d] : {std::pair<std::array<int, 3>, int>{{1, 1, 1}, 1}, {{3, 3, 3}, 1}, {{5, 5, 5}, 2}, {{3, 1, 5}, 1}})
-    for (int threads : {1, 2}) {
-      SparseConvGeometry g;
-      g.subm = true, g.k = k, g.dil = {d, d, d};
-      expect_same_pairs(build_subm_map(keys.data(), n, g, threads), build_kernel_map(table, n, keys.data(), n, g),
-                        g.str());
-    }
-  // The strided builder against the same reference over its output sites.
-  for (auto [k, s, p] : {std::tuple<int, int, int>{2, 2, 0}, {3, 2, 1}, {3, 3, 2}})
-    for (int threads : {1, 2}) {
-      SparseConvGeometry g;
-      g.k = {k, k, k}, g.stride = {s, s, s}, g.pad = {p, p, p};
-      std::vector<uint64_t> out;
-      const KernelMap a = build_strided_map(keys.data(), n, g, nullptr, threads, out);
-      expect_same_pairs(a, build_kernel_map(table, n, out.data(), int64_t(out.size()), g), g.str());
-    }
   // Coordinate order is a sort by key.
   const std::vector<int32_t> order = coordinate_order(keys.data(), n);
   for (int64_t i = 1; i < n; ++i) ASSERT_LT(keys[size_t(order[size_t(i - 1)])], keys[size_t(order[size_t(i)])]);

@@ -78,9 +78,9 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
     int64_t lo = 0;
     std::vector<int32_t> first;  // [p - lo]: its taps are [first[.], first[. + 1])
     std::vector<int32_t> tap, pos;
+    std::vector<char> beyond;  // [p - lo]: a tap of p lands past coordinate kCoordMax
   };
   std::array<AxisTaps, 3> axes;
-  bool beyond = false;
   {
     std::array<int64_t, 3> lo{kCoordMax, kCoordMax, kCoordMax}, hi{kCoordMin, kCoordMin, kCoordMin};
     for (int64_t i = 0; i < n_in; ++i) {
@@ -94,15 +94,14 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
       const int64_t s = g.stride[size_t(a)], d = g.dil[size_t(a)];
       for (int64_t p = lo[size_t(a)]; p <= hi[size_t(a)]; ++p) {
         t.first.push_back(int32_t(t.tap.size()));
+        t.beyond.push_back(0);
         for (int kk = 0; kk < g.k[size_t(a)]; ++kk) {
           const int64_t u = p + g.pad[size_t(a)] - kk * d;
           if (u < 0 || u % s) continue;
           const int64_t q = u / s;
           if (out_extent && q >= (*out_extent)[size_t(a)]) continue;
-          // q grows with p, so a q past the range here is also one of the
-          // largest input's (p = hi is an input).
           if (q > kCoordMax) {
-            beyond = true;
+            t.beyond.back() = 1;  // an error if an input has this p
             continue;
           }
           t.tap.push_back(kk);
@@ -112,8 +111,6 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
       t.first.push_back(int32_t(t.tap.size()));
     }
   }
-  SPARTA_CHECK(!beyond, "sparse convolution (", g.str(), "): an output site would lie past coordinate ", kCoordMax,
-               "; give the grid's extent or keep the sites lower");
   // Calls f(offset, output key) for each pair of input i.
   const auto each_pair = [&](int64_t i, auto f) {
     const Coord c = unpack_coord(in_keys[i]);
@@ -130,10 +127,20 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
   // offset, then write them where the counts put them (offset-major, then
   // thread, then input order), each with its output key.
   std::vector<int64_t> at(size_t(nt) * size_t(V), 0);  // [thread][offset]
+  std::vector<char> beyond(static_cast<size_t>(nt), 0);
   parallel_parts(nt, n_in, [&](int tid, int64_t i0, int64_t i1) {
     int64_t* count = at.data() + size_t(tid) * size_t(V);
-    for (int64_t i = i0; i < i1; ++i) each_pair(i, [&](int k, uint64_t) { ++count[k]; });
+    char past = 0;
+    for (int64_t i = i0; i < i1; ++i) {
+      const Coord c = unpack_coord(in_keys[i]);
+      past |= axes[0].beyond[size_t(c.x - axes[0].lo)] | axes[1].beyond[size_t(c.y - axes[1].lo)] |
+              axes[2].beyond[size_t(c.z - axes[2].lo)];
+      each_pair(i, [&](int k, uint64_t) { ++count[k]; });
+    }
+    beyond[size_t(tid)] = past;
   });
+  SPARTA_CHECK(std::find(beyond.begin(), beyond.end(), 1) == beyond.end(), "sparse convolution (", g.str(),
+               "): an output site would lie past coordinate ", kCoordMax, "; give the grid's extent or keep the sites lower");
   KernelMap m;
   m.n_in = n_in;
   m.volume = V;

@@ -34,7 +34,12 @@ void parallel_for(int threads, int64_t n, int64_t grain, const std::function<voi
 void parallel_parts(int parts, int64_t n, const std::function<void(int, int64_t, int64_t)>& f) {
   // The bounds are arguments of f, so its loop need not recompute them
   // after every store (which may alias a captured n).
-  parallel_run(std::max(1, parts), [&](int t, int nt) { f(t, n * t / nt, n * (t + 1) / nt); });
+  // Parts, not threads, fix the split: two passes over the same parts
+  // (count, then write) agree even if the runtime grants fewer threads.
+  parts = std::max(1, parts);
+  parallel_run(parts, [&](int t, int nt) {
+    for (int p = t; p < parts; p += nt) f(p, n * p / parts, n * (p + 1) / parts);
+  });
 }
 
 std::vector<int64_t> balanced_split(const std::vector<int64_t>& prefix, int parts) {

@@ -17,9 +17,10 @@ void parallel_run(int threads, const std::function<void(int, int)>& fn);
 // when n is 0).
 void parallel_for(int threads, int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& f);
 
-// Calls f(part, begin, end) on `parts` threads (inline when parts <= 1),
-// part p owning [n * p / parts, n * (p + 1) / parts): for work that keeps
-// per-part state (histograms, candidate lists) merged in part order.
+// Calls f(part, begin, end) for part p in [0, parts), owning [n * p /
+// parts, n * (p + 1) / parts), on up to `parts` threads (inline when parts
+// <= 1): for work that keeps per-part state (histograms, counts) merged in
+// part order. The split never depends on the threads granted.
 void parallel_parts(int parts, int64_t n, const std::function<void(int, int64_t, int64_t)>& f);
 
 // Split [0, n) into `parts` contiguous ranges of near-equal cost; prefix has

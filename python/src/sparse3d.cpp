@@ -23,6 +23,17 @@ DuplicateCoords duplicates_of(const std::string& s) {
   throw Error("duplicates must be 'error', 'sum' or 'mean', not '" + s + "'");
 }
 
+// A layer call: weight and bias from numpy, then layer(x, w, b, o) without
+// the GIL.
+template <class Layer>
+VoxelTensor call_layer(Layer layer, const VoxelTensor& x, const py::array& weight, const std::optional<py::array>& bias,
+                       const SparseConv3dOptions& o) {
+  const Tensor w = tensor_of(weight, "weight");
+  const Tensor b = bias ? tensor_of(*bias, "bias") : Tensor();
+  py::gil_scoped_release nogil;
+  return layer(x, w, b, o);
+}
+
 }  // namespace
 
 void bind_sparse3d(py::module_& m) {
@@ -59,10 +70,7 @@ void bind_sparse3d(py::module_& m) {
         o.geometry.subm = subm;
         o.relu = relu;
         o.threads = threads;
-        const Tensor w = tensor_of(weight, "weight");
-        const Tensor b = bias ? tensor_of(*bias, "bias") : Tensor();
-        py::gil_scoped_release nogil;
-        return sparse_conv3d(x, w, b, o);
+        return call_layer(sparse_conv3d, x, weight, bias, o);
       },
       py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
       py::arg("subm"), py::arg("relu"), py::arg("threads"));
@@ -121,10 +129,7 @@ void bind_sparse3d(py::module_& m) {
         SparseConv3dOptions o;
         o.relu = relu;
         o.threads = threads;
-        const Tensor w = tensor_of(weight, "weight");
-        const Tensor b = bias ? tensor_of(*bias, "bias") : Tensor();
-        py::gil_scoped_release nogil;
-        return sparse_inverse_conv3d(y, w, b, o);
+        return call_layer(sparse_inverse_conv3d, y, weight, bias, o);
       },
       py::arg("y"), py::arg("weight"), py::arg("bias"), py::arg("relu"), py::arg("threads"));
 }

@@ -62,6 +62,20 @@ inline bool shifted(const Coord& c, int dx, int dy, int dz, uint64_t& key) {
   return true;
 }
 
+// The sites' smallest and largest x, y, z (lo > hi when there are none).
+struct CoordRange {
+  std::array<int64_t, 3> lo{kCoordMax, kCoordMax, kCoordMax}, hi{kCoordMin, kCoordMin, kCoordMin};
+};
+CoordRange coord_range(const uint64_t* keys, int64_t n) {
+  CoordRange r;
+  for (int64_t i = 0; i < n; ++i) {
+    const Coord c = unpack_coord(keys[i]);
+    const int64_t p[3] = {c.x, c.y, c.z};
+    for (size_t a = 0; a < 3; ++a) r.lo[a] = std::min(r.lo[a], p[a]), r.hi[a] = std::max(r.hi[a], p[a]);
+  }
+  return r;
+}
+
 }  // namespace
 
 KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseConvGeometry& g,
@@ -82,12 +96,7 @@ KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseC
   };
   std::array<AxisTaps, 3> axes;
   {
-    std::array<int64_t, 3> lo{kCoordMax, kCoordMax, kCoordMax}, hi{kCoordMin, kCoordMin, kCoordMin};
-    for (int64_t i = 0; i < n_in; ++i) {
-      const Coord c = unpack_coord(in_keys[i]);
-      const int64_t p[3] = {c.x, c.y, c.z};
-      for (int a = 0; a < 3; ++a) lo[size_t(a)] = std::min(lo[size_t(a)], p[a]), hi[size_t(a)] = std::max(hi[size_t(a)], p[a]);
-    }
+    const auto [lo, hi] = coord_range(in_keys, n_in);
     for (int a = 0; a < 3 && n_in > 0; ++a) {
       AxisTaps& t = axes[size_t(a)];
       t.lo = lo[size_t(a)];
@@ -254,14 +263,9 @@ KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeomet
   // leaves 0..65535 and carries into the next; when no site is within the
   // padding of a field's ends, no match needs checking field by field.
   bool may_carry = false;
-  int32_t cmin[3] = {kCoordMax, kCoordMax, kCoordMax}, cmax[3] = {kCoordMin, kCoordMin, kCoordMin};
-  for (int64_t i = 0; i < n; ++i) {
-    const Coord c = unpack_coord(sorted[size_t(i)]);
-    const int32_t v[3] = {c.x, c.y, c.z};
-    for (int a = 0; a < 3; ++a) cmin[a] = std::min(cmin[a], v[a]), cmax[a] = std::max(cmax[a], v[a]);
-  }
-  for (int a = 0; a < 3 && n > 0; ++a)
-    may_carry = may_carry || cmin[a] - pad[size_t(a)] < kCoordMin || cmax[a] + pad[size_t(a)] > kCoordMax;
+  const CoordRange range = coord_range(keys, n);
+  for (size_t a = 0; a < 3 && n > 0; ++a)
+    may_carry = may_carry || range.lo[a] - pad[a] < kCoordMin || range.hi[a] + pad[a] > kCoordMax;
   KernelMap m;
   m.n_in = m.n_out = n;
   m.volume = V;

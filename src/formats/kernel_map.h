@@ -89,20 +89,22 @@ BlockedMap block_kernel_map(const KernelMap& m, const uint64_t* out_keys, int bl
 int64_t pack_coords(const int32_t* coords, int64_t n, uint64_t* keys);
 
 // A generalized (not submanifold) layer's output sites, sorted by (batch,
-// x, y, z), into out_keys, and its map, in one pass over the input sites:
-// every (input, offset) that lands on an output position is a pair, so the
-// map needs no lookup in the input's table, only one in the (smaller)
-// table of output sites. out_extent: the output grid's extent per axis, or
-// null for an unbounded grid.
+// x, y, z), into out_keys, and its map, with no coordinate table: every
+// (input, offset) that lands on an output position is a pair (each axis's
+// taps tabulated once over the inputs' coordinates; pairs counted, then
+// written), and the output sites are the distinct output keys in
+// coordinate order (a radix sort). out_extent: the output grid's extent per
+// axis, or null for an unbounded grid.
 KernelMap build_strided_map(const uint64_t* in_keys, int64_t n_in, const SparseConvGeometry& g,
                             const std::array<int64_t, 3>* out_extent, int threads, std::vector<uint64_t>& out_keys);
 
 // A submanifold layer's map by merging: in coordinate order, the sites
 // shifted by one kernel offset stay in order (the offset adds a constant to
-// every packed key), so each offset's pairs are one linear merge of the
-// sorted keys with themselves shifted, not a hash lookup per site and
-// offset. Half the offsets are merged, the rest mirrored; pairs come out in
-// the outputs' coordinate order.
+// every packed key), so an offset's pairs are a linear merge of the sorted
+// keys with themselves shifted, not a hash lookup per site and offset; the
+// offsets along z share one merge per (x, y) column. Half the offsets are
+// merged, the rest mirrored; pairs come out in the outputs' coordinate
+// order.
 // `order`: the rows in coordinate order when the caller has it, else null.
 KernelMap build_subm_map(const uint64_t* keys, int64_t n, const SparseConvGeometry& g, int threads,
                          const int32_t* order = nullptr);
